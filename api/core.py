@@ -1,0 +1,192 @@
+"""The JSON REST API under /api/v1 (SPEC section 5): blueprint, roles, errors, OpenAPI.
+
+Each endpoint is declared once with ``endpoint(...)`` in a module of this package (devices.py,
+incidents.py, ...): that registers the Flask route, its required role and its entry in the
+OpenAPI document served at /api/v1/openapi.json. ``register_api`` imports every module of the
+package, so a new module is registered by existing.
+Errors are JSON ``{"error": {"code", "message", "field"?}}`` with a 4xx status.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+import pkgutil
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+
+from flask import Blueprint, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from services.auth import Principal, authenticate
+from services.runtime import current
+from services.telemetry import Rejected, parse_time
+
+log = logging.getLogger("cityops.api")
+
+blueprint = Blueprint("api_v1", __name__, url_prefix="/api/v1")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    where: str  # query | path
+    description: str
+    schema: dict
+
+
+@dataclass(frozen=True)
+class EndpointDoc:
+    method: str
+    path: str
+    summary: str
+    role: str | None
+    parameters: tuple[Parameter, ...]
+
+
+ENDPOINTS: list[EndpointDoc] = []
+
+
+def endpoint(path: str, summary: str, *, method: str = "GET", role: str | None = "read",
+             parameters: tuple[Parameter, ...] = ()) -> Callable:
+    """Registers a route with its role (None: public) and documents it in OpenAPI."""
+
+    def decorate(view: Callable) -> Callable:
+        def guarded(**kwargs):
+            if role is not None:
+                require(role)
+            return view(**kwargs)
+
+        guarded.__name__ = view.__name__
+        blueprint.add_url_rule(path, view_func=guarded, methods=[method])
+        ENDPOINTS.append(EndpointDoc(method, path, summary, role, parameters))
+        return view
+
+    return decorate
+
+
+def require(role: str) -> Principal:
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else None
+    runtime = current()
+    principal = authenticate(runtime.engine, token, runtime.settings.admin_token)
+    if principal is None:
+        raise ApiError(401, "unauthorized", "send Authorization: Bearer <token> (see README: API tokens)")
+    if not principal.may(role):
+        raise ApiError(403, "forbidden", f"the role {principal.role!r} may not do this (needs {role})")
+    g.principal = principal
+    return principal
+
+
+# ---------------------------------------------------------------- helpers
+
+def time_arg(name: str) -> datetime | None:
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        return parse_time(raw, name)
+    except Rejected as error:
+        raise ApiError(400, "invalid_value", error.detail, name) from None
+
+
+def int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_value", f"{name} must be an integer", name) from None
+    if not low <= value <= high:
+        raise ApiError(400, "invalid_value", f"{name} must be between {low} and {high}", name)
+    return value
+
+
+@blueprint.errorhandler(ApiError)
+def _api_error(error: ApiError):
+    body = {"code": error.code, "message": error.message}
+    if error.field:
+        body["field"] = error.field
+    return jsonify({"error": body}), error.status
+
+
+@blueprint.errorhandler(HTTPException)
+def _http_error(error: HTTPException):
+    return jsonify({"error": {"code": (error.name or "error").lower().replace(" ", "_"),
+                              "message": error.description}}), error.code
+
+
+@blueprint.errorhandler(Exception)
+def _unexpected(error: Exception):
+    log.exception("API request failed: %s %s", request.method, request.path)
+    return jsonify({"error": {"code": "internal", "message": "the server could not answer; see its log"}}), 500
+
+
+def api_not_found(path: str) -> Response:
+    """JSON 404 for any unknown path under /api/v1 (registered on the app, see register_api)."""
+    return jsonify({"error": {"code": "not_found", "message": f"no endpoint /api/v1/{path}"}}), 404
+
+
+def openapi_document() -> dict:
+    paths: dict[str, dict] = {}
+    for doc in ENDPOINTS:
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", doc.path)  # Flask <int:id> -> OpenAPI {id}
+        operation = {
+            "summary": doc.summary,
+            "parameters": [
+                {"name": p.name, "in": p.where, "required": p.where == "path", "description": p.description,
+                 "schema": p.schema}
+                for p in doc.parameters
+            ],
+            "responses": {
+                "200": {"description": "OK", "content": {"application/json": {}}},
+                "400": {"$ref": "#/components/responses/Error"},
+                "401": {"$ref": "#/components/responses/Error"},
+                "403": {"$ref": "#/components/responses/Error"},
+                "404": {"$ref": "#/components/responses/Error"},
+            },
+        }
+        if doc.role is None:
+            operation["security"] = []
+        else:
+            operation["x-required-role"] = doc.role
+        paths.setdefault(path, {})[doc.method.lower()] = operation
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "CityOps API", "version": "1"},
+        "servers": [{"url": "/api/v1"}],
+        "paths": paths,
+        "security": [{"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "responses": {"Error": {"description": "JSON error", "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"error": {"type": "object", "required": ["code", "message"],
+                                                           "properties": {"code": {"type": "string"},
+                                                                          "message": {"type": "string"},
+                                                                          "field": {"type": "string"}}}}}}}}},
+        },
+    }
+
+
+@endpoint("/openapi.json", "This document", role=None)
+def openapi():
+    return jsonify(openapi_document())
+
+
+def register_api(server) -> None:
+    import api
+
+    for module in pkgutil.iter_modules(api.__path__):
+        if module.name != "core":
+            importlib.import_module(f"api.{module.name}")
+    server.register_blueprint(blueprint)
+    server.add_url_rule("/api/v1/<path:path>", "api_v1_not_found", api_not_found,
+                        methods=["GET", "POST", "PUT", "PATCH", "DELETE"])

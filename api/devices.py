@@ -1,0 +1,73 @@
+"""Telemetry endpoints: health, devices, their observations, rejected messages."""
+from __future__ import annotations
+
+from flask import jsonify, request
+
+from api.core import ApiError, Parameter, endpoint, int_arg, time_arg
+from services.db import database_ok
+from services.devices import device_observations, get_device, list_devices
+from services.health import ingest_health
+from services.rejections import list_rejections
+from services.runtime import current
+from services.telemetry import REASONS
+
+
+@endpoint("/health", "Broker, database and ingest counters", role=None)
+def health():
+    runtime = current()
+    ingest = ingest_health(runtime.engine)
+    db_ok = database_ok(runtime.engine)
+    status = "ok" if db_ok and ingest["broker"] else "degraded"
+    return jsonify({"status": status, "broker": ingest.pop("broker"), "db": db_ok, "ingest": ingest})
+
+
+_TIME = {"type": "string", "format": "date-time"}
+
+
+@endpoint("/devices", "Devices with type, location, last observation and stale flag",
+          parameters=(Parameter("type", "query", "only devices of this entity type", {"type": "string"}),))
+def devices():
+    views = list_devices(current().engine, device_type=request.args.get("type") or None)
+    return jsonify({"devices": [view.as_json() for view in views], "count": len(views)})
+
+
+@endpoint("/devices/<device_id>", "One device",
+          parameters=(Parameter("device_id", "path", "device id", {"type": "string"}),))
+def device(device_id: str):
+    view = get_device(current().engine, device_id)
+    if view is None:
+        raise ApiError(404, "not_found", f"no device {device_id!r}", "device_id")
+    return jsonify(view.as_json())
+
+
+@endpoint("/devices/<device_id>/observations", "Observation history of a device, oldest first",
+          parameters=(
+              Parameter("device_id", "path", "device id", {"type": "string"}),
+              Parameter("since", "query", "ISO 8601; observations at or after", _TIME),
+              Parameter("until", "query", "ISO 8601; observations at or before", _TIME),
+              Parameter("limit", "query", "at most this many (the newest), 1..10000", {"type": "integer"}),
+          ))
+def observations(device_id: str):
+    engine = current().engine
+    if get_device(engine, device_id) is None:
+        raise ApiError(404, "not_found", f"no device {device_id!r}", "device_id")
+    since, until = time_arg("since"), time_arg("until")
+    if since and until and since > until:
+        raise ApiError(400, "invalid_range", "since must not be after until", "since")
+    limit = int_arg("limit", 1000, 1, 10_000)
+    rows = device_observations(engine, device_id, since=since, until=until, limit=limit)
+    return jsonify({"device_id": device_id, "observations": [row.as_json() for row in rows], "count": len(rows)})
+
+
+@endpoint("/rejected-messages", "Messages the ingest could not use, with their reasons (administrator)",
+          role="admin",
+          parameters=(Parameter("reason", "query", "one of the reason codes", {"type": "string", "enum": sorted(REASONS)}),
+                      Parameter("limit", "query", "at most this many, newest first", {"type": "integer"})))
+def rejected_messages():
+    reason = request.args.get("reason") or None
+    if reason is not None and reason not in REASONS:
+        raise ApiError(400, "invalid_value", f"reason must be one of {', '.join(sorted(REASONS))}", "reason")
+    rows = list_rejections(current().engine, reason=reason, limit=int_arg("limit", 100, 1, 1000))
+    return jsonify({"rejected": [row.as_json() for row in rows], "count": len(rows), "reasons": REASONS})
+
+

@@ -1,0 +1,119 @@
+"""Incidents: the queue, their lifecycle, recommendations and dispatch (SPEC section 5).
+
+Reads need any role; writes need ``dispatcher`` or ``admin`` (a manager may not dispatch).
+Each write is a command of services/dispatch.py and lands in the audit log.
+"""
+from __future__ import annotations
+
+from flask import g, jsonify, request
+
+from api.core import ApiError, Parameter, endpoint, int_arg
+from services.dispatch import CreateIncident, DispatchContext, DispatchUnit, Refused, UpdateIncident, recommend
+from services.incidents import OPEN_STATUSES, STATUSES, get_incident, incident_timeline, list_incidents
+from services.runtime import current
+
+_ID = Parameter("incident_id", "path", "incident id", {"type": "integer"})
+
+
+def context() -> DispatchContext:
+    return DispatchContext.of(current())
+
+
+def json_body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_body", "send a JSON object (Content-Type: application/json)", "body")
+    return body
+
+
+def refused(error: Refused) -> ApiError:
+    return ApiError(error.status, error.code, error.message, error.field)
+
+
+def run(command):
+    try:
+        return command()
+    except Refused as error:
+        raise refused(error) from None
+
+
+def _incident_or_404(incident_id: int):
+    incident = get_incident(current().engine, incident_id)
+    if incident is None:
+        raise ApiError(404, "not_found", f"no incident #{incident_id}", "incident_id")
+    return incident
+
+
+@endpoint("/incidents", "Incidents, the queue order (waiting first, then priority, then age)",
+          parameters=(Parameter("status", "query", "comma-separated statuses, 'open' (default) or 'all'",
+                                {"type": "string"}),
+                      Parameter("limit", "query", "at most this many, 1..2000", {"type": "integer"})))
+def incidents():
+    raw = (request.args.get("status") or "open").strip()
+    if raw == "open":
+        statuses = OPEN_STATUSES
+    elif raw == "all":
+        statuses = None
+    else:
+        statuses = tuple(s.strip() for s in raw.split(",") if s.strip())
+        bad = [s for s in statuses if s not in STATUSES]
+        if bad or not statuses:
+            raise ApiError(400, "invalid_value", f"status must be open, all, or among {', '.join(STATUSES)}", "status")
+    views = list_incidents(current().engine, statuses, limit=int_arg("limit", 500, 1, 2000))
+    return jsonify({"incidents": [v.as_json() for v in views], "count": len(views)})
+
+
+@endpoint("/incidents", "Create an incident {category, subCategory, priority (1-4 | P1-P4 | SDM severity), "
+                        "location (GeoJSON Point) or lon/lat, description, address}", method="POST", role="dispatcher")
+def create_incident():
+    view = run(CreateIncident(context(), g.principal, json_body(), default_source="api"))
+    return jsonify(view.as_json()), 201
+
+
+@endpoint("/incidents/<int:incident_id>", "One incident with its timeline", parameters=(_ID,))
+def incident(incident_id: int):
+    view = _incident_or_404(incident_id)
+    timeline = incident_timeline(current().engine, incident_id)
+    return jsonify({**view.as_json(), "timeline": [entry.as_json() for entry in timeline]})
+
+
+@endpoint("/incidents/<int:incident_id>", "Change priority, category, description, or status "
+                                          "(resolved, closed, cancelled)", method="PATCH", role="dispatcher",
+          parameters=(_ID,))
+def patch_incident(incident_id: int):
+    view = run(UpdateIncident(context(), g.principal, incident_id, json_body()))
+    return jsonify(view.as_json())
+
+
+@endpoint("/incidents/<int:incident_id>/recommendations",
+          "Available units able to handle the incident, ranked by road-network ETA (live traffic)",
+          parameters=(_ID,))
+def recommendations(incident_id: int):
+    view = _incident_or_404(incident_id)
+    candidates = recommend(context(), view)
+    return jsonify({"incident_id": incident_id, "candidates": [c.as_json() for c in candidates],
+                    "count": len(candidates)})
+
+
+@endpoint("/incidents/<int:incident_id>/dispatch", "Assign a unit ({\"unit_id\"}; omitted: the top "
+                                                   "recommendation) and send it the MQTT command",
+          method="POST", role="dispatcher", parameters=(_ID,))
+def dispatch(incident_id: int):
+    body = request.get_json(silent=True)
+    if body is None and request.content_length:
+        raise ApiError(400, "invalid_body", "send a JSON object", "body")
+    body = body or {}
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_body", "send a JSON object", "body")
+    unit_id = body.get("unit_id")
+    if unit_id is not None and (not isinstance(unit_id, str) or not unit_id):
+        raise ApiError(400, "invalid_value", "unit_id must be a unit id (text)", "unit_id")
+    result = run(DispatchUnit(context(), g.principal, incident_id, unit_id))
+    return jsonify(result.as_json())
+
+
+@endpoint("/incidents/<int:incident_id>/cancel", "Cancel the incident (its unit, if any, is recalled)",
+          method="POST", role="dispatcher", parameters=(_ID,))
+def cancel(incident_id: int):
+    view = run(UpdateIncident(context(), g.principal, incident_id, {"status": "cancelled"}))
+    return jsonify(view.as_json())

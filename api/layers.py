@@ -1,0 +1,23 @@
+"""Map layers as GeoJSON FeatureCollections (the same data the map shows)."""
+from __future__ import annotations
+
+from flask import jsonify
+
+from api.core import ApiError, Parameter, endpoint
+from services.layers import layer_names, load_plugins
+from services.runtime import current
+
+
+@endpoint("/layers/<name>", "A map layer as a GeoJSON FeatureCollection, with its freshness",
+          parameters=(Parameter("name", "path", "traffic | air | flood | incidents | units", {"type": "string"}),))
+def layer(name: str):
+    load_plugins()
+    if name not in layer_names():
+        raise ApiError(404, "not_found", f"no layer {name!r}; layers: {', '.join(layer_names())}", "name")
+    snapshot = current().snapshots().current()
+    state = snapshot.layers.get(name)
+    features = [] if state is None else [fs.feature for fs in state.features.values()]
+    meta = {} if state is None else state.meta()
+    return jsonify({"type": "FeatureCollection", "features": features,
+                    "properties": {"layer": name, "newest": meta.get("newest"), "stale_after": meta.get("stale_after"),
+                                   "snapshot_version": snapshot.version}})

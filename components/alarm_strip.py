@@ -1,0 +1,68 @@
+"""The alarm strip under the header of every page: counts and the newest active alarms. Pure builder."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from dash import dcc, html
+
+from components.format import age
+
+SEVERITY_LABELS = {"informational": "Info", "low": "Low", "medium": "Medium", "high": "High", "critical": "Critical"}
+
+
+def severity_pill(severity: str, escalated: bool = False) -> html.Span:
+    children = [SEVERITY_LABELS.get(severity, severity)]
+    if escalated:
+        children.append(html.Span("▲", className="alarm-escalated-mark", title="escalated: not acknowledged in time"))
+    return html.Span(children, className=f"alarm-pill severity-{severity}")
+
+
+def alarm_strip(summary, now: datetime) -> html.Div:
+    """``summary``: services.alarms.StripSummary. data-critical carries the newest unacknowledged
+    critical alarm's id, which assets/alarms.js turns into a sound and a flash on wall screens."""
+    critical = summary.critical_unacknowledged > 0
+    tone = "critical" if critical else ("alarm" if summary.unacknowledged else ("active" if summary.active else "calm"))
+    counts = html.Div(className="alarm-strip-counts", children=[
+        html.Span("ALARMS", className="alarm-strip-title"),
+        html.Span([html.B(f"{summary.active}"), " active"], className="alarm-strip-count"),
+        html.Span([html.B(f"{summary.unacknowledged}"), " unacknowledged"],
+                  className="alarm-strip-count" + (" is-unack" if summary.unacknowledged else "")),
+    ])
+    if summary.newest:
+        chips = [_chip(alarm, now) for alarm in summary.newest]
+        more = summary.active - sum(1 for alarm in summary.newest if alarm.active)
+        if more > 0:
+            chips.append(dcc.Link(f"+{more} more", href="/alarms", className="alarm-strip-more"))
+    else:
+        waiting = summary.unacknowledged
+        chips = [html.Span("No active alarms" + (f" — {waiting} cleared alarm(s) await acknowledgment" if waiting
+                                                 else " — all quiet"), className="alarm-strip-quiet")]
+    return html.Div(
+        className=f"alarm-strip tone-{tone}",
+        **{"data-critical": str(summary.newest_critical_id or ""), "data-unack": str(summary.unacknowledged)},
+        children=[
+            counts,
+            html.Div(chips, className="alarm-strip-chips"),
+            html.Div(className="alarm-strip-tools", children=[
+                html.Button("Sound on", className="alarm-mute", title="mute or unmute this screen",
+                            **{"data-alarm-mute": "1"}),
+                dcc.Link("All alarms →", href="/alarms", className="alarm-strip-link"),
+            ]),
+        ],
+    )
+
+
+def _chip(alarm, now: datetime) -> dcc.Link:
+    state = "unack" if not alarm.acknowledged else "ack"
+    return dcc.Link(
+        href=f"/alarms?alarm={alarm.id}",
+        className=f"alarm-chip severity-{alarm.severity} is-{state}",
+        title=alarm.description,
+        children=[
+            severity_pill(alarm.severity, alarm.escalated),
+            html.Span(alarm.rule_name, className="alarm-chip-rule"),
+            html.Span(alarm.device_name or alarm.device_id, className="alarm-chip-device"),
+            html.Span(age((now - alarm.last_raised_at).total_seconds()), className="alarm-chip-age"),
+            html.Span(f"×{alarm.repeat_count + 1}", className="alarm-chip-repeat") if alarm.repeat_count else None,
+        ],
+    )

@@ -1,0 +1,224 @@
+"""Builders of the dispatch console's panels: queue, unit board, incident detail, new-incident form.
+
+Pure: views in, Dash components out. Timers carry ``data-since`` (ISO UTC); assets/dispatch.js
+ticks them every second in the browser.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from dash import dcc, html
+
+from components.format import site_time
+from services.incidents import (
+    CATEGORIES,
+    SEVERITY_OF_PRIORITY,
+    STATUS_LABELS,
+    IncidentView,
+    TimelineEntry,
+    category_key,
+    iso,
+)
+from services.units import KIND_LABELS, UNIT_STATUS_LABELS, Candidate, UnitView
+
+QUEUE_ROW = "dispatch-queue-row"
+CANDIDATE_ROW = "dispatch-candidate-row"
+SEND = "dispatch-send"
+RETURN = "dispatch-return"
+TOP_BUTTON = "dispatch-top-button"
+CANCEL_BUTTON = "dispatch-cancel-button"
+NEW_BUTTON = "dispatch-new-button"
+
+FORM = "dispatch-form"
+FORM_CATEGORY = "dispatch-form-category"
+FORM_SUB = "dispatch-form-sub"
+FORM_PRIORITY = "dispatch-form-priority"
+FORM_DESCRIPTION = "dispatch-form-description"
+FORM_ADDRESS = "dispatch-form-address"
+FORM_LON = "dispatch-form-lon"
+FORM_LAT = "dispatch-form-lat"
+FORM_SUBMIT = "dispatch-form-submit"
+FORM_CLOSE = "dispatch-form-close"
+
+
+def timer(since: datetime | None, now: datetime, *, class_name: str = "") -> html.Span:
+    if since is None:
+        return html.Span("—", className="dispatch-timer-none")
+    seconds = (now - since).total_seconds()
+    return html.Span(clock(seconds), className=f"dispatch-timer {class_name}".strip(), **{"data-since": iso(since)})
+
+
+def clock(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
+
+
+def status_badge(status: str, labels: dict[str, str]) -> html.Span:
+    return html.Span(labels.get(status, status), className=f"badge status-{status}")
+
+
+def priority_badge(priority: int) -> html.Span:
+    return html.Span(f"P{priority}", className=f"badge prio prio-{priority}", title=SEVERITY_OF_PRIORITY[priority])
+
+
+def where(incident: IncidentView) -> str:
+    return incident.address or incident.district or f"{incident.lat:.4f}, {incident.lon:.4f}"
+
+
+def queue_table(incidents: list[IncidentView], selected: int | None, now: datetime) -> html.Div:
+    if not incidents:
+        return html.P("No open incidents.", className="empty")
+    rows = []
+    for incident in incidents:
+        classes = ["queue-row", f"row-{incident.status}"]
+        if incident.id == selected:
+            classes.append("selected")
+        if incident.escalated:
+            classes.append("escalated")
+        rows.append(html.Tr(id={"type": QUEUE_ROW, "index": incident.id}, n_clicks=0, className=" ".join(classes),
+                            **{"data-incident": str(incident.id)}, children=[
+            html.Td(priority_badge(incident.priority)),
+            html.Td(f"#{incident.id}", className="mono"),
+            html.Td([html.Div(category_key(incident.category, incident.sub_category), className="cat"),
+                     html.Div(where(incident), className="sub")]),
+            html.Td([status_badge(incident.status, STATUS_LABELS),
+                     html.Span("ESC", className="badge esc", title=incident.escalation_reason or "")
+                     if incident.escalated else None,
+                     html.Div(incident.unit_id or "", className="sub mono")]),
+            html.Td([timer(incident.created_at, now), html.Div(timer(incident.status_since, now, class_name="sub"))],
+                    className="num"),
+        ]))
+    return html.Table(className="dispatch-table queue", children=[
+        html.Thead(html.Tr([html.Th("Pri"), html.Th("#"), html.Th("Incident / location"), html.Th("Status"),
+                            html.Th("Age", className="num")])),
+        html.Tbody(rows),
+    ])
+
+
+def unit_board(units: list[UnitView], now: datetime) -> html.Table:
+    rows = []
+    for unit in units:
+        rows.append(html.Tr(className=f"unit-row unit-{unit.status}", children=[
+            html.Td(html.Span(unit.unit_id, className="mono strong"), title=unit.name),
+            html.Td(KIND_LABELS.get(unit.kind, unit.kind), title=unit.base_name or ""),
+            html.Td(status_badge(unit.status, UNIT_STATUS_LABELS)),
+            html.Td(timer(unit.status_since, now), className="num"),
+            html.Td(f"#{unit.incident_id}" if unit.incident_id else "—", className="mono"),
+            html.Td(f"{unit.speed_kmh:.0f} km/h" if unit.speed_kmh else "—", className="num"),
+            html.Td(unit.service_status or "—", className="sub"),
+            html.Td(html.Button("Return", id={"type": RETURN, "index": unit.unit_id}, n_clicks=0,
+                                className="btn btn-small", disabled=unit.status in ("returning", "out_of_service"),
+                                title="Send back to base (recalls it from its incident)")),
+        ]))
+    return html.Table(className="dispatch-table units", children=[
+        html.Thead(html.Tr([html.Th("Unit"), html.Th("Kind"), html.Th("Status"), html.Th("Timer", className="num"),
+                            html.Th("Incident"), html.Th("Speed", className="num"), html.Th("Vehicle says"),
+                            html.Th("")])),
+        html.Tbody(rows),
+    ])
+
+
+def incident_detail(incident: IncidentView | None, candidates: list[Candidate], timeline: list[TimelineEntry],
+                    chosen_unit: str | None, now: datetime, timezone: str) -> list:
+    if incident is None:
+        return [html.P("Select an incident in the queue (J/K), or create one (N).", className="empty")]
+    waiting = incident.status == "new"
+    facts = [
+        ("Severity", SEVERITY_OF_PRIORITY[incident.priority]), ("Source", incident.source),
+        ("Location", where(incident)), ("District", incident.district or "—"),
+        ("Created", html.Span([site_time(incident.created_at, timezone), " · ", timer(incident.created_at, now)])),
+        ("Dispatched", timer(incident.dispatched_at, now) if incident.dispatched_at else "—"),
+        ("On scene", timer(incident.on_scene_at, now) if incident.on_scene_at else "—"),
+        ("Unit", incident.unit_id or "—"),
+    ]
+    header = html.Div(className="detail-head", children=[
+        priority_badge(incident.priority),
+        html.Span(f"#{incident.id}", className="mono strong"),
+        html.Span(category_key(incident.category, incident.sub_category), className="detail-title"),
+        status_badge(incident.status, STATUS_LABELS),
+    ])
+    banner = html.Div(["ESCALATED — ", incident.escalation_reason or ""], className="escalation-banner") \
+        if incident.escalated else None
+    return [
+        header, banner,
+        html.P(incident.description or "", className="detail-description"),
+        html.Dl(className="facts", children=[item for label, value in facts
+                                             for item in (html.Dt(label), html.Dd(value))]),
+        html.H3("Recommended units" if waiting else "Units (incident is not waiting)"),
+        candidate_table(candidates, chosen_unit, waiting),
+        html.H3("Timeline"),
+        timeline_list(timeline, timezone),
+    ]
+
+
+def candidate_table(candidates: list[Candidate], chosen_unit: str | None, waiting: bool):
+    if not waiting:
+        return html.P("Dispatch is possible while the incident is New.", className="empty")
+    if not candidates:
+        return html.P("No available unit can handle this category now.", className="empty warn")
+    rows = []
+    for candidate in candidates:
+        unit = candidate.unit
+        rows.append(html.Tr(id={"type": CANDIDATE_ROW, "index": unit.unit_id}, n_clicks=0,
+                            className="candidate-row" + (" chosen" if unit.unit_id == chosen_unit else ""), children=[
+            html.Td(str(candidate.rank), className="num"),
+            html.Td([html.Span(unit.unit_id, className="mono strong"), html.Div(unit.name, className="sub")]),
+            html.Td(status_badge(unit.status, UNIT_STATUS_LABELS)),
+            html.Td(clock(candidate.eta_seconds), className="num strong"),
+            html.Td(f"{candidate.route.distance_m / 1000:.2f} km", className="num"),
+            html.Td(html.Button("Send", id={"type": SEND, "index": unit.unit_id}, n_clicks=0,
+                                className="btn btn-small btn-primary")),
+        ]))
+    return html.Table(className="dispatch-table candidates", children=[
+        html.Thead(html.Tr([html.Th("#", className="num"), html.Th("Unit"), html.Th("Status"),
+                            html.Th("ETA", className="num"), html.Th("Road", className="num"), html.Th("")])),
+        html.Tbody(rows),
+    ])
+
+
+def timeline_list(timeline: list[TimelineEntry], timezone: str) -> html.Ol:
+    return html.Ol(className="timeline", children=[
+        html.Li(className=f"tl-{entry.kind}", children=[
+            html.Span(site_time(entry.at, timezone), className="mono tl-time"),
+            html.Span(entry.actor, className="tl-actor"),
+            html.Span(entry.message, className="tl-message"),
+        ]) for entry in reversed(timeline)
+    ])
+
+
+def detail_actions() -> html.Div:
+    """Static buttons (the keyboard shortcuts click them); the page enables them per incident."""
+    return html.Div(className="detail-actions", children=[
+        html.Button(["Dispatch top ", html.Kbd("D")], id=TOP_BUTTON, n_clicks=0, className="btn btn-primary",
+                    disabled=True),
+        html.Button(["Cancel incident ", html.Kbd("C")], id=CANCEL_BUTTON, n_clicks=0, className="btn btn-danger",
+                    disabled=True),
+        html.Button(["New incident ", html.Kbd("N")], id=NEW_BUTTON, n_clicks=0, className="btn"),
+    ])
+
+
+def new_incident_form() -> html.Div:
+    categories = [{"label": name, "value": name} for name in CATEGORIES]
+    return html.Div(id=FORM, className="dispatch-form hidden", children=[
+        html.Div(className="form-head", children=[html.Span("New incident"),
+                                                  html.Button("×", id=FORM_CLOSE, n_clicks=0, className="btn-close",
+                                                              title="Close (Esc)")]),
+        html.Div(className="form-grid", children=[
+            html.Label("Category"), dcc.Dropdown(id=FORM_CATEGORY, options=categories, value="health",
+                                                 clearable=False, className="dd"),
+            html.Label("Sub-category"), dcc.Dropdown(id=FORM_SUB, clearable=True, className="dd"),
+            html.Label("Priority"), dcc.RadioItems(id=FORM_PRIORITY, value=2, inline=True, className="prio-radio",
+                                                   options=[{"label": f"P{p}", "value": p} for p in (1, 2, 3, 4)]),
+            html.Label("Description"), dcc.Input(id=FORM_DESCRIPTION, type="text", debounce=False,
+                                                 placeholder="what happened", className="input"),
+            html.Label("Address"), dcc.Input(id=FORM_ADDRESS, type="text", placeholder="street, landmark",
+                                             className="input"),
+            html.Label("Location"), html.Div(className="lonlat", children=[
+                dcc.Input(id=FORM_LAT, type="number", placeholder="lat", className="input", step="any"),
+                dcc.Input(id=FORM_LON, type="number", placeholder="lon", className="input", step="any"),
+            ]),
+        ]),
+        html.P("Click the map to set the location.", className="hint"),
+        html.Button("Create incident", id=FORM_SUBMIT, n_clicks=0, className="btn btn-primary"),
+    ])

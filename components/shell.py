@@ -1,0 +1,28 @@
+"""The app shell: navigation built from the page registry, site clock, attribution."""
+from __future__ import annotations
+
+from dash import dcc, html
+
+SHELL_CLOCK = "shell-clock"
+SHELL_ALARM_STRIP = "shell-alarm-strip"  # filled by the alarms page module's callback
+
+
+def shell(*, city_name: str, timezone: str, attribution: str, nav: list[tuple[str, str]], content) -> html.Div:
+    return html.Div(className="shell", children=[
+        html.Header(className="shell-header", children=[
+            html.Div(className="shell-brand", children=[html.Span("CityOps", className="shell-logo"),
+                                                         html.Span(city_name, className="shell-city")]),
+            html.Nav(className="shell-nav", children=[
+                dcc.Link(name, href=path, className="shell-nav-link") for name, path in nav
+            ]),
+            html.Div(className="shell-clock", children=[
+                html.Span(id=SHELL_CLOCK, **{"data-timezone": timezone}),
+                html.Span(timezone, className="shell-timezone"),
+            ]),
+        ]),
+        html.Div(id=SHELL_ALARM_STRIP, className="shell-alarm-strip"),
+        html.Main(content, className="shell-main"),
+        html.Footer(className="shell-footer", children=[
+            html.Span(f"Map data {attribution}"),
+        ]),
+    ])

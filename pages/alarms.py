@@ -1,0 +1,244 @@
+"""Alarms: the filtered list with history and actions, and the alarm strip shown on every page.
+
+The strip fills the shell's ``shell-alarm-strip`` slot (a 2 s poll); assets/alarms.js plays a
+sound and flashes the screen for a new critical alarm on wall screens (muted per screen).
+Actions call the same commands as the REST API (services/alarms.py).
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dash
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+
+from components.alarm_strip import alarm_strip
+from components.alarm_table import alarm_detail, alarm_table
+from components.shell import SHELL_ALARM_STRIP
+from components.tables import figure_card
+from services.alarms import (
+    SEVERITIES,
+    AcknowledgeAlarm,
+    AlarmError,
+    AlarmFilter,
+    AssignAlarm,
+    ClearAlarm,
+    CommentAlarm,
+    alarm_districts,
+    alarm_history,
+    get_alarm,
+    list_alarms,
+    open_incident_for_alarm,
+    strip_summary,
+)
+from services.models import utcnow
+from services.runtime import current
+
+dash.register_page(__name__, path="/alarms", name="Alarms", order=20, title="CityOps — alarms")
+
+ALARMS_TICK = "alarms-tick"
+ALARMS_FIGURES = "alarms-figures"
+ALARMS_STATE = "alarms-filter-state"
+ALARMS_SEVERITY = "alarms-filter-severity"
+ALARMS_RULE = "alarms-filter-rule"
+ALARMS_DEVICE = "alarms-filter-device"
+ALARMS_DISTRICT = "alarms-filter-district"
+ALARMS_PERIOD = "alarms-filter-period"
+ALARMS_TABLE = "alarms-table"
+ALARMS_DETAIL = "alarms-detail"
+ALARMS_SELECTED = "alarms-selected"
+ALARMS_CHANGED = "alarms-changed"
+ALARMS_MESSAGE = "alarms-message"
+DETAIL_IDS = {"assignee": "alarms-assignee", "assign": "alarms-assign", "comment": "alarms-comment",
+              "comment_button": "alarms-comment-button", "incident": "alarms-open-incident"}
+STRIP_TICK = "alarm-strip-tick"
+STRIP_BODY = "alarm-strip-body"
+
+STATE_OPTIONS = [("open", "Open (active or unacknowledged)"), ("active", "Active"),
+                 ("unacknowledged", "Unacknowledged"), ("acknowledged", "Acknowledged"), ("cleared", "Cleared"),
+                 ("escalated", "Escalated"), ("all", "All (history)")]
+PERIODS = {"1h": timedelta(hours=1), "6h": timedelta(hours=6), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
+
+
+def _actor() -> str:
+    """Who acts from the browser. The web app has no login yet: the session's user, else the address."""
+    from flask import request, session
+
+    user = session.get("user") if session else None
+    return str(user) if user else f"web:{request.remote_addr or 'operator'}"
+
+
+def _rules():
+    from services.rules import RulesFile
+
+    settings = current().settings
+    return RulesFile(settings.rules_file, settings.aqi_standard).current()
+
+
+# ---------------------------------------------------------------- the strip on every page
+
+@callback(Output(SHELL_ALARM_STRIP, "children"), Input(SHELL_ALARM_STRIP, "id"))
+def mount_strip(_id):
+    """Once per page load: the strip's own 2 s timer and its first content."""
+    return [dcc.Interval(id=STRIP_TICK, interval=2000), html.Div(_strip(), id=STRIP_BODY)]
+
+
+@callback(Output(STRIP_BODY, "children"), Input(STRIP_TICK, "n_intervals"), prevent_initial_call=True)
+def refresh_strip(_n):
+    return _strip()
+
+
+def _strip():
+    try:
+        return alarm_strip(strip_summary(current().engine, limit=3), utcnow())
+    except Exception:  # the database is away: say so, never break the page
+        return html.Div("Alarms unavailable — retrying", className="alarm-strip tone-stale")
+
+
+# ---------------------------------------------------------------- the page
+
+def layout(alarm: str | None = None, **_query):
+    selected = int(alarm) if alarm and alarm.isdigit() else None
+    rules = _rules()
+    return html.Div(className="page page-alarms", children=[
+        dcc.Interval(id=ALARMS_TICK, interval=3000),
+        dcc.Store(id=ALARMS_SELECTED, data=selected),
+        dcc.Store(id=ALARMS_CHANGED, data=0),
+        html.Div(className="alarms-title", children=[
+            html.H1("Alarms"),
+            dcc.Link("Rules →", href="/rules", className="alarms-rules-link"),
+        ]),
+        html.Div(id=ALARMS_FIGURES, className="figure-strip"),
+        html.Div(className="filters alarms-filters", children=[
+            _filter("State", dcc.Dropdown(id=ALARMS_STATE, value="open" if selected is None else "all",
+                                          clearable=False, options=[{"label": l, "value": v} for v, l in STATE_OPTIONS],
+                                          style={"minWidth": "15rem"})),
+            _filter("Severity", dcc.Dropdown(id=ALARMS_SEVERITY, multi=True, placeholder="any",
+                                             options=[{"label": s.capitalize(), "value": s} for s in reversed(SEVERITIES)],
+                                             style={"minWidth": "12rem"})),
+            _filter("Rule", dcc.Dropdown(id=ALARMS_RULE, placeholder="any rule",
+                                         options=[{"label": r.name, "value": r.id} for r in rules.rules],
+                                         style={"minWidth": "14rem"})),
+            _filter("Device", dcc.Input(id=ALARMS_DEVICE, placeholder="id or name", debounce=True,
+                                        className="alarm-input")),
+            _filter("District", dcc.Dropdown(id=ALARMS_DISTRICT, placeholder="any district",
+                                             style={"minWidth": "14rem"})),
+            _filter("Time", dcc.Dropdown(id=ALARMS_PERIOD, value="all", clearable=False,
+                                         options=[{"label": "last hour", "value": "1h"},
+                                                  {"label": "last 6 hours", "value": "6h"},
+                                                  {"label": "last 24 hours", "value": "24h"},
+                                                  {"label": "last 7 days", "value": "7d"},
+                                                  {"label": "any time", "value": "all"}],
+                                         style={"minWidth": "9rem"})),
+        ]),
+        html.Div(id=ALARMS_MESSAGE, className="alarms-message"),
+        html.Div(className="alarms-body", children=[
+            html.Div(id=ALARMS_TABLE, className="alarms-list"),
+            html.Aside(id=ALARMS_DETAIL, className="alarms-detail-panel"),
+        ]),
+    ])
+
+
+def _filter(label: str, control) -> html.Label:
+    return html.Label([html.Span(label, className="filter-label"), control])
+
+
+@callback(Output(ALARMS_TABLE, "children"), Output(ALARMS_FIGURES, "children"), Output(ALARMS_DISTRICT, "options"),
+          Input(ALARMS_TICK, "n_intervals"), Input(ALARMS_STATE, "value"), Input(ALARMS_SEVERITY, "value"),
+          Input(ALARMS_RULE, "value"), Input(ALARMS_DEVICE, "value"), Input(ALARMS_DISTRICT, "value"),
+          Input(ALARMS_PERIOD, "value"), Input(ALARMS_CHANGED, "data"), Input(ALARMS_SELECTED, "data"))
+def refresh_alarms(_n, state, severities, rule_id, device, district, period, _changed, selected):
+    runtime = current()
+    now = utcnow()
+    filters = AlarmFilter(state=state or "open", severities=tuple(severities or ()), rule_id=rule_id or None,
+                          device=(device or "").strip() or None, district=district or None,
+                          since=now - PERIODS[period] if period in PERIODS else None, limit=300)
+    alarms = list_alarms(runtime.engine, filters)
+    summary = strip_summary(runtime.engine)
+    escalated = len(list_alarms(runtime.engine, AlarmFilter(state="escalated", limit=1000)))
+    figures = [
+        figure_card("Active", summary.active, tone="bad" if summary.active else "good"),
+        figure_card("Unacknowledged", summary.unacknowledged, tone="bad" if summary.unacknowledged else "good",
+                    note="need an operator"),
+        figure_card("Critical, unacknowledged", summary.critical_unacknowledged,
+                    tone="bad" if summary.critical_unacknowledged else "good"),
+        figure_card("Escalated", escalated, tone="warn" if escalated else "good", note="not acknowledged in time"),
+    ]
+    districts = [{"label": d, "value": d} for d in alarm_districts(runtime.engine)]
+    return alarm_table(alarms, runtime.timezone, now, selected), figures, districts
+
+
+@callback(Output(ALARMS_MESSAGE, "children"), Output(ALARMS_CHANGED, "data"), Output(ALARMS_SELECTED, "data"),
+          Input({"type": "alarms-action", "action": ALL, "index": ALL}, "n_clicks"),
+          State(ALARMS_CHANGED, "data"), prevent_initial_call=True)
+def row_action(clicks, changed):
+    trigger = ctx.triggered_id
+    if not trigger or not any(item["value"] for item in ctx.triggered):
+        return no_update, no_update, no_update  # buttons re-rendered, not clicked
+    alarm_id, action = trigger["index"], trigger["action"]
+    if action == "select":
+        return "", no_update, alarm_id
+    command = AcknowledgeAlarm(_actor(), alarm_id) if action == "ack" else ClearAlarm(_actor(), alarm_id)
+    return _run(command, f"Alarm #{alarm_id} {'acknowledged' if action == 'ack' else 'cleared'}.", changed) + (alarm_id,)
+
+
+def _run(command, done: str, changed) -> tuple:
+    try:
+        command.validate().run(current().engine)
+    except AlarmError as error:
+        return html.Span(error.message, className="alarms-message-error"), (changed or 0) + 1
+    return html.Span(done, className="alarms-message-ok"), (changed or 0) + 1
+
+
+@callback(Output(ALARMS_DETAIL, "children"), Input(ALARMS_SELECTED, "data"), Input(ALARMS_CHANGED, "data"))
+def show_detail(selected, _changed):
+    """Refreshed on selection and after actions only: its inputs may be being typed into."""
+    if not selected:
+        return html.Div(className="alarm-detail-empty", children=[
+            html.P("Select an alarm (Details) to see its history, assign it, comment or open an incident.")])
+    runtime = current()
+    alarm = get_alarm(runtime.engine, selected)
+    if alarm is None:
+        return html.P(f"No alarm #{selected}.", className="empty")
+    rule = _rules().by_id.get(alarm.rule_id)
+    offers = bool(rule and rule.incident_request())
+    return alarm_detail(alarm, alarm_history(runtime.engine, alarm.id), runtime.timezone, offers, DETAIL_IDS)
+
+
+@callback(Output(ALARMS_MESSAGE, "children", allow_duplicate=True), Output(ALARMS_CHANGED, "data", allow_duplicate=True),
+          Input(DETAIL_IDS["assign"], "n_clicks"), State(DETAIL_IDS["assignee"], "value"),
+          State(ALARMS_SELECTED, "data"), State(ALARMS_CHANGED, "data"), prevent_initial_call=True)
+def assign(clicks, assignee, selected, changed):
+    if not clicks or not selected:
+        return no_update, no_update
+    who = (assignee or "").strip()
+    return _run(AssignAlarm(_actor(), selected, who), f"Alarm #{selected} assigned to {who or 'nobody'}.", changed)
+
+
+@callback(Output(ALARMS_MESSAGE, "children", allow_duplicate=True), Output(ALARMS_CHANGED, "data", allow_duplicate=True),
+          Input(DETAIL_IDS["comment_button"], "n_clicks"), State(DETAIL_IDS["comment"], "value"),
+          State(ALARMS_SELECTED, "data"), State(ALARMS_CHANGED, "data"), prevent_initial_call=True)
+def comment(clicks, text, selected, changed):
+    if not clicks or not selected:
+        return no_update, no_update
+    return _run(CommentAlarm(_actor(), selected, text), f"Comment added to alarm #{selected}.", changed)
+
+
+@callback(Output(ALARMS_MESSAGE, "children", allow_duplicate=True), Output(ALARMS_CHANGED, "data", allow_duplicate=True),
+          Input(DETAIL_IDS["incident"], "n_clicks"), State(ALARMS_SELECTED, "data"), State(ALARMS_CHANGED, "data"),
+          prevent_initial_call=True)
+def open_incident(clicks, selected, changed):
+    if not clicks or not selected:
+        return no_update, no_update
+    runtime = current()
+    alarm = get_alarm(runtime.engine, selected)
+    rule = _rules().by_id.get(alarm.rule_id) if alarm else None
+    request = rule.incident_request() if rule else None
+    if request is None:
+        return html.Span("This alarm's rule offers no incident.", className="alarms-message-error"), no_update
+    try:
+        incident_id = open_incident_for_alarm(runtime.engine, selected, _actor(), request, runtime)
+    except Exception as error:  # refused by dispatch, or dispatch unavailable: say why
+        message = getattr(error, "message", None) or str(error)
+        return html.Span(f"Could not open an incident: {message}", className="alarms-message-error"), no_update
+    return html.Span(f"Incident #{incident_id} opened for alarm #{selected}.", className="alarms-message-ok"), \
+        (changed or 0) + 1

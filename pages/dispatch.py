@@ -1,0 +1,274 @@
+"""Dispatch console: incident queue, unit board, map with routes, recommendations, one-key dispatch.
+
+Thin: every action is a command of services/dispatch.py (the REST API calls the same ones).
+Timers tick in the browser and keyboard shortcuts live in assets/dispatch.js:
+J/K move in the queue, D dispatches the top recommendation, C cancels the incident, N opens the
+new-incident form, Esc closes it.
+"""
+from __future__ import annotations
+
+import dash
+from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+
+from components.dispatch_map import (
+    DISPATCH_MAP,
+    DISPATCH_MAP_INCIDENTS,
+    DISPATCH_MAP_ROUTE,
+    DISPATCH_MAP_UNITS,
+    dispatch_map,
+    incident_markers,
+    legend,
+    route_line,
+    unit_markers,
+)
+from components.dispatch_panels import (
+    CANCEL_BUTTON,
+    CANDIDATE_ROW,
+    FORM,
+    FORM_ADDRESS,
+    FORM_CATEGORY,
+    FORM_CLOSE,
+    FORM_DESCRIPTION,
+    FORM_LAT,
+    FORM_LON,
+    FORM_PRIORITY,
+    FORM_SUB,
+    FORM_SUBMIT,
+    NEW_BUTTON,
+    QUEUE_ROW,
+    RETURN,
+    SEND,
+    TOP_BUTTON,
+    detail_actions,
+    incident_detail,
+    new_incident_form,
+    queue_table,
+    unit_board,
+)
+from services.auth import Principal
+from services.dispatch import (
+    CreateIncident,
+    DispatchContext,
+    DispatchUnit,
+    Refused,
+    ReturnUnit,
+    UpdateIncident,
+    assigned_route,
+    recommend,
+)
+from services.incidents import CATEGORIES, OPEN_STATUSES, incident_timeline, list_incidents
+from services.models import utcnow
+from services.runtime import current
+from services.units import list_units
+
+dash.register_page(__name__, path="/dispatch", name="Dispatch", order=10, title="CityOps — dispatch")
+
+PAGE = "dispatch-page"
+TICK = "dispatch-tick"
+SELECTED = "dispatch-selected"
+CHOSEN = "dispatch-chosen"
+VERSION = "dispatch-version"
+INTENT = "dispatch-intent"
+QUEUE = "dispatch-queue"
+UNITS = "dispatch-units"
+DETAIL = "dispatch-detail"
+COUNTS = "dispatch-counts"
+MESSAGE = "dispatch-message"
+REFRESH_MS = 2000
+
+
+def _principal() -> Principal:
+    """Who acts from the console. No login yet: the session's user, else the console as a dispatcher."""
+    from flask import request, session
+
+    user = session.get("user") if session else None
+    role = session.get("role", "dispatcher") if session else "dispatcher"
+    return Principal(str(user) if user else f"console:{request.remote_addr or 'local'}", role)
+
+
+def _ctx() -> DispatchContext:
+    return DispatchContext.of(current())
+
+
+def layout(**_query):
+    runtime = current()
+    city = runtime.city
+    minlon, minlat, maxlon, maxlat = city.bbox
+    basemap = {name: city.basemap(name) for name in ("districts", "water", "parks", "buildings", "roads")}
+    return html.Div(id=PAGE, className="dispatch-page", children=[
+        dcc.Interval(id=TICK, interval=REFRESH_MS),
+        dcc.Store(id=SELECTED), dcc.Store(id=CHOSEN), dcc.Store(id=VERSION, data=0), dcc.Store(id=INTENT),
+        html.Div(className="dispatch-toolbar", children=[
+            html.Span("DISPATCH", className="dispatch-title"),
+            html.Div(id=COUNTS, className="dispatch-counts"),
+            html.Div(id=MESSAGE, className="dispatch-message", role="status"),
+            html.Span(["J/K queue · D dispatch · C cancel · N new"], className="dispatch-keys"),
+        ]),
+        html.Div(className="dispatch-grid", children=[
+            html.Section(className="panel panel-queue", children=[
+                html.H2("Incident queue"), html.Div(id=QUEUE, className="scroll")]),
+            html.Section(className="panel panel-map", children=[
+                dispatch_map(basemap, tuple(city.meta.get("center", ((minlon + maxlon) / 2, (minlat + maxlat) / 2))),
+                             [[minlat, minlon], [maxlat, maxlon]]),
+                legend(), new_incident_form()]),
+            html.Section(className="panel panel-detail", children=[
+                detail_actions(), html.Div(id=DETAIL, className="scroll")]),
+            html.Section(className="panel panel-units", children=[
+                html.H2("Units"), html.Div(id=UNITS, className="scroll")]),
+        ]),
+    ])
+
+
+@callback(
+    Output(QUEUE, "children"), Output(UNITS, "children"), Output(DETAIL, "children"),
+    Output(DISPATCH_MAP_INCIDENTS, "children"), Output(DISPATCH_MAP_UNITS, "children"),
+    Output(DISPATCH_MAP_ROUTE, "children"), Output(COUNTS, "children"),
+    Output(TOP_BUTTON, "disabled"), Output(CANCEL_BUTTON, "disabled"),
+    Input(TICK, "n_intervals"), Input(SELECTED, "data"), Input(CHOSEN, "data"), Input(VERSION, "data"),
+)
+def refresh(_n, selected, chosen, _version):
+    runtime = current()
+    now = utcnow()
+    incidents = list_incidents(runtime.engine, OPEN_STATUSES)
+    units = list_units(runtime.engine)
+    incident = next((i for i in incidents if i.id == selected), None) or (incidents[0] if incidents else None)
+    candidates, timeline, route, highlight = [], [], None, None
+    if incident is not None:
+        timeline = incident_timeline(runtime.engine, incident.id)
+        if incident.status == "new":
+            candidates = recommend(_ctx(), incident, now)
+            pick = next((c for c in candidates if c.unit.unit_id == chosen), candidates[0] if candidates else None)
+            if pick is not None:
+                route, highlight = [list(c) for c in pick.route.coordinates], pick.unit.unit_id
+        else:
+            route, highlight = assigned_route(runtime.engine, incident.id), incident.unit_id
+    selected_id = incident.id if incident else None
+    return (
+        queue_table(incidents, selected_id, now),
+        unit_board(units, now),
+        incident_detail(incident, candidates, timeline, highlight, now, runtime.timezone),
+        incident_markers([i for i in incidents if i.status != "resolved"], selected_id),
+        unit_markers(units, highlight),
+        route_line(route),
+        _counts(incidents, units),
+        incident is None or incident.status != "new" or not candidates,
+        incident is None or incident.status in ("resolved", "closed", "cancelled"),
+    )
+
+
+def _counts(incidents, units) -> list:
+    waiting = [i for i in incidents if i.status == "new"]
+    chips = [html.Span([html.B(str(sum(1 for i in waiting if i.priority == p))), f" P{p}"],
+                       className=f"chip prio-{p}") for p in (1, 2, 3, 4)]
+    escalated = sum(1 for i in incidents if i.escalated)
+    active = sum(1 for i in incidents if i.status in ("dispatched", "en_route", "on_scene"))
+    free = sum(1 for u in units if u.dispatchable)
+    return [html.Span("Waiting", className="chip-label"), *chips,
+            html.Span([html.B(str(escalated)), " escalated"], className="chip esc" if escalated else "chip"),
+            html.Span([html.B(str(active)), " active"], className="chip"),
+            html.Span([html.B(f"{free}/{len(units)}"), " units free"], className="chip")]
+
+
+@callback(Output(SELECTED, "data"), Output(CHOSEN, "data", allow_duplicate=True),
+          Input({"type": QUEUE_ROW, "index": ALL}, "n_clicks"),
+          Input({"type": "dispatch-map-incident", "index": ALL}, "n_clicks"), prevent_initial_call=True)
+def select_incident(_rows, _markers):
+    if not ctx.triggered or not ctx.triggered[0].get("value"):
+        return no_update, no_update
+    return ctx.triggered_id["index"], None
+
+
+@callback(Output(CHOSEN, "data"), Input({"type": CANDIDATE_ROW, "index": ALL}, "n_clicks"),
+          prevent_initial_call=True)
+def choose_candidate(_clicks):
+    if not ctx.triggered or not ctx.triggered[0].get("value"):
+        return no_update
+    return ctx.triggered_id["index"]
+
+
+def _shown_incident(selected):
+    if selected is not None:
+        return selected
+    incidents = list_incidents(current().engine, OPEN_STATUSES, limit=1)
+    return incidents[0].id if incidents else None
+
+
+# A button click becomes an "intent" in the browser first: the buttons are re-rendered every tick,
+# and a re-triggered server callback would discard the answer of the one still running.
+clientside_callback(
+    ClientsideFunction(namespace="dispatch", function_name="intent"),
+    Output(INTENT, "data"),
+    Input({"type": SEND, "index": ALL}, "n_clicks"), Input(TOP_BUTTON, "n_clicks"),
+    Input(CANCEL_BUTTON, "n_clicks"), Input({"type": RETURN, "index": ALL}, "n_clicks"), prevent_initial_call=True,
+)
+
+
+@callback(Output(MESSAGE, "children"), Output(MESSAGE, "className"), Output(VERSION, "data"),
+          Input(INTENT, "data"), State(SELECTED, "data"), State(VERSION, "data"), prevent_initial_call=True)
+def act(intent, selected, version):
+    if not intent or not intent.get("action"):
+        return no_update, no_update, no_update
+    action, target = intent["action"], intent.get("target")
+    incident_id = _shown_incident(selected)
+    try:
+        if action == RETURN:
+            result = ReturnUnit(_ctx(), _principal(), target)()
+            text = f"{target} sent back to base ({result['command']})."
+        elif incident_id is None:
+            raise Refused(409, "no_incident", "select an incident first")
+        elif action == CANCEL_BUTTON:
+            UpdateIncident(_ctx(), _principal(), incident_id, {"status": "cancelled"})()
+            text = f"Incident #{incident_id} cancelled."
+        else:
+            unit_id = target if action == SEND else None
+            result = DispatchUnit(_ctx(), _principal(), incident_id, unit_id)()
+            warning = "" if result.published else " — the broker did not confirm the command"
+            text = (f"{result.unit_id} dispatched to #{incident_id}, ETA {result.eta_seconds / 60:.1f} min"
+                    f"{warning}.")
+    except Refused as refusal:
+        return f"Refused: {refusal.message}", "dispatch-message error", (version or 0) + 1
+    return text, "dispatch-message ok", (version or 0) + 1
+
+
+@callback(Output(FORM, "className"), Input(NEW_BUTTON, "n_clicks"), Input(FORM_CLOSE, "n_clicks"),
+          prevent_initial_call=True)
+def toggle_form(_new, _close):
+    return "dispatch-form" if ctx.triggered_id == NEW_BUTTON else "dispatch-form hidden"
+
+
+@callback(Output(FORM_LAT, "value"), Output(FORM_LON, "value"), Output(FORM, "className", allow_duplicate=True),
+          Input(DISPATCH_MAP, "clickData"), prevent_initial_call=True)
+def pick_location(click):
+    latlng = (click or {}).get("latlng")
+    if isinstance(latlng, dict):
+        lat, lon = latlng.get("lat"), latlng.get("lng")
+    elif isinstance(latlng, (list, tuple)) and len(latlng) >= 2:
+        lat, lon = latlng[0], latlng[1]
+    else:
+        return no_update, no_update, no_update
+    return round(lat, 6), round(lon, 6), "dispatch-form"
+
+
+@callback(Output(FORM_SUB, "options"), Output(FORM_SUB, "value"), Input(FORM_CATEGORY, "value"))
+def sub_categories(category):
+    return [{"label": s, "value": s} for s in CATEGORIES.get(category, ())], None
+
+
+@callback(Output(MESSAGE, "children", allow_duplicate=True), Output(MESSAGE, "className", allow_duplicate=True),
+          Output(VERSION, "data", allow_duplicate=True), Output(SELECTED, "data", allow_duplicate=True),
+          Output(FORM, "className", allow_duplicate=True),
+          Input(FORM_SUBMIT, "n_clicks"),
+          State(FORM_CATEGORY, "value"), State(FORM_SUB, "value"), State(FORM_PRIORITY, "value"),
+          State(FORM_DESCRIPTION, "value"), State(FORM_ADDRESS, "value"), State(FORM_LAT, "value"),
+          State(FORM_LON, "value"), State(VERSION, "data"), prevent_initial_call=True)
+def create(n_clicks, category, sub, priority, description, address, lat, lon, version):
+    if not n_clicks:
+        return (no_update,) * 5
+    body = {"category": category, "subCategory": sub, "priority": priority, "description": description,
+            "address": address, "lat": lat, "lon": lon, "source": "operator"}
+    try:
+        incident = CreateIncident(_ctx(), _principal(), body, default_source="operator")()
+    except Refused as refusal:
+        return f"Refused: {refusal.message}", "dispatch-message error", no_update, no_update, no_update
+    return (f"Incident #{incident.id} created.", "dispatch-message ok", (version or 0) + 1, incident.id,
+            "dispatch-form hidden")

@@ -1,0 +1,142 @@
+"""The operations map: the whole city on one map, live, for desks and (with ?mode=wall) wall screens."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dash
+from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+
+from components.history import device_history
+from components.live_map import (
+    MAP_CLIENT,
+    MAP_PANEL,
+    MAP_PANEL_BODY,
+    MAP_PANEL_CLOSE,
+    MAP_PAYLOAD,
+    MAP_SELECTED,
+    MAP_STANDARD,
+    MAP_TICK,
+    layer_id,
+    legend_items,
+    legend_panel,
+    live_map,
+    side_panel,
+)
+from services.aqi import DEFAULT_STANDARD, STANDARDS, categories
+from services.devices import device_observations, get_device
+from services.layers import LAYERS, layer_names, load_plugins
+from services.models import utcnow
+from services.runtime import current
+
+dash.register_page(__name__, path="/", name="Map", order=0, title="CityOps — operations map")
+
+HISTORY_HOURS = 6
+
+
+def map_layers() -> list[tuple[str, str]]:
+    load_plugins()
+    return [(name, LAYERS[name].title) for name in layer_names()]
+
+
+def map_view(*, dark: bool) -> html.Div:
+    """The live map with legends and the device panel; the wall screen embeds it too."""
+    runtime = current()
+    city = runtime.city
+    basemap_layers = {name: city.basemap(name) for name in ("districts", "water", "parks", "buildings", "roads")}
+    layers = map_layers()
+    return html.Div(className="map-view" + (" dark" if dark else ""), children=[
+        dcc.Interval(id=MAP_TICK, interval=1000),
+        dcc.Store(id=MAP_PAYLOAD),
+        dcc.Store(id=MAP_CLIENT, data={"epoch": None, "version": None}),
+        dcc.Store(id=MAP_SELECTED),
+        html.Div(className="map-canvas", children=live_map(
+            city_bounds=city.bbox, basemap_layers=basemap_layers, layers=layers, standard=DEFAULT_STANDARD,
+            dark=dark, tile_url=runtime.settings.tile_url, attribution=city.attribution)),
+        html.Div(className="map-sidebar", children=[
+            html.Div(className="map-standard", hidden=dark, children=[
+                html.Label("Air quality index", htmlFor=MAP_STANDARD),
+                dcc.Dropdown(id=MAP_STANDARD, options=[{"label": title, "value": key} for key, title in STANDARDS.items()],
+                             value=DEFAULT_STANDARD, clearable=False, searchable=False,
+                             persistence=True, persistence_type="local"),
+            ]),
+            legend_panel(layers),
+        ]),
+        side_panel(),
+    ])
+
+
+def layout(mode: str | None = None, rotate: str | None = None, **_query):
+    if mode == "wall":
+        from pages.wall import wall_view
+
+        return wall_view(rotate)
+    return html.Div(className="page page-map", children=[map_view(dark=False)])
+
+
+# ---------------------------------------------------------------- live updates
+
+@callback(Output(MAP_PAYLOAD, "data"), Input(MAP_TICK, "n_intervals"), State(MAP_CLIENT, "data"))
+def pull(_n, client):
+    """The part of the shared snapshot this browser does not have yet."""
+    client = client or {}
+    snapshot = current().snapshots().current()
+    return snapshot.payload(client.get("epoch"), client.get("version"))
+
+
+clientside_callback(
+    ClientsideFunction(namespace="cityops_map", function_name="applyPayload"),
+    Output({"type": "map-layer", "name": ALL}, "data"),
+    Output(MAP_CLIENT, "data"),
+    Input(MAP_PAYLOAD, "data"),
+    State(MAP_CLIENT, "data"),
+)
+
+
+# ---------------------------------------------------------------- air quality standard
+
+@callback(Output(layer_id("air"), "hideout"), Output("map-legend-items-air", "children"),
+          Input(MAP_STANDARD, "value"))
+def choose_standard(standard):
+    standard = standard if standard in STANDARDS else DEFAULT_STANDARD
+    legend = legend_items([(colour, label) for _level, _key, label, colour in categories(standard)])
+    return {"standard": "cn" if standard.startswith("cn") else "us", "layer": "air"}, legend
+
+
+@callback(*(Output(f"map-legend-items-{name}", "children") for name in ("traffic", "flood")),
+          Input(MAP_TICK, "n_intervals"), prevent_initial_call=False)
+def static_legends(n):
+    if n:  # legends only change with the code; fill them once
+        return no_update, no_update
+    snapshot = current().snapshots().current()
+    return tuple(legend_items(snapshot.layers[name].legend if name in snapshot.layers else [])
+                 for name in ("traffic", "flood"))
+
+
+# ---------------------------------------------------------------- device panel
+
+@callback(Output(MAP_SELECTED, "data"), Input({"type": "map-layer", "name": ALL}, "clickData"),
+          Input(MAP_PANEL_CLOSE, "n_clicks"), prevent_initial_call=True)
+def select_feature(_clicks, _close):
+    if ctx.triggered_id == MAP_PANEL_CLOSE:
+        return None
+    feature = ctx.triggered[0]["value"] if ctx.triggered else None
+    if not feature or feature.get("properties", {}).get("cluster"):
+        return no_update
+    properties = feature.get("properties", {})
+    return {"layer": ctx.triggered_id["name"], "id": properties.get("id"), "kind": properties.get("kind")}
+
+
+@callback(Output(MAP_PANEL, "hidden"), Output(MAP_PANEL_BODY, "children"), Input(MAP_SELECTED, "data"),
+          Input(MAP_TICK, "n_intervals"), State(MAP_PANEL, "hidden"))
+def show_panel(selected, n, hidden):
+    if not selected:
+        return True, None
+    if ctx.triggered_id == MAP_TICK and (hidden or n % 10):  # an open panel refreshes every 10 s
+        return no_update, no_update
+    runtime = current()
+    device = get_device(runtime.engine, selected["id"]) if selected.get("id") else None
+    if device is None:
+        return False, html.P(f"{selected.get('id')}: no device details (a {selected.get('kind')} feature).")
+    since = utcnow() - timedelta(hours=HISTORY_HOURS)
+    history = device_observations(runtime.engine, device.id, since=since, limit=5000)
+    return False, device_history(device, history, runtime.timezone, hours=HISTORY_HOURS)

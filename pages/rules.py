@@ -1,0 +1,102 @@
+"""Rules (administrator): the alarm rules in force, and the rules file to edit — validated before
+saving, the change audited; the ingest reloads the file within seconds."""
+from __future__ import annotations
+
+import dash
+from dash import Input, Output, State, callback, dcc, html, no_update
+
+from components.alarm_strip import severity_pill
+from services.runtime import current
+
+dash.register_page(__name__, path="/rules", name="Rules", order=95, title="CityOps — alarm rules")
+
+RULES_TABLE = "rules-table"
+RULES_EDITOR = "rules-editor"
+RULES_VALIDATE = "rules-validate"
+RULES_SAVE = "rules-save"
+RULES_MESSAGE = "rules-message"
+RULES_SAVED = "rules-saved"
+
+
+def _settings():
+    return current().settings
+
+
+def _read_text() -> str:
+    path = _settings().rules_file
+    return path.read_text(encoding="utf-8") if path.exists() else "rules: []\n"
+
+
+def layout(**_query):
+    return html.Div(className="page page-rules", children=[
+        html.H1("Alarm rules"),
+        html.P(["The rules file is ", html.Code(str(_settings().rules_file)),
+                ". Thresholds may name the device's own registry values (device.alert_level); durations count "
+                "observation time."], className="rules-intro"),
+        dcc.Store(id=RULES_SAVED, data=0),
+        html.Div(id=RULES_TABLE),
+        html.H2("Edit"),
+        dcc.Textarea(id=RULES_EDITOR, value=_read_text(), className="rules-editor", spellCheck=False),
+        html.Div(className="rules-buttons", children=[
+            html.Button("Validate", id=RULES_VALIDATE, className="alarm-action", n_clicks=0),
+            html.Button("Save", id=RULES_SAVE, className="alarm-action is-primary", n_clicks=0),
+        ]),
+        html.Div(id=RULES_MESSAGE, className="rules-message"),
+    ])
+
+
+@callback(Output(RULES_TABLE, "children"), Input(RULES_SAVED, "data"))
+def show_rules(_saved):
+    from services.rules import RulesError, parse_rules
+
+    settings = _settings()
+    try:
+        ruleset = parse_rules(_read_text(), settings.aqi_standard)
+    except RulesError as error:
+        return html.Div([html.P("The rules file in force has problems:", className="alarms-message-error"),
+                         html.Ul([html.Li(p) for p in error.problems])])
+    rows = []
+    for rule in ruleset.rules:
+        incident = {"none": "—", "offer": "offered", "auto": "opened automatically"}[rule.incident]
+        if rule.incident != "none":
+            incident += f" (P{rule.incident_priority} {rule.incident_category}/{rule.incident_sub_category or ''})"
+        rows.append(html.Tr(className="" if rule.enabled else "is-disabled", children=[
+            html.Td(severity_pill(rule.severity)),
+            html.Td([html.Div(rule.name, className="alarm-rule"), html.Div(rule.id, className="alarm-muted")]),
+            html.Td(", ".join(rule.entity_types)),
+            html.Td(rule.explain()),
+            html.Td(rule.scope.describe()),
+            html.Td("—" if not rule.escalate_after_s else f"{rule.escalate_after_s / 60:g} min"),
+            html.Td(incident),
+            html.Td(f"{rule.category}/{rule.sub_category}"),
+        ]))
+    return html.Div([
+        html.P(f"{len(ruleset.rules)} rules; AQI standard {ruleset.aqi_standard}.", className="alarm-muted"),
+        html.Table(className="data-table rules-table", children=[
+            html.Thead(html.Tr([html.Th(h) for h in ("Severity", "Rule", "Applies to", "Condition", "Scope",
+                                                     "Escalates after", "Incident", "Alert category")])),
+            html.Tbody(rows),
+        ]),
+    ])
+
+
+@callback(Output(RULES_MESSAGE, "children"), Output(RULES_SAVED, "data"),
+          Input(RULES_VALIDATE, "n_clicks"), Input(RULES_SAVE, "n_clicks"), State(RULES_EDITOR, "value"),
+          State(RULES_SAVED, "data"), prevent_initial_call=True)
+def validate_or_save(_validate, _save, text, saved):
+    from services.rules import RulesError, SaveRules
+
+    from pages.alarms import _actor
+
+    settings = _settings()
+    command = SaveRules(_actor(), settings.rules_file, text or "", settings.aqi_standard)
+    try:
+        command.validate()
+    except RulesError as error:
+        return html.Div([html.P(f"Not saved: {len(error.problems)} problem(s).", className="alarms-message-error"),
+                         html.Ul([html.Li(p) for p in error.problems])]), no_update
+    if dash.ctx.triggered_id != RULES_SAVE:
+        return html.P(f"Valid: {len(command.ruleset.rules)} rules.", className="alarms-message-ok"), no_update
+    command.run(current().engine)
+    return html.P(f"Saved {len(command.ruleset.rules)} rules; the ingest applies them within seconds.",
+                  className="alarms-message-ok"), (saved or 0) + 1

@@ -1,0 +1,1 @@
+"""CityOps services: the product's logic. Never imports dash."""

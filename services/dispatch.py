@@ -1,0 +1,722 @@
+"""Dispatch commands (validate() then run()) and the automatic transitions driven by the units.
+
+Every action that changes the world is a command object: ``validate()`` checks the role and the
+state and raises ``Refused`` with a reason the dispatcher can read; ``run()`` writes the database
+and the audit log in ONE transaction, then publishes the MQTT command (QoS 1). The page and the
+REST API call the same commands.
+
+Who may act: ``admin`` and ``dispatcher``. A ``manager`` may read everything but not dispatch or
+change incidents (they run scorecards, not operations); ``display`` is read-only.
+
+Concurrency: a unit is taken with ``UPDATE units SET status='dispatched' ... WHERE unit_id=:id AND
+status IN ('available','returning') AND version=:seen``; the incident likewise with its status and
+version. Exactly one of two simultaneous dispatches of the same unit changes a row; the other
+rolls back and is told who took the unit. It holds across processes, on SQLite (one writer at a
+time) and on PostgreSQL (the second UPDATE waits for the row lock, then re-checks its WHERE).
+
+The ingest role drives the rest (``DispatchListener`` on each committed batch, and the
+``escalate_overdue`` job): citizen reports become incidents; cmdexe replies move incident and unit
+(accepted -> en route, arrived -> on scene, cleared -> resolved / returning, rejected -> back to
+the queue); a returning unit whose Vehicle state says parked/patrolling is available again; a
+dispatch not accepted within ``accept_timeout_s`` (30 s) escalates and goes back to the queue.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+import services.dispatch_layers  # noqa: F401  (registers the incidents and units map layers)
+from services.audit import record
+from services.auth import Principal
+from services.city import City
+from services.config import Settings
+from services.db import session_scope
+from services.incidents import (
+    ACTIVE_STATUSES,
+    QUEUE_STATUSES,
+    STATUS_LABELS,
+    TRANSITIONS,
+    IncidentInput,
+    IncidentInputError,
+    IncidentView,
+    add_event,
+    category_key,
+    get_incident,
+    input_from_report,
+    insert_incident,
+    iso,
+    read_category,
+    read_incident_input,
+    read_priority,
+    snapshot,
+    view_of,
+)
+from services.models import Incident, ResponseUnit, UnitCommand, utcnow
+from services.routing import SpeedPolicy
+from services.store import BatchResult
+from services.telemetry import CitizenReportIn, CommandReplyIn, ObservationIn
+from services.units import (
+    DISPATCHABLE,
+    UNIT_STATUS_LABELS,
+    Candidate,
+    get_unit,
+    recommend_units,
+    seed_units,
+)
+
+__all__ = ["CreateIncident", "UpdateIncident", "DispatchUnit", "ReturnUnit", "Refused", "DispatchContext",
+           "DispatchConfig", "DispatchListener", "recommend", "escalate_overdue", "apply_reply", "attach",
+           "schedule", "seed_units", "assigned_route"]  # seed_units: for services.runtime
+
+log = logging.getLogger("cityops.dispatch")
+
+DISPATCH_ROLES = ("admin", "dispatcher")
+HOME_SERVICE_STATUSES = ("parked", "patrolling")
+
+
+@dataclass(frozen=True)
+class DispatchConfig:
+    accept_timeout_s: float = 30.0  # a unit must accept a dispatch within this
+    check_every_s: float = 3.0  # how often the ingest role looks for overdue dispatches
+
+    @classmethod
+    def from_env(cls, env: dict | None = None) -> DispatchConfig:
+        env = os.environ if env is None else env
+        return cls(accept_timeout_s=float(env.get("CITYOPS_DISPATCH_ACCEPT_TIMEOUT_S") or 30.0),
+                   check_every_s=float(env.get("CITYOPS_DISPATCH_CHECK_S") or 3.0))
+
+
+class Refused(Exception):
+    """A refused action, with the reason the dispatcher reads (and the HTTP status the API answers)."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+
+@dataclass
+class DispatchContext:
+    """What commands need from their process: database, city, where to publish, the policies."""
+
+    engine: Engine
+    city: City
+    topic_root: str
+    publish: Callable[[str, dict], bool]
+    config: DispatchConfig = field(default_factory=DispatchConfig.from_env)
+    policy: SpeedPolicy = field(default_factory=SpeedPolicy.from_env)
+
+    @classmethod
+    def of(cls, runtime, **overrides) -> DispatchContext:
+        settings: Settings = runtime.settings
+
+        def publish(topic: str, payload: dict) -> bool:
+            from services.mqtt_publisher import publisher_for
+
+            return publisher_for(settings.mqtt).publish(topic, payload, qos=1)
+
+        values = dict(engine=runtime.engine, city=runtime.city, topic_root=settings.topic_root, publish=publish)
+        values.update(overrides)
+        return cls(**values)
+
+    def cmd_topic(self, unit_id: str) -> str:
+        return f"{self.topic_root}/units/{unit_id}/cmd"
+
+
+def _require_dispatcher(actor: Principal) -> None:
+    if actor.role not in DISPATCH_ROLES:
+        raise Refused(403, "forbidden", f"the role {actor.role!r} may not dispatch or change incidents "
+                                        f"(needs dispatcher or admin)")
+
+
+def _unit_busy_reason(engine: Engine, unit_id: str) -> str:
+    unit = get_unit(engine, unit_id)
+    if unit is None:
+        return f"unit {unit_id} does not exist"
+    where = f" to incident #{unit.incident_id}" if unit.incident_id else ""
+    return (f"{unit.name} ({unit_id}) is not available: {UNIT_STATUS_LABELS.get(unit.status, unit.status).lower()}"
+            f"{where} since {unit.status_since.strftime('%H:%M:%S')} UTC")
+
+
+def _new_cmd_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def _command_payload(cmd_id: str, command: str, incident: IncidentView | None, now: datetime,
+                     candidate: Candidate | None = None) -> dict:
+    """The cmd message of SPEC section 4."""
+    payload: dict[str, Any] = {"cmdId": cmd_id, "command": command,
+                               "incidentId": str(incident.id) if incident else None, "issuedAt": iso(now)}
+    if incident is not None and command == "dispatch":
+        payload["destination"] = {"type": "Point", "coordinates": [incident.lon, incident.lat]}
+    if candidate is not None:
+        payload["route"] = candidate.route.geojson()
+        payload["etaSeconds"] = round(candidate.route.eta_seconds, 1)
+    return payload
+
+
+def _publish_recorded(ctx: DispatchContext, unit_id: str, payload: dict) -> bool:
+    """Publishes a recorded command and notes whether the broker took it."""
+    try:
+        published = ctx.publish(ctx.cmd_topic(unit_id), payload)
+    except Exception:  # the broker's absence must not turn a committed dispatch into an error page
+        log.exception("publishing command %s to %s failed", payload.get("cmdId"), unit_id)
+        published = False
+    with ctx.engine.begin() as connection:
+        connection.execute(update(UnitCommand).where(UnitCommand.cmd_id == payload["cmdId"])
+                           .values(published=published))
+    if not published:
+        log.warning("command %s to %s was not confirmed by the broker", payload["cmdId"], unit_id)
+    return published
+
+
+def _queue_after_release(ctx: DispatchContext, session: Session, incident: Incident, unit_id: str, now: datetime,
+                         actor: str, kind: str, message: str, escalate: bool) -> None:
+    """The incident goes back to the queue without its unit (escalated when the unit failed it)."""
+    before = snapshot(incident)
+    status_before = incident.status
+    incident.status, incident.unit_id, incident.status_since, incident.updated_at = "new", None, now, now
+    incident.version += 1
+    if escalate:
+        incident.escalated, incident.escalation_reason = True, message
+    add_event(session, incident, kind, actor, message, now, status_before=status_before, unit_id=unit_id)
+    record(session, actor, f"incident.{kind}", f"incident:{incident.id}", before, snapshot(incident))
+
+
+# ---------------------------------------------------------------- recommendation (read only)
+
+def failed_units(engine: Engine, incident_id: int) -> set[str]:
+    """Units that did not accept (timed out) or refused this incident: not recommended for it again."""
+    with engine.connect() as connection:
+        rows = connection.execute(select(UnitCommand.unit_id).where(
+            UnitCommand.incident_id == incident_id, UnitCommand.command == "dispatch",
+            UnitCommand.state.in_(("timed_out", "rejected"))))
+        return {row.unit_id for row in rows}
+
+
+def recommend(ctx: DispatchContext, incident: IncidentView, now: datetime | None = None) -> list[Candidate]:
+    return recommend_units(ctx.engine, ctx.city, incident, now=now, policy=ctx.policy,
+                           exclude=failed_units(ctx.engine, incident.id))
+
+
+# ---------------------------------------------------------------- operator commands
+
+@dataclass
+class CreateIncident:
+    ctx: DispatchContext
+    actor: Principal
+    body: dict | IncidentInput
+    default_source: str = "api"
+    data: IncidentInput | None = None
+
+    def validate(self) -> None:
+        _require_dispatcher(self.actor)
+        if isinstance(self.body, IncidentInput):
+            self.data = self.body
+            return
+        try:
+            self.data = read_incident_input(self.body, self.ctx.city.is_in_area, self.default_source)
+        except IncidentInputError as error:
+            raise Refused(400, "invalid_value", error.message, error.field) from None
+
+    def run(self, now: datetime | None = None) -> IncidentView:
+        now = now or utcnow()
+        with session_scope(self.ctx.engine) as session:
+            incident = insert_incident(session, self.data, self.actor.name, now,
+                                       self.ctx.city.district_of(self.data.lon, self.data.lat))
+            record(session, self.actor.name, "incident.create", f"incident:{incident.id}", None, snapshot(incident))
+            view = view_of(incident)
+        return view
+
+    def __call__(self) -> IncidentView:
+        self.validate()
+        return self.run()
+
+
+@dataclass
+class UpdateIncident:
+    """PATCH: priority, category/subCategory, description, address, and operator status changes
+    (resolved, closed, cancelled, on_scene by radio). Cancelling or resolving recalls the unit."""
+
+    ctx: DispatchContext
+    actor: Principal
+    incident_id: int
+    body: dict
+    changes: dict = field(default_factory=dict)
+    current: IncidentView | None = None
+
+    FIELDS = ("priority", "severity", "category", "subCategory", "description", "address", "status", "version")
+
+    def validate(self) -> None:
+        _require_dispatcher(self.actor)
+        if not isinstance(self.body, dict) or not self.body:
+            raise Refused(400, "invalid_value", "send a JSON object with the fields to change", "body")
+        unknown = sorted(set(self.body) - set(self.FIELDS))
+        if unknown:
+            raise Refused(400, "invalid_value", f"cannot change {', '.join(unknown)}; changeable: "
+                                                f"{', '.join(self.FIELDS[:-1])}", unknown[0])
+        self.current = get_incident(self.ctx.engine, self.incident_id)
+        if self.current is None:
+            raise Refused(404, "not_found", f"no incident #{self.incident_id}", "incident_id")
+        if "version" in self.body and self.body["version"] != self.current.version:
+            raise Refused(409, "changed", f"incident #{self.incident_id} changed meanwhile (version "
+                                          f"{self.current.version}); reload it", "version")
+        try:
+            raw_priority = self.body.get("priority", self.body.get("severity"))
+            if raw_priority is not None:
+                self.changes["priority"] = read_priority(raw_priority)
+            if "category" in self.body or "subCategory" in self.body:
+                category, sub = read_category(self.body.get("category", self.current.category),
+                                              self.body.get("subCategory", None if "category" in self.body
+                                                            else self.current.sub_category))
+                self.changes.update(category=category, sub_category=sub)
+        except IncidentInputError as error:
+            raise Refused(400, "invalid_value", error.message, error.field) from None
+        for name in ("description", "address"):
+            if name in self.body:
+                value = self.body[name]
+                if value is not None and (not isinstance(value, str) or len(value) > 2000):
+                    raise Refused(400, "invalid_value", f"{name} must be text of at most 2000 characters", name)
+                self.changes[name] = value
+        status = self.body.get("status")
+        if status is not None and status != self.current.status:
+            allowed = TRANSITIONS.get(self.current.status, ())
+            if status not in allowed:
+                raise Refused(409, "invalid_transition",
+                              f"incident #{self.incident_id} is {STATUS_LABELS[self.current.status].lower()}; "
+                              f"it can become {', '.join(allowed) or 'nothing else'} by hand, not {status!r}",
+                              "status")
+            self.changes["status"] = status
+
+    def run(self, now: datetime | None = None) -> IncidentView:
+        now = now or utcnow()
+        recall: tuple[str, dict] | None = None
+        with session_scope(self.ctx.engine) as session:
+            taken = session.execute(update(Incident).where(Incident.id == self.incident_id,
+                                                           Incident.version == self.current.version)
+                                    .values(version=Incident.version + 1)).rowcount
+            if taken != 1:
+                raise Refused(409, "changed", f"incident #{self.incident_id} changed meanwhile; reload and retry")
+            incident = session.get(Incident, self.incident_id)
+            session.refresh(incident)
+            before = {**snapshot(incident), "version": self.current.version}
+            status_before = incident.status
+            for name, value in self.changes.items():
+                setattr(incident, name, value)
+            incident.updated_at = now
+            new_status = self.changes.get("status")
+            if new_status:
+                incident.status_since = now
+                if new_status == "resolved":
+                    incident.resolved_at = now
+                elif new_status == "closed":
+                    incident.closed_at = now
+                elif new_status == "on_scene":
+                    incident.on_scene_at = now
+                if new_status in ("resolved", "cancelled") and incident.unit_id:
+                    recall = self._release_unit(session, incident, now)
+            described = ", ".join(f"{k}={v}" for k, v in self.changes.items())
+            add_event(session, incident, "status" if new_status else "updated", self.actor.name,
+                      f"changed {described}", now, status_before=status_before if new_status else None,
+                      unit_id=incident.unit_id)
+            record(session, self.actor.name, "incident.update", f"incident:{incident.id}", before, snapshot(incident))
+            view = view_of(incident)
+        if recall:
+            _publish_recorded(self.ctx, *recall)
+        return view
+
+    def _release_unit(self, session: Session, incident: Incident, now: datetime) -> tuple[str, dict] | None:
+        unit_id, incident.unit_id = incident.unit_id, None
+        unit = session.get(ResponseUnit, unit_id)
+        if unit is None or unit.incident_id != incident.id:
+            return None
+        before = {"status": unit.status, "incident_id": unit.incident_id}
+        cmd_id = _new_cmd_id()
+        session.execute(update(UnitCommand).where(UnitCommand.unit_id == unit_id,
+                                                  UnitCommand.incident_id == incident.id,
+                                                  UnitCommand.state.in_(("sent", "accepted", "arrived")))
+                        .values(state="superseded"))
+        unit.status, unit.status_since, unit.incident_id, unit.command_id = "returning", now, None, cmd_id
+        unit.version += 1
+        payload = _command_payload(cmd_id, "cancel", view_of(incident), now)
+        session.add(UnitCommand(cmd_id=cmd_id, unit_id=unit_id, incident_id=incident.id, command="cancel",
+                                issued_by=self.actor.name, issued_at=now, payload=payload))
+        record(session, self.actor.name, "unit.recall", f"unit:{unit_id}", before,
+               {"status": unit.status, "incident_id": None})
+        return unit_id, payload
+
+    def __call__(self) -> IncidentView:
+        self.validate()
+        return self.run()
+
+
+@dataclass(frozen=True)
+class DispatchResult:
+    incident: IncidentView
+    unit_id: str
+    cmd_id: str
+    eta_seconds: float
+    distance_m: float
+    published: bool
+    payload: dict
+
+    def as_json(self) -> dict:
+        return {"incident": self.incident.as_json(), "unit_id": self.unit_id, "cmd_id": self.cmd_id,
+                "eta_seconds": round(self.eta_seconds, 1), "distance_m": round(self.distance_m, 1),
+                "published": self.published, "command": self.payload}
+
+
+@dataclass
+class DispatchUnit:
+    """Assigns a unit (the top recommendation when ``unit_id`` is None) and sends it the cmd."""
+
+    ctx: DispatchContext
+    actor: Principal
+    incident_id: int
+    unit_id: str | None = None
+    incident: IncidentView | None = None
+    candidate: Candidate | None = None
+
+    def validate(self) -> None:
+        _require_dispatcher(self.actor)
+        engine = self.ctx.engine
+        self.incident = get_incident(engine, self.incident_id)
+        if self.incident is None:
+            raise Refused(404, "not_found", f"no incident #{self.incident_id}", "incident_id")
+        if self.incident.status not in QUEUE_STATUSES:
+            holder = f" ({self.incident.unit_id})" if self.incident.unit_id else ""
+            raise Refused(409, "invalid_state", f"incident #{self.incident_id} is "
+                                                f"{STATUS_LABELS[self.incident.status].lower()}{holder}; only a "
+                                                f"new incident can be dispatched")
+        if self.unit_id is not None:
+            unit = get_unit(engine, self.unit_id)
+            if unit is None:
+                raise Refused(404, "not_found", f"no unit {self.unit_id!r}", "unit_id")
+            from services.incidents import can_handle
+
+            if not can_handle(unit.capabilities, self.incident.category, self.incident.sub_category):
+                raise Refused(409, "not_capable", f"{unit.name} ({unit.unit_id}) cannot handle "
+                                                  f"{category_key(self.incident.category, self.incident.sub_category)}"
+                                                  f" incidents (it handles {', '.join(unit.capabilities)})", "unit_id")
+            if not unit.dispatchable:
+                raise Refused(409, "unit_unavailable", _unit_busy_reason(engine, unit.unit_id), "unit_id")
+        candidates = recommend(self.ctx, self.incident)
+        if self.unit_id is None:
+            if not candidates:
+                raise Refused(409, "no_unit", "no available unit can handle "
+                                              f"{category_key(self.incident.category, self.incident.sub_category)}"
+                                              " incidents right now")
+            self.candidate = candidates[0]
+            self.unit_id = self.candidate.unit.unit_id
+        else:
+            self.candidate = next((c for c in candidates if c.unit.unit_id == self.unit_id), None)
+            if self.candidate is None:
+                raise Refused(409, "unreachable", f"{self.unit_id} cannot reach the incident by road, or did not "
+                                                  f"accept it before", "unit_id")
+
+    def run(self, now: datetime | None = None) -> DispatchResult:
+        now = now or utcnow()
+        unit_seen, incident = self.candidate.unit, self.incident
+        cmd_id = _new_cmd_id()
+        payload = _command_payload(cmd_id, "dispatch", incident, now, self.candidate)
+        try:
+            with session_scope(self.ctx.engine) as session:
+                taken = session.execute(
+                    update(ResponseUnit)
+                    .where(ResponseUnit.unit_id == self.unit_id, ResponseUnit.status.in_(DISPATCHABLE),
+                           ResponseUnit.version == unit_seen.version)
+                    .values(status="dispatched", status_since=now, incident_id=incident.id, command_id=cmd_id,
+                            version=ResponseUnit.version + 1)).rowcount
+                if taken != 1:
+                    raise _Lost("unit")
+                moved = session.execute(
+                    update(Incident)
+                    .where(Incident.id == incident.id, Incident.status.in_(QUEUE_STATUSES),
+                           Incident.version == incident.version)
+                    .values(status="dispatched", unit_id=self.unit_id, dispatched_at=now, status_since=now,
+                            updated_at=now, escalated=False, version=Incident.version + 1)).rowcount
+                if moved != 1:
+                    raise _Lost("incident")
+                session.add(UnitCommand(cmd_id=cmd_id, unit_id=self.unit_id, incident_id=incident.id,
+                                        command="dispatch", issued_by=self.actor.name, issued_at=now,
+                                        eta_seconds=self.candidate.eta_seconds,
+                                        distance_m=self.candidate.route.distance_m, payload=payload))
+                row = session.get(Incident, incident.id)
+                session.refresh(row)
+                add_event(session, row, "dispatched", self.actor.name,
+                          f"{unit_seen.name} ({self.unit_id}) dispatched, ETA {self.candidate.eta_seconds / 60:.1f} "
+                          f"min, {self.candidate.route.distance_m / 1000:.2f} km", now, status_before=incident.status,
+                          unit_id=self.unit_id, detail={"cmdId": cmd_id, "rank": self.candidate.rank})
+                record(session, self.actor.name, "incident.dispatch", f"incident:{incident.id}",
+                       {"status": incident.status, "unit_id": None},
+                       {"status": "dispatched", "unit_id": self.unit_id, "cmdId": cmd_id})
+                record(session, self.actor.name, "unit.dispatch", f"unit:{self.unit_id}",
+                       {"status": unit_seen.status, "incident_id": None},
+                       {"status": "dispatched", "incident_id": incident.id})
+                view = view_of(row)
+        except _Lost as lost:
+            if lost.what == "unit":
+                raise Refused(409, "unit_unavailable", _unit_busy_reason(self.ctx.engine, self.unit_id),
+                              "unit_id") from None
+            fresh = get_incident(self.ctx.engine, incident.id)
+            raise Refused(409, "incident_changed", f"incident #{incident.id} changed meanwhile: it is now "
+                                                   f"{STATUS_LABELS[fresh.status].lower()}"
+                                                   f"{' with ' + fresh.unit_id if fresh.unit_id else ''}") from None
+        published = _publish_recorded(self.ctx, self.unit_id, payload)
+        return DispatchResult(view, self.unit_id, cmd_id, self.candidate.eta_seconds,
+                              self.candidate.route.distance_m, published, payload)
+
+    def __call__(self) -> DispatchResult:
+        self.validate()
+        return self.run()
+
+
+class _Lost(Exception):
+    def __init__(self, what: str):
+        super().__init__(what)
+        self.what = what
+
+
+@dataclass
+class ReturnUnit:
+    """Sends a unit back to base. A unit on an incident is recalled: the incident returns to the queue."""
+
+    ctx: DispatchContext
+    actor: Principal
+    unit_id: str
+    seen_version: int | None = None
+
+    def validate(self) -> None:
+        _require_dispatcher(self.actor)
+        unit = get_unit(self.ctx.engine, self.unit_id)
+        if unit is None:
+            raise Refused(404, "not_found", f"no unit {self.unit_id!r}", "unit_id")
+        if unit.status in ("returning", "out_of_service"):
+            raise Refused(409, "invalid_state", f"{unit.name} is already {UNIT_STATUS_LABELS[unit.status].lower()}")
+        self.seen_version = unit.version
+
+    def run(self, now: datetime | None = None) -> dict:
+        now = now or utcnow()
+        cmd_id = _new_cmd_id()
+        with session_scope(self.ctx.engine) as session:
+            unit = session.get(ResponseUnit, self.unit_id)
+            taken = session.execute(update(ResponseUnit).where(ResponseUnit.unit_id == self.unit_id,
+                                                               ResponseUnit.version == self.seen_version)
+                                    .values(version=ResponseUnit.version + 1)).rowcount
+            if taken != 1:
+                raise Refused(409, "changed", f"{self.unit_id} changed meanwhile; look again and retry")
+            session.refresh(unit)
+            before = {"status": unit.status, "incident_id": unit.incident_id}
+            incident = session.get(Incident, unit.incident_id) if unit.incident_id else None
+            command = "cancel" if incident is not None else "return"
+            if incident is not None and incident.unit_id == self.unit_id and incident.status in ACTIVE_STATUSES:
+                _queue_after_release(self.ctx, session, incident, self.unit_id, now, self.actor.name, "recalled",
+                                     f"{unit.name} recalled by {self.actor.name}; back in the queue", escalate=False)
+            session.execute(update(UnitCommand).where(UnitCommand.unit_id == self.unit_id,
+                                                      UnitCommand.state.in_(("sent", "accepted", "arrived")))
+                            .values(state="superseded"))
+            payload = _command_payload(cmd_id, command, view_of(incident) if incident else None, now)
+            unit.status, unit.status_since, unit.incident_id, unit.command_id = "returning", now, None, cmd_id
+            session.add(UnitCommand(cmd_id=cmd_id, unit_id=self.unit_id, incident_id=incident.id if incident else None,
+                                    command=command, issued_by=self.actor.name, issued_at=now, payload=payload))
+            record(session, self.actor.name, f"unit.{command}", f"unit:{self.unit_id}", before,
+                   {"status": "returning", "incident_id": None})
+        published = _publish_recorded(self.ctx, self.unit_id, payload)
+        return {"unit_id": self.unit_id, "command": command, "cmd_id": cmd_id, "published": published}
+
+    def __call__(self) -> dict:
+        self.validate()
+        return self.run()
+
+
+# ---------------------------------------------------------------- driven by the units (ingest role)
+
+SYSTEM = "system"
+
+
+def incidents_from_reports(ctx: DispatchContext, reports: tuple[CitizenReportIn, ...], now: datetime | None = None) -> int:
+    created = 0
+    for report in reports:
+        data = input_from_report(report)
+        if not ctx.city.is_in_area(data.lon, data.lat):
+            continue
+        try:
+            with session_scope(ctx.engine) as session:
+                incident = insert_incident(session, data, "citizen-report", now or utcnow(),
+                                           ctx.city.district_of(data.lon, data.lat), report.requested_at)
+                record(session, "citizen-report", "incident.create", f"incident:{incident.id}", None,
+                       snapshot(incident))
+            created += 1
+        except IntegrityError:  # the same report replayed: its incident exists already
+            continue
+    return created
+
+
+def apply_reply(ctx: DispatchContext, reply: CommandReplyIn) -> str | None:
+    """Moves unit and incident on a cmdexe reply; returns what happened (None: nothing to do)."""
+    actor = f"unit:{reply.unit_id}"
+    now = reply.received_at
+    with session_scope(ctx.engine) as session:
+        command = session.get(UnitCommand, reply.cmd_id)
+        if command is None or command.unit_id != reply.unit_id:
+            return None
+        if command.command != "dispatch":
+            if reply.result == "accepted" and command.state == "sent":
+                command.state, command.answered_at = "accepted", reply.at
+            return None
+        incident = session.get(Incident, command.incident_id) if command.incident_id else None
+        if command.state in ("timed_out", "superseded", "rejected", "cleared"):
+            if incident is not None and reply.result == "accepted" and command.state == "timed_out":
+                add_event(session, incident, "late_reply", actor, f"{reply.unit_id} accepted after the timeout; "
+                                                                  f"ignored (a cancel was sent)", now,
+                          unit_id=reply.unit_id)
+            return None
+        steps = {"accepted": ("accepted", "en_route", ("dispatched",), "en_route", ("dispatched",)),
+                 "arrived": ("arrived", "on_scene", ("dispatched", "en_route"), "on_scene", ("dispatched", "en_route")),
+                 "cleared": ("cleared", "returning", ("dispatched", "en_route", "on_scene"), "resolved",
+                             ("dispatched", "en_route", "on_scene"))}
+        if reply.result == "rejected":
+            command.state, command.answered_at = "rejected", reply.at
+            _free_unit(session, reply.unit_id, reply.cmd_id, "available", now)
+            if incident is not None and incident.unit_id == reply.unit_id and incident.status in ACTIVE_STATUSES:
+                _queue_after_release(ctx, session, incident, reply.unit_id, now, actor, "escalated",
+                                     f"{reply.unit_id} rejected the dispatch; back in the queue", escalate=True)
+            return "rejected"
+        state, unit_status, unit_from, incident_status, incident_from = steps[reply.result]
+        command.state, command.answered_at = state, reply.at
+        unit_values = {"status": unit_status, "status_since": now, "version": ResponseUnit.version + 1}
+        if unit_status == "returning":
+            unit_values.update(incident_id=None, command_id=None)
+        session.execute(update(ResponseUnit).where(ResponseUnit.unit_id == reply.unit_id,
+                                                   ResponseUnit.command_id == reply.cmd_id,
+                                                   ResponseUnit.status.in_(unit_from)).values(**unit_values))
+        if incident is not None and incident.unit_id == reply.unit_id and incident.status in incident_from:
+            status_before = incident.status
+            before = snapshot(incident)
+            incident.status, incident.status_since, incident.updated_at = incident_status, now, now
+            incident.version += 1
+            if incident_status == "on_scene":
+                incident.on_scene_at = now
+            if incident_status == "resolved":
+                incident.resolved_at = now
+            add_event(session, incident, "status", actor, f"{reply.unit_id}: {reply.result}", now,
+                      status_before=status_before, unit_id=reply.unit_id, detail={"cmdId": reply.cmd_id})
+            record(session, actor, f"incident.{reply.result}", f"incident:{incident.id}", before, snapshot(incident))
+        return reply.result
+
+
+def _free_unit(session: Session, unit_id: str, cmd_id: str, status: str, now: datetime) -> None:
+    session.execute(update(ResponseUnit).where(ResponseUnit.unit_id == unit_id, ResponseUnit.command_id == cmd_id)
+                    .values(status=status, status_since=now, incident_id=None, command_id=None,
+                            version=ResponseUnit.version + 1))
+
+
+def units_back_home(ctx: DispatchContext, observations: tuple[ObservationIn, ...], now: datetime | None = None) -> int:
+    """A returning unit is available again once its own state says parked (or patrolling)."""
+    home = {o.device_id for o in observations
+            if o.entity_type == "Vehicle" and (o.values or {}).get("serviceStatus") in HOME_SERVICE_STATUSES}
+    if not home:
+        return 0
+    with ctx.engine.begin() as connection:
+        return connection.execute(update(ResponseUnit).where(ResponseUnit.unit_id.in_(sorted(home)),
+                                                             ResponseUnit.status == "returning")
+                                  .values(status="available", status_since=now or utcnow(), command_id=None,
+                                          version=ResponseUnit.version + 1)).rowcount
+
+
+def escalate_overdue(ctx: DispatchContext, now: datetime | None = None, timeout_s: float | None = None) -> list[int]:
+    """Dispatches not accepted in time: escalate, free the unit, cancel its command, requeue the incident."""
+    now = now or utcnow()
+    timeout_s = ctx.config.accept_timeout_s if timeout_s is None else timeout_s
+    with ctx.engine.connect() as connection:
+        overdue = connection.execute(select(UnitCommand.cmd_id, UnitCommand.unit_id, UnitCommand.incident_id).where(
+            UnitCommand.command == "dispatch", UnitCommand.state == "sent",
+            UnitCommand.issued_at <= now - timedelta(seconds=timeout_s))).all()
+    escalated: list[int] = []
+    for cmd_id, unit_id, incident_id in overdue:
+        cancel_id = _new_cmd_id()
+        fresh = _fresh_recommendation(ctx, incident_id, unit_id, now) if incident_id else None
+        with session_scope(ctx.engine) as session:
+            # conditional: only one ingest process (or run) handles each overdue command
+            if session.execute(update(UnitCommand).where(UnitCommand.cmd_id == cmd_id, UnitCommand.state == "sent")
+                               .values(state="timed_out", answered_at=now)).rowcount != 1:
+                continue
+            _free_unit(session, unit_id, cmd_id, "available", now)
+            incident = session.get(Incident, incident_id) if incident_id else None
+            payload = _command_payload(cancel_id, "cancel", view_of(incident) if incident else None, now)
+            session.add(UnitCommand(cmd_id=cancel_id, unit_id=unit_id, incident_id=incident_id, command="cancel",
+                                    issued_by=SYSTEM, issued_at=now, payload=payload))
+            requeued = incident is not None and incident.unit_id == unit_id and incident.status == "dispatched"
+            if requeued:
+                _queue_after_release(ctx, session, incident, unit_id, now, SYSTEM, "escalated",
+                                     f"{unit_id} did not accept within {timeout_s:g} s; escalated, back in the queue",
+                                     escalate=True)
+                message, candidates = fresh
+                add_event(session, incident, "recommendation", SYSTEM, message, now, detail={"candidates": candidates})
+                escalated.append(incident_id)
+        _publish_recorded(ctx, unit_id, payload)
+    return escalated
+
+
+def _fresh_recommendation(ctx: DispatchContext, incident_id: int, silent_unit: str,
+                          now: datetime) -> tuple[str, list[str]]:
+    incident = get_incident(ctx.engine, incident_id)
+    if incident is None:
+        return "", []
+    candidates = recommend_units(ctx.engine, ctx.city, incident, now=now, policy=ctx.policy,
+                                 exclude=failed_units(ctx.engine, incident_id) | {silent_unit})
+    if not candidates:
+        return "fresh recommendation: no available unit can handle it now", []
+    top = candidates[0]
+    return (f"fresh recommendation: {top.unit.name} ({top.unit.unit_id}), ETA {top.eta_seconds / 60:.1f} min",
+            [c.unit.unit_id for c in candidates[:5]])
+
+
+class DispatchListener:
+    """Called by the ingest after each committed batch (a worker thread, in order)."""
+
+    def __init__(self, ctx: DispatchContext):
+        self.ctx = ctx
+
+    def __call__(self, result: BatchResult) -> None:
+        if result.stored_reports:
+            incidents_from_reports(self.ctx, result.stored_reports)
+        for reply in sorted(result.stored_replies, key=lambda r: (r.at, _REPLY_ORDER.get(r.result, 9))):
+            apply_reply(self.ctx, reply)
+        vehicles = tuple(o for o in result.stored_observations if o.entity_type == "Vehicle")
+        if vehicles:
+            units_back_home(self.ctx, vehicles)
+
+
+_REPLY_ORDER = {"accepted": 0, "rejected": 0, "arrived": 1, "cleared": 2}
+
+
+def attach(runtime, ingest) -> None:
+    """Wires dispatch into an ingest (runtime.build_ingest)."""
+    ingest.batch_listeners.append(DispatchListener(DispatchContext.of(runtime)))
+
+
+def schedule(runtime, scheduler) -> None:
+    """The overdue-acceptance check, in the ingest role's scheduler (runtime.start_scheduler)."""
+    ctx = DispatchContext.of(runtime)
+    scheduler.add_job(escalate_overdue, "interval", seconds=ctx.config.check_every_s, args=[ctx],
+                      id="dispatch-escalation", replace_existing=True)
+
+
+def assigned_route(engine: Engine, incident_id: int) -> list | None:
+    """The route (GeoJSON coordinates) sent with the incident's current dispatch command, if any."""
+    with engine.connect() as connection:
+        row = connection.execute(select(UnitCommand.payload).where(
+            UnitCommand.incident_id == incident_id, UnitCommand.command == "dispatch",
+            UnitCommand.state.in_(("sent", "accepted", "arrived"))).order_by(UnitCommand.issued_at.desc())).first()
+    route = (row.payload or {}).get("route") if row else None
+    return route.get("coordinates") if isinstance(route, dict) else None

@@ -1,0 +1,985 @@
+"""Alarm rules: the rules file (config/rules.yaml), its validation, and the evaluation engine.
+
+A rule is data (``Rule``): a metric, a comparison, a threshold (a number, or the device's own
+registry value such as ``device.alert_level``), how long it must hold, a clearing threshold
+(hysteresis) and how long that must hold, a severity and a scope. The file format is described
+at the top of config/rules.yaml; ``parse_rules`` turns its text into a ``RuleSet`` or a
+``RulesError`` listing every problem with its place (``rules[2].threshold: ...``).
+
+``RuleEngine.on_batch`` runs after each committed ingest batch. Rules are indexed by entity
+type, so an observation only meets the rules that can match it. Durations use observation
+times (dateObserved). State per (rule, device) lives in memory and only while a condition is
+building up, holding or clearing; the database is the truth for open alarms and is re-read
+every few seconds (an operator's clear, a restart, another process).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import operator
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from services.alarms import (
+    SEVERITIES,
+    SYSTEM_ACTOR,
+    IncidentRequest,
+    RaiseAlarm,
+    Trigger,
+    active_alarm_keys,
+    clear_by_rule,
+    escalate_due,
+    open_incident_for_alarm,
+)
+from services.audit import record
+from services.db import session_scope
+from services.devices import DEFAULT_INTERVAL_S
+from services.models import Device, utcnow
+from services.telemetry import ENTITY_SPECS, TELEMETRY_TYPES, ObservationIn
+
+log = logging.getLogger("cityops.rules")
+
+OPS: dict[str, Callable[[float, float], bool]] = {">": operator.gt, ">=": operator.ge, "<": operator.lt,
+                                                  "<=": operator.le}
+OP_SYMBOLS = {">": ">", ">=": "≥", "<": "<", "<=": "≤"}
+KINDS = ("threshold", "silence")
+INCIDENT_MODES = ("none", "offer", "auto")
+DEFAULT_MIN_RERAISE_S = 600.0
+RULE_KEYS = {
+    "id", "name", "description", "kind", "entity_type", "metric", "per", "op", "threshold", "for",
+    "clear_threshold", "clear_for", "severity", "scope", "escalate_after", "min_reraise", "incident",
+    "incident_priority", "incident_category", "incident_sub_category", "category", "sub_category", "intervals",
+    "enabled",
+}
+DEFAULT_CATEGORY = {"AirQualityObserved": ("environment", "airPollution"), "FloodMonitoring": ("weather", "flood"),
+                    "WaterObserved": ("weather", "flood"), "WeatherObserved": ("weather", "rainfall"),
+                    "TrafficFlowObserved": ("traffic", "trafficJam")}
+
+
+class RulesError(ValueError):
+    """Every problem of a rules file, each with its place, e.g. ``rules[2].threshold: ...``."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+# ---------------------------------------------------------------- durations and thresholds
+
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
+
+
+def parse_duration(raw: Any) -> float:
+    """Seconds from ``90``, ``"90s"``, ``"5m"``, ``"1h30m"``."""
+    if isinstance(raw, bool):
+        raise ValueError("a duration is a number of seconds or text like 90s, 5m, 1h")
+    if isinstance(raw, (int, float)):
+        if raw < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(raw)
+    text = str(raw).strip().lower().replace(" ", "")
+    match = _DURATION.match(text)
+    if not text or not match or not any(match.groups()):
+        raise ValueError(f"{raw!r} is not a duration (like 90s, 5m, 1h)")
+    hours, minutes, seconds = (float(part or 0) for part in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+_REF = re.compile(r"^(device\.[A-Za-z_]\w*|aqi\.unhealthy_level|-?\d+(?:\.\d+)?)(?:\s*([-+*])\s*(\d+(?:\.\d+)?))?$")
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A threshold: a number, ``device.<meta key>`` or ``aqi.unhealthy_level``, optionally ``+ - *`` a number."""
+
+    text: str
+    constant: float | None = None
+    device_key: str | None = None
+    adjust_op: str | None = None
+    operand: float = 0.0
+
+    @classmethod
+    def parse(cls, raw: Any, unhealthy_level: int | None) -> "Ref":
+        if isinstance(raw, bool) or raw is None:
+            raise ValueError("a threshold is a number, device.<key> or aqi.unhealthy_level")
+        text = str(raw).strip()
+        match = _REF.match(text)
+        if not match:
+            raise ValueError(f"{raw!r} is not a number, device.<key> or aqi.unhealthy_level (optionally +, - or * n)")
+        base, adjust_op, operand = match.groups()
+        if base == "aqi.unhealthy_level":
+            if unhealthy_level is None:
+                raise ValueError("aqi.unhealthy_level needs services.aqi (not available)")
+            constant, device_key = float(unhealthy_level), None
+        elif base.startswith("device."):
+            constant, device_key = None, base[len("device."):]
+        else:
+            constant, device_key = float(base), None
+        ref = cls(text, constant, device_key, adjust_op, float(operand or 0))
+        if constant is not None:  # fold the adjustment once
+            return cls(text, ref._adjust(constant), None)
+        return ref
+
+    def _adjust(self, value: float) -> float:
+        if self.adjust_op == "+":
+            return value + self.operand
+        if self.adjust_op == "-":
+            return value - self.operand
+        if self.adjust_op == "*":
+            return value * self.operand
+        return value
+
+    def resolve(self, meta: dict | None) -> float | None:
+        if self.constant is not None:
+            return self.constant
+        raw = (meta or {}).get(self.device_key)
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            return None  # this device has no such registry value: the rule does not apply to it
+        return self._adjust(float(raw))
+
+
+# ---------------------------------------------------------------- metrics
+
+WATER_LEVEL = ("currentLevel", "height", "waterLevel")
+
+
+def _first_of(names: tuple[str, ...]) -> Callable[[dict], float | None]:
+    if len(names) == 1:
+        name = names[0]
+        return lambda values: values.get(name)
+
+    def read(values: dict) -> float | None:
+        for name in names:
+            value = values.get(name)
+            if value is not None:
+                return value
+        return None
+
+    return read
+
+
+def _aqi_reader(standard: str, what: str) -> Callable[[dict], float | None]:
+    from services.aqi import compute_aqi
+
+    def read(values: dict) -> float | None:
+        result = compute_aqi(values, standard)
+        if result.index is None:
+            return None
+        return float(result.index if what == "index" else result.level)
+
+    return read
+
+
+@lru_cache(maxsize=64)
+def aqi_floors(standard: str, index_needed: int) -> tuple[tuple[str, float], ...]:
+    """For each pollutant, the largest concentration whose sub-index stays below ``index_needed``.
+
+    AQI is the maximum of monotone sub-indices, so a reading with every pollutant at or below
+    its floor cannot reach ``index_needed``: the engine skips the (costly) AQI for it.
+    """
+    from services.aqi import POLLUTANTS, sub_index
+
+    floors = []
+    for pollutant in POLLUTANTS:
+        low, high = 0.0, 100_000.0
+        if sub_index(pollutant, high, standard) < index_needed:
+            floors.append((pollutant, high))
+            continue
+        if sub_index(pollutant, low, standard) >= index_needed:
+            return ()  # every reading may reach it: no prefilter
+        for _ in range(60):
+            middle = (low + high) / 2
+            if sub_index(pollutant, middle, standard) >= index_needed:
+                high = middle
+            else:
+                low = middle
+        floors.append((pollutant, low))
+    return tuple(floors)
+
+
+def _aqi_prefilter(standard: str, metric: str, op: str, threshold: float) -> Callable[[dict], bool] | None:
+    """A cheap test that a reading may raise an ``aqi``/``aqi_level`` rule (``>``/``>=`` a constant)."""
+    from services.aqi import category_for
+
+    if op not in (">", ">="):
+        return None
+    needed = threshold if op == ">=" else threshold + 1  # indices and levels are integers
+    needed = math.ceil(needed)
+    if metric == "aqi_level":
+        index_needed = next((i for i in range(0, 501) if category_for(i, standard)[0] >= needed), None)
+        if index_needed is None:
+            return lambda values: False
+    else:
+        index_needed = needed
+    floors = aqi_floors(standard, int(index_needed))
+    if not floors:
+        return None
+
+    def may_raise(values: dict) -> bool:
+        for pollutant, floor in floors:
+            value = values.get(pollutant)
+            if value is not None and value > floor:
+                return True
+        return False
+
+    return may_raise
+
+
+DERIVED_METRICS: dict[str, Callable[[str], Callable[[dict], float | None]]] = {
+    # name -> a factory taking the AQI standard and returning a reader of an observation's values
+    "water_level": lambda standard: _first_of(WATER_LEVEL),
+    "aqi": lambda standard: _aqi_reader(standard, "index"),
+    "aqi_level": lambda standard: _aqi_reader(standard, "level"),
+}
+METRIC_LABELS = {"water_level": "water level", "aqi": "AQI", "aqi_level": "AQI band",
+                 "precipitation": "rainfall (mm/h)", "averageVehicleSpeed": "speed"}
+
+
+# ---------------------------------------------------------------- rules
+
+@dataclass(frozen=True)
+class Scope:
+    district: str | None = None
+    devices: frozenset[str] | None = None
+
+    def matches(self, device_id: str, district: str | None) -> bool:
+        if self.devices is not None and device_id not in self.devices:
+            return False
+        return self.district is None or self.district == district
+
+    def describe(self) -> str:
+        if self.devices is not None:
+            return "devices " + ", ".join(sorted(self.devices))
+        return f"district {self.district}" if self.district else "all devices"
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    name: str
+    kind: str
+    entity_types: tuple[str, ...]
+    severity: str
+    category: str
+    sub_category: str
+    scope: Scope = Scope()
+    description: str = ""
+    metric: str = ""
+    op: str = ">"
+    threshold: Ref | None = None
+    per: Ref | None = None
+    for_s: float = 0.0
+    clear_threshold: Ref | None = None
+    clear_for_s: float = 0.0
+    escalate_after_s: float | None = None
+    min_reraise_s: float = DEFAULT_MIN_RERAISE_S
+    incident: str = "none"
+    incident_category: str | None = None
+    incident_sub_category: str | None = None
+    incident_priority: int = 3
+    intervals: float = 3.0
+    enabled: bool = True
+    reader: Callable[[dict], float | None] | None = field(default=None, compare=False, repr=False)
+    # a cheap "could this reading raise?" test, for costly derived metrics (the AQI)
+    prefilter: Callable[[dict], bool] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def scoped(self) -> bool:
+        return self.scope.district is not None or self.scope.devices is not None
+
+    @property
+    def raises(self) -> Callable[[float, float], bool]:
+        return OPS[self.op]
+
+    def measure(self, values: dict, meta: dict | None) -> float | None:
+        value = self.reader(values)
+        if value is None or self.per is None:
+            return value
+        divisor = self.per.resolve(meta)
+        return value / divisor if divisor else None
+
+    def clears(self, value: float, clear_threshold: float) -> bool:
+        """Back past the clearing threshold (strictly): the other side of the hysteresis band."""
+        return value < clear_threshold if self.op in (">", ">=") else value > clear_threshold
+
+    def incident_request(self) -> IncidentRequest | None:
+        if self.incident == "none" or not self.incident_category:
+            return None
+        return IncidentRequest(self.incident_category, self.incident_sub_category, self.incident_priority)
+
+    def explain(self) -> str:
+        """The rule in one line, for the Rules page."""
+        if self.kind == "silence":
+            return f"no observation for {self.intervals:g} × the device's reporting interval"
+        per = f" / {self.per.text}" if self.per else ""
+        text = f"{self.metric}{per} {OP_SYMBOLS[self.op]} {self.threshold.text}"
+        if self.for_s:
+            text += f" for {_human(self.for_s)}"
+        clear = self.clear_threshold.text if self.clear_threshold else self.threshold.text
+        if clear != self.threshold.text or self.clear_for_s:
+            text += f"; clears once past {clear}"
+            if self.clear_for_s:
+                text += f" for {_human(self.clear_for_s)}"
+        return text
+
+
+def _human(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    rules: tuple[Rule, ...]
+    aqi_standard: str
+    text: str = ""
+
+    def __post_init__(self):
+        by_type: dict[str, list[Rule]] = {}
+        for rule in self.rules:
+            if rule.enabled and rule.kind == "threshold":
+                for entity_type in rule.entity_types:
+                    by_type.setdefault(entity_type, []).append(rule)
+        object.__setattr__(self, "by_type", {k: tuple(v) for k, v in by_type.items()})
+        object.__setattr__(self, "by_id", {rule.id: rule for rule in self.rules})
+        object.__setattr__(self, "silence", tuple(r for r in self.rules if r.enabled and r.kind == "silence"))
+
+    def escalation_times(self) -> dict[str, float]:
+        return {rule.id: rule.escalate_after_s for rule in self.rules if rule.escalate_after_s}
+
+
+# ---------------------------------------------------------------- parsing and validation
+
+def _aqi_module():
+    try:
+        from services import aqi
+        return aqi
+    except ImportError:
+        return None
+
+
+def parse_rules(text: str, aqi_standard: str | None = None) -> RuleSet:
+    """The rules of a YAML text; ``aqi_standard`` (CITYOPS_AQI_STANDARD) overrides the file's."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        raise RulesError([f"not valid YAML{where}: {getattr(error, 'problem', None) or error}"]) from None
+    if not isinstance(document, dict) or not isinstance(document.get("rules"), list):
+        raise RulesError(["the file must be a mapping with a 'rules' list"])
+    problems: list[str] = []
+    unknown_top = set(document) - {"rules", "aqi_standard"}
+    if unknown_top:
+        problems.append(f"unknown top-level key(s): {', '.join(sorted(map(str, unknown_top)))}")
+    aqi = _aqi_module()
+    standard = aqi_standard or document.get("aqi_standard") or (aqi.DEFAULT_STANDARD if aqi else "us-epa-2024")
+    if aqi is not None and standard not in aqi.STANDARDS:
+        problems.append(f"aqi_standard: {standard!r} is not one of {', '.join(aqi.STANDARDS)}")
+    unhealthy = aqi.UNHEALTHY_LEVEL.get(standard) if aqi else None
+    rules, seen = [], set()
+    for index, raw in enumerate(document["rules"]):
+        place = f"rules[{index}]"
+        if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+            place = f"rules[{index}] ({raw['id']})"
+        rule_problems: list[str] = []
+        rule = _parse_rule(raw, standard, unhealthy, lambda msg, p=place, out=rule_problems: out.append(f"{p}.{msg}"))
+        if rule is not None and rule.id in seen:
+            rule_problems.append(f"{place}.id: {rule.id!r} is used twice")
+        problems += rule_problems
+        if rule is not None and not rule_problems:
+            seen.add(rule.id)
+            rules.append(rule)
+    if problems:
+        raise RulesError(problems)
+    return RuleSet(tuple(rules), standard, text)
+
+
+def _parse_rule(raw: Any, standard: str, unhealthy: int | None, problem: Callable[[str], None]) -> Rule | None:
+    if not isinstance(raw, dict):
+        problem(" a rule must be a mapping of keys to values")
+        return None
+    for key in sorted(set(map(str, raw)) - RULE_KEYS):
+        problem(f"{key}: unknown key (known: {', '.join(sorted(RULE_KEYS))})")
+
+    def get(key, check, default=None):
+        if key not in raw or raw[key] is None:
+            return default
+        try:
+            return check(raw[key])
+        except (ValueError, TypeError) as error:
+            problem(f"{key}: {error}")
+            return default
+
+    rule_id = raw.get("id")
+    if not isinstance(rule_id, str) or not re.fullmatch(r"[A-Za-z0-9][\w-]{0,63}", rule_id):
+        problem("id: needs letters, digits, - or _ (at most 64)")
+        rule_id = None
+    name = raw.get("name") if isinstance(raw.get("name"), str) and raw.get("name").strip() else None
+    if name is None:
+        problem("name: needs text")
+    kind = get("kind", lambda v: _one_of(v, KINDS), "threshold")
+    types = get("entity_type", _entity_types, ())
+    if not types:
+        problem("entity_type: needs one or more of " + ", ".join(sorted(TELEMETRY_TYPES)))
+    severity = get("severity", lambda v: _one_of(v, SEVERITIES), None)
+    if severity is None and "severity" not in raw:
+        problem("severity: needs one of " + ", ".join(SEVERITIES))
+    default_category = DEFAULT_CATEGORY.get(types[0] if types else "", ("infrastructure", "deviceOffline"))
+    values = dict(
+        description=get("description", str, ""),
+        scope=get("scope", _scope, Scope()),
+        escalate_after_s=get("escalate_after", parse_duration, None),
+        min_reraise_s=get("min_reraise", parse_duration, DEFAULT_MIN_RERAISE_S),
+        incident=get("incident", lambda v: _one_of(v, INCIDENT_MODES), "none"),
+        incident_category=get("incident_category", str, None),
+        incident_sub_category=get("incident_sub_category", str, None),
+        incident_priority=get("incident_priority", _priority, 3),
+        category=get("category", str, default_category[0]),
+        sub_category=get("sub_category", str, default_category[1]),
+        enabled=get("enabled", _boolean, True),
+    )
+    if values["incident"] != "none" and not values["incident_category"]:
+        problem("incident_category: needed when incident is offer or auto")
+    if kind == "silence":
+        values["intervals"] = get("intervals", _positive, 3.0)
+        for key in ("metric", "op", "threshold", "for", "clear_threshold", "clear_for", "per"):
+            if key in raw:
+                problem(f"{key}: a silence rule has no {key}")
+    elif kind == "threshold":
+        values.update(_threshold_parts(raw, types, standard, unhealthy, problem, get))
+    if None in (rule_id, name, kind, severity) or not types:
+        return None
+    return Rule(id=rule_id, name=name.strip(), kind=kind, entity_types=types, severity=severity, **values)
+
+
+def _threshold_parts(raw, types, standard, unhealthy, problem, get) -> dict:
+    parts: dict = {}
+    metric = raw.get("metric")
+    names = tuple(metric) if isinstance(metric, list) else (metric,)
+    if not names or not all(isinstance(n, str) and n for n in names):
+        problem("metric: needs an attribute name, a list of them, or one of " + ", ".join(DERIVED_METRICS))
+        return parts
+    known = {m.name for t in types for m in ENTITY_SPECS[t].measures}
+    if len(names) == 1 and names[0] in DERIVED_METRICS:
+        if names[0].startswith("aqi") and _aqi_module() is None:
+            problem("metric: the aqi metrics need services.aqi, which is not available")
+            return parts
+        if names[0].startswith("aqi") and set(types) != {"AirQualityObserved"}:
+            problem("metric: aqi metrics apply to AirQualityObserved only")
+        parts["reader"] = DERIVED_METRICS[names[0]](standard)
+    else:
+        for name in names:
+            if name not in known:
+                problem(f"metric: {name!r} is not measured by {', '.join(types)} "
+                        f"(known: {', '.join(sorted(known))}; derived: {', '.join(DERIVED_METRICS)})")
+        parts["reader"] = _first_of(names)
+    parts["metric"] = names[0] if len(names) == 1 else "|".join(names)
+    op = raw.get("op")
+    if op not in OPS:
+        problem(f"op: needs one of {', '.join(OPS)}")
+        return parts
+    parts["op"] = op
+    ref = lambda v: Ref.parse(v, unhealthy)  # noqa: E731
+    if "threshold" not in raw:
+        problem("threshold: needed")
+        return parts
+    parts["threshold"] = get("threshold", ref, None)
+    if parts["metric"] in ("aqi", "aqi_level") and parts["threshold"] is not None \
+            and parts["threshold"].constant is not None:
+        parts["prefilter"] = _aqi_prefilter(standard, parts["metric"], op, parts["threshold"].constant)
+    parts["per"] = get("per", ref, None)
+    parts["for_s"] = get("for", parse_duration, 0.0)
+    parts["clear_threshold"] = get("clear_threshold", ref, parts["threshold"])
+    parts["clear_for_s"] = get("clear_for", parse_duration, 0.0)
+    threshold, clear = parts["threshold"], parts["clear_threshold"]
+    if threshold is not None and clear is not None and threshold.constant is not None and clear.constant is not None:
+        raising_up = op in (">", ">=")
+        if (raising_up and clear.constant > threshold.constant) or (not raising_up and clear.constant < threshold.constant):
+            side = "at or below" if raising_up else "at or above"
+            problem(f"clear_threshold: must be {side} the threshold for a {op!r} rule (hysteresis)")
+    return parts
+
+
+def _one_of(value, allowed) -> str:
+    if value not in allowed:
+        raise ValueError(f"{value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def _entity_types(value) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if item not in TELEMETRY_TYPES:
+            raise ValueError(f"{item!r} is not one of {', '.join(sorted(TELEMETRY_TYPES))}")
+    return tuple(dict.fromkeys(items))
+
+
+def _scope(value) -> Scope:
+    if not isinstance(value, dict) or not value:
+        raise ValueError("scope is a mapping: {district: ...}, {device: ...} or {devices: [...]}")
+    unknown = set(value) - {"district", "device", "devices"}
+    if unknown:
+        raise ValueError(f"unknown scope key(s) {', '.join(map(str, unknown))}; use district, device or devices")
+    devices = None
+    if "device" in value:
+        devices = frozenset([str(value["device"])])
+    if "devices" in value:
+        if not isinstance(value["devices"], list) or not value["devices"]:
+            raise ValueError("devices is a non-empty list of device ids")
+        devices = (devices or frozenset()) | frozenset(map(str, value["devices"]))
+    district = value.get("district")
+    if district is not None and not isinstance(district, str):
+        raise ValueError("district is a district name")
+    return Scope(district=district, devices=devices)
+
+
+def _priority(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4:
+        raise ValueError("a priority is 1 (highest) .. 4")
+    return value
+
+
+def _positive(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError("needs a positive number")
+    return float(value)
+
+
+def _boolean(value) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("needs true or false")
+    return value
+
+
+# ---------------------------------------------------------------- the rules file
+
+class RulesFile:
+    """The rules file of a process: read on demand, re-read when it changes (checked every few s)."""
+
+    def __init__(self, path: Path, aqi_standard: str | None = None, check_every_s: float = 2.0):
+        self.path = Path(path)
+        self.aqi_standard = aqi_standard
+        self.check_every_s = check_every_s
+        self._lock = threading.Lock()
+        self._ruleset: RuleSet | None = None
+        self._mtime: float | None = None
+        self._checked = 0.0
+        self.error: str | None = None  # the last reload's problem (the previous rules stay in force)
+
+    def current(self) -> RuleSet:
+        now = time.monotonic()
+        if self._ruleset is not None and now - self._checked < self.check_every_s:
+            return self._ruleset
+        with self._lock:
+            self._checked = now
+            try:
+                mtime = self.path.stat().st_mtime_ns
+            except FileNotFoundError:
+                mtime = None
+            if self._ruleset is None or mtime != self._mtime:
+                self._reload(mtime)
+            return self._ruleset
+
+    def _reload(self, mtime) -> None:
+        try:
+            text = self.path.read_text(encoding="utf-8") if mtime is not None else "rules: []\n"
+            self._ruleset = parse_rules(text, self.aqi_standard)
+            self.error = None
+            log.info("loaded %d alarm rule(s) from %s", len(self._ruleset.rules), self.path)
+        except (RulesError, OSError) as error:
+            self.error = str(error)
+            log.error("the rules file %s is not usable (%s); keeping the previous rules", self.path, error)
+            if self._ruleset is None:
+                self._ruleset = RuleSet((), self.aqi_standard or "us-epa-2024", "")
+        self._mtime = mtime
+
+
+class SaveRules:
+    """An administrator saves the rules file: validated first, written atomically, audited."""
+
+    def __init__(self, actor: str, path: Path, text: str, aqi_standard: str | None = None):
+        self.actor, self.path, self.text, self.aqi_standard = actor, Path(path), text, aqi_standard
+        self.ruleset: RuleSet | None = None
+
+    def validate(self) -> "SaveRules":
+        if len(self.text) > 200_000:
+            raise RulesError(["the file is larger than 200 KB"])
+        self.ruleset = parse_rules(self.text, self.aqi_standard)
+        return self
+
+    def run(self, engine: Engine) -> RuleSet:
+        if self.ruleset is None:
+            self.validate()
+        before = self.path.read_text(encoding="utf-8") if self.path.exists() else None
+        with session_scope(engine) as session:
+            record(session, self.actor, "rules.save", f"rules:{self.path.name}",
+                   None if before is None else {"text": before}, {"text": self.text,
+                                                                  "rules": [r.id for r in self.ruleset.rules]})
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.path.with_suffix(self.path.suffix + ".tmp")
+            temporary.write_text(self.text, encoding="utf-8")
+            os.replace(temporary, self.path)  # atomic: the ingest never reads half a file
+        return self.ruleset
+
+
+# ---------------------------------------------------------------- evaluation
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    id: str
+    type: str | None
+    name: str | None
+    district: str | None
+    meta: dict | None
+    interval_s: int | None
+    lon: float | None
+    lat: float | None
+
+
+@dataclass(slots=True)
+class _State:
+    active: bool = False
+    breach_since: datetime | None = None
+    clear_since: datetime | None = None
+    last_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Action:
+    kind: str  # raise | clear
+    rule: Rule
+    device: DeviceInfo
+    observation: ObservationIn
+    value: float
+    threshold: float | None
+    started_at: datetime
+
+
+class RuleEngine:
+    """Evaluates the rules on each committed batch and raises/clears alarms (ingest role)."""
+
+    def __init__(self, engine: Engine, rules: RulesFile, *, after_change: Callable[[], None] = lambda: None,
+                 resync_s: float = 5.0, device_refresh_s: float = 300.0, runtime=None):
+        self.engine = engine
+        self.runtime = runtime
+        self.rules = rules
+        self.after_change = after_change
+        self.resync_s = resync_s
+        self.device_refresh_s = device_refresh_s
+        self._states: dict[tuple[str, str], _State] = {}
+        self._devices: dict[str, DeviceInfo] = {}
+        self._devices_loaded = 0.0
+        self._synced = 0.0
+        self._ruleset: RuleSet | None = None
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------ the batch listener
+
+    def on_batch(self, result) -> None:
+        observations = result.stored_observations
+        if not observations:
+            return
+        with self._lock:
+            actions = self.evaluate(observations)
+        if actions:
+            self.apply(actions)
+            self.after_change()
+
+    def evaluate(self, observations: Sequence[ObservationIn]) -> list[_Action]:
+        """The state transitions of a batch; the database is touched only to learn new devices."""
+        ruleset = self.rules.current()
+        if ruleset is not self._ruleset:
+            self._on_new_rules(ruleset)
+        by_type = ruleset.by_type
+        relevant = [o for o in observations if o.entity_type in by_type]
+        if not relevant:
+            return []
+        self._maybe_resync()
+        devices = self._device_infos({o.device_id for o in relevant})
+        if len(relevant) > 1:
+            relevant.sort(key=lambda o: o.observed_at)
+        actions: list[_Action] = []
+        states = self._states
+        for observation in relevant:
+            device = devices.get(observation.device_id)
+            meta = device.meta if device else None
+            for rule in by_type[observation.entity_type]:
+                if rule.scoped and not rule.scope.matches(observation.device_id, device.district if device else None):
+                    continue
+                key = (rule.id, observation.device_id)
+                state = states.get(key)
+                if state is None and rule.prefilter is not None and not rule.prefilter(observation.values):
+                    continue  # cannot raise: skip the costly metric
+                value = rule.reader(observation.values) if rule.per is None else rule.measure(observation.values, meta)
+                if value is None:
+                    continue
+                if state is None:
+                    threshold = rule.threshold.resolve(meta)
+                    if threshold is None or not rule.raises(value, threshold):
+                        continue  # the common case: nothing to remember
+                    state = states[key] = _State()
+                self._step(rule, key, state, observation, device, value, actions)
+        return actions
+
+    def _step(self, rule: Rule, key, state: _State, observation: ObservationIn, device: DeviceInfo | None,
+              value: float, actions: list[_Action]) -> None:
+        at = observation.observed_at
+        if state.last_at is not None and at < state.last_at:
+            return  # a late, older reading does not move the state back in time
+        state.last_at = at
+        meta = device.meta if device else None
+        device = device or DeviceInfo(observation.device_id, observation.entity_type, None, None, None, None,
+                                      observation.lon, observation.lat)
+        if not state.active:
+            threshold = rule.threshold.resolve(meta)
+            if threshold is not None and rule.raises(value, threshold):
+                state.breach_since = state.breach_since or at
+                if (at - state.breach_since).total_seconds() >= rule.for_s:
+                    actions.append(_Action("raise", rule, device, observation, value, threshold, state.breach_since))
+                    state.active, state.clear_since = True, None
+            else:
+                del self._states[key]
+            return
+        clear_threshold = rule.clear_threshold.resolve(meta)
+        if clear_threshold is not None and rule.clears(value, clear_threshold):
+            state.clear_since = state.clear_since or at
+            if (at - state.clear_since).total_seconds() >= rule.clear_for_s:
+                actions.append(_Action("clear", rule, device, observation, value, clear_threshold, state.clear_since))
+                del self._states[key]
+        else:
+            state.clear_since = None
+
+    def apply(self, actions: Iterable[_Action]) -> None:
+        for action in actions:
+            try:
+                if action.kind == "raise":
+                    self._raise(action)
+                else:
+                    text = (f"{_label(action.rule)} {action.value:.3g} back past {action.threshold:.3g} "
+                            f"for {_human(action.rule.clear_for_s)}")
+                    clear_by_rule(self.engine, action.rule.id, action.device.id, action.value, text)
+            except Exception:  # one failing alarm must not stop the others (nor the ingest)
+                log.exception("rule %s on %s: %s failed", action.rule.id, action.device.id, action.kind)
+                with self._lock:
+                    self._states.pop((action.rule.id, action.device.id), None)
+
+    def _raise(self, action: _Action) -> None:
+        rule, device = action.rule, action.device
+        description = (f"{rule.name}: {_label(rule)} {action.value:.3g} {OP_SYMBOLS[rule.op]} {action.threshold:.3g} "
+                       f"at {device.name or device.id}")
+        outcome = raise_for_rule(self.engine, rule, device, description, rule.metric, action.value, action.threshold,
+                                 action.started_at, action.observation.lon, action.observation.lat, self.runtime)
+        log.info("alarm %s (%s) on %s: %s", outcome.alarm.id, rule.id, device.id, outcome.outcome)
+
+    # ------------------------------------------------------------ the scheduled silence check
+
+    def check_silence(self, now: datetime | None = None) -> tuple[int, int]:
+        """Raises the silence rules' alarms for devices that stopped reporting, clears those that
+        came back. A device is silent when, for ``intervals`` x its reporting interval, it has
+        neither sent a message nor made an observation (the later of the two counts, so a backlog
+        being replayed with old timestamps does not make every device look silent). When more than
+        half of the watched devices fall silent at once, the feed or the ingest is down, not the
+        devices: no alarm storm, one warning in the log."""
+        now = now or utcnow()
+        ruleset = self.rules.current()
+        raised = cleared = 0
+        if not ruleset.silence:
+            return raised, cleared
+        active = active_alarm_keys(self.engine)
+        types = sorted({t for rule in ruleset.silence for t in rule.entity_types})
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(
+                Device.id, Device.type, Device.name, Device.district, Device.meta, Device.interval_s, Device.lon,
+                Device.lat, Device.last_observed_at, Device.last_received_at)
+                .where(Device.type.in_(types), Device.last_observed_at.is_not(None))
+            ).all()
+        for rule in ruleset.silence:
+            watched, to_raise = 0, []
+            for row in rows:
+                if row.type not in rule.entity_types or not rule.scope.matches(row.id, row.district):
+                    continue
+                watched += 1
+                interval = row.interval_s or DEFAULT_INTERVAL_S.get(row.type, 60)
+                limit = rule.intervals * interval
+                last = max(row.last_observed_at, row.last_received_at or row.last_observed_at)
+                silent_s = (now - last).total_seconds()
+                is_open = (rule.id, row.id) in active
+                if silent_s > limit and not is_open:
+                    to_raise.append((row, silent_s, limit, interval, last))
+                elif silent_s <= limit and is_open:
+                    try:
+                        clear_by_rule(self.engine, rule.id, row.id, round(silent_s, 1),
+                                      f"{row.name or row.id} reports again")
+                        cleared += 1
+                    except Exception:
+                        log.exception("silence rule %s on %s failed", rule.id, row.id)
+            if len(to_raise) > max(5, watched // 2):
+                log.warning("%d of %d devices fell silent at once: the feed or the ingest is down, not the devices; "
+                            "no %s alarms raised", len(to_raise), watched, rule.id)
+                continue
+            for row, silent_s, limit, interval, last in to_raise:
+                device = DeviceInfo(row.id, row.type, row.name, row.district, row.meta, row.interval_s, row.lon, row.lat)
+                description = (f"{rule.name}: no observation from {row.name or row.id} for "
+                               f"{_human(round(silent_s))} (expected every {_human(interval)})")
+                try:
+                    raise_for_rule(self.engine, rule, device, description, "silent_s", round(silent_s, 1), limit,
+                                   last + timedelta(seconds=limit), row.lon, row.lat, self.runtime)
+                    raised += 1
+                except Exception:
+                    log.exception("silence rule %s on %s failed", rule.id, row.id)
+        if raised or cleared:
+            self.after_change()
+        return raised, cleared
+
+    def escalate(self, now: datetime | None = None):
+        escalated = escalate_due(self.engine, self.rules.current().escalation_times(), now)
+        if escalated:
+            self.after_change()
+        return escalated
+
+    # ------------------------------------------------------------ state kept in step with the database
+
+    def _on_new_rules(self, ruleset: RuleSet) -> None:
+        current = {rule.id: rule for rule in ruleset.rules}
+        old = self._ruleset.by_id if self._ruleset else {}
+        for key in list(self._states):
+            if key[0] not in current or current[key[0]] != old.get(key[0]):
+                self._states.pop(key)  # a changed rule starts afresh; the DB says which alarms are open
+        self._ruleset = ruleset
+        self._synced = 0.0
+
+    def _maybe_resync(self) -> None:
+        now = time.monotonic()
+        if now - self._synced < self.resync_s:
+            return
+        self._synced = now
+        active = active_alarm_keys(self.engine)
+        for key, state in list(self._states.items()):
+            if state.active and key not in active:
+                del self._states[key]  # cleared by an operator: the condition must build up again
+        threshold_rules = {rule_id for rule_id, rule in self._ruleset.by_id.items() if rule.kind == "threshold"}
+        for key, started_at in active.items():
+            if key[0] in threshold_rules:
+                state = self._states.get(key)
+                if state is None:  # after a restart: readings older than the condition cannot clear it
+                    self._states[key] = _State(active=True, last_at=started_at)
+                elif not state.active:
+                    state.active, state.breach_since = True, None
+
+    def _device_infos(self, device_ids: set[str]) -> dict[str, DeviceInfo]:
+        now = time.monotonic()
+        if now - self._devices_loaded > self.device_refresh_s:
+            self._devices = self._load_devices(None)
+            self._devices_loaded = now
+        missing = [d for d in device_ids if d not in self._devices]
+        if missing:
+            self._devices.update(self._load_devices(missing))
+        return self._devices
+
+    def _load_devices(self, ids: list[str] | None) -> dict[str, DeviceInfo]:
+        query = select(Device.id, Device.type, Device.name, Device.district, Device.meta, Device.interval_s,
+                       Device.lon, Device.lat)
+        found: dict[str, DeviceInfo] = {}
+        with self.engine.connect() as connection:
+            for chunk in ([None] if ids is None else [ids[i:i + 500] for i in range(0, len(ids), 500)]):
+                rows = connection.execute(query if chunk is None else query.where(Device.id.in_(chunk)))
+                for row in rows:
+                    found[row.id] = DeviceInfo(row.id, row.type, row.name, row.district, row.meta, row.interval_s,
+                                               row.lon, row.lat)
+        return found
+
+
+def _label(rule: Rule) -> str:
+    label = METRIC_LABELS.get(rule.metric, rule.metric)
+    return f"{label} / {rule.per.text.replace('device.', '')}" if rule.per else label
+
+
+def raise_for_rule(engine: Engine, rule: Rule, device: DeviceInfo, description: str, metric: str,
+                   value: float | None, threshold: float | None, started_at: datetime, lon, lat, runtime=None):
+    """Raises (or counts, or re-activates) the alarm of a rule on a device; opens its incident
+    when the rule says ``incident: auto``."""
+    trigger = Trigger(
+        rule_id=rule.id, rule_name=rule.name, device_id=device.id, device_type=device.type,
+        device_name=device.name, district=device.district, category=rule.category, sub_category=rule.sub_category,
+        severity=rule.severity, description=description, metric=metric, value=value, threshold=threshold,
+        lon=lon if lon is not None else device.lon, lat=lat if lat is not None else device.lat,
+        started_at=started_at, min_reraise_s=rule.min_reraise_s,
+    )
+    outcome = RaiseAlarm(trigger).validate().run(engine)
+    request = rule.incident_request()
+    if rule.incident == "auto" and request and outcome.alarm.incident_id is None:
+        try:
+            open_incident_for_alarm(engine, outcome.alarm.id, SYSTEM_ACTOR, request, runtime)
+        except Exception as error:  # the alarm stands; the operator can still open it in one click
+            log.warning("alarm %s: could not open its incident automatically: %s", outcome.alarm.id, error)
+    return outcome
+
+
+# ---------------------------------------------------------------- wiring into the ingest role
+
+class AlarmService:
+    """The alarms of one ingest process: the rules file, the engine, the Alert publisher."""
+
+    def __init__(self, runtime):
+        settings = runtime.settings
+        self.runtime = runtime  # held, so the registry key (its id) is never reused while alive
+        self.rules = RulesFile(settings.rules_file, settings.aqi_standard)
+        from services.alarms_publish import AlertPublisher
+
+        self.publisher = AlertPublisher(settings, runtime.engine)
+        self.engine = RuleEngine(runtime.engine, self.rules, after_change=self.publish, runtime=runtime)
+
+    def on_batch(self, result) -> None:
+        self.engine.on_batch(result)
+
+    def publish(self) -> None:
+        try:
+            self.publisher.flush()
+        except Exception:  # the broker or database is away: the outbox keeps it for the next flush
+            log.exception("publishing alerts failed")
+
+    def schedule(self, scheduler) -> None:
+        scheduler.add_job(self.engine.check_silence, "interval", seconds=15, id="alarms-silence")
+        scheduler.add_job(self.engine.escalate, "interval", seconds=10, id="alarms-escalation")
+        scheduler.add_job(self.publish, "interval", seconds=2, id="alarms-publish")
+
+    def close(self) -> None:
+        self.publisher.close()
+        _services.pop(id(self.runtime), None)
+
+
+_services: dict[int, AlarmService] = {}
+_services_lock = threading.Lock()
+
+
+def alarm_service(runtime) -> AlarmService:
+    with _services_lock:
+        service = _services.get(id(runtime))
+        if service is None:
+            service = _services[id(runtime)] = AlarmService(runtime)
+        return service
+
+
+def attach_alarms(runtime, ingest) -> None:
+    """build_ingest: the rules run after each committed batch."""
+    ingest.batch_listeners.append(alarm_service(runtime).on_batch)
+
+
+def schedule_alarm_jobs(scheduler, runtime) -> None:
+    """start_scheduler: silence check, escalation and the Alert outbox (ingest role)."""
+    alarm_service(runtime).schedule(scheduler)

@@ -1,0 +1,583 @@
+"""Raw MQTT messages become typed values here, and nowhere else (SPEC section 4).
+
+``parse_message(topic, payload, context)`` never raises: it returns what it could use
+(observations, citizen reports, command replies) and a ``Rejection`` with a reason for
+what it could not. Reasons are the stable codes in ``REASONS``.
+
+Tolerated deviations of real feeds: NGSI-LD (and NGSI v2) normalized attributes,
+attribute-name case variants, numbers sent as strings, ids with or without the
+``urn:ngsi-ld:<Type>:`` prefix, expanded type URIs, time intervals ``a/b`` (the end is used),
+naive timestamps (read as UTC, as NGSI-LD prescribes), humidity and occupancy in percent.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Mapping
+
+from services import fastjson
+
+log = logging.getLogger("cityops.telemetry")
+
+MAX_PAYLOAD_BYTES = 1_000_000
+MAX_FUTURE = timedelta(days=1)
+
+REASONS = {
+    "not_json": "the payload is not UTF-8 JSON",
+    "too_large": "the payload is larger than 1 MB",
+    "wrong_topic": "the topic is not one CityOps reads, or the entity does not belong on it",
+    "unknown_type": "the entity type is missing or not one CityOps reads",
+    "missing_location": "no usable location and no registered location for the device",
+    "invalid_location": "the location is not a GeoJSON Point/LineString with valid lon, lat",
+    "out_of_range": "a measured value is outside its physical range",
+    "invalid_value": "a value has the wrong type or a required field is missing",
+    "invalid_timestamp": "the observation time cannot be read or lies in the future",
+}
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str
+    low: float
+    high: float
+    unit: str
+    percent_to_fraction: bool = False  # accept 0..100 and store 0..1
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    """What CityOps reads from one Smart Data Models entity type."""
+
+    type: str
+    measures: tuple[Measure, ...]
+    texts: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
+    time_keys: tuple[str, ...] = ("dateObserved", "observationDateTime", "dateObservedTo")
+
+
+_WEATHER = (
+    Measure("temperature", -90, 70, "°C"),
+    Measure("relativeHumidity", 0, 1, "1", percent_to_fraction=True),
+    Measure("windSpeed", 0, 120, "m/s"),
+    Measure("windDirection", 0, 360, "°"),
+    Measure("precipitation", 0, 500, "mm"),
+)
+
+ENTITY_SPECS: dict[str, EntitySpec] = {
+    spec.type: spec
+    for spec in (
+        EntitySpec(
+            "AirQualityObserved",
+            measures=(
+                Measure("pm25", 0, 2000, "µg/m³"), Measure("pm10", 0, 3000, "µg/m³"),
+                Measure("pm1", 0, 2000, "µg/m³"), Measure("no2", 0, 5000, "µg/m³"),
+                Measure("no", 0, 5000, "µg/m³"), Measure("nox", 0, 10000, "µg/m³"),
+                Measure("o3", 0, 2000, "µg/m³"), Measure("so2", 0, 10000, "µg/m³"),
+                Measure("co", 0, 100000, "µg/m³"), Measure("co2", 0, 100000, "ppm"),
+                Measure("airQualityIndex", 0, 1000, "index"), Measure("reliability", 0, 1, "1"),
+                *_WEATHER,
+            ),
+            texts=("airQualityLevel", "typeOfLocation"),
+        ),
+        EntitySpec(
+            "TrafficFlowObserved",
+            measures=(
+                Measure("averageVehicleSpeed", 0, 300, "km/h"), Measure("intensity", 0, 100000, "vehicles"),
+                Measure("occupancy", 0, 1, "1", percent_to_fraction=True),
+                Measure("averageVehicleLength", 0, 50, "m"), Measure("averageHeadwayTime", 0, 3600, "s"),
+                Measure("averageGapDistance", 0, 10000, "m"), Measure("laneId", 0, 50, ""),
+            ),
+            texts=("laneDirection",),
+            flags=("congested", "reversedLane"),
+        ),
+        EntitySpec(
+            "WaterObserved",
+            measures=(
+                Measure("height", -100, 1000, "m"), Measure("waterLevel", -100, 1000, "m"),
+                Measure("flow", -1e6, 1e6, "m³/s"), Measure("waterDischarge", -1e6, 1e6, "m³/s"),
+                Measure("temperature", -5, 60, "°C"),
+            ),
+        ),
+        EntitySpec(
+            "FloodMonitoring",
+            measures=(
+                Measure("currentLevel", -100, 1000, "m"), Measure("referenceLevel", -100, 1000, "m"),
+                Measure("measuredDistance", 0, 1000, "m"), Measure("alertLevel", -100, 1000, "m"),
+                Measure("dangerLevel", -100, 1000, "m"),
+            ),
+            texts=("floodLevelStatus", "stationID"),
+        ),
+        EntitySpec(
+            "WeatherObserved",
+            measures=(
+                *_WEATHER,
+                Measure("atmosphericPressure", 300, 1100, "hPa"), Measure("illuminance", 0, 200000, "lx"),
+                Measure("snowHeight", 0, 2000, "cm"), Measure("streamGauge", 0, 10000, "cm"),
+                Measure("uvIndexMax", 0, 20, ""), Measure("solarRadiation", 0, 2000, "W/m²"),
+            ),
+            texts=("weatherType",),
+        ),
+        EntitySpec(
+            "Vehicle",
+            measures=(Measure("speed", 0, 300, "km/h"), Measure("bearing", 0, 360, "°")),
+            texts=("serviceStatus", "vehicleType", "emergencyVehicleType", "name", "vehiclePlateIdentifier"),
+        ),
+    )
+}
+TELEMETRY_TYPES = frozenset(ENTITY_SPECS) - {"Vehicle"}
+# name as spelled and lower-cased -> Measure, per type (tolerates case variants of attribute names)
+_MEASURES_BY_FOLDED_NAME = {
+    spec.type: {**{m.name.lower(): m for m in spec.measures}, **{m.name: m for m in spec.measures}}
+    for spec in ENTITY_SPECS.values()
+}
+REPORT_TYPES = frozenset({"Open311_ServiceRequest", "Open311ServiceRequest"})
+COMMAND_RESULTS = frozenset({"accepted", "rejected", "arrived", "cleared"})
+
+
+# ---------------------------------------------------------------- value objects
+
+@dataclass(frozen=True, slots=True)
+class ObservationIn:
+    device_id: str
+    entity_type: str
+    observed_at: datetime
+    received_at: datetime
+    lon: float
+    lat: float
+    values: dict
+    geometry: dict | None = None
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CitizenReportIn:
+    external_id: str
+    service_code: str | None
+    service_name: str | None
+    description: str | None
+    address: str | None
+    lon: float
+    lat: float
+    status: str | None
+    requested_at: datetime
+    received_at: datetime
+    time_from_receive: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CommandReplyIn:
+    unit_id: str
+    cmd_id: str
+    result: str
+    at: datetime
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    reason: str
+    detail: str
+
+
+@dataclass
+class ParsedMessage:
+    observations: list[ObservationIn] = field(default_factory=list)
+    reports: list[CitizenReportIn] = field(default_factory=list)
+    replies: list[CommandReplyIn] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    ignored: bool = False  # CityOps's own outgoing messages, echoed by the broker
+
+
+@dataclass(frozen=True)
+class ParseContext:
+    root: str = "city"
+    registered_location: Callable[[str], tuple[float, float] | None] = lambda _device_id: None
+    in_area: Callable[[float, float], bool] = lambda _lon, _lat: True
+
+
+class Rejected(Exception):
+    """Raised inside the parser and turned into a Rejection at its edge."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+# ---------------------------------------------------------------- entry point
+
+def parse_message(topic: str, payload: bytes, context: ParseContext, received_at: datetime) -> ParsedMessage:
+    result = ParsedMessage()
+    try:
+        route = _route(topic, context.root)
+        if route is None:
+            result.ignored = True
+            return result
+        kind, key = route
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            raise Rejected("too_large", f"{len(payload)} bytes")
+        document = _decode_json(payload)
+        if kind == "telemetry":
+            _parse_entities(document, key, TELEMETRY_TYPES, context, received_at, result)
+        elif kind == "unit_state":
+            _parse_entities(document, key, frozenset({"Vehicle"}), context, received_at, result)
+        elif kind == "reports":
+            for entity in _as_entities(document):
+                _collect(result, lambda e=entity: result.reports.append(parse_report(e, received_at)))
+        elif kind == "unit_reply":
+            result.replies.append(parse_command_reply(document, key, received_at))
+    except Rejected as rejection:
+        result.rejections.append(Rejection(rejection.reason, rejection.detail))
+    except Exception as error:  # a safety net: bad input must never stop the ingest
+        log.exception("unexpected error parsing a message on %s", topic)
+        result.rejections.append(Rejection("invalid_value", f"could not be read: {type(error).__name__}: {error}"[:500]))
+    return result
+
+
+def _collect(result: ParsedMessage, action: Callable[[], None]) -> None:
+    """Runs one entity's parse; its rejection does not stop its siblings in an array."""
+    try:
+        action()
+    except Rejected as rejection:
+        result.rejections.append(Rejection(rejection.reason, rejection.detail))
+
+
+def _route(topic: str, root: str) -> tuple[str, str] | None:
+    """(kind, key) for a topic CityOps reads; None for its own outgoing topics."""
+    parts = topic.split("/")
+    root_parts = root.split("/")
+    if parts[: len(root_parts)] != root_parts:
+        raise Rejected("wrong_topic", f"topic {topic!r} is outside {root}/")
+    rest = parts[len(root_parts):]
+    if len(rest) == 2 and rest[0] == "telemetry" and rest[1]:
+        return "telemetry", normalize_id(rest[1])
+    if rest == ["reports"]:
+        return "reports", ""
+    if len(rest) == 3 and rest[0] == "units" and rest[1]:
+        if rest[2] == "state":
+            return "unit_state", normalize_id(rest[1])
+        if rest[2] == "cmdexe":
+            return "unit_reply", normalize_id(rest[1])
+        if rest[2] == "cmd":
+            return None
+    if len(rest) == 2 and rest[0] == "alerts":
+        return None
+    raise Rejected("wrong_topic", f"CityOps does not read {topic!r}")
+
+
+def _decode_json(payload: bytes) -> Any:
+    try:
+        return fastjson.loads(payload)
+    except fastjson.JSONDecodeError as error:
+        try:
+            payload.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            raise Rejected("not_json", f"not UTF-8: {bad.reason} at byte {bad.start}") from None
+        raise Rejected("not_json", f"{error.msg} at line {error.lineno} column {error.colno}") from None
+    except RecursionError:
+        raise Rejected("not_json", "the JSON is nested too deeply") from None
+    except ValueError as error:  # e.g. an integer literal with thousands of digits
+        raise Rejected("not_json", str(error)[:200]) from None
+
+
+def _as_entities(document: Any) -> list[dict]:
+    entities = document if isinstance(document, list) else [document]
+    if not entities:
+        raise Rejected("invalid_value", "an empty array holds no entity")
+    for entity in entities:
+        if not isinstance(entity, dict):
+            raise Rejected("invalid_value", f"an entity must be a JSON object, got {type(entity).__name__}")
+    return entities
+
+
+def _parse_entities(document, device_id, allowed_types, context, received_at, result) -> None:
+    for entity in _as_entities(document):
+        _collect(result, lambda e=entity: result.observations.append(
+            parse_observation(e, device_id, allowed_types, context, received_at)))
+
+
+# ---------------------------------------------------------------- entities
+
+def parse_observation(entity: dict, device_id: str, allowed_types: frozenset[str],
+                      context: ParseContext, received_at: datetime) -> ObservationIn:
+    attributes = CaseInsensitiveAttributes(entity)
+    entity_type = entity_type_of(attributes)
+    if entity_type not in ENTITY_SPECS:
+        raise Rejected("unknown_type", f"entity type {entity_type!r} is not one CityOps reads")
+    if entity_type not in allowed_types:
+        raise Rejected("wrong_topic", f"{entity_type} does not belong on this topic")
+    spec = ENTITY_SPECS[entity_type]
+    flags: list[str] = []
+
+    observed_at = _observation_time(attributes, spec.time_keys, received_at)
+    if observed_at is None:
+        observed_at = received_at
+        flags.append("time_from_receive")
+
+    geometry = read_geometry(attributes.get("location"))
+    if geometry is None:
+        registered = context.registered_location(device_id)
+        if registered is None:
+            raise Rejected("missing_location", f"{entity_type} from {device_id!r} has no location "
+                                               "and the device has no registered location")
+        lon, lat = registered
+        flags.append("location_from_registry")
+    else:
+        lon, lat = representative_point(geometry)
+        if not context.in_area(lon, lat):
+            flags.append("out_of_area")
+
+    values = read_measures(attributes, spec)
+    for name in spec.texts:
+        text = attributes.get(name)
+        if isinstance(text, (str, int, float)) and not isinstance(text, bool):
+            values[name] = str(text)
+    for name in spec.flags:
+        flag = attributes.get(name)
+        if isinstance(flag, bool):
+            values[name] = flag
+        elif isinstance(flag, str) and flag.lower() in ("true", "false"):
+            values[name] = flag.lower() == "true"
+    return ObservationIn(
+        device_id=device_id, entity_type=entity_type, observed_at=observed_at, received_at=received_at,
+        lon=lon, lat=lat, values=values,
+        geometry=geometry if geometry and geometry["type"] == "LineString" else None, flags=tuple(flags),
+    )
+
+
+def read_measures(attributes: "CaseInsensitiveAttributes", spec: EntitySpec) -> dict[str, float]:
+    """The entity's measured values, by walking what it sent (not every measure the type knows)."""
+    values: dict[str, float] = {}
+    measures = _MEASURES_BY_FOLDED_NAME[spec.type]
+    for key, raw in attributes.items():
+        measure = measures.get(key) or measures.get(key.lower())
+        if measure is None or raw is None or measure.name in values:
+            continue
+        number = to_number(raw, measure.name)
+        if measure.percent_to_fraction and 1 < number <= 100:
+            number = number / 100.0
+        if not measure.low <= number <= measure.high:
+            raise Rejected("out_of_range", f"{measure.name}={raw!r} is outside "
+                                           f"{measure.low:g}..{measure.high:g} {measure.unit}".rstrip())
+        values[measure.name] = number
+    return values
+
+
+def parse_report(entity: dict, received_at: datetime) -> CitizenReportIn:
+    attributes = CaseInsensitiveAttributes(entity)
+    report_type = attributes.get("type")
+    if report_type is not None and entity_type_of(attributes) not in REPORT_TYPES:
+        raise Rejected("unknown_type", f"entity type {report_type!r} is not an Open311 service request")
+    service_code = _optional_text(attributes.get("service_code"))
+    service_name = _optional_text(attributes.get("service_name"))
+    if not service_code and not service_name:
+        raise Rejected("invalid_value", "a service request needs service_code or service_name")
+    geometry = read_geometry(attributes.get("location"))
+    if geometry is None and attributes.get("lat") is not None:
+        lon_raw = attributes.get("long") if attributes.get("long") is not None else attributes.get("lon")
+        geometry = read_geometry({"type": "Point", "coordinates": [
+            to_number(lon_raw, "long"), to_number(attributes.get("lat"), "lat")]})
+    if geometry is None:
+        raise Rejected("missing_location", "a service request needs location or lat/long")
+    lon, lat = representative_point(geometry)
+    requested_at = _observation_time(attributes, ("requested_datetime",), received_at)
+    external_id = _optional_text(attributes.get("service_request_id")) or _optional_text(attributes.get("id"))
+    if not external_id:
+        canonical = json.dumps(entity, sort_keys=True, separators=(",", ":")).encode()
+        external_id = "sha1:" + hashlib.sha1(canonical).hexdigest()
+    return CitizenReportIn(
+        external_id=normalize_id(external_id), service_code=service_code, service_name=service_name,
+        description=_optional_text(attributes.get("description")),
+        address=_optional_text(attributes.get("address_string")), lon=lon, lat=lat,
+        status=_optional_text(attributes.get("status")),
+        requested_at=requested_at or received_at, received_at=received_at,
+        time_from_receive=requested_at is None,
+    )
+
+
+def parse_command_reply(document: Any, unit_id: str, received_at: datetime) -> CommandReplyIn:
+    if not isinstance(document, dict):
+        raise Rejected("invalid_value", "a command reply must be a JSON object")
+    attributes = CaseInsensitiveAttributes(document)
+    cmd_id = _optional_text(attributes.get("cmdId"))
+    result = _optional_text(attributes.get("result"))
+    if not cmd_id:
+        raise Rejected("invalid_value", "a command reply needs cmdId")
+    if result not in COMMAND_RESULTS:
+        raise Rejected("invalid_value", f"result must be one of {sorted(COMMAND_RESULTS)}, got {result!r}")
+    at = _observation_time(attributes, ("at",), received_at) or received_at
+    return CommandReplyIn(unit_id=unit_id, cmd_id=cmd_id, result=result, at=at, received_at=received_at)
+
+
+# ---------------------------------------------------------------- tolerant readers
+
+class CaseInsensitiveAttributes:
+    """Attribute lookup that ignores case and unwraps NGSI normalized values."""
+
+    __slots__ = ("_entity", "_folded")
+
+    def __init__(self, entity: Mapping[str, Any]):
+        self._entity = entity
+        self._folded: dict[str, Any] | None = None  # built only when a name is not found as spelled
+
+    def get(self, name: str) -> Any:
+        value = self._entity.get(name)
+        if value is None:
+            if self._folded is None:
+                self._folded = {}
+                for key, raw in self._entity.items():
+                    self._folded.setdefault(key.lower(), raw)
+            value = self._folded.get(name.lower())
+        return unwrap(value) if type(value) is dict else value
+
+    def items(self):
+        """(name as sent, plain value) of every attribute."""
+        for key, value in self._entity.items():
+            yield key, unwrap(value) if type(value) is dict else value
+
+
+def unwrap(value: Any) -> Any:
+    """The plain value of an NGSI-LD/NGSI v2 normalized attribute; other values as they are."""
+    if isinstance(value, dict) and "type" in value and "coordinates" not in value:
+        if "value" in value:
+            return unwrap_literal(value["value"])
+        if "object" in value:
+            return value["object"]
+    return unwrap_literal(value)
+
+
+def unwrap_literal(value: Any) -> Any:
+    """JSON-LD typed literals, as in NGSI-LD times: {"@type": "DateTime", "@value": "..."}."""
+    if isinstance(value, dict) and "@value" in value:
+        return value["@value"]
+    return value
+
+
+def entity_type_of(attributes: CaseInsensitiveAttributes) -> str:
+    raw = attributes.get("type")
+    if isinstance(raw, list) and raw:
+        raw = raw[0]
+    if not isinstance(raw, str) or not raw:
+        raise Rejected("unknown_type", "the entity has no type")
+    # expanded NGSI-LD types: https://smartdatamodels.org/dataModel.Environment/AirQualityObserved
+    return raw.rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1]
+
+
+def normalize_id(raw: str) -> str:
+    """Strips the ``urn:ngsi-ld:<Type>:`` prefix that some feeds send and others do not."""
+    if raw.lower().startswith("urn:ngsi-ld:"):
+        rest = raw[len("urn:ngsi-ld:"):]
+        return rest.split(":", 1)[1] if ":" in rest else rest
+    return raw
+
+
+def to_number(raw: Any, name: str) -> float:
+    if isinstance(raw, bool):
+        raise Rejected("invalid_value", f"{name} must be a number, got a boolean")
+    if isinstance(raw, (int, float)):
+        try:
+            number = float(raw)
+        except OverflowError:
+            raise Rejected("out_of_range", f"{name} is too large to be a measurement") from None
+    elif isinstance(raw, str):
+        text = raw.strip()
+        if text.count(",") == 1 and "." not in text:  # a decimal comma: "12,5"
+            text = text.replace(",", ".")
+        try:
+            number = float(text)
+        except ValueError:
+            raise Rejected("invalid_value", f"{name}={raw[:50]!r} is not a number") from None
+    else:
+        raise Rejected("invalid_value", f"{name} must be a number, got {type(raw).__name__}")
+    if not math.isfinite(number):
+        raise Rejected("invalid_value", f"{name}={raw!r} is not a finite number")
+    return number
+
+
+def read_geometry(raw: Any) -> dict | None:
+    """A validated GeoJSON Point or LineString (lon, lat), or None when there is none."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):  # NGSI v2 geo:point "lat, lon"
+        parts = raw.split(",")
+        if len(parts) != 2:
+            raise Rejected("invalid_location", f"location {raw!r} is not 'lat, lon'")
+        lat, lon = (to_number(p, "location") for p in parts)
+        return {"type": "Point", "coordinates": _checked_position([lon, lat])}
+    if not isinstance(raw, dict):
+        raise Rejected("invalid_location", f"location must be GeoJSON, got {type(raw).__name__}")
+    kind, coordinates = raw.get("type"), raw.get("coordinates")
+    if kind == "Point":
+        return {"type": "Point", "coordinates": _checked_position(coordinates)}
+    if kind == "LineString":
+        if not isinstance(coordinates, list) or len(coordinates) < 2:
+            raise Rejected("invalid_location", "a LineString needs at least two positions")
+        if all(type(p) is list and len(p) == 2 and type(p[0]) is float and type(p[1]) is float
+               and -180.0 <= p[0] <= 180.0 and -90.0 <= p[1] <= 90.0 for p in coordinates):
+            return {"type": "LineString", "coordinates": coordinates}  # well-formed: taken as is (hot path)
+        return {"type": "LineString", "coordinates": [_checked_position(p) for p in coordinates]}
+    raise Rejected("invalid_location", f"location type {kind!r} is not Point or LineString")
+
+
+def _checked_position(position: Any) -> list[float]:
+    if not isinstance(position, (list, tuple)) or len(position) < 2:
+        raise Rejected("invalid_location", f"position {position!r} is not [lon, lat]")
+    lon, lat = position[0], position[1]
+    if type(lon) is not float or type(lat) is not float:  # the common case needs no conversion (hot path)
+        lon, lat = to_number(lon, "location"), to_number(lat, "location")
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise Rejected("invalid_location", f"position [{lon}, {lat}] is outside the world")
+    return [lon, lat]
+
+
+def representative_point(geometry: dict) -> tuple[float, float]:
+    if geometry["type"] == "Point":
+        lon, lat = geometry["coordinates"]
+        return lon, lat
+    coordinates = geometry["coordinates"]
+    lon = sum(p[0] for p in coordinates) / len(coordinates)
+    lat = sum(p[1] for p in coordinates) / len(coordinates)
+    return lon, lat
+
+
+def _observation_time(attributes: CaseInsensitiveAttributes, keys: tuple[str, ...],
+                      received_at: datetime) -> datetime | None:
+    for key in keys:
+        raw = attributes.get(key)
+        if raw is None:
+            continue
+        moment = parse_time(raw, key)
+        if moment - received_at > MAX_FUTURE:
+            raise Rejected("invalid_timestamp", f"{key}={raw!r} lies in the future")
+        return moment
+    return None
+
+
+def parse_time(raw: Any, name: str = "time") -> datetime:
+    """ISO 8601 to aware UTC; an interval ``a/b`` gives its end; naive times are UTC."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise Rejected("invalid_timestamp", f"{name} must be an ISO 8601 string, got {raw!r}")
+    text = raw.strip().split("/")[-1]
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise Rejected("invalid_timestamp", f"{name}={raw!r} is not ISO 8601") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise Rejected("invalid_timestamp", f"{name}={raw!r} is outside the representable range") from None
+
+
+def _optional_text(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    if isinstance(raw, (str, int, float)) and not isinstance(raw, bool):
+        text = str(raw).strip()
+        return text or None
+    raise Rejected("invalid_value", f"expected text, got {type(raw).__name__}")

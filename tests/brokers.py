@@ -1,0 +1,129 @@
+"""Brokers that tests and benchmarks start for themselves.
+
+Mosquitto with CityOps's own configuration (deploy/mosquitto/cityops.conf) on a free port
+when the binary is installed, else the embedded amqtt broker. Both can be stopped and
+started again on the same port, keeping their sessions (Mosquitto with persistence on disk).
+"""
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from services.broker import broker_reachable
+from services.config import PROJECT_ROOT
+
+CONFIG = PROJECT_ROOT / "deploy" / "mosquitto" / "cityops.conf"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(condition, timeout: float, interval: float = 0.05, message: str = "condition"):
+    """Polls ``condition`` until it is truthy or ``timeout`` passes; returns its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {message}")
+        time.sleep(interval)
+
+
+class MosquittoBroker:
+    kind = "mosquitto"
+
+    def __init__(self, port: int | None = None):
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self.workdir = Path(tempfile.mkdtemp(prefix="cityops-mosquitto-"))
+        self.process: subprocess.Popen | None = None
+        config = CONFIG.read_text()
+        config = config.replace("listener 1883 127.0.0.1", f"listener {self.port} 127.0.0.1")
+        config = config.replace("persistence_location /var/lib/mosquitto/", f"persistence_location {self.workdir}/")
+        (self.workdir / "mosquitto.conf").write_text(config)
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(self.workdir / "mosquitto.conf")],
+            stdout=(self.workdir / "log.txt").open("ab"), stderr=subprocess.STDOUT,
+        )
+        wait_until(lambda: broker_reachable(self.host, self.port, 0.2), 10, message=f"mosquitto on {self.port}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()  # SIGTERM: mosquitto saves its persistence file
+            self.process.wait(10)
+        self.process = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class AmqttBroker:
+    """The embedded broker, on its own event loop in a thread (used where mosquitto is missing)."""
+
+    kind = "amqtt"
+
+    def __init__(self, port: int | None = None):
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self._loop = None
+        self._broker = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        import asyncio
+
+        from amqtt.broker import Broker
+
+        from services.broker import embedded_broker_config
+
+        ready = threading.Event()
+
+        def target() -> None:
+            self._loop = asyncio.new_event_loop()
+            self._broker = Broker(embedded_broker_config(self.host, self.port), loop=self._loop)
+            self._loop.run_until_complete(self._broker.start())
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=target, daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        wait_until(lambda: broker_reachable(self.host, self.port, 0.2), 10, message=f"amqtt on {self.port}")
+
+    def stop(self) -> None:
+        import asyncio
+
+        if self._loop and self._broker:
+            asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+        self._loop = self._broker = self._thread = None
+
+    def close(self) -> None:
+        self.stop()
+
+
+def start_test_broker():
+    broker = MosquittoBroker() if shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists() else AmqttBroker()
+    broker.start()
+    return broker

@@ -1,0 +1,164 @@
+"""End-to-end fixtures: the single-machine command as a real process, and a headless Chromium.
+
+``served_city`` runs ``python manage.py serve`` exactly as an operator would on one machine:
+demo simulator on, no broker listening at CITYOPS_MQTT_URL (so the embedded one must start),
+a SQLite database and data directory of its own, an admin token for the API.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from services.broker import broker_reachable
+from services.config import PROJECT_ROOT
+from tests.brokers import free_port, wait_until
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
+
+
+@dataclass
+class ServedCity:
+    base_url: str
+    admin_token: str
+    log_path: Path
+    process: subprocess.Popen
+    started_at: float  # time.monotonic() when the process was started
+    mqtt_port: int = 0
+
+    def log_tail(self, lines: int = 50) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError as error:
+            return f"(no log: {error})"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def get(self, path: str, *, token: str | None = None, **kwargs) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return requests.get(self.url(path), headers=headers, timeout=5, **kwargs)
+
+    def assert_alive(self) -> None:
+        code = self.process.poll()
+        if code is not None:
+            pytest.fail(f"manage.py serve exited early with code {code}; last 50 lines of "
+                        f"{self.log_path}:\n{self.log_tail()}", pytrace=False)
+
+
+def _health_answers(city: ServedCity) -> bool:
+    city.assert_alive()
+    try:
+        return requests.get(city.url("/api/v1/health"), timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def free_mqtt_port(avoid: int) -> int:
+    port = free_port()
+    while port == avoid or broker_reachable("127.0.0.1", port, 0.2):
+        port = free_port()
+    return port
+
+
+def start_served_city(workdir: Path, *, demo: bool = True, web_port: int | None = None,
+                      mqtt_port: int | None = None, admin_token: str | None = None,
+                      extra_env: dict[str, str] | None = None) -> ServedCity:
+    """Starts ``manage.py serve`` (no broker at its MQTT port, so the embedded one starts) and
+    waits until /api/v1/health answers."""
+    web_port = web_port or free_port()
+    mqtt_port = mqtt_port or free_mqtt_port(web_port)
+    admin_token = admin_token or secrets.token_urlsafe(24)
+    env = dict(os.environ)
+    env.update({
+        "CITYOPS_DEMO": "1" if demo else "0",
+        "CITYOPS_HOST": "127.0.0.1",
+        "CITYOPS_PORT": str(web_port),
+        "CITYOPS_MQTT_URL": f"mqtt://127.0.0.1:{mqtt_port}",
+        "CITYOPS_DATABASE_URL": f"sqlite:///{workdir / 'cityops.db'}",
+        "CITYOPS_DATA_DIR": str(workdir),
+        "CITYOPS_ADMIN_TOKEN": admin_token,
+        "CITYOPS_LOG_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
+    })
+    log_path = workdir / "serve.log"
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen([sys.executable, "manage.py", "serve"], cwd=PROJECT_ROOT, env=env,
+                                   stdout=log_file, stderr=subprocess.STDOUT)
+    city = ServedCity(base_url=f"http://127.0.0.1:{web_port}", admin_token=admin_token, log_path=log_path,
+                      process=process, started_at=time.monotonic(), mqtt_port=mqtt_port)
+    try:
+        wait_until(lambda: _health_answers(city), START_TIMEOUT_S, interval=0.2,
+                   message="GET /api/v1/health to answer")
+    except AssertionError as error:
+        stop_served_city(city)
+        pytest.fail(f"{error}; last 50 lines of {log_path}:\n{city.log_tail()}", pytrace=False)
+    return city
+
+
+def stop_served_city(city: ServedCity) -> bool:
+    """Stops the process (SIGTERM, then kill); returns whether it had died before."""
+    process = city.process
+    died_early = process.poll() is not None
+    if not died_early:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+    return died_early
+
+
+@pytest.fixture(scope="session")
+def served_city(tmp_path_factory) -> ServedCity:
+    city = start_served_city(tmp_path_factory.mktemp("served-city"))
+    try:
+        yield city
+    finally:
+        died_early = stop_served_city(city)
+    if died_early:
+        pytest.fail(f"manage.py serve exited before the tests were done (code {city.process.returncode}); "
+                    f"last 50 lines of {city.log_path}:\n{city.log_tail()}", pytrace=False)
+
+
+@pytest.fixture
+def browser():
+    """Headless Chromium (selenium 4.2) that records console messages and network requests."""
+    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"missing {', '.join(missing)} (CI must run the browser tests)")
+        pytest.skip(f"missing {', '.join(missing)}")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="cityops-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--no-first-run", "--disable-sync", "--window-size=1600,1000",
+                     f"--user-data-dir={profile}"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)

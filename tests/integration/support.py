@@ -1,0 +1,98 @@
+"""A running ingest against a real broker and database, for integration tests."""
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import paho.mqtt.client as mqtt
+from sqlalchemy import func, select
+
+from services.config import Settings
+from services.ingest import Ingest, start_ingest_thread
+from services.models import Observation, RejectedMessage
+from services.runtime import Runtime, build_ingest, open_runtime
+from tests.brokers import wait_until
+
+
+def make_settings(database_url: str, broker, city_folder, **overrides) -> Settings:
+    suffix = uuid.uuid4().hex[:8]
+    values = dict(database_url=database_url, mqtt_url=broker.url, city=str(city_folder),
+                  topic_root=f"test{suffix}/city", ingest_client_id=f"cityops-test-{suffix}")
+    values.update(overrides)
+    return Settings.from_env({}, **values)
+
+
+@dataclass
+class RunningIngest:
+    runtime: Runtime
+    ingest: Ingest
+    stop: threading.Event
+    thread: threading.Thread
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(30)
+        assert not self.thread.is_alive(), "the ingest did not stop"
+
+
+def start_ingest(settings: Settings) -> RunningIngest:
+    runtime = open_runtime(settings)
+    ingest = build_ingest(runtime)
+    stop = threading.Event()
+    thread = start_ingest_thread(ingest, stop)
+    wait_until(lambda: ingest.stats.broker_connected, 15, message="the ingest to connect")
+    return RunningIngest(runtime, ingest, stop, thread)
+
+
+@dataclass
+class Publisher:
+    host: str
+    port: int
+    client: mqtt.Client = field(init=False)
+
+    def __post_init__(self):
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
+        self.client.max_inflight_messages_set(1000)
+        self.client.max_queued_messages_set(0)
+        self.client.connect(self.host, self.port)
+        self.client.loop_start()
+
+    def publish(self, topic: str, payload, qos: int = 1) -> mqtt.MQTTMessageInfo:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        return self.client.publish(topic, data, qos=qos)
+
+    def publish_all(self, messages, qos: int = 1) -> None:
+        infos = [self.publish(topic, payload, qos) for topic, payload in messages]
+        for info in infos:
+            info.wait_for_publish(30)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def traffic_entity(minute: int, speed: float = 42.0, second: int = 0) -> dict:
+    moment = datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc) + timedelta(minutes=minute, seconds=second)
+    return {
+        "id": "urn:ngsi-ld:TrafficFlowObserved:t", "type": "TrafficFlowObserved",
+        "dateObserved": moment.isoformat().replace("+00:00", "Z"),
+        "location": {"type": "LineString", "coordinates": [[24.940, 60.170], [24.945, 60.171]]},
+        "averageVehicleSpeed": speed, "intensity": 12, "occupancy": 0.2,
+    }
+
+
+def count_observations(engine, device_id: str | None = None) -> int:
+    query = select(func.count()).select_from(Observation)
+    if device_id is not None:
+        query = query.where(Observation.device_id == device_id)
+    with engine.connect() as connection:
+        return connection.execute(query).scalar_one()
+
+
+def count_rejections(engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        rows = connection.execute(select(RejectedMessage.reason, func.count()).group_by(RejectedMessage.reason))
+        return dict(rows.all())

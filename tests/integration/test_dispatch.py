@@ -1,0 +1,296 @@
+"""Dispatch against a real broker and database (SQLite and PostgreSQL): reports become incidents,
+dispatch publishes the SPEC cmd, unit replies drive the lifecycle, races have one winner, silence escalates."""
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+
+import paho.mqtt.client as mqtt
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from api.core import register_api
+from services.auth import Principal, create_token
+from services.config import PROJECT_ROOT
+from services.dispatch import CreateIncident, DispatchContext, DispatchUnit, Refused, ReturnUnit, UpdateIncident
+from services.incidents import get_incident, incident_timeline, list_incidents
+from services.models import AuditEntry, utcnow
+from services.runtime import start_scheduler
+from services.units import get_unit
+from tests.brokers import wait_until
+from tests.integration.support import Publisher, make_settings, start_ingest
+
+HELSINKI = PROJECT_ROOT / "cities" / "helsinki"
+DISPATCHER = Principal("dispatcher-a", "dispatcher")
+HEART_ATTACK = {"category": "health", "subCategory": "heartAttack", "priority": "P1",
+                "location": {"type": "Point", "coordinates": [24.9410, 60.1695]},
+                "description": "Man collapsed at the station", "address": "Rautatientori"}
+
+
+class CommandWatcher:
+    """A plain paho subscriber on <root>/units/+/cmd."""
+
+    def __init__(self, broker, root: str):
+        self.messages: list[tuple[str, dict]] = []
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"watch-{uuid.uuid4().hex[:8]}")
+        subscribed = threading.Event()
+        self.client.on_message = lambda _c, _u, m: self.messages.append((m.topic, json.loads(m.payload)))
+        self.client.on_subscribe = lambda *_a: subscribed.set()
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+        self.client.subscribe(f"{root}/units/+/cmd", qos=1)
+        assert subscribed.wait(10), "subscription not acknowledged"
+
+    def for_unit(self, unit_id: str, command: str | None = None) -> list[dict]:
+        return [p for t, p in self.messages if t.endswith(f"/units/{unit_id}/cmd")
+                and (command is None or p.get("command") == command)]
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def city_running(database_url, broker, monkeypatch):
+    monkeypatch.setenv("CITYOPS_DISPATCH_ACCEPT_TIMEOUT_S", "1")
+    monkeypatch.setenv("CITYOPS_DISPATCH_CHECK_S", "0.3")
+    running = start_ingest(make_settings(database_url, broker, HELSINKI))
+    publisher = Publisher(broker.host, broker.port)
+    watcher = CommandWatcher(broker, running.runtime.settings.topic_root)
+    yield running, publisher, watcher, DispatchContext.of(running.runtime)
+    watcher.close()
+    publisher.close()
+    running.close()
+
+
+def _reply(publisher, root, unit_id, cmd_id, result):
+    publisher.publish_all([(f"{root}/units/{unit_id}/cmdexe",
+                            {"cmdId": cmd_id, "result": result, "at": utcnow().isoformat()})])
+
+
+def test_citizen_report_on_reports_topic_becomes_a_queued_incident(city_running):
+    running, publisher, _, _ = city_running
+    root = running.runtime.settings.topic_root
+    report = {"id": "urn:ngsi-ld:Open311ServiceRequest:r-1", "type": "Open311ServiceRequest",
+              "service_request_id": "r-1", "service_code": "DRN", "service_name": "blocked drain",
+              "description": "Drain overflowing at the crossing", "address_string": "Mannerheimintie 5",
+              "location": {"type": "Point", "coordinates": [24.9405, 60.1690]},
+              "requested_datetime": utcnow().isoformat()}
+    publisher.publish_all([(f"{root}/reports", report), (f"{root}/reports", report)])  # a replay, too
+    engine = running.runtime.engine
+    incidents = wait_until(lambda: list_incidents(engine), 10, message="the report's incident")
+    wait_until(lambda: running.ingest.stats.received >= 2, 10, message="both deliveries")
+    assert len(list_incidents(engine)) == 1
+    incident = incidents[0]
+    assert (incident.source, incident.category, incident.sub_category) == ("citizen", "infrastructure", "blockedDrain")
+    assert incident.priority == 3 and incident.status == "new"
+    assert incident.address == "Mannerheimintie 5" and "overflowing" in incident.description
+    assert [e.kind for e in incident_timeline(engine, incident.id)] == ["created"]
+
+
+def test_dispatch_publishes_the_cmd_and_unit_replies_drive_incident_and_unit(city_running):
+    running, publisher, watcher, ctx = city_running
+    root, engine = running.runtime.settings.topic_root, running.runtime.engine
+    incident = CreateIncident(ctx, DISPATCHER, HEART_ATTACK)()
+    result = DispatchUnit(ctx, DISPATCHER, incident.id)()
+    assert result.published and result.incident.status == "dispatched"
+    unit_id = result.unit_id
+    assert unit_id.startswith("amb-")
+
+    commands = wait_until(lambda: watcher.for_unit(unit_id, "dispatch"), 10, message="the cmd on the broker")
+    cmd = commands[0]
+    assert set(cmd) >= {"cmdId", "command", "incidentId", "destination", "route", "etaSeconds", "issuedAt"}
+    assert cmd["incidentId"] == str(incident.id)
+    assert cmd["destination"] == {"type": "Point", "coordinates": [24.9410, 60.1695]}
+    assert cmd["route"]["type"] == "LineString" and len(cmd["route"]["coordinates"]) >= 2
+    assert cmd["etaSeconds"] == pytest.approx(result.eta_seconds, abs=0.1) and cmd["etaSeconds"] > 0
+    assert get_unit(engine, unit_id).status == "dispatched"
+
+    expected = (("accepted", "en_route", "en_route"), ("arrived", "on_scene", "on_scene"),
+                ("cleared", "resolved", "returning"))
+    for answer, incident_status, unit_status in expected:
+        _reply(publisher, root, unit_id, cmd["cmdId"], answer)
+        wait_until(lambda status=incident_status: get_incident(engine, incident.id).status == status, 10,
+                   message=f"incident {incident_status} after {answer}")
+        assert get_unit(engine, unit_id).status == unit_status
+    unit = get_unit(engine, unit_id)
+    assert unit.incident_id is None
+
+    # the unit reports itself parked at base: available again
+    publisher.publish_all([(f"{root}/units/{unit_id}/state", {
+        "id": f"urn:ngsi-ld:Vehicle:{unit_id}", "type": "Vehicle", "vehicleType": "ambulance",
+        "location": {"type": "Point", "coordinates": [24.9380, 60.1694]}, "serviceStatus": "parked",
+        "speed": 0, "bearing": 0, "observationDateTime": utcnow().isoformat()})])
+    wait_until(lambda: get_unit(engine, unit_id).status == "available", 10, message="the unit available again")
+
+    kinds = [(e.kind, e.status_after) for e in incident_timeline(engine, incident.id)]
+    assert kinds == [("created", "new"), ("dispatched", "dispatched"), ("status", "en_route"),
+                     ("status", "on_scene"), ("status", "resolved")]
+    with engine.connect() as connection:
+        actions = [row.action for row in connection.execute(select(AuditEntry.action).order_by(AuditEntry.id))]
+    assert {"incident.create", "incident.dispatch", "unit.dispatch", "incident.cleared"} <= set(actions)
+
+    # resolved -> closed by hand; closed is final
+    assert UpdateIncident(ctx, DISPATCHER, incident.id, {"status": "closed"})().status == "closed"
+    with pytest.raises(Refused) as refused:
+        UpdateIncident(ctx, DISPATCHER, incident.id, {"status": "new"})()
+    assert refused.value.status == 409 and "closed" in refused.value.message
+
+
+def test_same_unit_sent_by_two_dispatchers_at_once_has_exactly_one_winner(city_running):
+    running, _, watcher, ctx = city_running
+    first = CreateIncident(ctx, DISPATCHER, HEART_ATTACK)()
+    second = CreateIncident(ctx, DISPATCHER, {**HEART_ATTACK, "description": "Cyclist fell",
+                                              "location": {"type": "Point", "coordinates": [24.9420, 60.1700]}})()
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, object] = {}
+
+    def send(name: str, incident_id: int) -> None:
+        command = DispatchUnit(ctx, Principal(name, "dispatcher"), incident_id, "amb-2")
+        command.validate()  # both see amb-2 available
+        barrier.wait(5)
+        try:
+            outcomes[name] = command.run()
+        except Refused as error:
+            outcomes[name] = error
+
+    threads = [threading.Thread(target=send, args=("dispatcher-a", first.id)),
+               threading.Thread(target=send, args=("dispatcher-b", second.id))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    refusals = [o for o in outcomes.values() if isinstance(o, Refused)]
+    wins = [o for o in outcomes.values() if not isinstance(o, Refused)]
+    assert len(wins) == 1 and len(refusals) == 1, outcomes
+    assert refusals[0].code == "unit_unavailable" and refusals[0].status == 409
+    assert "amb-2" in refusals[0].message and f"incident #{wins[0].incident.id}" in refusals[0].message
+    engine = running.runtime.engine
+    statuses = sorted(get_incident(engine, i).status for i in (first.id, second.id))
+    assert statuses == ["dispatched", "new"]
+    assert get_unit(engine, "amb-2").incident_id == wins[0].incident.id
+    wait_until(lambda: len(watcher.for_unit("amb-2", "dispatch")) == 1, 10, message="one cmd")
+
+
+def test_unit_that_never_accepts_escalates_and_the_incident_returns_to_the_queue(city_running):
+    running, _, watcher, ctx = city_running
+    engine = running.runtime.engine
+    assert ctx.config.accept_timeout_s == 1
+    scheduler = start_scheduler(running.runtime)  # the ingest role's job checks every 0.3 s here
+    try:
+        incident = CreateIncident(ctx, DISPATCHER, HEART_ATTACK)()
+        silent = DispatchUnit(ctx, DISPATCHER, incident.id)().unit_id
+        escalated = wait_until(lambda: (lambda i: i if i.escalated else None)(get_incident(engine, incident.id)),
+                               10, message="the escalation")
+    finally:
+        scheduler.shutdown(wait=False)
+    assert escalated.status == "new" and escalated.unit_id is None
+    assert silent in escalated.escalation_reason and "did not accept" in escalated.escalation_reason
+    assert get_unit(engine, silent).status == "available"
+    timeline = incident_timeline(engine, incident.id)
+    assert [e.kind for e in timeline][-2:] == ["escalated", "recommendation"]
+    assert silent not in timeline[-1].message  # the fresh recommendation is another unit
+    wait_until(lambda: watcher.for_unit(silent, "cancel"), 10, message="a cancel to the silent unit")
+    # back in the queue: the top recommendation is dispatched next, not the silent unit
+    again = DispatchUnit(ctx, DISPATCHER, incident.id)()
+    assert again.unit_id != silent and get_incident(engine, incident.id).escalated is False
+
+
+def test_return_to_base_recalls_the_unit_and_requeues_its_incident(city_running):
+    running, _, watcher, ctx = city_running
+    engine = running.runtime.engine
+    incident = CreateIncident(ctx, DISPATCHER, {**HEART_ATTACK, "category": "fire", "subCategory": "buildingFire"})()
+    unit_id = DispatchUnit(ctx, DISPATCHER, incident.id)().unit_id
+    assert unit_id.startswith("fire-")
+    answer = ReturnUnit(ctx, DISPATCHER, unit_id)()
+    assert answer["command"] == "cancel"
+    assert get_unit(engine, unit_id).status == "returning"
+    assert get_incident(engine, incident.id).status == "new"
+    wait_until(lambda: watcher.for_unit(unit_id, "cancel"), 10, message="the cancel cmd")
+
+
+# ---------------------------------------------------------------- the REST API
+
+@pytest.fixture
+def api(city_running):
+    running = city_running[0]
+    server = Flask("dispatch-api-test")
+    register_api(server)
+    client = server.test_client()
+    engine = running.runtime.engine
+    tokens = {role: create_token(engine, f"{role}-1", role) for role in ("dispatcher", "manager", "display")}
+    return client, tokens, running
+
+
+def _auth(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_api_creates_recommends_dispatches_and_refuses_with_reasons(api):
+    client, tokens, running = api
+    response = client.post("/api/v1/incidents", json=HEART_ATTACK, headers=_auth(tokens["dispatcher"]))
+    assert response.status_code == 201, response.get_json()
+    created = response.get_json()
+    assert created["severity"] == "critical" and created["status"] == "new" and created["source"] == "api"
+
+    ranked = client.get(f"/api/v1/incidents/{created['id']}/recommendations", headers=_auth(tokens["display"]))
+    candidates = ranked.get_json()["candidates"]
+    assert candidates and all(c["kind"] == "ambulance" for c in candidates)
+    assert [c["eta_seconds"] for c in candidates] == sorted(c["eta_seconds"] for c in candidates)
+    assert candidates[0]["route"]["type"] == "LineString"
+
+    assert client.post(f"/api/v1/incidents/{created['id']}/dispatch", json={"unit_id": "amb-1"},
+                       headers=_auth(tokens["manager"])).status_code == 403
+    fire = client.post(f"/api/v1/incidents/{created['id']}/dispatch", json={"unit_id": "fire-1"},
+                       headers=_auth(tokens["dispatcher"]))
+    assert fire.status_code == 409 and fire.get_json()["error"]["code"] == "not_capable"
+    chosen = candidates[-1]["unit_id"]
+    sent = client.post(f"/api/v1/incidents/{created['id']}/dispatch", json={"unit_id": chosen},
+                       headers=_auth(tokens["dispatcher"]))
+    assert sent.status_code == 200 and sent.get_json()["unit_id"] == chosen
+    again = client.post(f"/api/v1/incidents/{created['id']}/dispatch", json={},
+                        headers=_auth(tokens["dispatcher"]))
+    assert again.status_code == 409 and "dispatched" in again.get_json()["error"]["message"]
+
+    detail = client.get(f"/api/v1/incidents/{created['id']}", headers=_auth(tokens["display"])).get_json()
+    assert [e["kind"] for e in detail["timeline"]] == ["created", "dispatched"]
+    units = client.get("/api/v1/units", headers=_auth(tokens["display"])).get_json()["units"]
+    assert next(u for u in units if u["id"] == chosen)["incident_id"] == created["id"]
+    listed = client.get("/api/v1/incidents?status=dispatched", headers=_auth(tokens["display"])).get_json()
+    assert [i["id"] for i in listed["incidents"]] == [created["id"]]
+
+    cancelled = client.post(f"/api/v1/incidents/{created['id']}/cancel", headers=_auth(tokens["dispatcher"]))
+    assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "cancelled"
+    assert get_unit(running.runtime.engine, chosen).status == "returning"
+    with running.runtime.engine.connect() as connection:
+        audit = connection.execute(select(AuditEntry).where(AuditEntry.target == f"incident:{created['id']}")
+                                   .order_by(AuditEntry.id)).all()
+    assert [(a.actor, a.action) for a in audit] == [("dispatcher-1", "incident.create"),
+                                                    ("dispatcher-1", "incident.dispatch"),
+                                                    ("dispatcher-1", "incident.update")]
+    assert audit[-1].before["status"] == "dispatched" and audit[-1].after["status"] == "cancelled"
+
+
+BAD_INPUT = [
+    ({**HEART_ATTACK, "category": "spaceship"}, "category"),
+    ({**HEART_ATTACK, "subCategory": "flood"}, "subCategory"),
+    ({**HEART_ATTACK, "priority": 7}, "priority"),
+    ({**HEART_ATTACK, "location": {"type": "Point", "coordinates": [2.35, 48.85]}}, "location"),
+    ({"category": "health"}, "location"),
+]
+
+
+def test_api_bad_incident_input_is_a_4xx_json_error_with_its_field(api):
+    client, tokens, _ = api
+    for body, field in BAD_INPUT:
+        response = client.post("/api/v1/incidents", json=body, headers=_auth(tokens["dispatcher"]))
+        assert response.status_code == 400, body
+        assert response.get_json()["error"]["field"] == field, body
+    assert client.post("/api/v1/incidents", data="{nope", headers={**_auth(tokens["dispatcher"]),
+                       "Content-Type": "application/json"}).status_code == 400
+    assert client.get("/api/v1/incidents/999999", headers=_auth(tokens["display"])).status_code == 404
+    assert client.post("/api/v1/incidents", json=HEART_ATTACK, headers=_auth(tokens["display"])).status_code == 403
+    patched = client.patch("/api/v1/incidents/999999", json={"priority": 2}, headers=_auth(tokens["dispatcher"]))
+    assert patched.status_code == 404 and patched.get_json()["error"]["code"] == "not_found"
