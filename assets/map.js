@@ -20,6 +20,7 @@
   var NO_DATA = "#9aa5b1";
 
   var live = { epoch: null, version: null, layers: {}, meta: {}, receivedAt: 0 };
+  var hovered = {};  // the live feature under the pointer: its id, where the pointer is, its Leaflet layer
   window.cityopsLive = live;
 
   function timezone() {
@@ -217,6 +218,10 @@
       if (feature.properties && feature.properties.cluster) { return; }
       layer.bindTooltip(function () { return describe(feature.properties || {}, context); },
         { sticky: true, direction: "top", className: "map-tip", opacity: 0.96 });
+      layer.on("mouseover mousemove", function (e) {
+        hovered = { id: String(feature.properties.id), latlng: e.latlng, layer: layer };
+      });
+      layer.on("mouseout", function () { if (hovered.layer === layer) { hovered = {}; } });
     }
   };
 
@@ -300,7 +305,45 @@
 
   // The Leaflet maps of the page, so a test or a benchmark can read what is drawn on the canvas.
   var leafletMaps = [];
-  if (window.L && window.L.Map) { window.L.Map.addInitHook(function () { leafletMaps.push(this); }); }
+  // The layer control lists the layers in the order of their legends (the registry's order): the
+  // layers are created asynchronously, so the order they are added in differs from load to load.
+  function layerRank(name) {
+    var titles = Array.prototype.map.call(document.querySelectorAll(".map-legend-title"),
+      function (el) { return el.textContent; });
+    var rank = titles.indexOf(name);
+    return rank < 0 ? titles.length : rank;
+  }
+
+  if (window.L && window.L.Control && window.L.Control.Layers) {
+    window.L.Control.Layers.mergeOptions({
+      sortFunction: function (a, b, nameA, nameB) {
+        return layerRank(nameA) - layerRank(nameB) || (nameA < nameB ? -1 : nameB < nameA ? 1 : 0);
+      }
+    });
+  }
+
+  if (window.L && window.L.Map) {
+    window.L.Map.addInitHook(function () {
+      leafletMaps.push(this);
+      this.on("layeradd", keepHoverTip);
+      this.on("mouseout", function () {
+        if (hovered.layer && hovered.layer.closeTooltip) { hovered.layer.closeTooltip(); }
+        hovered = {};
+      });
+    });
+  }
+
+  // A live update redraws a layer's features as new Leaflet layers, which drops the tip under a
+  // pointer that has not moved; the tip of the feature under the pointer reopens with the new values.
+  function keepHoverTip(e) {
+    var layer = e.layer;
+    if (!hovered.id || layer === hovered.layer || !layer.feature || !layer.getTooltip ||
+        String((layer.feature.properties || {}).id) !== hovered.id) { return; }
+    hovered.layer = layer;
+    setTimeout(function () {
+      if (layer._map && hovered.layer === layer && layer.getTooltip()) { layer.openTooltip(hovered.latlng); }
+    }, 0);
+  }
 
   // The colour a live feature is drawn in right now (null when it is not on the map).
   function drawnColour(featureId) {
@@ -333,6 +376,7 @@
 
   window.cityops = window.cityops || {};
   window.cityops.map = map;
+  window.cityops.leafletMaps = leafletMaps;
   window.cityops.drawnColour = drawnColour;
   window.cityops.screenPoint = screenPoint;
   window.dash_clientside = Object.assign({}, window.dash_clientside, {

@@ -52,10 +52,14 @@ def basemap(layers: dict[str, dict], *, dark: bool = False, tile_url: str | None
     children = []
     if tile_url:
         children.append(dl.TileLayer(url=tile_url, attribution=attribution))
-    for name in ("districts", "water", "parks", "buildings", "roads"):
-        if name in layers and layers[name]["features"]:
-            children.append(dl.GeoJSON(data=layers[name], style=styles[name], interactive=False,
-                                       id=f"{id_prefix}-{name}", attribution=attribution if name == "districts" else None))
+    vector = [dl.GeoJSON(data=layers[name], style=styles[name], interactive=False,
+                         id=f"{id_prefix}-{name}", attribution=attribution if name == "districts" else None)
+              for name in ("districts", "water", "parks", "buildings", "roads")
+              if name in layers and layers[name]["features"]]
+    # A pane of its own, between the tiles (200) and the live overlays (400): the layers load
+    # asynchronously, and in the overlays' pane a basemap that loaded last drew its roads over the
+    # traffic and took the pointer's hover from it.
+    children.append(dl.Pane(vector, name="cityops-basemap", style={"zIndex": 300}, id=f"{id_prefix}-pane"))
     return children
 
 
@@ -108,7 +112,9 @@ def live_map(*, city_bounds, basemap_layers: dict, layers: list[tuple[str, str]]
         children=[
             *basemap(basemap_layers, dark=dark, tile_url=tile_url, attribution=attribution),
             *district_labels(basemap_layers.get("districts", {"features": []}), dark=dark),
-            dl.LayersControl(overlays, position="topright", collapsed=False, id="map-layers-control"),
+            # sorted into the legends' order by assets/map.js (the layers load asynchronously)
+            dl.LayersControl(overlays, position="topright", collapsed=False, sortLayers=True,
+                             id="map-layers-control"),
             dl.ScaleControl(position="bottomleft", imperial=False),
         ],
     )

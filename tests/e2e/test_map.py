@@ -21,6 +21,7 @@ from tests.e2e.conftest import start_served_city, stop_served_city
 STALE_S = 6
 LAYERS = ["Traffic", "Air quality", "Flooding", "Incidents", "Units"]
 JAMMED = "#d7261e"
+NO_DATA = "#9aa5b1"
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +49,11 @@ def traffic_reading(site: dict, speed: float) -> dict:
             "averageVehicleSpeed": speed, "intensity": 4, "occupancy": 0.6}
 
 
+def tip_texts(browser) -> list[str]:
+    return browser.execute_script(
+        "return Array.from(document.querySelectorAll('.map-tip')).map(function (t) { return t.textContent; })")
+
+
 def severe_console_entries(browser) -> list[str]:
     return [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
 
@@ -70,7 +76,11 @@ def test_map_shows_five_layers_without_console_errors_or_requests_outside_localh
     assert names == LAYERS
     for name in ("traffic", "air", "flood", "incidents", "units"):
         assert browser.find_element("id", f"map-legend-{name}")
-    wait.until(lambda b: b.find_elements("css selector", ".leaflet-overlay-pane canvas"))  # the city drawn
+    # the city is drawn, in a pane beneath the live layers whichever loaded first
+    wait.until(lambda b: b.find_elements("css selector", ".leaflet-cityops-basemap-pane canvas"))
+    basemap_z, overlay_z = browser.execute_script("""return [".leaflet-cityops-basemap-pane", ".leaflet-overlay-pane"]
+        .map(function (s) { return Number(getComputedStyle(document.querySelector(s)).zIndex); });""")
+    assert basemap_z < overlay_z
     assert severe_console_entries(browser) == []
     outside = [url for url in requested_urls(browser)
                if not url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:", "chrome"))]
@@ -99,12 +109,15 @@ def test_observation_published_over_mqtt_shows_within_3_s_and_the_layer_turns_st
     assert severe_console_entries(browser) == []
 
 
-def test_hover_shows_value_unit_and_age(quiet_city, browser):
+def test_hover_shows_value_unit_and_age_and_the_tip_follows_live_updates(quiet_city, browser):
     site = next(d for d in load_city(CITIES_DIR / "helsinki").devices if d["type"] == "TrafficFlowObserved")
     publish(quiet_city.mqtt_port, f"city/telemetry/{site['device_id']}", traffic_reading(site, 21.0))
     browser.get(quiet_city.url("/"))
-    point = WebDriverWait(browser, 10, poll_frequency=0.1).until(
-        lambda b: b.execute_script("return window.cityops.screenPoint(arguments[0])", site["device_id"]))
+    # the reading is drawn (not the grey of a segment without data) before the pointer goes there
+    WebDriverWait(browser, 10, poll_frequency=0.1).until(
+        lambda b: b.execute_script("return window.cityops.drawnColour(arguments[0])", site["device_id"])
+        not in (None, NO_DATA))
+    point = browser.execute_script("return window.cityops.screenPoint(arguments[0])", site["device_id"])
     # a real mouse move over the canvas where the segment is drawn (Leaflet hit-tests it)
     browser.execute_script("""
         var x = arguments[0], y = arguments[1], target = document.elementFromPoint(x, y);
@@ -114,6 +127,12 @@ def test_hover_shows_value_unit_and_age(quiet_city, browser):
     tip = WebDriverWait(browser, 5, poll_frequency=0.1).until(
         lambda b: b.find_elements("css selector", ".map-tip"))[0]
     assert "21 km/h" in tip.text and "of free flow" in tip.text and "ago" in tip.text
+
+    # a new reading redraws the layer: the tip under the still pointer stays, with the new value
+    publish(quiet_city.mqtt_port, f"city/telemetry/{site['device_id']}", traffic_reading(site, 9.0))
+    # (the replaced tip fades out for 200 ms, then only the new one is left)
+    WebDriverWait(browser, 5, poll_frequency=0.1).until(lambda b: tip_texts(b) and
+                                                        all("9 km/h" in text for text in tip_texts(b)))
 
 
 def test_banner_says_when_the_server_is_unreachable_and_the_screen_recovers_by_itself(tmp_path, browser):
