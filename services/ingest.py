@@ -13,6 +13,7 @@ it returns; a message in flight when it crashes is redelivered and stored once (
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import os
@@ -113,7 +114,6 @@ class Ingest:
                     self._generation += 1
                     self.stats.connections += 1
                     self.stats.broker_connected = True
-                    client._client.manual_ack_set(True)  # paho: acknowledge after the commit
                     await client.subscribe(self.subscription, qos=1)
                     log.info("ingest connected to %s:%s, subscribed to %s",
                              self.settings.mqtt.host, self.settings.mqtt.port, self.subscription)
@@ -135,10 +135,11 @@ class Ingest:
                 self.stats.broker_connected = False
 
     async def _receive(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
-        """Accepts messages until ``stop``; a lost connection raises MqttError to the caller."""
+        """Waits until ``stop``; a lost connection raises MqttError to the caller. The messages
+        themselves reach ``_accept`` through the client's queue (see ``_HandOff``)."""
 
         async def consume() -> None:
-            async for message in client.messages:
+            async for message in client.messages:  # ends only with the connection (MqttError)
                 self._accept(message)
 
         consumer = asyncio.create_task(consume(), name="ingest-receive")
@@ -154,12 +155,16 @@ class Ingest:
 
     def _make_client(self) -> aiomqtt.Client:
         target = self.settings.mqtt
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             target.host, target.port, username=target.username, password=target.password,
             identifier=self.settings.ingest_client_id, clean_session=False, keepalive=15,
             tls_context=ssl.create_default_context() if target.tls else None,
-            timeout=10,
+            timeout=10, queue_type=functools.partial(_HandOff, self._hand_off),
         )
+        # paho acknowledges only when told, after the commit; set before connecting, because a
+        # persistent session's queued messages arrive right after the CONNACK
+        client._client.manual_ack_set(True)
+        return client
 
     @property
     def subscription(self) -> str:
@@ -168,6 +173,13 @@ class Ingest:
         return f"$share/{group}/{topic}" if group else topic
 
     # ------------------------------------------------------------ receive -> parse
+
+    def _hand_off(self, message: aiomqtt.Message) -> None:
+        """Called inside paho's read callback: an exception here would end the connection."""
+        try:
+            self._accept(message)
+        except Exception:  # a bug, not bad input (parse_message keeps bad input as rejections)
+            log.exception("could not accept a message on %s; it stays unacknowledged", message.topic)
 
     def _accept(self, message: aiomqtt.Message) -> None:
         received_at = datetime.now(timezone.utc)
@@ -265,6 +277,20 @@ class Ingest:
             index_elements=["instance_id"], set_={k: v for k, v in row.items() if k != "instance_id"})
         with self.engine.begin() as connection:
             connection.execute(statement)
+
+
+class _HandOff(asyncio.Queue):
+    """aiomqtt's incoming-message queue, replaced by a hand-off: each message goes straight to
+    the ingest as paho decodes it. aiomqtt's ``async for`` costs a task and an ``asyncio.wait``
+    per message, about a fifth of the ingest's time at 10,000 msg/s; with nothing queued, the
+    iterator is left only to report the end of the connection."""
+
+    def __init__(self, accept: Callable[[aiomqtt.Message], None], maxsize: int = 0):
+        super().__init__(maxsize)
+        self._accept = accept
+
+    def put_nowait(self, message: aiomqtt.Message) -> None:
+        self._accept(message)
 
 
 def tune_garbage_collector() -> None:
