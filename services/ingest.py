@@ -109,9 +109,12 @@ class Ingest:
         backoff = BACKOFF_START_S
         while not stop.is_set():
             try:
-                async with self._make_client() as client:
-                    self._client = client
-                    self._generation += 1
+                # the connection's generation and client are set before connecting: a persistent
+                # session's queued messages reach _accept as soon as the CONNACK is in
+                client = self._make_client()
+                self._generation += 1
+                self._client = client
+                async with client:
                     self.stats.connections += 1
                     self.stats.broker_connected = True
                     await client.subscribe(self.subscription, qos=1)

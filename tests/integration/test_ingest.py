@@ -151,3 +151,15 @@ def test_messages_published_while_the_ingest_is_down_are_all_stored_once(databas
         assert second.ingest.stats.rejected == 0
     finally:
         second.close()
+
+    # every one of them was acknowledged after its commit: a restarted ingest is redelivered none
+    # (redeliveries would arrive before this marker, published after it connected)
+    third = start_ingest(settings)
+    try:
+        publisher = Publisher(private_broker.host, private_broker.port)
+        publisher.publish_all([(f"{root}/telemetry/marker", traffic_entity(0, second=0))], qos=1)
+        publisher.close()
+        wait_until(lambda: count_observations(third.runtime.engine, "marker") == 1, 30, message="the marker")
+        assert third.ingest.stats.received == 1
+    finally:
+        third.close()
