@@ -20,7 +20,7 @@
   var NO_DATA = "#9aa5b1";
 
   var live = { epoch: null, version: null, layers: {}, meta: {}, receivedAt: 0 };
-  var hovered = {};  // the live feature under the pointer: its id, where the pointer is, its Leaflet layer
+  var hovered = {};  // the live feature whose tip is open: its id, its Leaflet layer, the tip
   window.cityopsLive = live;
 
   function timezone() {
@@ -218,10 +218,6 @@
       if (feature.properties && feature.properties.cluster) { return; }
       layer.bindTooltip(function () { return describe(feature.properties || {}, context); },
         { sticky: true, direction: "top", className: "map-tip", opacity: 0.96 });
-      layer.on("mouseover mousemove", function (e) {
-        hovered = { id: String(feature.properties.id), latlng: e.latlng, layer: layer };
-      });
-      layer.on("mouseout", function () { if (hovered.layer === layer) { hovered = {}; } });
     }
   };
 
@@ -326,6 +322,16 @@
     window.L.Map.addInitHook(function () {
       leafletMaps.push(this);
       this.on("layeradd", keepHoverTip);
+      this.on("tooltipopen", function (e) {
+        var layer = e.tooltip._source;
+        if (layer && layer.feature) {
+          hovered = { id: String((layer.feature.properties || {}).id), layer: layer, tooltip: e.tooltip };
+        }
+      });
+      this.on("tooltipclose", function (e) {
+        // closed by the pointer leaving (the layer is still on the map), not by a redraw removing it
+        if (e.tooltip._source === hovered.layer && this.hasLayer(hovered.layer)) { hovered = {}; }
+      });
       this.on("mouseout", function () {
         if (hovered.layer && hovered.layer.closeTooltip) { hovered.layer.closeTooltip(); }
         hovered = {};
@@ -339,9 +345,10 @@
     var layer = e.layer;
     if (!hovered.id || layer === hovered.layer || !layer.feature || !layer.getTooltip ||
         String((layer.feature.properties || {}).id) !== hovered.id) { return; }
+    var latlng = hovered.tooltip.getLatLng();  // where the pointer last moved the sticky tip
     hovered.layer = layer;
     setTimeout(function () {
-      if (layer._map && hovered.layer === layer && layer.getTooltip()) { layer.openTooltip(hovered.latlng); }
+      if (layer._map && hovered.layer === layer && layer.getTooltip()) { layer.openTooltip(latlng); }
     }, 0);
   }
 
