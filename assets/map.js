@@ -383,7 +383,6 @@
 
   window.cityops = window.cityops || {};
   window.cityops.map = map;
-  window.cityops.leafletMaps = leafletMaps;
   window.cityops.drawnColour = drawnColour;
   window.cityops.screenPoint = screenPoint;
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
