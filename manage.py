@@ -190,7 +190,13 @@ def main(argv: list[str] | None = None) -> None:
     token.add_argument("--name", required=True)
     token.add_argument("--role", default="display", choices=("admin", "dispatcher", "manager", "display"))
     token.set_defaults(handler=cmd_token)
-    args = parser.parse_args(argv)
+    # simulate and build-city hand their own options (--seed, --backfill-minutes, ...) to their own
+    # parsers; argparse's REMAINDER does not take options that come first, so they are kept aside here
+    args, rest = parser.parse_known_args(argv)
+    if rest:
+        if not hasattr(args, "rest"):
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        args.rest = rest + args.rest
     logging.basicConfig(level=os.environ.get("CITYOPS_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every run of every job at INFO
