@@ -21,14 +21,18 @@ import sys
 import threading
 from datetime import timedelta
 
-from services.config import Settings
+from services.config import Settings, SettingsError, masked_url
 
 log = logging.getLogger("cityops")
 
 
 def _settings(demo_default: bool = False) -> Settings:
-    demo_env = os.environ.get("CITYOPS_DEMO")
-    return Settings.from_env(demo=(demo_default if not demo_env else demo_env.strip().lower() in ("1", "true", "yes")))
+    """The process's settings, read once; CITYOPS_DEMO unset means ``demo_default``."""
+    settings = Settings.from_env()
+    if "demo" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"demo": demo_default})
+    log.info("settings: %r", settings)  # secrets masked (services/config.py)
+    return settings
 
 
 def _is_local(host: str) -> bool:
@@ -103,9 +107,8 @@ def cmd_serve(_args) -> None:
     if settings.demo:
         from services.simulator import start_simulator_thread
 
-        backfill = timedelta(minutes=float(os.environ.get("CITYOPS_SIM_BACKFILL_MINUTES", "15")))
-        start_simulator_thread(settings, stop, backfill=backfill,
-                               speed=float(os.environ.get("CITYOPS_SIM_SPEED", "1")))
+        start_simulator_thread(settings, stop, backfill=timedelta(minutes=settings.sim_backfill_minutes),
+                               speed=settings.sim_speed)
         log.info("demo simulator running for %s", runtime.city.name)
     try:
         _serve_web(runtime, stop)
@@ -160,7 +163,7 @@ def cmd_migrate(_args) -> None:
 
     settings = _settings()
     migrate(make_engine(settings.database_url))
-    print(f"database at {settings.database_url} is up to date")
+    print(f"database at {masked_url(settings.database_url)} is up to date")
 
 
 def cmd_token(args) -> None:
@@ -194,7 +197,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=os.environ.get("CITYOPS_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every run of every job at INFO
-    args.handler(args)
+    try:
+        args.handler(args)
+    except SettingsError as error:
+        sys.exit(f"CityOps cannot start: {error}")
 
 
 if __name__ == "__main__":
