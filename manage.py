@@ -8,6 +8,8 @@
   python manage.py build-city   build a city from an OSM PBF file (see docs/CITY.md)
   python manage.py migrate      bring the database schema up to date
   python manage.py token create --name kiosk-1 --role display | token revoke --name kiosk-1
+  python manage.py mqtt-user add NAME --role device|cityops|hotline|simulator | mqtt-user remove NAME
+                                the broker's accounts and ACL (deploy/mosquitto/cityops.conf)
 """
 from __future__ import annotations
 
@@ -178,6 +180,31 @@ def cmd_token(args) -> None:
         print(f"revoked {revoke_token(engine, args.name)} token(s) named {args.name!r}")
 
 
+def cmd_mqtt_user(args) -> None:
+    import getpass
+    from pathlib import Path
+
+    from services.mqtt_access import MqttAccessError, add_account, remove_account
+
+    password_file, acl_file = Path(args.password_file), Path(args.acl_file)
+    try:
+        if args.action == "remove":
+            removed = remove_account(password_file, acl_file, args.name)
+            print(f"removed the MQTT account {args.name!r}" if removed else f"no MQTT account {args.name!r}")
+        else:
+            if args.password_stdin:
+                password = sys.stdin.readline().rstrip("\r\n")
+            else:
+                password = getpass.getpass(f"password for {args.name}: ")
+                if getpass.getpass("again: ") != password:
+                    sys.exit("the passwords differ; nothing changed")
+            add_account(password_file, acl_file, args.name, args.role, password, _settings().topic_root)
+            print(f"MQTT account {args.name!r} ({args.role}) written to {password_file} and {acl_file}")
+    except (MqttAccessError, OSError) as error:
+        sys.exit(f"error: {error}")
+    print("reload the broker to apply it: kill -HUP <mosquitto pid> (systemctl reload mosquitto)")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="manage.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -193,6 +220,14 @@ def main(argv: list[str] | None = None) -> None:
     token.add_argument("--name", required=True)
     token.add_argument("--role", default="display", choices=("admin", "dispatcher", "manager", "display"))
     token.set_defaults(handler=cmd_token)
+    mqtt_user = commands.add_parser("mqtt-user", help="broker accounts: a password file entry and ACL role")
+    mqtt_user.add_argument("action", choices=("add", "remove"))
+    mqtt_user.add_argument("name", help="the account; a device's is its device id (its topics use it)")
+    mqtt_user.add_argument("--role", default="device", choices=("device", "cityops", "hotline", "simulator"))
+    mqtt_user.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    mqtt_user.add_argument("--password-file", default="/etc/mosquitto/cityops.passwd")
+    mqtt_user.add_argument("--acl-file", default="/etc/mosquitto/cityops.acl")
+    mqtt_user.set_defaults(handler=cmd_mqtt_user)
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("CITYOPS_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
