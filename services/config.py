@@ -188,6 +188,13 @@ class Settings(BaseSettings):
             raise ValueError("must be above 0")
         return value
 
+    @field_validator("sim_backfill_minutes")
+    @classmethod
+    def _not_negative(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError("must be 0 or more")
+        return value
+
     @field_validator("mqtt_ca_file", "mqtt_cert_file", "mqtt_key_file")
     @classmethod
     def _readable_file(cls, value: Path | None) -> Path | None:

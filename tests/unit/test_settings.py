@@ -68,6 +68,7 @@ def test_a_given_mapping_is_read_and_the_process_environment_ignored(monkeypatch
     ({"CITYOPS_PORT": "70000"}, "CITYOPS_PORT"),
     ({"CITYOPS_DEMO": "perhaps"}, "CITYOPS_DEMO"),
     ({"CITYOPS_RETENTION_DAYS": "-3"}, "CITYOPS_RETENTION_DAYS"),
+    ({"CITYOPS_SIM_BACKFILL_MINUTES": "-1"}, "CITYOPS_SIM_BACKFILL_MINUTES"),
     ({"CITYOPS_MQTT_URL": "http://cityops:mqtt-pass-4711@broker.example"}, "CITYOPS_MQTT_URL"),
     ({"CITYOPS_MQTT_URL": "mqtts://cityops:mqtt-pass-4711@broker.example:88x3"}, "CITYOPS_MQTT_URL"),
     ({"CITYOPS_MQTT_CA_FILE": "/nonexistent/ca.pem"}, "CITYOPS_MQTT_CA_FILE"),
