@@ -8,6 +8,8 @@
   python manage.py build-city   build a city from an OSM PBF file (see docs/CITY.md)
   python manage.py migrate      bring the database schema up to date
   python manage.py token create --name kiosk-1 --role display | token revoke --name kiosk-1
+  python manage.py mqtt-user add NAME --role device|cityops|hotline|simulator | mqtt-user remove NAME
+                                the broker's accounts and ACL (deploy/mosquitto/cityops.conf)
 """
 from __future__ import annotations
 
@@ -21,14 +23,18 @@ import sys
 import threading
 from datetime import timedelta
 
-from services.config import Settings
+from services.config import Settings, SettingsError, masked_url
 
 log = logging.getLogger("cityops")
 
 
 def _settings(demo_default: bool = False) -> Settings:
-    demo_env = os.environ.get("CITYOPS_DEMO")
-    return Settings.from_env(demo=(demo_default if not demo_env else demo_env.strip().lower() in ("1", "true", "yes")))
+    """The process's settings, read once; CITYOPS_DEMO unset means ``demo_default``."""
+    settings = Settings.from_env()
+    if "demo" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"demo": demo_default})
+    log.info("settings: %r", settings)  # secrets masked (services/config.py)
+    return settings
 
 
 def _is_local(host: str) -> bool:
@@ -103,9 +109,8 @@ def cmd_serve(_args) -> None:
     if settings.demo:
         from services.simulator import start_simulator_thread
 
-        backfill = timedelta(minutes=float(os.environ.get("CITYOPS_SIM_BACKFILL_MINUTES", "15")))
-        start_simulator_thread(settings, stop, backfill=backfill,
-                               speed=float(os.environ.get("CITYOPS_SIM_SPEED", "1")))
+        start_simulator_thread(settings, stop, backfill=timedelta(minutes=settings.sim_backfill_minutes),
+                               speed=settings.sim_speed)
         log.info("demo simulator running for %s", runtime.city.name)
     try:
         _serve_web(runtime, stop)
@@ -160,7 +165,7 @@ def cmd_migrate(_args) -> None:
 
     settings = _settings()
     migrate(make_engine(settings.database_url))
-    print(f"database at {settings.database_url} is up to date")
+    print(f"database at {masked_url(settings.database_url)} is up to date")
 
 
 def cmd_token(args) -> None:
@@ -173,6 +178,31 @@ def cmd_token(args) -> None:
         print(create_token(engine, args.name, args.role))
     else:
         print(f"revoked {revoke_token(engine, args.name)} token(s) named {args.name!r}")
+
+
+def cmd_mqtt_user(args) -> None:
+    import getpass
+    from pathlib import Path
+
+    from services.mqtt_access import MqttAccessError, add_account, remove_account
+
+    password_file, acl_file = Path(args.password_file), Path(args.acl_file)
+    try:
+        if args.action == "remove":
+            removed = remove_account(password_file, acl_file, args.name)
+            print(f"removed the MQTT account {args.name!r}" if removed else f"no MQTT account {args.name!r}")
+        else:
+            if args.password_stdin:
+                password = sys.stdin.readline().rstrip("\r\n")
+            else:
+                password = getpass.getpass(f"password for {args.name}: ")
+                if getpass.getpass("again: ") != password:
+                    sys.exit("the passwords differ; nothing changed")
+            add_account(password_file, acl_file, args.name, args.role, password, _settings().topic_root)
+            print(f"MQTT account {args.name!r} ({args.role}) written to {password_file} and {acl_file}")
+    except (MqttAccessError, OSError) as error:
+        sys.exit(f"error: {error}")
+    print("reload the broker to apply it: kill -HUP <mosquitto pid> (systemctl reload mosquitto)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -190,6 +220,14 @@ def main(argv: list[str] | None = None) -> None:
     token.add_argument("--name", required=True)
     token.add_argument("--role", default="display", choices=("admin", "dispatcher", "manager", "display"))
     token.set_defaults(handler=cmd_token)
+    mqtt_user = commands.add_parser("mqtt-user", help="broker accounts: a password file entry and ACL role")
+    mqtt_user.add_argument("action", choices=("add", "remove"))
+    mqtt_user.add_argument("name", help="the account; a device's is its device id (its topics use it)")
+    mqtt_user.add_argument("--role", default="device", choices=("device", "cityops", "hotline", "simulator"))
+    mqtt_user.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    mqtt_user.add_argument("--password-file", default="/etc/mosquitto/cityops.passwd")
+    mqtt_user.add_argument("--acl-file", default="/etc/mosquitto/cityops.acl")
+    mqtt_user.set_defaults(handler=cmd_mqtt_user)
     # simulate and build-city hand their own options (--seed, --backfill-minutes, ...) to their own
     # parsers; argparse's REMAINDER does not take options that come first, so they are kept aside here
     args, rest = parser.parse_known_args(argv)
@@ -200,7 +238,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=os.environ.get("CITYOPS_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every run of every job at INFO
-    args.handler(args)
+    try:
+        args.handler(args)
+    except SettingsError as error:
+        sys.exit(f"CityOps cannot start: {error}")
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ def require(role: str) -> Principal:
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else None
     runtime = current()
-    principal = authenticate(runtime.engine, token, runtime.settings.admin_token)
+    principal = authenticate(runtime.engine, token, runtime.settings.admin_token_value())
     if principal is None:
         raise ApiError(401, "unauthorized", "send Authorization: Bearer <token> (see README: API tokens)")
     if not principal.may(role):

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import ssl
 import threading
 import uuid
 
@@ -153,7 +152,7 @@ class AlertPublisher:
             if target.username:
                 client.username_pw_set(target.username, target.password)
             if target.tls:
-                client.tls_set_context(ssl.create_default_context())
+                client.tls_set_context(target.tls_context())
             client.max_inflight_messages_set(100)
             client.on_connect = self._on_connect
             client.on_disconnect = self._on_disconnect

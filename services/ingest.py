@@ -18,7 +18,6 @@ import gc
 import logging
 import os
 import socket
-import ssl
 import threading
 import time
 from collections import Counter
@@ -161,7 +160,7 @@ class Ingest:
         client = aiomqtt.Client(
             target.host, target.port, username=target.username, password=target.password,
             identifier=self.settings.ingest_client_id, clean_session=False, keepalive=15,
-            tls_context=ssl.create_default_context() if target.tls else None,
+            tls_context=target.tls_context(),
             timeout=10, queue_type=functools.partial(_HandOff, self._hand_off),
         )
         # paho acknowledges only when told, after the commit; set before connecting, because a

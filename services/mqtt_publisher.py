@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import ssl
 import threading
 import uuid
 
@@ -34,7 +33,7 @@ class MqttPublisher:
         if target.username:
             self.client.username_pw_set(target.username, target.password)
         if target.tls:
-            self.client.tls_set_context(ssl.create_default_context())
+            self.client.tls_set_context(target.tls_context())
         self.client.max_queued_messages_set(1000)
         self.client.reconnect_delay_set(0.5, 10)
         self.client.on_connect = self._on_connect

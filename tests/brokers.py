@@ -3,19 +3,29 @@
 Mosquitto with CityOps's own configuration (deploy/mosquitto/cityops.conf) on a free port
 when the binary is installed, else the embedded amqtt broker. Both can be stopped and
 started again on the same port, keeping their sessions (Mosquitto with persistence on disk).
+
+The shipped configuration requires accounts (password file, ACL) and a TLS listener. A test
+broker keeps them when given ``BrokerAccess`` (the accounts it needs, the shipped ACL for the
+test's topic root, a TLS listener with the test's certificates); without, it accepts anonymous
+clients on a plain listener, like the embedded broker that ``make run`` starts.
 """
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 import socket
 import subprocess
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.broker import broker_reachable
 from services.config import PROJECT_ROOT
+from services.mqtt_access import add_account
+from tests.tls import TlsFiles
 
 CONFIG = PROJECT_ROOT / "deploy" / "mosquitto" / "cityops.conf"
 
@@ -38,17 +48,78 @@ def wait_until(condition, timeout: float, interval: float = 0.05, message: str =
         time.sleep(interval)
 
 
+@dataclass
+class BrokerAccess:
+    """What a test broker enforces: ``accounts`` name -> (password, role of services.mqtt_access)
+    under the topic ``root``, and TLS on ``tls_port`` with these server files (tests/tls.py)."""
+
+    accounts: dict[str, tuple[str, str]]
+    root: str = "city"
+    tls: TlsFiles | None = None
+    tls_port: int = field(default_factory=free_port)
+
+
+# the lines of cityops.conf about accounts and TLS, and what a test broker makes of them
+_ACCESS_LINES = ("allow_anonymous false", "password_file /etc/mosquitto/cityops.passwd",
+                 "acl_file /etc/mosquitto/cityops.acl", "listener 8883",
+                 "certfile /etc/mosquitto/certs/server.crt", "keyfile /etc/mosquitto/certs/server.key")
+
+
+def configure_access(config: str, workdir: Path, access: BrokerAccess | None) -> str:
+    """cityops.conf's account and TLS lines for a test broker; writes its password file and ACL."""
+    if access is None:  # anonymous, plain listener only
+        replaced = {"allow_anonymous false": "allow_anonymous true"}
+    else:
+        files = workdir / "access"
+        files.mkdir()
+        for name, (password, role) in access.accounts.items():
+            add_account(files / "passwd", files / "acl", name, role, password, access.root)
+        replaced = {"allow_anonymous false": "allow_anonymous false",
+                    "password_file /etc/mosquitto/cityops.passwd": f"password_file {files / 'passwd'}",
+                    "acl_file /etc/mosquitto/cityops.acl": f"acl_file {files / 'acl'}"}
+        if access.tls is not None:  # copied next to the broker's other files, which it may read
+            shutil.copy(access.tls.cert_file, files / "server.crt")
+            shutil.copy(access.tls.key_file, files / "server.key")
+            replaced.update({"listener 8883": f"listener {access.tls_port} 127.0.0.1",
+                             "certfile /etc/mosquitto/certs/server.crt": f"certfile {files / 'server.crt'}",
+                             "keyfile /etc/mosquitto/certs/server.key": f"keyfile {files / 'server.key'}"})
+        _readable_by_mosquitto(workdir, [files, *files.iterdir()])
+    lines = []
+    for line in config.splitlines():
+        if line.strip() in _ACCESS_LINES:
+            line = replaced.get(line.strip())
+            if line is None:
+                continue
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def _readable_by_mosquitto(workdir: Path, paths: list[Path]) -> None:
+    """Mosquitto started as root drops to the mosquitto user before it reads these files."""
+    if os.geteuid() != 0:
+        return
+    try:
+        account = pwd.getpwnam("mosquitto")
+    except KeyError:
+        return
+    workdir.chmod(workdir.stat().st_mode | 0o111)  # may be passed through, not listed
+    for path in paths:
+        os.chown(path, account.pw_uid, account.pw_gid)
+
+
 class MosquittoBroker:
     kind = "mosquitto"
 
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, access: BrokerAccess | None = None):
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.workdir = Path(tempfile.mkdtemp(prefix="cityops-mosquitto-"))
         self.process: subprocess.Popen | None = None
+        self.access = access
         config = CONFIG.read_text()
         config = config.replace("listener 1883 127.0.0.1", f"listener {self.port} 127.0.0.1")
         config = config.replace("persistence_location /var/lib/mosquitto/", f"persistence_location {self.workdir}/")
+        config = configure_access(config, self.workdir, access)
         (self.workdir / "mosquitto.conf").write_text(config)
 
     @property

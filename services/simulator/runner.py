@@ -11,7 +11,6 @@ import asyncio
 import json
 import logging
 import os
-import ssl
 import threading
 import time
 from collections import deque
@@ -71,7 +70,7 @@ async def run_simulator(settings: Settings, *, speed: float = 1.0, backfill: tim
     while not stop_event.is_set():
         try:
             async with _client(settings, seed) as client:
-                log.info("connected to mqtt %s:%s", settings.mqtt.host, settings.mqtt.port)
+                log.info("connected to %s", settings.simulator_mqtt)
                 backoff = 0.5
                 await _session(client, sim, clock, pending, settings.topic_root, stop_event)
         except aiomqtt.MqttError as error:
@@ -82,10 +81,10 @@ async def run_simulator(settings: Settings, *, speed: float = 1.0, backfill: tim
 
 
 def _client(settings: Settings, seed: int) -> aiomqtt.Client:
-    target = settings.mqtt
+    target = settings.simulator_mqtt
     return aiomqtt.Client(
         target.host, target.port, username=target.username, password=target.password, logger=mqtt_log,
-        identifier=f"cityops-sim-{seed}-{os.getpid()}", tls_context=ssl.create_default_context() if target.tls else None,
+        identifier=f"cityops-sim-{seed}-{os.getpid()}", tls_context=target.tls_context(),
         max_inflight_messages=100, timeout=10,
     )
 
