@@ -63,7 +63,7 @@ def refresh_devices(_n, device_type):
 def refresh_rejections(_n, reason):
     runtime = current()
     rows = [
-        [site_time(item.received_at, runtime.timezone, with_date=True), item.topic, item.reason, item.detail,
+        [site_time(item.received_at, runtime.timezone, with_date=True), item.topic, item.reason, item.summary,
          html.Code(item.preview[:160])]
         for item in list_rejections(runtime.engine, reason=reason, limit=100)
     ]

@@ -58,6 +58,7 @@ class Settings:
     retention_days: float = 30.0
     ingest_client_id: str = "cityops-ingest"
     ingest_shared_group: str | None = None
+    max_entities_per_message: int = 1000  # a message holding more is rejected whole (too_many_entities)
     tile_url: str | None = None  # an online basemap tile URL; the city's own vector basemap otherwise
     aqi_standard: str | None = None  # None: the rules file's, else services.aqi.DEFAULT_STANDARD
     rules_file: Path = field(default_factory=lambda: PROJECT_ROOT / "config" / "rules.yaml")
@@ -82,6 +83,7 @@ class Settings:
             retention_days=float(get("RETENTION_DAYS", "30")),
             ingest_client_id=get("INGEST_CLIENT_ID", "cityops-ingest"),
             ingest_shared_group=get("INGEST_SHARED_GROUP"),
+            max_entities_per_message=int(get("MAX_ENTITIES_PER_MESSAGE", "1000")),
             tile_url=get("TILE_URL"),
             aqi_standard=get("AQI_STANDARD"),
             rules_file=Path(get("RULES_FILE", str(PROJECT_ROOT / "config" / "rules.yaml"))),

@@ -150,6 +150,9 @@ def test_openapi_document_describes_every_endpoint(client):
     assert {p["name"] for p in parameters} == {"device_id", "since", "until", "limit"}
 
 
-def test_health_without_a_running_ingest_says_degraded(client):
-    body = client.get("/api/v1/health").get_json()
+def test_health_without_a_running_ingest_says_degraded_with_503(client):
+    response = client.get("/api/v1/health")
+    body = response.get_json()
+    assert response.status_code == 503
     assert body["db"] is True and body["broker"] is False and body["status"] == "degraded"
+    assert body["problems"] == ["no ingest process has reported in the last 10 s"]
