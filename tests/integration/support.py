@@ -36,6 +36,7 @@ class RunningIngest:
         self.stop.set()
         self.thread.join(30)
         assert not self.thread.is_alive(), "the ingest did not stop"
+        self.runtime.engine.dispose()  # PostgreSQL's connections are shared by every test run on the machine
 
 
 def start_ingest(settings: Settings) -> RunningIngest:

@@ -21,6 +21,7 @@ from services.health import ingest_health
 from services.ingest import _Pending
 from services.models import RejectedMessage, RejectionReason
 from services.rejections import list_rejections
+from services.rules import alarm_service
 from services.runtime import build_ingest, open_runtime
 from services.store import Batch
 from services.telemetry import MAX_KEPT_REASONS, ObservationIn, ParsedMessage, parse_message
@@ -337,12 +338,16 @@ def test_batch_refused_for_its_data_is_split_down_to_the_message_the_database_re
 
     pending = [item(n) for n in range(40)]
     pending[23] = item(23, entity_type=None)  # NOT NULL: every database refuses it
-    asyncio.run(ingest._write(pending))
-    assert count_observations(runtime.engine) == 39 and ingest.stats.stored == 39
-    (kept,) = list_rejections(runtime.engine)
-    assert (kept.reason, kept.topic, kept.preview) == ("refused_by_database", "city/telemetry/split-23", '{"n": 23}')
-    assert "IntegrityError" in kept.detail or "NotNullViolation" in kept.detail
-    assert ingest.stats.rejected_by_reason == {"refused_by_database": 1}
+    try:
+        asyncio.run(ingest._write(pending))
+        assert count_observations(runtime.engine) == 39 and ingest.stats.stored == 39
+        (kept,) = list_rejections(runtime.engine)
+        assert (kept.reason, kept.topic, kept.preview) == ("refused_by_database", "city/telemetry/split-23", '{"n": 23}')
+        assert "IntegrityError" in kept.detail or "NotNullViolation" in kept.detail
+        assert ingest.stats.rejected_by_reason == {"refused_by_database": 1}
+    finally:
+        alarm_service(runtime).close()
+        runtime.engine.dispose()
 
 
 def test_database_failure_is_retried_and_health_says_degraded_with_503_while_nothing_is_stored(
@@ -421,22 +426,27 @@ def test_message_of_many_unusable_entities_keeps_its_payload_once_with_bounded_r
         database_url, tiny_city):
     runtime = open_runtime(make_settings(database_url, _NoBroker(), tiny_city, max_entities_per_message=200_000))
     ingest = build_ingest(runtime)
+    assert ingest.context.max_entities == 200_000
     payload = unusable_entities(100_000)
     topic = f"{runtime.settings.topic_root}/telemetry/gw"
     received = datetime.now(timezone.utc)
-    tracemalloc.start()
     try:
-        parsed = parse_message(topic, payload, ingest.context, received)
-        kept = ingest._count_rejections(topic, payload, received, parsed)
-        ingest.store.write(Batch(rejected=[kept]))
-        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.start()
+        try:
+            parsed = parse_message(topic, payload, ingest.context, received)
+            kept = ingest._count_rejections(topic, payload, received, parsed)
+            ingest.store.write(Batch(rejected=[kept]))
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < 64 * 1024 * 1024, f"{peak / 1e6:.0f} MB"
+        assert count_rows(runtime.engine, RejectedMessage) == 1  # the payload, once
+        assert count_rows(runtime.engine, RejectionReason) == MAX_KEPT_REASONS - 1
+        (view,) = list_rejections(runtime.engine)
+        assert view.count == 100_000 and view.reason == "unknown_type"
+        assert "(+99999 more in this message: unknown_type ×99)" in view.summary
+        assert ingest.stats.rejected == 100_000 and ingest.stats.rejected_by_reason == {"unknown_type": 100_000}
+        assert list_rejections(runtime.engine, reason="unknown_type")[0].id == view.id
     finally:
-        tracemalloc.stop()
-    assert peak < 64 * 1024 * 1024, f"{peak / 1e6:.0f} MB"
-    assert count_rows(runtime.engine, RejectedMessage) == 1  # the payload, once
-    assert count_rows(runtime.engine, RejectionReason) == MAX_KEPT_REASONS - 1
-    (view,) = list_rejections(runtime.engine)
-    assert view.count == 100_000 and view.reason == "unknown_type"
-    assert "(+99999 more in this message: unknown_type ×99)" in view.summary
-    assert ingest.stats.rejected == 100_000 and ingest.stats.rejected_by_reason == {"unknown_type": 100_000}
-    assert list_rejections(runtime.engine, reason="unknown_type")[0].id == view.id
+        alarm_service(runtime).close()
+        runtime.engine.dispose()
