@@ -400,11 +400,15 @@ def device_of(attributes: "CaseInsensitiveAttributes", topic_id: str, entity_typ
     """
     if entity_type == "Vehicle":
         return topic_id
-    own = _optional_text(attributes.get("id"), "id")
-    if own is None:
-        return checked_id(topic_id, "device id")
-    device_id = normalize_id(own)
+    own = attributes.get("id")
+    if type(own) is not str:  # the common case, a plain string, skips this (hot path)
+        own = _optional_text(own, "id")
+        if own is None:
+            return checked_id(topic_id, "device id")
+    device_id = normalize_id(own.strip())
     if not device_id:
+        if not own.strip():
+            return checked_id(topic_id, "device id")
         raise Rejected("invalid_value", f"the entity id {own[:60]!r} names no device")
     return checked_id(device_id, "device id")
 
@@ -560,7 +564,7 @@ def entity_type_of(attributes: CaseInsensitiveAttributes) -> str:
 
 def normalize_id(raw: str) -> str:
     """Strips the ``urn:ngsi-ld:<Type>:`` prefix that some feeds send and others do not."""
-    if raw.lower().startswith("urn:ngsi-ld:"):
+    if raw[:12].lower() == "urn:ngsi-ld:":
         rest = raw[len("urn:ngsi-ld:"):]
         return rest.split(":", 1)[1] if ":" in rest else rest
     return raw
