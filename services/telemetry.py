@@ -401,14 +401,12 @@ def device_of(attributes: "CaseInsensitiveAttributes", topic_id: str, entity_typ
     if entity_type == "Vehicle":
         return topic_id
     own = attributes.get("id")
-    if type(own) is not str:  # the common case, a plain string, skips this (hot path)
-        own = _optional_text(own, "id")
-        if own is None:
-            return checked_id(topic_id, "device id")
-    device_id = normalize_id(own.strip())
+    # a plain string, the common case, skips the general reader (hot path); a number is read as text
+    own = own.strip() if type(own) is str else _optional_text(own, "id")
+    if not own:
+        return checked_id(topic_id, "device id")
+    device_id = normalize_id(own)
     if not device_id:
-        if not own.strip():
-            return checked_id(topic_id, "device id")
         raise Rejected("invalid_value", f"the entity id {own[:60]!r} names no device")
     return checked_id(device_id, "device id")
 

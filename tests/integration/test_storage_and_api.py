@@ -76,6 +76,20 @@ def test_retention_deletes_observations_older_than_the_period(runtime):
     assert len(device_observations(runtime.engine, "t2")) == 1
 
 
+def test_retention_deletes_old_rejected_messages_with_their_further_reasons(runtime):
+    from services.rejections import list_rejections, rejection_counts
+
+    store = ObservationStore(runtime.engine)
+    store.write(Batch(rejected=[
+        RejectedIn("city/telemetry/gw", b"[...]", "unknown_type", "no type", NOW - timedelta(days=31),
+                   further=(("out_of_range", "pm25=-1"), ("partial", "pm10 dropped")), count=3),
+        RejectedIn("city/telemetry/x", b"{", "not_json", "bad", NOW)]))
+    assert rejection_counts(runtime.engine) == {"unknown_type": 1, "out_of_range": 1, "partial": 1, "not_json": 1}
+    assert [view.count for view in list_rejections(runtime.engine, reason="partial")] == [3]
+    purge_observations(runtime.engine, timedelta(days=30))
+    assert rejection_counts(runtime.engine) == {"not_json": 1}
+
+
 def test_devices_need_a_token_and_list_registered_devices(client):
     assert client.get("/api/v1/devices").status_code == 401
     assert client.get("/api/v1/devices", headers=auth("wrong")).get_json()["error"]["code"] == "unauthorized"
