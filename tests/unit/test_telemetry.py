@@ -547,3 +547,10 @@ def test_pathological_payload_is_rejected_with_a_reason_instead_of_raising(topic
     result = parse_message(topic, payload, ANYWHERE, RECEIVED)
     assert result.observations == [] and len(result.rejections) == 1
     assert result.rejections[0].reason in REASONS
+
+
+def test_entity_cap_is_read_from_its_environment_variable():
+    from services.config import Settings
+
+    assert Settings.from_env({}).max_entities_per_message == 1000
+    assert Settings.from_env({"CITYOPS_MAX_ENTITIES_PER_MESSAGE": "50"}).max_entities_per_message == 50
