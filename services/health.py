@@ -14,8 +14,8 @@ from services.models import IngestStatus, utcnow
 log = logging.getLogger("cityops.health")
 
 HEARTBEAT_FRESH_S = 10.0
-# A message waiting this long to be stored means the ingest is stalled (the database away or
-# refusing every write): its heartbeat's waiting_seconds grows while it retries.
+# Messages waiting this long with nothing stored mean the ingest is stalled (the database away or
+# refusing every write): its heartbeat's stalled_seconds grows while it retries.
 STALLED_AFTER_S = 30.0
 
 
@@ -38,7 +38,7 @@ def ingest_health(engine: Engine, now: datetime | None = None) -> dict:
         "rejected": sum(row.rejected for row in alive),
         "rejected_by_reason": dict(by_reason),
         "lag_seconds": max((row.lag_seconds for row in alive), default=None),
-        "waiting_seconds": max((row.waiting_seconds for row in alive), default=None),
+        "stalled_seconds": max((row.stalled_seconds for row in alive), default=None),
         "last_message_at": None if last is None else last.isoformat().replace("+00:00", "Z"),
     }
 
@@ -58,8 +58,8 @@ def health_report(engine: Engine, now: datetime | None = None) -> dict:
         problems.append(f"no ingest process has reported in the last {HEARTBEAT_FRESH_S:.0f} s")
     elif not broker:
         problems.append("the ingest is not connected to the broker")
-    waiting = ingest["waiting_seconds"]
-    if waiting is not None and waiting > STALLED_AFTER_S:
-        problems.append(f"a message has waited {waiting:.0f} s to be stored (the ingest is stalled)")
+    stalled = ingest["stalled_seconds"]
+    if stalled is not None and stalled > STALLED_AFTER_S:
+        problems.append(f"messages have waited {stalled:.0f} s with nothing stored (the ingest is stalled)")
     return {"status": "degraded" if problems else "ok", "broker": broker, "db": True, "ingest": ingest,
             "problems": problems}

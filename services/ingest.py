@@ -101,6 +101,7 @@ class Ingest:
         self._generation = 0
         self._client: aiomqtt.Client | None = None
         self._writing_since: float | None = None  # the oldest message of the batch being written
+        self._last_commit = time.monotonic()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -270,6 +271,7 @@ class Ingest:
                     return []
                 middle = len(pending) // 2
                 return await self._write_or_split(pending[:middle]) + await self._write_or_split(pending[middle:])
+        self._last_commit = time.monotonic()
         self.stats.stored += result.stored
         self.stats.duplicates += result.duplicates
         return [result]
@@ -285,6 +287,7 @@ class Ingest:
         while True:
             try:
                 self.store.write(Batch(rejected=[rejected]))
+                self._last_commit = time.monotonic()
                 return
             except Exception as failure:
                 if refused_for_its_data(failure):  # not even its rejection is taken: logged, not retried
@@ -310,12 +313,13 @@ class Ingest:
 
     # ------------------------------------------------------------ heartbeat
 
-    def waiting_seconds(self) -> float:
-        """How long the oldest message not yet stored has waited: it grows while a batch is
-        retried (the database away), where ``lag_seconds``, set by each commit, stands still."""
+    def stalled_seconds(self) -> float:
+        """How long messages have waited with nothing committed: it grows while a batch is
+        retried (the database away), where ``lag_seconds``, set by each commit, stands still.
+        A long backlog drain is not a stall: it commits batch after batch."""
         if self._writing_since is None:
             return 0.0
-        return time.monotonic() - self._writing_since
+        return time.monotonic() - max(self._writing_since, self._last_commit)
 
     async def _heartbeat_loop(self, stop: asyncio.Event) -> None:
         while True:
@@ -332,7 +336,7 @@ class Ingest:
             "updated_at": datetime.now(timezone.utc), "broker_connected": self.stats.broker_connected,
             "received": self.stats.received, "stored": self.stats.stored, "duplicates": self.stats.duplicates,
             "rejected": self.stats.rejected, "rejected_by_reason": dict(self.stats.rejected_by_reason),
-            "lag_seconds": round(self.stats.lag_seconds, 3), "waiting_seconds": round(self.waiting_seconds(), 3),
+            "lag_seconds": round(self.stats.lag_seconds, 3), "stalled_seconds": round(self.stalled_seconds(), 3),
             "last_message_at": self.stats.last_message_at,
         }
         statement = insert(IngestStatus.__table__).values(row)

@@ -1,4 +1,4 @@
-"""a rejected message is kept once, its further reasons point to it; ingest heartbeat: waiting_seconds
+"""a rejected message is kept once, its further reasons point to it; ingest heartbeat: stalled_seconds
 
 Revision ID: 0004
 Revises: 0003_alarms
@@ -18,7 +18,7 @@ _TEXT = sqlmodel.sql.sqltypes.AutoString
 
 def upgrade() -> None:
     with op.batch_alter_table("ingest_status", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("waiting_seconds", sa.Float(), nullable=False, server_default="0"))
+        batch_op.add_column(sa.Column("stalled_seconds", sa.Float(), nullable=False, server_default="0"))
     with op.batch_alter_table("rejected_messages", schema=None) as batch_op:
         batch_op.add_column(sa.Column("rejection_count", sa.Integer(), nullable=False, server_default="1"))
     op.create_table(
@@ -43,4 +43,4 @@ def downgrade() -> None:
     with op.batch_alter_table("rejected_messages", schema=None) as batch_op:
         batch_op.drop_column("rejection_count")
     with op.batch_alter_table("ingest_status", schema=None) as batch_op:
-        batch_op.drop_column("waiting_seconds")
+        batch_op.drop_column("stalled_seconds")

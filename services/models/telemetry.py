@@ -148,8 +148,8 @@ class IngestStatus(SQLModel, table=True):
     rejected: int = Field(default=0, sa_type=BigInteger)
     rejected_by_reason: dict = Field(default_factory=dict, sa_column=Column(JSON))
     lag_seconds: float = 0.0
-    # how long the oldest message not yet stored has waited (0 when none waits): a stalled ingest
-    waiting_seconds: float = Field(default=0.0, sa_column=Column(Float, nullable=False, server_default="0"))
+    # how long messages have waited with nothing committed (0 when none waits): a stalled ingest
+    stalled_seconds: float = Field(default=0.0, sa_column=Column(Float, nullable=False, server_default="0"))
     last_message_at: Optional[datetime] = utc_field(default=None)
 
 
