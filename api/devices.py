@@ -4,21 +4,17 @@ from __future__ import annotations
 from flask import jsonify, request
 
 from api.core import ApiError, Parameter, endpoint, int_arg, time_arg
-from services.db import database_ok
 from services.devices import device_observations, get_device, list_devices
-from services.health import ingest_health
+from services.health import health_report
 from services.rejections import list_rejections
 from services.runtime import current
 from services.telemetry import REASONS
 
 
-@endpoint("/health", "Broker, database and ingest counters", role=None)
+@endpoint("/health", "Broker, database and ingest counters; HTTP 503 when degraded", role=None)
 def health():
-    runtime = current()
-    ingest = ingest_health(runtime.engine)
-    db_ok = database_ok(runtime.engine)
-    status = "ok" if db_ok and ingest["broker"] else "degraded"
-    return jsonify({"status": status, "broker": ingest.pop("broker"), "db": db_ok, "ingest": ingest})
+    report = health_report(current().engine)
+    return jsonify(report), 200 if report["status"] == "ok" else 503
 
 
 _TIME = {"type": "string", "format": "date-time"}

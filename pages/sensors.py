@@ -90,6 +90,6 @@ def refresh_rejections(_n, reason):
     runtime = current()
     return [
         dict(zip(REJECTION_COLUMNS, (site_time(item.received_at, runtime.timezone, with_date=True), item.topic,
-                                     item.reason, item.detail, item.preview[:160])))
+                                     item.reason, item.summary, item.preview[:160])))
         for item in list_rejections(runtime.engine, reason=reason, limit=100)
     ]

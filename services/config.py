@@ -124,6 +124,7 @@ class Settings(BaseSettings):
     retention_days: float = 30.0
     ingest_client_id: str = "cityops-ingest"
     ingest_shared_group: str | None = None
+    max_entities_per_message: int = 1000  # a message holding more is rejected whole (too_many_entities)
     tile_url: str | None = None  # an online basemap tile URL; the city's own vector basemap otherwise
     aqi_standard: str | None = None  # None: the rules file's, else services.aqi.DEFAULT_STANDARD
     rules_file: Path = PROJECT_ROOT / "config" / "rules.yaml"

@@ -9,6 +9,11 @@ Delivery guarantee: the ingest subscribes with QoS 1 on a persistent session (fi
 clean_session=False) and acknowledges each message only after the batch holding it is
 committed (paho's manual ack). A message published while the ingest is down is delivered when
 it returns; a message in flight when it crashes is redelivered and stored once (see store.py).
+
+One bad message never stalls the ingest: a batch the database refuses because of its data
+(a value too long, a character it does not take, a constraint) is split in halves down to the
+message it refuses, which is kept as a rejection (``refused_by_database``) and acknowledged;
+only failures of the database itself (connection lost, locked, unavailable) are retried.
 """
 from __future__ import annotations
 
@@ -26,13 +31,14 @@ from datetime import datetime, timezone
 from typing import Callable
 
 import aiomqtt
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from services.config import Settings
 from services.models import IngestStatus
 from services.store import Batch, BatchResult, ObservationStore, RejectedIn
-from services.telemetry import ParseContext, ParsedMessage, parse_message
+from services.telemetry import PARTIAL_REASONS, ParseContext, ParsedMessage, parse_message
 
 log = logging.getLogger("cityops.ingest")
 
@@ -41,10 +47,15 @@ BATCH_GATHER_S = 0.05  # under load, wait this long for a batch to fill before w
 HEARTBEAT_S = 1.0
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 10.0
+DATABASE_RETRY_S = 1.0
 
 
 @dataclass
 class IngestStats:
+    """Counters of this process. ``rejected`` counts rejected messages and entities (what was
+    lost); ``rejected_by_reason`` counts every rejection by reason, with ``partial`` for the
+    attributes dropped from stored entities (not in ``rejected``: their entities were stored)."""
+
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     received: int = 0
     stored: int = 0
@@ -65,8 +76,11 @@ class _Pending:
     mid: int
     qos: int
     generation: int
+    topic: str
+    payload: bytes
+    received_at: datetime
     parsed: ParsedMessage
-    rejected: list[RejectedIn] | None
+    rejected: RejectedIn | None
     received_monotonic: float
 
 
@@ -85,6 +99,8 @@ class Ingest:
         self._queue: asyncio.Queue[_Pending] | None = None
         self._generation = 0
         self._client: aiomqtt.Client | None = None
+        self._writing_since: float | None = None  # the oldest message of the batch being written
+        self._last_commit = time.monotonic()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -194,11 +210,20 @@ class Ingest:
         if parsed.ignored:
             self.stats.ignored += 1
         elif parsed.rejections:
-            rejected = [RejectedIn(topic, payload, r.reason, r.detail, received_at) for r in parsed.rejections]
-            self.stats.rejected += 1
-            self.stats.rejected_by_reason[parsed.rejections[0].reason] += 1
-        self._queue.put_nowait(_Pending(message.mid, message.qos, self._generation, parsed, rejected,
-                                        time.monotonic()))
+            rejected = self._count_rejections(topic, payload, received_at, parsed)
+        self._queue.put_nowait(_Pending(message.mid, message.qos, self._generation, topic, payload, received_at,
+                                        parsed, rejected, time.monotonic()))
+
+    def _count_rejections(self, topic: str, payload: bytes, received_at: datetime,
+                          parsed: ParsedMessage) -> RejectedIn:
+        """Counts a message's rejections and keeps it once, with its first reasons."""
+        for reason, count in parsed.reason_counts.items():
+            self.stats.rejected_by_reason[reason] += count
+            if reason not in PARTIAL_REASONS:
+                self.stats.rejected += count
+        first, *further = parsed.rejections
+        return RejectedIn(topic, payload, first.reason, first.detail, received_at,
+                          tuple((r.reason, r.detail) for r in further), parsed.rejection_count)
 
     # ------------------------------------------------------------ batch -> store -> ack
 
@@ -216,29 +241,59 @@ class Ingest:
                     self._queue.task_done()
 
     async def _write(self, pending: list[_Pending]) -> None:
-        batch = Batch()
-        for item in pending:
-            parsed = item.parsed
-            batch.observations += parsed.observations
-            if parsed.reports:
-                batch.reports += parsed.reports
-            if parsed.replies:
-                batch.replies += parsed.replies
-            if item.rejected:
-                batch.rejected += item.rejected
-        while True:
-            try:
-                result = self.store.write(batch)
-                break
-            except Exception:  # the database is away: keep the batch, unacknowledged, and retry
-                log.exception("writing a batch of %d failed; retrying in 1 s", len(batch))
-                await asyncio.sleep(1.0)
-        self.stats.stored += result.stored
-        self.stats.duplicates += result.duplicates
+        self._writing_since = pending[0].received_monotonic
+        try:
+            results = await self._write_or_split(pending)
+        finally:
+            self._writing_since = None
         self.stats.lag_seconds = time.monotonic() - pending[0].received_monotonic
         self._acknowledge(pending)
         if self.batch_listeners:
-            self._notify(result)
+            for result in results:
+                self._notify(result)
+
+    async def _write_or_split(self, pending: list[_Pending]) -> list[BatchResult]:
+        """Writes the messages, retrying while the database is away; a batch refused for its
+        data is split in halves until the message it refuses is found and kept as a rejection."""
+        while True:
+            try:
+                result = self.store.write(_batch_of(pending))
+                break
+            except Exception as error:
+                if not refused_for_its_data(error):
+                    log.exception("writing a batch of %d messages failed; retrying in %.0f s",
+                                  len(pending), DATABASE_RETRY_S)
+                    await asyncio.sleep(DATABASE_RETRY_S)
+                    continue
+                if len(pending) == 1:
+                    await self._keep_refused(pending[0], error)
+                    return []
+                middle = len(pending) // 2
+                return await self._write_or_split(pending[:middle]) + await self._write_or_split(pending[middle:])
+        self._last_commit = time.monotonic()
+        self.stats.stored += result.stored
+        self.stats.duplicates += result.duplicates
+        return [result]
+
+    async def _keep_refused(self, item: _Pending, error: Exception) -> None:
+        cause = getattr(error, "orig", None) or error
+        first_line = (str(cause).strip().splitlines() or [""])[0]
+        detail = f"{type(cause).__name__}: {first_line}"[:500]
+        log.warning("the database refused a message on %s (%s); kept as a rejection", item.topic, detail)
+        self.stats.rejected += 1
+        self.stats.rejected_by_reason["refused_by_database"] += 1
+        rejected = RejectedIn(item.topic, item.payload, "refused_by_database", detail, item.received_at)
+        while True:
+            try:
+                self.store.write(Batch(rejected=[rejected]))
+                self._last_commit = time.monotonic()
+                return
+            except Exception as failure:
+                if refused_for_its_data(failure):  # not even its rejection is taken: logged, not retried
+                    log.exception("the rejection of a message on %s could not be kept", item.topic)
+                    return
+                log.exception("keeping a rejection failed; retrying in %.0f s", DATABASE_RETRY_S)
+                await asyncio.sleep(DATABASE_RETRY_S)
 
     def _notify(self, result: BatchResult) -> None:
         for listener in self.batch_listeners:
@@ -257,6 +312,14 @@ class Ingest:
 
     # ------------------------------------------------------------ heartbeat
 
+    def stalled_seconds(self) -> float:
+        """How long messages have waited with nothing committed: it grows while a batch is
+        retried (the database away), where ``lag_seconds``, set by each commit, stands still.
+        A long backlog drain is not a stall: it commits batch after batch."""
+        if self._writing_since is None:
+            return 0.0
+        return time.monotonic() - max(self._writing_since, self._last_commit)
+
     async def _heartbeat_loop(self, stop: asyncio.Event) -> None:
         while True:
             try:
@@ -272,13 +335,41 @@ class Ingest:
             "updated_at": datetime.now(timezone.utc), "broker_connected": self.stats.broker_connected,
             "received": self.stats.received, "stored": self.stats.stored, "duplicates": self.stats.duplicates,
             "rejected": self.stats.rejected, "rejected_by_reason": dict(self.stats.rejected_by_reason),
-            "lag_seconds": round(self.stats.lag_seconds, 3), "last_message_at": self.stats.last_message_at,
+            "lag_seconds": round(self.stats.lag_seconds, 3), "stalled_seconds": round(self.stalled_seconds(), 3),
+            "last_message_at": self.stats.last_message_at,
         }
         statement = insert(IngestStatus.__table__).values(row)
         statement = statement.on_conflict_do_update(
             index_elements=["instance_id"], set_={k: v for k, v in row.items() if k != "instance_id"})
         with self.engine.begin() as connection:
             connection.execute(statement)
+
+
+def _batch_of(pending: list[_Pending]) -> Batch:
+    batch = Batch()
+    for item in pending:
+        parsed = item.parsed
+        batch.observations += parsed.observations
+        if parsed.reports:
+            batch.reports += parsed.reports
+        if parsed.replies:
+            batch.replies += parsed.replies
+        if item.rejected:
+            batch.rejected.append(item.rejected)
+    return batch
+
+
+# What a database raises for the data it was given; any other database error (connection lost,
+# locked, unavailable, a missing table) is the database's own trouble and is retried.
+_DATA_ERRORS = (sa_exc.DataError, sa_exc.IntegrityError, TypeError, ValueError, OverflowError)
+
+
+def refused_for_its_data(error: Exception) -> bool:
+    if isinstance(error, sa_exc.DBAPIError):
+        return isinstance(error, (sa_exc.DataError, sa_exc.IntegrityError)) and not error.connection_invalidated
+    if isinstance(error, sa_exc.StatementError):  # a value its column type could not bind
+        return isinstance(error.orig, _DATA_ERRORS)
+    return isinstance(error, _DATA_ERRORS)
 
 
 class _HandOff(asyncio.Queue):

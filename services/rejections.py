@@ -1,13 +1,14 @@
-"""The kept log of messages the ingest could not use, for the administrator."""
+"""The kept log of messages the ingest could not use (wholly or in part), for the administrator."""
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Engine
 
-from services.models import RejectedMessage
+from services.models import RejectedMessage, RejectionReason
 
 PREVIEW_BYTES = 500
 
@@ -21,28 +22,55 @@ class RejectionView:
     detail: str
     payload_size: int
     preview: str
+    count: int = 1  # rejections in the message, kept or not
+    further: tuple[tuple[str, str], ...] = ()  # (reason, detail) kept after the first
+
+    @property
+    def summary(self) -> str:
+        """The detail, followed by how many more rejections the message had and their reasons."""
+        if self.count <= 1:
+            return self.detail
+        reasons = Counter(reason for reason, _ in self.further)
+        listed = ", ".join(f"{reason} ×{n}" for reason, n in reasons.most_common())
+        return f"{self.detail} (+{self.count - 1} more in this message{': ' + listed if listed else ''})"
 
     def as_json(self) -> dict:
         return {"id": self.id, "received_at": self.received_at.isoformat().replace("+00:00", "Z"),
                 "topic": self.topic, "reason": self.reason, "detail": self.detail,
+                "rejection_count": self.count,
+                "reasons": [{"reason": self.reason, "detail": self.detail}]
+                           + [{"reason": reason, "detail": detail} for reason, detail in self.further],
                 "payload_size": self.payload_size, "payload_preview": self.preview}
 
 
 def list_rejections(engine: Engine, *, reason: str | None = None, limit: int = 100) -> list[RejectionView]:
+    """Newest first; ``reason`` finds a message by any of its kept reasons."""
     query = select(RejectedMessage).order_by(RejectedMessage.id.desc()).limit(limit)
     if reason:
-        query = query.where(RejectedMessage.reason == reason)
+        query = query.where(or_(RejectedMessage.reason == reason, RejectedMessage.id.in_(
+            select(RejectionReason.message_id).where(RejectionReason.reason == reason))))
     with engine.connect() as connection:
         rows = connection.execute(query).all()
+        further: dict[int, list[tuple[str, str]]] = {}
+        several = [row.id for row in rows if row.rejection_count > 1]
+        if several:
+            for message_id, kept_reason, detail in connection.execute(
+                    select(RejectionReason.message_id, RejectionReason.reason, RejectionReason.detail)
+                    .where(RejectionReason.message_id.in_(several)).order_by(RejectionReason.id)):
+                further.setdefault(message_id, []).append((kept_reason, detail))
     return [
         RejectionView(row.id, row.received_at, row.topic, row.reason, row.detail, row.payload_size,
-                      bytes(row.payload[:PREVIEW_BYTES]).decode("utf-8", errors="replace"))
+                      bytes(row.payload[:PREVIEW_BYTES]).decode("utf-8", errors="replace"),
+                      row.rejection_count, tuple(further.get(row.id, ())))
         for row in rows
     ]
 
 
 def rejection_counts(engine: Engine) -> dict[str, int]:
-    """Kept rejections per reason (within the retention period)."""
+    """Kept rejections per reason (within the retention period): each message's first reason
+    and its further kept ones."""
+    counts: Counter = Counter()
     with engine.connect() as connection:
-        rows = connection.execute(select(RejectedMessage.reason, func.count()).group_by(RejectedMessage.reason))
-        return {reason: count for reason, count in rows}
+        for table in (RejectedMessage, RejectionReason):
+            counts.update(dict(connection.execute(select(table.reason, func.count()).group_by(table.reason)).all()))
+    return dict(counts)

@@ -67,7 +67,8 @@ def current() -> Runtime:
 
 def build_ingest(runtime: Runtime, **kwargs) -> Ingest:
     locations = registered_locations(runtime.engine)
-    context = ParseContext(root=runtime.settings.topic_root, registered_location=locations.get,
+    context = ParseContext(root=runtime.settings.topic_root, max_entities=runtime.settings.max_entities_per_message,
+                           registered_location=locations.get,
                            in_area=runtime.city.is_in_area)
     ingest = Ingest(runtime.settings, runtime.engine, context=context, district_of=runtime.city.district_of, **kwargs)
     dispatch_service.attach(runtime, ingest)  # citizen reports -> incidents, cmdexe replies -> unit/incident states

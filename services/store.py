@@ -23,6 +23,7 @@ from services.models import (
     DeviceLatest,
     Observation,
     RejectedMessage,
+    RejectionReason,
     UnitCommandReply,
 )
 from services.telemetry import CitizenReportIn, CommandReplyIn, ObservationIn
@@ -38,17 +39,23 @@ OBSERVATIONS = Observation.__table__
 DEVICES = Device.__table__
 LATEST = DeviceLatest.__table__
 REJECTED = RejectedMessage.__table__
+REJECTION_REASONS = RejectionReason.__table__
 REPORTS = CitizenReport.__table__
 REPLIES = UnitCommandReply.__table__
 
 
 @dataclass(frozen=True, slots=True)
 class RejectedIn:
+    """A message with rejections, kept once: its first reason, the further kept ones
+    (``further``: (reason, detail) pairs) and how many rejections it had in all."""
+
     topic: str
     payload: bytes
     reason: str
     detail: str
     received_at: datetime
+    further: tuple[tuple[str, str], ...] = ()
+    count: int = 1
 
 
 @dataclass
@@ -125,7 +132,7 @@ class ObservationStore:
             reports = self._insert_reports(connection, batch.reports)
             replies = self._insert_replies(connection, batch.replies)
             if batch.rejected:
-                connection.execute(REJECTED.insert(), [_rejected_row(r) for r in batch.rejected])
+                self._insert_rejected(connection, batch.rejected)
         return BatchResult(
             stored=len(stored), duplicates=len(batch.observations) - len(stored),
             reports_stored=len(reports), replies_stored=len(replies),
@@ -187,6 +194,19 @@ class ObservationStore:
              "flags": ",".join(o.flags) or None}
             for o in newest.values()
         ])
+
+    @staticmethod
+    def _insert_rejected(connection, rejected: list[RejectedIn]) -> None:
+        """One row (and one bounded payload copy) per message; its further reasons point to it."""
+        single = [_rejected_row(r) for r in rejected if not r.further]
+        if single:
+            connection.execute(REJECTED.insert(), single)
+        for message in (r for r in rejected if r.further):
+            message_id = connection.execute(REJECTED.insert().returning(REJECTED.c.id),
+                                            _rejected_row(message)).scalar_one()
+            connection.execute(REJECTION_REASONS.insert(), [
+                {"message_id": message_id, "reason": reason, "detail": _clean(detail)[:2000]}
+                for reason, detail in message.further])
 
     def _insert_reports(self, connection, reports: list[CitizenReportIn]) -> list[CitizenReportIn]:
         """Stores new reports; returns those that were new (a replayed report is stored once)."""
@@ -265,7 +285,12 @@ def _observation_row(observation: ObservationIn) -> dict:
 
 def _rejected_row(rejected: RejectedIn) -> dict:
     return {
-        "received_at": rejected.received_at, "topic": rejected.topic[:512],
+        "received_at": rejected.received_at, "topic": _clean(rejected.topic)[:512],
         "payload": rejected.payload[:MAX_KEPT_PAYLOAD], "payload_size": len(rejected.payload),
-        "reason": rejected.reason, "detail": rejected.detail[:2000],
+        "reason": rejected.reason, "detail": _clean(rejected.detail)[:2000], "rejection_count": rejected.count,
     }
+
+
+def _clean(text: str) -> str:
+    """Text a database accepts: PostgreSQL refuses NUL characters, which a rejection must not stop on."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text

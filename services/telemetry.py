@@ -8,6 +8,12 @@ Tolerated deviations of real feeds: NGSI-LD (and NGSI v2) normalized attributes,
 attribute-name case variants, numbers sent as strings, ids with or without the
 ``urn:ngsi-ld:<Type>:`` prefix, expanded type URIs, time intervals ``a/b`` (the end is used),
 naive timestamps (read as UTC, as NGSI-LD prescribes), humidity and occupancy in percent.
+
+The device is the entity's own ``id``; the topic's ``<device_id>`` only names the device of an
+entity that has none (a gateway publishes many sensors' entities on its own topic). One unusable
+measured attribute does not lose its entity: the entity is stored without it and the attribute
+is kept as a ``partial`` rejection. A message is bounded: at most ``ParseContext.max_entities``
+entities and ``MAX_KEPT_REASONS`` kept reasons, however many entities it holds.
 """
 from __future__ import annotations
 
@@ -25,6 +31,10 @@ log = logging.getLogger("cityops.telemetry")
 
 MAX_PAYLOAD_BYTES = 1_000_000
 MAX_FUTURE = timedelta(days=1)
+MAX_ID_CHARS = 128  # the length of the id columns (devices.id, unit_command_replies.unit_id and cmd_id)
+MAX_REPORT_ID_CHARS = 200  # citizen_reports.external_id
+DEFAULT_MAX_ENTITIES = 1000  # entities read from one message (Settings.max_entities_per_message)
+MAX_KEPT_REASONS = 100  # reasons kept per message; the rest are counted, not kept (no amplification)
 
 REASONS = {
     "not_json": "the payload is not UTF-8 JSON",
@@ -36,7 +46,12 @@ REASONS = {
     "out_of_range": "a measured value is outside its physical range",
     "invalid_value": "a value has the wrong type or a required field is missing",
     "invalid_timestamp": "the observation time cannot be read or lies in the future",
+    "partial": "the entity was stored without one attribute that could not be used (named in the detail)",
+    "too_many_entities": "the message holds more entities than one message may (CITYOPS_MAX_ENTITIES_PER_MESSAGE)",
+    "refused_by_database": "the database refused to store the message; the detail says why",
 }
+# Reasons that lose nothing but an attribute: counted apart from the rejected entities and messages
+PARTIAL_REASONS = frozenset({"partial"})
 
 
 @dataclass(frozen=True)
@@ -188,13 +203,26 @@ class ParsedMessage:
     observations: list[ObservationIn] = field(default_factory=list)
     reports: list[CitizenReportIn] = field(default_factory=list)
     replies: list[CommandReplyIn] = field(default_factory=list)
-    rejections: list[Rejection] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)  # the first MAX_KEPT_REASONS
     ignored: bool = False  # CityOps's own outgoing messages, echoed by the broker
+    reason_counts: dict[str, int] | None = None  # every rejection by reason, kept or not
+
+    def reject(self, reason: str, detail: str) -> None:
+        if len(self.rejections) < MAX_KEPT_REASONS:
+            self.rejections.append(Rejection(reason, detail))
+        if self.reason_counts is None:
+            self.reason_counts = {}
+        self.reason_counts[reason] = self.reason_counts.get(reason, 0) + 1
+
+    @property
+    def rejection_count(self) -> int:
+        return sum(self.reason_counts.values()) if self.reason_counts else 0
 
 
 @dataclass(frozen=True)
 class ParseContext:
     root: str = "city"
+    max_entities: int = DEFAULT_MAX_ENTITIES
     registered_location: Callable[[str], tuple[float, float] | None] = lambda _device_id: None
     in_area: Callable[[float, float], bool] = lambda _lon, _lat: True
 
@@ -226,15 +254,15 @@ def parse_message(topic: str, payload: bytes, context: ParseContext, received_at
         elif kind == "unit_state":
             _parse_entities(document, key, frozenset({"Vehicle"}), context, received_at, result)
         elif kind == "reports":
-            for entity in _as_entities(document):
+            for entity in _as_entities(document, context.max_entities):
                 _collect(result, lambda e=entity: result.reports.append(parse_report(e, received_at)))
         elif kind == "unit_reply":
             result.replies.append(parse_command_reply(document, key, received_at))
     except Rejected as rejection:
-        result.rejections.append(Rejection(rejection.reason, rejection.detail))
+        result.reject(rejection.reason, rejection.detail)
     except Exception as error:  # a safety net: bad input must never stop the ingest
         log.exception("unexpected error parsing a message on %s", topic)
-        result.rejections.append(Rejection("invalid_value", f"could not be read: {type(error).__name__}: {error}"[:500]))
+        result.reject("invalid_value", f"could not be read: {type(error).__name__}: {error}"[:500])
     return result
 
 
@@ -243,7 +271,7 @@ def _collect(result: ParsedMessage, action: Callable[[], None]) -> None:
     try:
         action()
     except Rejected as rejection:
-        result.rejections.append(Rejection(rejection.reason, rejection.detail))
+        result.reject(rejection.reason, rejection.detail)
 
 
 def _route(topic: str, root: str) -> tuple[str, str] | None:
@@ -259,9 +287,9 @@ def _route(topic: str, root: str) -> tuple[str, str] | None:
         return "reports", ""
     if len(rest) == 3 and rest[0] == "units" and rest[1]:
         if rest[2] == "state":
-            return "unit_state", normalize_id(rest[1])
+            return "unit_state", checked_id(normalize_id(rest[1]), "unit id")
         if rest[2] == "cmdexe":
-            return "unit_reply", normalize_id(rest[1])
+            return "unit_reply", checked_id(normalize_id(rest[1]), "unit id")
         if rest[2] == "cmd":
             return None
     if len(rest) == 2 and rest[0] == "alerts":
@@ -284,26 +312,32 @@ def _decode_json(payload: bytes) -> Any:
         raise Rejected("not_json", str(error)[:200]) from None
 
 
-def _as_entities(document: Any) -> list[dict]:
+def _as_entities(document: Any, max_entities: int) -> list[dict]:
     entities = document if isinstance(document, list) else [document]
     if not entities:
         raise Rejected("invalid_value", "an empty array holds no entity")
+    if len(entities) > max_entities:
+        raise Rejected("too_many_entities", f"{len(entities):,} entities in one message; at most "
+                                            f"{max_entities:,} are read, send them in smaller messages")
     for entity in entities:
         if not isinstance(entity, dict):
             raise Rejected("invalid_value", f"an entity must be a JSON object, got {type(entity).__name__}")
     return entities
 
 
-def _parse_entities(document, device_id, allowed_types, context, received_at, result) -> None:
-    for entity in _as_entities(document):
+def _parse_entities(document, topic_id, allowed_types, context, received_at, result) -> None:
+    for entity in _as_entities(document, context.max_entities):
         _collect(result, lambda e=entity: result.observations.append(
-            parse_observation(e, device_id, allowed_types, context, received_at)))
+            parse_observation(e, topic_id, allowed_types, context, received_at, result)))
 
 
 # ---------------------------------------------------------------- entities
 
-def parse_observation(entity: dict, device_id: str, allowed_types: frozenset[str],
-                      context: ParseContext, received_at: datetime) -> ObservationIn:
+def parse_observation(entity: dict, topic_id: str, allowed_types: frozenset[str],
+                      context: ParseContext, received_at: datetime,
+                      result: ParsedMessage | None = None) -> ObservationIn:
+    """One entity as an observation. ``topic_id`` is the topic's device or unit id; the
+    attributes it could not use are reported to ``result`` as ``partial`` rejections."""
     attributes = CaseInsensitiveAttributes(entity)
     entity_type = entity_type_of(attributes)
     if entity_type not in ENTITY_SPECS:
@@ -311,6 +345,7 @@ def parse_observation(entity: dict, device_id: str, allowed_types: frozenset[str
     if entity_type not in allowed_types:
         raise Rejected("wrong_topic", f"{entity_type} does not belong on this topic")
     spec = ENTITY_SPECS[entity_type]
+    device_id = device_of(attributes, topic_id, entity_type)
     flags: list[str] = []
 
     observed_at = _observation_time(attributes, spec.time_keys, received_at)
@@ -331,7 +366,8 @@ def parse_observation(entity: dict, device_id: str, allowed_types: frozenset[str
         if not context.in_area(lon, lat):
             flags.append("out_of_area")
 
-    values = read_measures(attributes, spec)
+    dropped: list[tuple[str, Rejected]] = []
+    values = read_measures(attributes, spec, dropped)
     for name in spec.texts:
         text = attributes.get(name)
         if isinstance(text, (str, int, float)) and not isinstance(text, bool):
@@ -342,6 +378,8 @@ def parse_observation(entity: dict, device_id: str, allowed_types: frozenset[str
             values[name] = flag
         elif isinstance(flag, str) and flag.lower() in ("true", "false"):
             values[name] = flag.lower() == "true"
+    if dropped:
+        _keep_partial(dropped, values, result)
     return ObservationIn(
         device_id=device_id, entity_type=entity_type, observed_at=observed_at, received_at=received_at,
         lon=lon, lat=lat, values=values,
@@ -349,22 +387,74 @@ def parse_observation(entity: dict, device_id: str, allowed_types: frozenset[str
     )
 
 
-def read_measures(attributes: "CaseInsensitiveAttributes", spec: EntitySpec) -> dict[str, float]:
-    """The entity's measured values, by walking what it sent (not every measure the type knows)."""
+def device_of(attributes: "CaseInsensitiveAttributes", topic_id: str, entity_type: str) -> str:
+    """The device an entity reports for.
+
+    Telemetry: the entity's own ``id`` (SPEC section 4), so a gateway's topic carries many
+    sensors; the topic's segment only for an entity without one.
+    Unit state (``Vehicle`` on ``<root>/units/<unit_id>/state``): always the topic's unit id.
+    The unit registry, its commands (``.../<unit_id>/cmd``) and their replies (``.../cmdexe``)
+    are all keyed by that segment, and a vehicle's entity id is often its fleet system's own
+    (a plate, a tracker serial); keying the position by it would leave the dispatch's unit
+    without a position. A unit's state topic is the unit's own, never a gateway's.
+    """
+    if entity_type == "Vehicle":
+        return topic_id
+    own = attributes.get("id")
+    # a plain string, the common case, skips the general reader (hot path); a number is read as text
+    own = own.strip() if type(own) is str else _optional_text(own, "id")
+    if not own:
+        return checked_id(topic_id, "device id")
+    device_id = normalize_id(own)
+    if not device_id:
+        raise Rejected("invalid_value", f"the entity id {own[:60]!r} names no device")
+    return checked_id(device_id, "device id")
+
+
+def checked_id(identifier: str, what: str) -> str:
+    """An id that fits its column and holds no control characters (the database would refuse it)."""
+    if len(identifier) > MAX_ID_CHARS:
+        raise Rejected("invalid_value", f"{what} longer than {MAX_ID_CHARS} characters "
+                                        f"({len(identifier)}: {identifier[:40]!r}...)")
+    if not identifier.isprintable():
+        raise Rejected("invalid_value", f"{what} {identifier[:60]!r} holds control characters")
+    return identifier
+
+
+def read_measures(attributes: "CaseInsensitiveAttributes", spec: EntitySpec,
+                  dropped: list[tuple[str, Rejected]]) -> dict[str, float]:
+    """The entity's measured values, by walking what it sent (not every measure the type knows).
+    An unusable value is left out and appended to ``dropped`` as (attribute, why)."""
     values: dict[str, float] = {}
     measures = _MEASURES_BY_FOLDED_NAME[spec.type]
     for key, raw in attributes.items():
         measure = measures.get(key) or measures.get(key.lower())
         if measure is None or raw is None or measure.name in values:
             continue
-        number = to_number(raw, measure.name)
+        try:
+            number = to_number(raw, measure.name)
+        except Rejected as unusable:
+            dropped.append((measure.name, unusable))
+            continue
         if measure.percent_to_fraction and 1 < number <= 100:
             number = number / 100.0
         if not measure.low <= number <= measure.high:
-            raise Rejected("out_of_range", f"{measure.name}={raw!r} is outside "
-                                           f"{measure.low:g}..{measure.high:g} {measure.unit}".rstrip())
+            dropped.append((measure.name, Rejected("out_of_range", f"{measure.name}={raw!r} is outside "
+                            f"{measure.low:g}..{measure.high:g} {measure.unit}".rstrip())))
+            continue
         values[measure.name] = number
     return values
+
+
+def _keep_partial(dropped: list[tuple[str, Rejected]], values: dict, result: ParsedMessage | None) -> None:
+    """An entity keeps what it could use; with nothing usable left (no measure, text or flag) it is
+    rejected whole, with the reason of its first unusable attribute."""
+    if not values:
+        first = dropped[0][1]
+        raise Rejected(first.reason, first.detail)
+    if result is not None:
+        for name, why in dropped:
+            result.reject("partial", f"{name} dropped ({why.reason}): {why.detail}")
 
 
 def parse_report(entity: dict, received_at: datetime) -> CitizenReportIn:
@@ -389,6 +479,8 @@ def parse_report(entity: dict, received_at: datetime) -> CitizenReportIn:
     if not external_id:
         canonical = json.dumps(entity, sort_keys=True, separators=(",", ":")).encode()
         external_id = "sha1:" + hashlib.sha1(canonical).hexdigest()
+    if len(normalize_id(external_id)) > MAX_REPORT_ID_CHARS:
+        raise Rejected("invalid_value", f"service_request_id longer than {MAX_REPORT_ID_CHARS} characters")
     return CitizenReportIn(
         external_id=normalize_id(external_id), service_code=service_code, service_name=service_name,
         description=_optional_text(attributes.get("description")),
@@ -407,6 +499,7 @@ def parse_command_reply(document: Any, unit_id: str, received_at: datetime) -> C
     result = _optional_text(attributes.get("result"))
     if not cmd_id:
         raise Rejected("invalid_value", "a command reply needs cmdId")
+    checked_id(cmd_id, "cmdId")
     if result not in COMMAND_RESULTS:
         raise Rejected("invalid_value", f"result must be one of {sorted(COMMAND_RESULTS)}, got {result!r}")
     at = _observation_time(attributes, ("at",), received_at) or received_at
@@ -469,7 +562,7 @@ def entity_type_of(attributes: CaseInsensitiveAttributes) -> str:
 
 def normalize_id(raw: str) -> str:
     """Strips the ``urn:ngsi-ld:<Type>:`` prefix that some feeds send and others do not."""
-    if raw.lower().startswith("urn:ngsi-ld:"):
+    if raw[:12].lower() == "urn:ngsi-ld:":
         rest = raw[len("urn:ngsi-ld:"):]
         return rest.split(":", 1)[1] if ":" in rest else rest
     return raw
@@ -574,10 +667,11 @@ def parse_time(raw: Any, name: str = "time") -> datetime:
         raise Rejected("invalid_timestamp", f"{name}={raw!r} is outside the representable range") from None
 
 
-def _optional_text(raw: Any) -> str | None:
+def _optional_text(raw: Any, name: str | None = None) -> str | None:
     if raw is None:
         return None
     if isinstance(raw, (str, int, float)) and not isinstance(raw, bool):
         text = str(raw).strip()
         return text or None
-    raise Rejected("invalid_value", f"expected text, got {type(raw).__name__}")
+    what = f"{name} must be text" if name else "expected text"
+    raise Rejected("invalid_value", f"{what}, got {type(raw).__name__}")

@@ -14,12 +14,13 @@ from services.models.telemetry import (
     IngestStatus,
     Observation,
     RejectedMessage,
+    RejectionReason,
     UnitCommandReply,
 )
 
 __all__ = [
     "AUTO_ID", "UTCDateTime", "utcnow", "ApiToken", "AuditEntry", "CitizenReport", "Device", "DeviceLatest",
-    "IngestStatus", "Observation", "RejectedMessage", "UnitCommandReply",
+    "IngestStatus", "Observation", "RejectedMessage", "RejectionReason", "UnitCommandReply",
     "Alarm", "AlarmEvent",
     "Incident", "IncidentEvent", "ResponseUnit", "UnitCommand",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Float, ForeignKey, Index, Integer, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from services.models.base import AUTO_ID, utc_field
@@ -69,6 +69,12 @@ class Observation(SQLModel, table=True):
 
 
 class RejectedMessage(SQLModel, table=True):
+    """A message with something CityOps could not use, kept once with its (bounded) payload.
+
+    ``reason``/``detail`` are its first rejection; the further kept ones are its
+    ``RejectionReason`` rows; ``rejection_count`` counts them all, kept or not (an array of many
+    unusable entities is one row, not one row and one payload copy per entity)."""
+
     __tablename__ = "rejected_messages"
 
     id: Optional[int] = Field(default=None, sa_column=Column(AUTO_ID, primary_key=True, autoincrement=True))
@@ -76,6 +82,19 @@ class RejectedMessage(SQLModel, table=True):
     topic: str = Field(max_length=512)
     payload: bytes = Field(sa_column=Column(LargeBinary))
     payload_size: int
+    reason: str = Field(max_length=32, index=True)
+    detail: str
+    rejection_count: int = Field(default=1, sa_column=Column(Integer, nullable=False, server_default="1"))
+
+
+class RejectionReason(SQLModel, table=True):
+    """A further rejection (an entity, a dropped attribute) of a kept message, pointing to it."""
+
+    __tablename__ = "rejection_reasons"
+
+    id: Optional[int] = Field(default=None, sa_column=Column(AUTO_ID, primary_key=True, autoincrement=True))
+    message_id: int = Field(sa_column=Column(AUTO_ID, ForeignKey("rejected_messages.id", ondelete="CASCADE"),
+                                             nullable=False, index=True))
     reason: str = Field(max_length=32, index=True)
     detail: str
 
@@ -129,6 +148,8 @@ class IngestStatus(SQLModel, table=True):
     rejected: int = Field(default=0, sa_type=BigInteger)
     rejected_by_reason: dict = Field(default_factory=dict, sa_column=Column(JSON))
     lag_seconds: float = 0.0
+    # how long messages have waited with nothing committed (0 when none waits): a stalled ingest
+    stalled_seconds: float = Field(default=0.0, sa_column=Column(Float, nullable=False, server_default="0"))
     last_message_at: Optional[datetime] = utc_field(default=None)
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from services.config import Settings
 from services.ingest import Ingest, start_ingest_thread
-from services.models import Observation, RejectedMessage
+from services.models import Device, Observation, RejectedMessage
 from services.runtime import Runtime, build_ingest, open_runtime
 from tests.brokers import wait_until
 
@@ -36,6 +36,7 @@ class RunningIngest:
         self.stop.set()
         self.thread.join(30)
         assert not self.thread.is_alive(), "the ingest did not stop"
+        self.runtime.engine.dispose()  # PostgreSQL's connections are shared by every test run on the machine
 
 
 def start_ingest(settings: Settings) -> RunningIngest:
@@ -74,14 +75,18 @@ class Publisher:
         self.client.disconnect()
 
 
-def traffic_entity(minute: int, speed: float = 42.0, second: int = 0) -> dict:
+def traffic_entity(minute: int, speed: float = 42.0, second: int = 0, device_id: str | None = None) -> dict:
+    """A traffic reading; without ``device_id`` it has no ``id`` and is its topic's device's."""
     moment = datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc) + timedelta(minutes=minute, seconds=second)
-    return {
-        "id": "urn:ngsi-ld:TrafficFlowObserved:t", "type": "TrafficFlowObserved",
+    entity = {
+        "type": "TrafficFlowObserved",
         "dateObserved": moment.isoformat().replace("+00:00", "Z"),
         "location": {"type": "LineString", "coordinates": [[24.940, 60.170], [24.945, 60.171]]},
         "averageVehicleSpeed": speed, "intensity": 12, "occupancy": 0.2,
     }
+    if device_id is not None:
+        entity["id"] = f"urn:ngsi-ld:TrafficFlowObserved:{device_id}"
+    return entity
 
 
 def count_observations(engine, device_id: str | None = None) -> int:
@@ -93,6 +98,12 @@ def count_observations(engine, device_id: str | None = None) -> int:
 
 
 def count_rejections(engine) -> dict[str, int]:
+    """Kept rejected messages by their (first) reason."""
     with engine.connect() as connection:
         rows = connection.execute(select(RejectedMessage.reason, func.count()).group_by(RejectedMessage.reason))
         return dict(rows.all())
+
+
+def count_devices(engine, prefix: str = "") -> int:
+    with engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(Device).where(Device.id.startswith(prefix))).scalar_one()

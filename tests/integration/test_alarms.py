@@ -79,11 +79,12 @@ def city(database_url, broker, tiny_city, tmp_path):
     alarm_service(running.runtime).close()
 
 
-def send(city, readings, device="flood-1") -> None:
+def send(city, readings, device="flood-1", topic_device: str | None = None) -> None:
+    """Publishes the readings on the device's topic (or ``topic_device``'s, a gateway's)."""
     running, publisher = city
     root = running.runtime.settings.topic_root
     before = count_observations(running.runtime.engine, device)
-    publisher.publish_all([(f"{root}/telemetry/{device}", entity) for entity in readings])
+    publisher.publish_all([(f"{root}/telemetry/{topic_device or device}", entity) for entity in readings])
     wait_until(lambda: count_observations(running.runtime.engine, device) >= before + len(readings), 10,
                message="the readings to be stored")
     # the listener runs right after the commit; the next heartbeat-free check is the alarm table itself
@@ -115,6 +116,13 @@ def test_level_held_above_alert_for_the_rules_duration_raises_exactly_one_alarm(
     assert alarm.active and not alarm.acknowledged and alarm.repeat_count == 0
     assert alarm.started_at == T0 + timedelta(seconds=30)  # when the condition began, in observation time
     assert alarm.threshold == 1.2 and alarm.district == "East"
+
+
+def test_readings_relayed_by_a_gateway_raise_the_alarm_of_their_own_device(city):
+    # flood-1's entities on a gateway's topic: its own id, registered location, thresholds and district
+    send(city, [flood(0, 1.3), flood(60, 1.35)], topic_device="harbour-gateway")
+    found = wait_until(lambda: alarms(city, "water-alert"), 10, message="the alarm")
+    assert [(a.device_id, a.threshold, a.district) for a in found] == [("flood-1", 1.2, "East")]
 
 
 def test_readings_bouncing_inside_the_hysteresis_do_not_raise_a_second_alarm(city):

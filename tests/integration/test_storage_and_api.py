@@ -76,6 +76,20 @@ def test_retention_deletes_observations_older_than_the_period(runtime):
     assert len(device_observations(runtime.engine, "t2")) == 1
 
 
+def test_retention_deletes_old_rejected_messages_with_their_further_reasons(runtime):
+    from services.rejections import list_rejections, rejection_counts
+
+    store = ObservationStore(runtime.engine)
+    store.write(Batch(rejected=[
+        RejectedIn("city/telemetry/gw", b"[...]", "unknown_type", "no type", NOW - timedelta(days=31),
+                   further=(("out_of_range", "pm25=-1"), ("partial", "pm10 dropped")), count=3),
+        RejectedIn("city/telemetry/x", b"{", "not_json", "bad", NOW)]))
+    assert rejection_counts(runtime.engine) == {"unknown_type": 1, "out_of_range": 1, "partial": 1, "not_json": 1}
+    assert [view.count for view in list_rejections(runtime.engine, reason="partial")] == [3]
+    purge_observations(runtime.engine, timedelta(days=30))
+    assert rejection_counts(runtime.engine) == {"not_json": 1}
+
+
 def test_devices_need_a_token_and_list_registered_devices(client):
     assert client.get("/api/v1/devices").status_code == 401
     assert client.get("/api/v1/devices", headers=auth("wrong")).get_json()["error"]["code"] == "unauthorized"
@@ -150,6 +164,9 @@ def test_openapi_document_describes_every_endpoint(client):
     assert {p["name"] for p in parameters} == {"device_id", "since", "until", "limit"}
 
 
-def test_health_without_a_running_ingest_says_degraded(client):
-    body = client.get("/api/v1/health").get_json()
+def test_health_without_a_running_ingest_says_degraded_with_503(client):
+    response = client.get("/api/v1/health")
+    body = response.get_json()
+    assert response.status_code == 503
     assert body["db"] is True and body["broker"] is False and body["status"] == "degraded"
+    assert body["problems"] == ["no ingest process has reported in the last 10 s"]

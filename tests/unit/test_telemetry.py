@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.telemetry import MAX_PAYLOAD_BYTES, REASONS, ParseContext, parse_message
+from services.telemetry import MAX_KEPT_REASONS, MAX_PAYLOAD_BYTES, REASONS, ParseContext, parse_message
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples" / "sdm"
 RECEIVED = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
@@ -91,7 +91,7 @@ def test_spanish_examples_are_stored_but_flagged_out_of_area_for_helsinki(name):
 
 def test_air_quality_interval_uses_its_end_and_keeps_measures():
     observation = single_observation(SAMPLE_TOPICS["AirQualityObserved"], sample("AirQualityObserved"))
-    assert observation.device_id == "madrid-28079004"
+    assert observation.device_id == "Madrid-AmbientObserved-28079004-2016-03-15T11:00:00"  # its own id
     assert observation.entity_type == "AirQualityObserved"
     assert observation.observed_at == datetime(2016, 3, 15, 12, 0, tzinfo=UTC)
     assert (observation.lon, observation.lat) == pytest.approx((-3.712247222222222, 40.423852777777775))
@@ -150,9 +150,11 @@ def test_alert_on_own_outgoing_topic_is_ignored_not_rejected():
     assert result.ignored and result.rejections == [] and result.observations == []
 
 
-def test_flood_monitoring_without_location_takes_the_registered_location():
-    context = ParseContext(registered_location=lambda device: (24.94, 60.17) if device == "FWR013" else None)
+def test_flood_monitoring_without_location_takes_the_registered_location_of_its_own_id():
+    registered = {"Pune-NoiseLevelObserved": (24.94, 60.17)}  # the entity's id, not the topic's FWR013
+    context = ParseContext(registered_location=registered.get)
     observation = single_observation("city/telemetry/FWR013", FLOOD, context)
+    assert observation.device_id == "Pune-NoiseLevelObserved"
     assert (observation.lon, observation.lat) == (24.94, 60.17)
     assert "location_from_registry" in observation.flags
     assert observation.observed_at == datetime(2020, 9, 16, 8, 0, tzinfo=UTC)
@@ -236,15 +238,54 @@ def test_numbers_sent_as_strings_are_read_as_numbers(text):
     assert single_observation("city/telemetry/t", traffic).values["averageVehicleSpeed"] == pytest.approx(52.6)
 
 
-@pytest.mark.parametrize("topic,expected", [
-    ("city/telemetry/urn:ngsi-ld:AirQualityObserved:Madrid-1", "Madrid-1"),
-    ("city/telemetry/Madrid-1", "Madrid-1"),
-    ("city/units/urn:ngsi-ld:Vehicle:amb-7/state", "amb-7"),
-    ("city/units/amb-7/state", "amb-7"),
+@pytest.mark.parametrize("topic,entity_id,expected", [
+    ("city/telemetry/gateway-1", "urn:ngsi-ld:AirQualityObserved:Madrid-1", "Madrid-1"),
+    ("city/telemetry/gateway-1", "Madrid-1", "Madrid-1"),
+    ("city/telemetry/urn:ngsi-ld:AirQualityObserved:Madrid-1", None, "Madrid-1"),
+    ("city/telemetry/Madrid-1", None, "Madrid-1"),
+    ("city/units/urn:ngsi-ld:Vehicle:amb-7/state", None, "amb-7"),
+    ("city/units/amb-7/state", None, "amb-7"),
 ])
-def test_device_ids_with_or_without_urn_prefix_are_the_same_device(topic, expected):
+def test_device_ids_with_or_without_urn_prefix_are_the_same_device(topic, entity_id, expected):
     entity = sample("Vehicle") if "/units/" in topic else sample("AirQualityObserved")
+    entity = changed(entity, id=entity_id) if entity_id else changed(entity, drop=("id",))
     assert single_observation(topic, entity).device_id == expected
+
+
+def test_gateway_topic_stores_each_entity_under_its_own_id():
+    entities = [changed(AIR, id=f"urn:ngsi-ld:AirQualityObserved:sensor-{i}") for i in range(3)]
+    entities.append(changed(AIR, drop=("id",)))
+    result = parse("city/telemetry/gateway-7", entities)
+    assert [o.device_id for o in result.observations] == ["sensor-0", "sensor-1", "sensor-2", "gateway-7"]
+
+
+def test_vehicle_state_belongs_to_the_unit_of_its_topic_whatever_its_entity_id():
+    # the unit registry, its commands and their replies are keyed by the topic's unit id
+    vehicle = changed(sample("Vehicle"), id="urn:ngsi-ld:Vehicle:fleet-tracker-0042")
+    assert single_observation("city/units/amb-7/state", vehicle).device_id == "amb-7"
+
+
+@pytest.mark.parametrize("topic,entity_id,fragment", [
+    ("city/telemetry/" + "d" * 129, None, "device id longer than 128"),
+    ("city/telemetry/gateway-1", "s" * 129, "device id longer than 128"),
+    ("city/telemetry/gateway-1", "urn:ngsi-ld:AirQualityObserved:" + "s" * 129, "device id longer than 128"),
+    ("city/telemetry/gateway-1", "bad\u0000id", "control characters"),
+    ("city/units/" + "u" * 200 + "/state", None, "unit id longer than 128"),
+    ("city/units/" + "u" * 200 + "/cmdexe", None, "unit id longer than 128"),
+])
+def test_id_longer_than_its_column_or_with_control_characters_is_rejected_at_the_edge(topic, entity_id, fragment):
+    if "/cmdexe" in topic:
+        payload = {"cmdId": "c1", "result": "accepted"}
+    else:
+        entity = sample("Vehicle") if "/units/" in topic else sample("AirQualityObserved")
+        payload = changed(entity, id=entity_id) if entity_id else changed(entity, drop=("id",))
+    result = parse(topic, payload)
+    assert reasons(result) == ["invalid_value"] and result.observations == [] and result.replies == []
+    assert fragment in result.rejections[0].detail
+
+
+def test_id_of_exactly_128_characters_is_accepted():
+    assert single_observation("city/telemetry/g", changed(AIR, id="s" * 128)).device_id == "s" * 128
 
 
 def test_expanded_type_uri_is_read_as_its_short_name():
@@ -271,15 +312,77 @@ def test_array_of_entities_gives_one_observation_each():
 
 
 def test_array_with_one_bad_entity_keeps_the_good_ones_and_records_one_rejection():
-    bad = changed(sample("WeatherObserved"), temperature=500)
+    bad = only_measure(sample("WeatherObserved"), temperature=500)
     result = parse("city/telemetry/station-9", [sample("AirQualityObserved"), bad, sample("WeatherObserved")])
     assert len(result.observations) == 2
     assert reasons(result) == ["out_of_range"]
 
 
+# ---------------------------------------------------------------- one bad attribute, not a lost entity
+
+@pytest.mark.parametrize("name,value,original", [
+    ("precipitation", True, "invalid_value"),
+    ("precipitation", "a lot", "invalid_value"),
+    ("temperature", 500, "out_of_range"),
+    ("relativeHumidity", {"unexpected": "object"}, "invalid_value"),
+])
+def test_entity_with_one_unusable_attribute_is_stored_without_it_and_the_attribute_kept_as_partial(
+        name, value, original):
+    weather = changed(sample("WeatherObserved"), **{name: value})
+    result = parse("city/telemetry/w", weather)
+    (observation,) = result.observations
+    assert name not in observation.values
+    assert observation.values["atmosphericPressure"] == pytest.approx(938.9)  # the rest is kept
+    assert reasons(result) == ["partial"]
+    assert result.rejections[0].detail.startswith(f"{name} dropped ({original}): ")
+
+
+def test_entity_with_several_unusable_attributes_keeps_one_partial_reason_each():
+    weather = changed(sample("WeatherObserved"), precipitation=False, temperature=-300)
+    result = parse("city/telemetry/w", weather)
+    assert len(result.observations) == 1 and reasons(result) == ["partial", "partial"]
+    assert sorted(r.detail.split(" ")[0] for r in result.rejections) == ["precipitation", "temperature"]
+
+
+@pytest.mark.parametrize("value,reason", [(400, "out_of_range"), (True, "invalid_value"), ("fast", "invalid_value")])
+def test_entity_whose_only_value_is_unusable_is_rejected_whole_with_the_original_reason(value, reason):
+    result = parse("city/telemetry/t", only_measure(TRAFFIC, averageVehicleSpeed=value))
+    assert result.observations == [] and reasons(result) == [reason]
+    assert "averageVehicleSpeed" in result.rejections[0].detail
+
+
+def test_entity_whose_only_measure_is_unusable_but_which_carries_a_text_is_stored_with_the_text():
+    flood = changed(FLOOD, location={"type": "Point", "coordinates": [24.94, 60.17]}, currentLevel="high",
+                    alertLevel=None, dangerLevel=None, referenceLevel=None, measuredDistance=None)
+    result = parse("city/telemetry/f", flood)
+    (observation,) = result.observations
+    assert observation.values == {"floodLevelStatus": "Normal", "stationID": "FWR013"}
+    assert reasons(result) == ["partial"]
+
+
+def test_message_keeps_at_most_a_bounded_number_of_reasons_but_counts_them_all():
+    result = parse("city/telemetry/gw", [only_measure(AIR, pm25=-1)] * 1000)
+    assert len(result.rejections) == MAX_KEPT_REASONS
+    assert result.reason_counts == {"out_of_range": 1000} and result.rejection_count == 1000
+
+
+def test_message_with_more_entities_than_the_cap_is_rejected_whole_without_reading_them():
+    result = parse("city/telemetry/gw", [AIR] * 11, ParseContext(max_entities=10))
+    assert reasons(result) == ["too_many_entities"] and result.observations == []
+    assert "11 entities" in result.rejections[0].detail and "at most 10" in result.rejections[0].detail
+    assert len(parse("city/telemetry/gw", [AIR] * 10, ParseContext(max_entities=10)).observations) == 10
+
+
 # ---------------------------------------------------------------- rejections, one reason at a time
 
 AIR, TRAFFIC = sample("AirQualityObserved"), sample("TrafficFlowObserved")
+
+
+def only_measure(entity: dict, **measure) -> dict:
+    """The entity with its identity, type, location and time, and nothing else but ``measure``."""
+    kept = ("id", "type", "location", "dateObserved", "dateObservedFrom", "dateObservedTo", "observationDateTime")
+    return {**{k: v for k, v in copy.deepcopy(entity).items() if k in kept}, **measure}
+
 FUTURE = (RECEIVED + timedelta(days=3)).isoformat()
 REJECTIONS = [
     # id, topic, payload, reason, fragment expected in the detail (or None)
@@ -300,11 +403,13 @@ REJECTIONS = [
      "invalid_location", None),
     ("one-position-line", "city/telemetry/a", changed(AIR, location={"type": "LineString", "coordinates": [[1, 2]]}),
      "invalid_location", "LineString"),
-    ("speed-400", "city/telemetry/t", changed(TRAFFIC, averageVehicleSpeed=400), "out_of_range", "averageVehicleSpeed"),
-    ("pm25-negative", "city/telemetry/a", changed(AIR, pm25=-3), "out_of_range", "pm25"),
-    ("occupancy-150", "city/telemetry/t", changed(TRAFFIC, occupancy=150), "out_of_range", "occupancy"),
-    ("number-abc", "city/telemetry/a", changed(AIR, pm25="abc"), "invalid_value", "pm25"),
-    ("number-boolean", "city/telemetry/a", changed(AIR, pm25=True), "invalid_value", "pm25"),
+    ("speed-400", "city/telemetry/t", only_measure(TRAFFIC, averageVehicleSpeed=400), "out_of_range",
+     "averageVehicleSpeed"),
+    ("pm25-negative", "city/telemetry/a", only_measure(AIR, pm25=-3), "out_of_range", "pm25"),
+    ("occupancy-150", "city/telemetry/t", only_measure(TRAFFIC, occupancy=150), "out_of_range", "occupancy"),
+    ("number-abc", "city/telemetry/a", only_measure(AIR, pm25="abc"), "invalid_value", "pm25"),
+    ("number-boolean", "city/telemetry/a", only_measure(AIR, pm25=True), "invalid_value", "pm25"),
+    ("1001-entities", "city/telemetry/a", [AIR] * 1001, "too_many_entities", "1,001 entities"),
     ("reply-without-cmdId", "city/units/u1/cmdexe", {"result": "accepted"}, "invalid_value", "cmdId"),
     ("reply-maybe", "city/units/u1/cmdexe", {"cmdId": "c1", "result": "maybe"}, "invalid_value", "maybe"),
     ("report-without-service", "city/reports",
@@ -326,7 +431,8 @@ def test_unusable_message_is_rejected_with_its_reason(topic, payload, reason, fr
 
 
 def test_every_reason_code_is_exercised_by_a_rejection_test():
-    assert {r[3] for r in REJECTIONS} == set(REASONS)
+    # partial: the tests above; refused_by_database: tests/integration/test_ingest.py (the database's refusal)
+    assert {r[3] for r in REJECTIONS} | {"partial", "refused_by_database"} == set(REASONS)
 
 
 # ---------------------------------------------------------------- command replies and reports
@@ -426,7 +532,7 @@ def test_mutated_payload_never_raises_and_is_usable_or_carries_a_reason(topic, p
 
 PATHOLOGICAL = [
     ("deeply-nested-array", "city/telemetry/a", b"[" * 100_000),
-    ("integer-too-big-for-float", "city/telemetry/a", json.dumps(changed(AIR, pm25=0)).encode().replace(
+    ("integer-too-big-for-float", "city/telemetry/a", json.dumps(only_measure(AIR, pm25=0)).encode().replace(
         b'"pm25": 0', b'"pm25": 1' + b"0" * 400)),
     ("integer-with-5000-digits", "city/telemetry/a", b'{"type": "AirQualityObserved", "pm25": 1' + b"0" * 5000 + b"}"),
     ("year-1-with-positive-offset", "city/telemetry/a",
@@ -441,3 +547,10 @@ def test_pathological_payload_is_rejected_with_a_reason_instead_of_raising(topic
     result = parse_message(topic, payload, ANYWHERE, RECEIVED)
     assert result.observations == [] and len(result.rejections) == 1
     assert result.rejections[0].reason in REASONS
+
+
+def test_entity_cap_is_read_from_its_environment_variable():
+    from services.config import Settings
+
+    assert Settings.from_env({}).max_entities_per_message == 1000
+    assert Settings.from_env({"CITYOPS_MAX_ENTITIES_PER_MESSAGE": "50"}).max_entities_per_message == 50
