@@ -6,10 +6,11 @@ import importlib
 import socket
 import threading
 import tracemalloc
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 
@@ -271,7 +272,7 @@ def test_entity_with_a_boolean_precipitation_is_stored_without_it_and_the_attrib
     from app import create_app
 
     client = create_app(ingest.runtime).server.test_client()
-    ingest.runtime.settings = replace(ingest.runtime.settings, admin_token="admin-t")
+    ingest.runtime.settings = ingest.runtime.settings.model_copy(update={"admin_token": SecretStr("admin-t")})
     body = client.get("/api/v1/rejected-messages?reason=partial",
                       headers={"Authorization": "Bearer admin-t"}).get_json()
     assert [r["reason"] for r in body["rejected"]] == ["partial"] and "precipitation" in body["rejected"][0]["detail"]
