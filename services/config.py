@@ -61,6 +61,8 @@ class Settings:
     tile_url: str | None = None  # an online basemap tile URL; the city's own vector basemap otherwise
     aqi_standard: str | None = None  # None: the rules file's, else services.aqi.DEFAULT_STANDARD
     rules_file: Path = field(default_factory=lambda: PROJECT_ROOT / "config" / "rules.yaml")
+    iot_agent_file: Path = field(default_factory=lambda: PROJECT_ROOT / "config" / "iot_agent.yaml")
+    digitraffic_file: Path = field(default_factory=lambda: PROJECT_ROOT / "config" / "digitraffic.yaml")
     data_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "data")
 
     @classmethod
@@ -85,6 +87,8 @@ class Settings:
             tile_url=get("TILE_URL"),
             aqi_standard=get("AQI_STANDARD"),
             rules_file=Path(get("RULES_FILE", str(PROJECT_ROOT / "config" / "rules.yaml"))),
+            iot_agent_file=Path(get("IOT_AGENT_FILE", str(PROJECT_ROOT / "config" / "iot_agent.yaml"))),
+            digitraffic_file=Path(get("DIGITRAFFIC_FILE", str(PROJECT_ROOT / "config" / "digitraffic.yaml"))),
             data_dir=Path(get("DATA_DIR", str(PROJECT_ROOT / "data"))),
         )
         values.update(overrides)
