@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 
 from services import adapters, fastjson
-from services.units_of_measure import UnitError, convert as convert_unit
+from services.units_of_measure import UnitError, convert as convert_unit, describe as describe_unit
 
 log = logging.getLogger("cityops.telemetry")
 
@@ -49,6 +49,7 @@ class Measure:
     high: float
     unit: str
     percent_to_fraction: bool = False  # accept 0..100 and store 0..1
+    compass: bool = False  # a direction: older models' -180..0 is stored as 180..360
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ _WEATHER = (
     Measure("temperature", -90, 70, "°C"),
     Measure("relativeHumidity", 0, 1, "1", percent_to_fraction=True),
     Measure("windSpeed", 0, 120, "m/s"),
-    Measure("windDirection", 0, 360, "°"),
+    Measure("windDirection", 0, 360, "°", compass=True),
     Measure("precipitation", 0, 500, "mm"),
 )
 
@@ -126,7 +127,7 @@ ENTITY_SPECS: dict[str, EntitySpec] = {
         ),
         EntitySpec(
             "Vehicle",
-            measures=(Measure("speed", 0, 300, "km/h"), Measure("bearing", 0, 360, "°")),
+            measures=(Measure("speed", 0, 300, "km/h"), Measure("bearing", 0, 360, "°", compass=True)),
             texts=("serviceStatus", "vehicleType", "emergencyVehicleType", "name", "vehiclePlateIdentifier"),
         ),
     )
@@ -397,8 +398,11 @@ def read_measures(attributes: "CaseInsensitiveAttributes", spec: EntitySpec) -> 
             number = in_measure_unit(number, unit_code, measure)
         elif measure.percent_to_fraction and 1 < number <= 100:
             number = number / 100.0
+        if measure.compass and -180 <= number < 0:  # FIWARE's older WeatherObserved allowed -180..180
+            number += 360.0
         if not measure.low <= number <= measure.high:
-            raise Rejected("out_of_range", f"{measure.name}={raw!r} is outside "
+            sent = f"{raw!r}" if unit_code is None else f"{raw!r} {describe_unit(unit_code)} = {number:g} {measure.unit}"
+            raise Rejected("out_of_range", f"{measure.name}={sent} is outside "
                                            f"{measure.low:g}..{measure.high:g} {measure.unit}".rstrip())
         values[measure.name] = number
     return values
@@ -432,7 +436,8 @@ def parse_report(entity: dict, received_at: datetime) -> CitizenReportIn:
     service_name = _optional_text(attributes.get("service_name"))
     if not service_code and not service_name:
         raise Rejected("invalid_value", "a service request needs service_code or service_name")
-    geometry = read_geometry(attributes.get("location"))
+    # GeoReport v2 extensions (6Aika, Helsinki) send a GeoJSON "geometry" instead of "location"
+    geometry = read_geometry(attributes.get("location") or attributes.get("geometry"))
     if geometry is None and attributes.get("lat") is not None:
         lon_raw = attributes.get("long") if attributes.get("long") is not None else attributes.get("lon")
         geometry = read_geometry({"type": "Point", "coordinates": [
@@ -448,11 +453,17 @@ def parse_report(entity: dict, received_at: datetime) -> CitizenReportIn:
     return CitizenReportIn(
         external_id=normalize_id(external_id), service_code=service_code, service_name=service_name,
         description=_optional_text(attributes.get("description")),
-        address=_optional_text(attributes.get("address_string")), lon=lon, lat=lat,
+        address=_optional_text(attributes.get("address_string")) or _georeport_address(attributes), lon=lon, lat=lat,
         status=_optional_text(attributes.get("status")),
         requested_at=requested_at or received_at, received_at=received_at,
         time_from_receive=requested_at is None,
     )
+
+
+def _georeport_address(attributes: "CaseInsensitiveAttributes") -> str | None:
+    """GeoReport v2 names it ``address`` (text); the Smart Data Models' ``address`` is a PostalAddress."""
+    address = attributes.get("address")
+    return _optional_text(address) if isinstance(address, str) else None
 
 
 def parse_command_reply(document: Any, unit_id: str, received_at: datetime) -> CommandReplyIn:

@@ -269,7 +269,8 @@ def configure(settings, engine: Engine) -> Provisioning:
 # ---------------------------------------------------------------- measures -> entities
 
 def provisioning_of(context) -> Provisioning:
-    provisioning = context.adapters.get("iot_agent")
+    """The provisioning the runtime configured (it is the state of the iot_agent_json adapter)."""
+    provisioning = context.adapters.get("iot_agent_json")
     return provisioning if provisioning is not None else Provisioning(None)
 
 
