@@ -31,7 +31,7 @@ from services.adapters import Adapted
 from services.audit import record
 from services.db import session_scope
 from services.models import IotDevice, IotServiceGroup, utcnow
-from services.telemetry import REPORT_TYPES, Rejected, normalize_id
+from services.telemetry import ENTITY_SPECS, REPORT_TYPES, Rejected, normalize_id
 
 log = logging.getLogger("cityops.iot_agent")
 
@@ -118,14 +118,21 @@ def _statics(raw: dict) -> tuple[tuple[str, Any], ...]:
     return tuple(pairs)
 
 
+def _entity_type(raw: dict, *, required: bool) -> str | None:
+    entity_type = _text(raw, "entity_type", required=required, limit=64)
+    if entity_type is not None and entity_type not in ENTITY_SPECS and entity_type not in REPORT_TYPES:
+        raise ProvisioningError(f"entity_type must be one CityOps reads: {', '.join(sorted(ENTITY_SPECS))}",
+                                "entity_type")
+    return entity_type
+
+
 def service_group_from(raw: Any) -> ServiceGroup:
     if not isinstance(raw, dict):
         raise ProvisioningError("a service group must be an object")
     autoprovision = raw.get("autoprovision", False)
     if not isinstance(autoprovision, bool):
         raise ProvisioningError("autoprovision must be true or false", "autoprovision")
-    return ServiceGroup(apikey=_text(raw, "apikey", required=True), entity_type=_text(raw, "entity_type", required=True,
-                                                                                       limit=64),
+    return ServiceGroup(apikey=_text(raw, "apikey", required=True), entity_type=_entity_type(raw, required=True),
                         attributes=_mapping(raw), static_attributes=_statics(raw), autoprovision=autoprovision)
 
 
@@ -134,7 +141,7 @@ def device_from(raw: Any) -> DeviceProvision:
         raise ProvisioningError("a device must be an object")
     return DeviceProvision(apikey=_text(raw, "apikey", required=True), device_id=_text(raw, "device_id", required=True),
                            entity_name=_text(raw, "entity_name", required=False, limit=256),
-                           entity_type=_text(raw, "entity_type", required=False, limit=64),
+                           entity_type=_entity_type(raw, required=False),
                            attributes=_mapping(raw), static_attributes=_statics(raw))
 
 
