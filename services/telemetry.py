@@ -226,7 +226,7 @@ def parse_message(topic: str, payload: bytes, context: ParseContext, received_at
         kind, key = route
         if len(payload) > MAX_PAYLOAD_BYTES:
             raise Rejected("too_large", f"{len(payload)} bytes")
-        if kind == "adapter":  # a foreign format (services/adapters): its entities take CityOps's own routes
+        if kind == "adapter":  # a foreign format (services/adapters); its entities take CityOps's routes
             adapter, found = key
             for adapted in adapter.read(found, payload, context, received_at):
                 _parse_document(adapted.kind, adapted.entities, adapted.device_id, context, received_at, result)
@@ -401,7 +401,7 @@ def read_measures(attributes: "CaseInsensitiveAttributes", spec: EntitySpec) -> 
         if measure.compass and -180 <= number < 0:  # FIWARE's older WeatherObserved allowed -180..180
             number += 360.0
         if not measure.low <= number <= measure.high:
-            sent = f"{raw!r}" if unit_code is None else f"{raw!r} {describe_unit(unit_code)} = {number:g} {measure.unit}"
+            sent = repr(raw) if unit_code is None else f"{raw!r} {describe_unit(unit_code)} = {number:g} {measure.unit}"
             raise Rejected("out_of_range", f"{measure.name}={sent} is outside "
                                            f"{measure.low:g}..{measure.high:g} {measure.unit}".rstrip())
         values[measure.name] = number

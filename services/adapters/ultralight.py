@@ -29,7 +29,8 @@ def measure_groups(payload: bytes) -> list[dict]:
     try:
         text = payload.decode("utf-8").strip()
     except UnicodeDecodeError as bad:
-        raise Rejected("not_json", f"an UltraLight payload must be UTF-8 text: {bad.reason} at byte {bad.start}") from None
+        raise Rejected("not_json",
+                       f"an UltraLight payload must be UTF-8 text: {bad.reason} at byte {bad.start}") from None
     groups = []
     for chunk in text.split("#"):
         fields = [part.strip() for part in chunk.split("|")]

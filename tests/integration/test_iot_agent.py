@@ -43,7 +43,8 @@ def test_device_provisioned_through_the_api_is_read_by_the_running_ingest(runnin
     assert client.post("/api/v1/iot/services", json={"services": [group]}, headers=auth()).status_code == 201
     device = {"apikey": apikey, "device_id": "weather-7", "entity_name": "urn:ngsi-ld:WeatherObserved:roof-7"}
     assert client.post("/api/v1/iot/devices", json={"devices": [device]}, headers=auth()).status_code == 201
-    assert client.get("/api/v1/iot/devices", headers=auth()).get_json()["devices"][0]["entity_name"] == device["entity_name"]
+    listed = client.get("/api/v1/iot/devices", headers=auth()).get_json()["devices"]
+    assert [row["entity_name"] for row in listed] == [device["entity_name"]]
 
     publisher.publish_all([(f"/ul/{apikey}/weather-7/attrs", b"t|15|h|70"),
                            (f"/ul/{apikey}/weather-8/attrs", b"t|16")])

@@ -13,7 +13,8 @@ import yaml
 from sqlalchemy import delete, select
 
 from services.config import PROJECT_ROOT
-from services.models import CitizenReport, Device, DeviceLatest, Incident, IncidentEvent, Observation, RejectedMessage
+from services.models import (CitizenReport, Device, DeviceLatest, Incident, IncidentEvent, Observation,
+                             RejectedMessage)
 from services.telemetry import ENTITY_SPECS, REASONS
 from tests.brokers import wait_until
 from tests.integration.support import Publisher, make_settings, start_ingest
@@ -28,7 +29,8 @@ needs_samples = pytest.mark.skipif(not REAL.is_dir(), reason=f"the real samples 
 
 
 def sample_files() -> list[str]:
-    return sorted(str(path.relative_to(REAL)) for path in REAL.rglob("*") if path.is_file() and path.name != "sources.md")
+    return sorted(str(path.relative_to(REAL)) for path in REAL.rglob("*")
+                  if path.is_file() and path.name != "sources.md")
 
 
 def expected_outcomes() -> dict:
@@ -112,7 +114,8 @@ def compare_observation(row, expected: dict, sent_at: datetime) -> list[str]:
     problems = []
     flags = set((row.flags or "").split(",")) - {""}
     if (row.entity_type, row.device_id) != (expected["type"], expected["device"]):
-        problems.append(f"stored {row.entity_type} {row.device_id!r}, expected {expected['type']} {expected['device']!r}")
+        problems.append(f"stored {row.entity_type} {row.device_id!r}, "
+                        f"expected {expected['type']} {expected['device']!r}")
     problems += compare_time(row.observed_at, expected["time"], "time_from_receive" in flags, sent_at)
     if not (_close(row.lon, expected["location"][0]) and _close(row.lat, expected["location"][1])):
         problems.append(f"location {row.lon}, {row.lat}, expected {expected['location']}")
