@@ -25,10 +25,11 @@ import yaml
 
 from services.adapters import Adapted, register_topic_adapter
 from services.telemetry import ENTITY_SPECS, Rejected, decode_json, to_number
+from services.units_of_measure import UnitError, convert
 
 log = logging.getLogger("cityops.digitraffic")
 
-WEATHER_ATTRIBUTES = frozenset(m.name for m in ENTITY_SPECS["WeatherObserved"].measures)
+WEATHER_UNITS = {m.name: m.unit for m in ENTITY_SPECS["WeatherObserved"].measures}
 
 
 @dataclass(frozen=True)
@@ -58,17 +59,21 @@ def load_config(path: Path) -> DigitrafficConfig:
     if not path.exists():
         return DigitrafficConfig()
     document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    stations = {}
-    for raw in document.get("stations") or []:
-        station = Station(str(raw["id"]), str(raw.get("name") or raw["id"]), float(raw["lon"]), float(raw["lat"]))
-        stations[station.id] = station
-    sensors = {}
-    for raw in document.get("sensors") or []:
-        sensor = Sensor(str(raw["id"]), str(raw.get("name") or raw["id"]), str(raw["attribute"]), str(raw["unit_code"]))
-        if sensor.attribute not in WEATHER_ATTRIBUTES:
+    try:
+        stations = {str(raw["id"]): Station(str(raw["id"]), str(raw.get("name") or raw["id"]), float(raw["lon"]),
+                                            float(raw["lat"])) for raw in document.get("stations") or []}
+        sensors = {str(raw["id"]): Sensor(str(raw["id"]), str(raw.get("name") or raw["id"]), str(raw["attribute"]),
+                                          str(raw["unit_code"])) for raw in document.get("sensors") or []}
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"{path}: a station needs id, lon, lat; a sensor id, attribute, unit_code ({error!r})") from None
+    for sensor in sensors.values():
+        if sensor.attribute not in WEATHER_UNITS:
             raise ValueError(f"{path}: sensor {sensor.id} maps to {sensor.attribute!r}, "
-                             f"not a WeatherObserved attribute ({', '.join(sorted(WEATHER_ATTRIBUTES))})")
-        sensors[sensor.id] = sensor
+                             f"not a WeatherObserved attribute ({', '.join(sorted(WEATHER_UNITS))})")
+        try:
+            convert(0.0, sensor.unit_code, WEATHER_UNITS[sensor.attribute])
+        except UnitError as error:
+            raise ValueError(f"{path}: sensor {sensor.id}: {error}") from None
     return DigitrafficConfig(stations, sensors, str(document.get("device_prefix", "digitraffic-")))
 
 

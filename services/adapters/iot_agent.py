@@ -228,8 +228,11 @@ def apply_config_file(engine: Engine, path: Path) -> tuple[int, int]:
     document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(document, dict):
         raise ProvisioningError(f"{path}: expected service_groups: and devices: lists")
-    groups = [service_group_from(raw) for raw in document.get("service_groups") or []]
-    devices = [device_from(raw) for raw in document.get("devices") or []]
+    try:
+        groups = [service_group_from(raw) for raw in document.get("service_groups") or []]
+        devices = [device_from(raw) for raw in document.get("devices") or []]
+    except ProvisioningError as error:
+        raise ProvisioningError(f"{path}: {error.message}", error.field) from None
     for group in groups:
         save_group(engine, group, actor="config", source="config")
     for device in devices:

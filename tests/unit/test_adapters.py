@@ -232,3 +232,26 @@ def test_cityops_own_topics_never_consult_the_topic_adapters(monkeypatch):
 
     monkeypatch.setattr(adapters, "topic_adapter_for", refuse)
     assert parse("city/telemetry/air-1", AIR).observations[0].values == {"no2": 22.0}
+
+
+@pytest.mark.parametrize("sensors,fragment", [
+    ("  - {id: 1, name: ILMA, attribute: roadTemperature, unit_code: CEL}\n", "not a WeatherObserved attribute"),
+    ("  - {id: 1, name: ILMA, attribute: temperature, unit_code: KMH}\n", "cannot be converted to °C"),
+    ("  - {id: 1, name: ILMA, unit_code: CEL}\n", "a sensor id, attribute, unit_code"),
+])
+def test_digitraffic_configuration_mistake_is_refused_at_start_naming_the_file(tmp_path, sensors, fragment):
+    path = tmp_path / "digitraffic.yaml"
+    path.write_text("stations: []\nsensors:\n" + sensors)
+    with pytest.raises(ValueError) as refused:
+        load_config(path)
+    assert str(path) in str(refused.value) and fragment in str(refused.value)
+
+
+def test_iot_agent_configuration_mistake_is_refused_naming_the_file_and_field(tmp_path):
+    from services.adapters.iot_agent import apply_config_file
+
+    path = tmp_path / "iot_agent.yaml"
+    path.write_text("service_groups:\n  - {apikey: k1}\n")
+    with pytest.raises(ProvisioningError) as refused:
+        apply_config_file(create_engine("sqlite://"), path)
+    assert str(path) in refused.value.message and refused.value.field == "entity_type"
