@@ -128,6 +128,8 @@ class Settings(BaseSettings):
     tile_url: str | None = None  # an online basemap tile URL; the city's own vector basemap otherwise
     aqi_standard: str | None = None  # None: the rules file's, else services.aqi.DEFAULT_STANDARD
     rules_file: Path = PROJECT_ROOT / "config" / "rules.yaml"
+    iot_agent_file: Path = PROJECT_ROOT / "config" / "iot_agent.yaml"
+    digitraffic_file: Path = PROJECT_ROOT / "config" / "digitraffic.yaml"
     data_dir: Path = PROJECT_ROOT / "data"
     sim_mqtt_url: str | None = None  # the demo simulator's broker account; None: mqtt_url's
     sim_backfill_minutes: float = 15.0

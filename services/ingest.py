@@ -35,6 +35,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from services import adapters
 from services.config import Settings
 from services.models import IngestStatus
 from services.store import Batch, BatchResult, ObservationStore, RejectedIn
@@ -132,9 +133,9 @@ class Ingest:
                 async with client:
                     self.stats.connections += 1
                     self.stats.broker_connected = True
-                    await client.subscribe(self.subscription, qos=1)
+                    await client.subscribe([(topic, 1) for topic in self.subscriptions])
                     log.info("ingest connected to %s:%s, subscribed to %s",
-                             self.settings.mqtt.host, self.settings.mqtt.port, self.subscription)
+                             self.settings.mqtt.host, self.settings.mqtt.port, ", ".join(self.subscriptions))
                     backoff = BACKOFF_START_S
                     await self._receive(client, stop)
                     await self._queue.join()  # ack what this connection delivered before leaving it
@@ -189,6 +190,13 @@ class Ingest:
         topic = f"{self.settings.topic_root}/#"
         group = self.settings.ingest_shared_group
         return f"$share/{group}/{topic}" if group else topic
+
+    @property
+    def subscriptions(self) -> list[str]:
+        """``<root>/#`` and the topics of registered adapters outside it (IoT Agent devices)."""
+        group = self.settings.ingest_shared_group
+        extra = [f"$share/{group}/{topic}" if group else topic for topic in adapters.extra_subscriptions()]
+        return [self.subscription, *extra]
 
     # ------------------------------------------------------------ receive -> parse
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Engine
 
+from services import adapters
 from services.city import City, load_city
 from services.config import Settings
 from services.db import make_engine, migrate
@@ -68,8 +69,8 @@ def current() -> Runtime:
 def build_ingest(runtime: Runtime, **kwargs) -> Ingest:
     locations = registered_locations(runtime.engine)
     context = ParseContext(root=runtime.settings.topic_root, max_entities=runtime.settings.max_entities_per_message,
-                           registered_location=locations.get,
-                           in_area=runtime.city.is_in_area)
+                           registered_location=locations.get, in_area=runtime.city.is_in_area,
+                           adapters=adapters.configure_all(runtime.settings, runtime.engine))
     ingest = Ingest(runtime.settings, runtime.engine, context=context, district_of=runtime.city.district_of, **kwargs)
     dispatch_service.attach(runtime, ingest)  # citizen reports -> incidents, cmdexe replies -> unit/incident states
     from services.rules import attach_alarms

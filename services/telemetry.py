@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 
-from services import fastjson
+from services import adapters, fastjson
+from services.units_of_measure import UnitError, convert as convert_unit, describe as describe_unit
 
 log = logging.getLogger("cityops.telemetry")
 
@@ -49,6 +50,8 @@ REASONS = {
     "partial": "the entity was stored without one attribute that could not be used (named in the detail)",
     "too_many_entities": "the message holds more entities than one message may (CITYOPS_MAX_ENTITIES_PER_MESSAGE)",
     "refused_by_database": "the database refused to store the message; the detail says why",
+    "unknown_unit": "a value's unitCode is unknown or cannot be converted to the measure's unit",
+    "unprovisioned": "the sending device, station or IoT Agent service group (apikey) is not provisioned",
 }
 # Reasons that lose nothing but an attribute: counted apart from the rejected entities and messages
 PARTIAL_REASONS = frozenset({"partial"})
@@ -61,6 +64,7 @@ class Measure:
     high: float
     unit: str
     percent_to_fraction: bool = False  # accept 0..100 and store 0..1
+    compass: bool = False  # a direction: older models' -180..0 is stored as 180..360
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ _WEATHER = (
     Measure("temperature", -90, 70, "°C"),
     Measure("relativeHumidity", 0, 1, "1", percent_to_fraction=True),
     Measure("windSpeed", 0, 120, "m/s"),
-    Measure("windDirection", 0, 360, "°"),
+    Measure("windDirection", 0, 360, "°", compass=True),
     Measure("precipitation", 0, 500, "mm"),
 )
 
@@ -138,7 +142,7 @@ ENTITY_SPECS: dict[str, EntitySpec] = {
         ),
         EntitySpec(
             "Vehicle",
-            measures=(Measure("speed", 0, 300, "km/h"), Measure("bearing", 0, 360, "°")),
+            measures=(Measure("speed", 0, 300, "km/h"), Measure("bearing", 0, 360, "°", compass=True)),
             texts=("serviceStatus", "vehicleType", "emergencyVehicleType", "name", "vehiclePlateIdentifier"),
         ),
     )
@@ -149,7 +153,8 @@ _MEASURES_BY_FOLDED_NAME = {
     spec.type: {**{m.name.lower(): m for m in spec.measures}, **{m.name: m for m in spec.measures}}
     for spec in ENTITY_SPECS.values()
 }
-REPORT_TYPES = frozenset({"Open311_ServiceRequest", "Open311ServiceRequest"})
+# the Smart Data Models' current Open311 type, then its older names
+REPORT_TYPES = frozenset({"service_requests", "Open311_ServiceRequest", "Open311ServiceRequest"})
 COMMAND_RESULTS = frozenset({"accepted", "rejected", "arrived", "cleared"})
 
 
@@ -225,6 +230,7 @@ class ParseContext:
     max_entities: int = DEFAULT_MAX_ENTITIES
     registered_location: Callable[[str], tuple[float, float] | None] = lambda _device_id: None
     in_area: Callable[[float, float], bool] = lambda _lon, _lat: True
+    adapters: Mapping[str, Any] = field(default_factory=dict)  # each adapter's state, by name (services.adapters)
 
 
 class Rejected(Exception):
@@ -248,22 +254,31 @@ def parse_message(topic: str, payload: bytes, context: ParseContext, received_at
         kind, key = route
         if len(payload) > MAX_PAYLOAD_BYTES:
             raise Rejected("too_large", f"{len(payload)} bytes")
-        document = _decode_json(payload)
-        if kind == "telemetry":
-            _parse_entities(document, key, TELEMETRY_TYPES, context, received_at, result)
-        elif kind == "unit_state":
-            _parse_entities(document, key, frozenset({"Vehicle"}), context, received_at, result)
-        elif kind == "reports":
-            for entity in _as_entities(document, context.max_entities):
-                _collect(result, lambda e=entity: result.reports.append(parse_report(e, received_at)))
-        elif kind == "unit_reply":
-            result.replies.append(parse_command_reply(document, key, received_at))
+        if kind == "adapter":  # a foreign format (services/adapters); its entities take CityOps's routes
+            adapter, found = key
+            for adapted in adapter.read(found, payload, context, received_at):
+                _parse_document(adapted.kind, adapted.entities, adapted.device_id, context, received_at, result)
+        else:
+            _parse_document(kind, _decode_json(payload), key, context, received_at, result)
     except Rejected as rejection:
         result.reject(rejection.reason, rejection.detail)
     except Exception as error:  # a safety net: bad input must never stop the ingest
         log.exception("unexpected error parsing a message on %s", topic)
         result.reject("invalid_value", f"could not be read: {type(error).__name__}: {error}"[:500])
     return result
+
+
+def _parse_document(kind: str, document: Any, key: str, context: ParseContext, received_at: datetime,
+                    result: ParsedMessage) -> None:
+    if kind == "telemetry":
+        _parse_entities(document, key, TELEMETRY_TYPES, context, received_at, result)
+    elif kind == "unit_state":
+        _parse_entities(document, key, frozenset({"Vehicle"}), context, received_at, result)
+    elif kind == "reports":
+        for entity in _as_entities(document, context.max_entities):
+            _collect(result, lambda e=entity: result.reports.append(parse_report(e, received_at)))
+    elif kind == "unit_reply":
+        result.replies.append(parse_command_reply(document, key, received_at))
 
 
 def _collect(result: ParsedMessage, action: Callable[[], None]) -> None:
@@ -279,7 +294,7 @@ def _route(topic: str, root: str) -> tuple[str, str] | None:
     parts = topic.split("/")
     root_parts = root.split("/")
     if parts[: len(root_parts)] != root_parts:
-        raise Rejected("wrong_topic", f"topic {topic!r} is outside {root}/")
+        return _adapter_route(topic, parts, root_parts, f"topic {topic!r} is outside {root}/")
     rest = parts[len(root_parts):]
     if len(rest) == 2 and rest[0] == "telemetry" and rest[1]:
         return "telemetry", normalize_id(rest[1])
@@ -294,7 +309,15 @@ def _route(topic: str, root: str) -> tuple[str, str] | None:
             return None
     if len(rest) == 2 and rest[0] == "alerts":
         return None
-    raise Rejected("wrong_topic", f"CityOps does not read {topic!r}")
+    return _adapter_route(topic, parts, root_parts, f"CityOps does not read {topic!r}")
+
+
+def _adapter_route(topic: str, parts: list[str], root_parts: list[str], refusal: str) -> tuple[str, Any]:
+    """A registered topic adapter's route (services/adapters), asked only when no built-in route matched."""
+    found = adapters.topic_adapter_for(parts, root_parts)
+    if found is None:
+        raise Rejected("wrong_topic", refusal)
+    return "adapter", found
 
 
 def _decode_json(payload: bytes) -> Any:
@@ -312,7 +335,12 @@ def _decode_json(payload: bytes) -> Any:
         raise Rejected("not_json", str(error)[:200]) from None
 
 
+decode_json = _decode_json  # for adapters whose formats are JSON
+
+
 def _as_entities(document: Any, max_entities: int) -> list[dict]:
+    if type(document) is dict and (adapter := adapters.document_adapter_for(document)) is not None:
+        document = adapter.unwrap(document)  # a broker notification, a GeoJSON Feature(Collection)
     entities = document if isinstance(document, list) else [document]
     if not entities:
         raise Rejected("invalid_value", "an empty array holds no entity")
@@ -427,19 +455,32 @@ def read_measures(attributes: "CaseInsensitiveAttributes", spec: EntitySpec,
     An unusable value is left out and appended to ``dropped`` as (attribute, why)."""
     values: dict[str, float] = {}
     measures = _MEASURES_BY_FOLDED_NAME[spec.type]
-    for key, raw in attributes.items():
+    for key, raw in attributes.raw_items():
         measure = measures.get(key) or measures.get(key.lower())
         if measure is None or raw is None or measure.name in values:
             continue
+        unit_code = None
+        if type(raw) is dict:  # normalized: its unitCode (NGSI-LD) or metadata.unitCode (NGSI v2)
+            unit_code = unit_code_of(raw)
+            raw = unwrap(raw)
+            if raw is None:
+                continue
+        if type(raw) is str and raw.endswith("%"):  # "45%", as IoT Agent devices send it
+            raw, unit_code = raw[:-1], unit_code or "P1"
         try:
             number = to_number(raw, measure.name)
+            if unit_code is not None:
+                number = in_measure_unit(number, unit_code, measure)
         except Rejected as unusable:
             dropped.append((measure.name, unusable))
             continue
-        if measure.percent_to_fraction and 1 < number <= 100:
+        if unit_code is None and measure.percent_to_fraction and 1 < number <= 100:
             number = number / 100.0
+        if measure.compass and -180 <= number < 0:  # FIWARE's older WeatherObserved allowed -180..180
+            number += 360.0
         if not measure.low <= number <= measure.high:
-            dropped.append((measure.name, Rejected("out_of_range", f"{measure.name}={raw!r} is outside "
+            sent = repr(raw) if unit_code is None else f"{raw!r} {describe_unit(unit_code)} = {number:g} {measure.unit}"
+            dropped.append((measure.name, Rejected("out_of_range", f"{measure.name}={sent} is outside "
                             f"{measure.low:g}..{measure.high:g} {measure.unit}".rstrip())))
             continue
         values[measure.name] = number
@@ -457,6 +498,25 @@ def _keep_partial(dropped: list[tuple[str, Rejected]], values: dict, result: Par
             result.reject("partial", f"{name} dropped ({why.reason}): {why.detail}")
 
 
+def unit_code_of(attribute: dict) -> Any:
+    """The UN/CEFACT code of a normalized attribute, or None when it states none."""
+    code = attribute.get("unitCode")
+    if code is None:
+        metadata = attribute.get("metadata")
+        if type(metadata) is dict and metadata:
+            code = metadata.get("unitCode")
+    if type(code) is dict:
+        code = code.get("value")
+    return code
+
+
+def in_measure_unit(number: float, unit_code: Any, measure: Measure) -> float:
+    try:
+        return convert_unit(number, unit_code, measure.unit)
+    except UnitError as error:
+        raise Rejected("unknown_unit", f"{measure.name}={number:g}: {error}") from None
+
+
 def parse_report(entity: dict, received_at: datetime) -> CitizenReportIn:
     attributes = CaseInsensitiveAttributes(entity)
     report_type = attributes.get("type")
@@ -466,7 +526,8 @@ def parse_report(entity: dict, received_at: datetime) -> CitizenReportIn:
     service_name = _optional_text(attributes.get("service_name"))
     if not service_code and not service_name:
         raise Rejected("invalid_value", "a service request needs service_code or service_name")
-    geometry = read_geometry(attributes.get("location"))
+    # GeoReport v2 extensions (6Aika, Helsinki) send a GeoJSON "geometry" instead of "location"
+    geometry = read_geometry(attributes.get("location") or attributes.get("geometry"))
     if geometry is None and attributes.get("lat") is not None:
         lon_raw = attributes.get("long") if attributes.get("long") is not None else attributes.get("lon")
         geometry = read_geometry({"type": "Point", "coordinates": [
@@ -484,11 +545,17 @@ def parse_report(entity: dict, received_at: datetime) -> CitizenReportIn:
     return CitizenReportIn(
         external_id=normalize_id(external_id), service_code=service_code, service_name=service_name,
         description=_optional_text(attributes.get("description")),
-        address=_optional_text(attributes.get("address_string")), lon=lon, lat=lat,
+        address=_optional_text(attributes.get("address_string")) or _georeport_address(attributes), lon=lon, lat=lat,
         status=_optional_text(attributes.get("status")),
         requested_at=requested_at or received_at, received_at=received_at,
         time_from_receive=requested_at is None,
     )
+
+
+def _georeport_address(attributes: "CaseInsensitiveAttributes") -> str | None:
+    """GeoReport v2 names it ``address`` (text); the Smart Data Models' ``address`` is a PostalAddress."""
+    address = attributes.get("address")
+    return _optional_text(address) if isinstance(address, str) else None
 
 
 def parse_command_reply(document: Any, unit_id: str, received_at: datetime) -> CommandReplyIn:
@@ -532,13 +599,18 @@ class CaseInsensitiveAttributes:
         for key, value in self._entity.items():
             yield key, unwrap(value) if type(value) is dict else value
 
+    def raw_items(self):
+        """(name as sent, value as sent) of every attribute."""
+        return self._entity.items()
+
 
 def unwrap(value: Any) -> Any:
-    """The plain value of an NGSI-LD/NGSI v2 normalized attribute; other values as they are."""
-    if isinstance(value, dict) and "type" in value and "coordinates" not in value:
+    """The plain value of an NGSI-LD/NGSI v2 normalized attribute; other values as they are.
+    Real NGSI v2 brokers and feeds also send ``{"value": ...}`` without ``type``."""
+    if isinstance(value, dict) and "coordinates" not in value:
         if "value" in value:
             return unwrap_literal(value["value"])
-        if "object" in value:
+        if "object" in value and "type" in value:
             return value["object"]
     return unwrap_literal(value)
 
@@ -675,3 +747,6 @@ def _optional_text(raw: Any, name: str | None = None) -> str | None:
         return text or None
     what = f"{name} must be text" if name else "expected text"
     raise Rejected("invalid_value", f"{what}, got {type(raw).__name__}")
+
+
+adapters.load_plugins()  # the foreign formats register themselves (they use this module's readers)

@@ -5,6 +5,7 @@ Every table module must be imported below so that Alembic and ``SQLModel.metadat
 from services.models.alarms import Alarm, AlarmEvent
 from services.models.base import AUTO_ID, UTCDateTime, utcnow
 from services.models.dispatch import Incident, IncidentEvent, ResponseUnit, UnitCommand
+from services.models.iot_agent import IotDevice, IotServiceGroup
 from services.models.telemetry import (
     ApiToken,
     AuditEntry,
@@ -23,4 +24,5 @@ __all__ = [
     "IngestStatus", "Observation", "RejectedMessage", "RejectionReason", "UnitCommandReply",
     "Alarm", "AlarmEvent",
     "Incident", "IncidentEvent", "ResponseUnit", "UnitCommand",
+    "IotDevice", "IotServiceGroup",
 ]

@@ -417,6 +417,9 @@ REJECTIONS = [
     ("empty-array", "city/telemetry/a", [], "invalid_value", None),
     ("time-yesterday", "city/telemetry/a", changed(AIR, dateObserved="yesterday"), "invalid_timestamp", "dateObserved"),
     ("time-in-3-days", "city/telemetry/a", changed(AIR, dateObserved=FUTURE), "invalid_timestamp", "dateObserved"),
+    ("unit-code-unknown", "city/telemetry/a", changed(AIR, pm25={"type": "Property", "value": 12, "unitCode": "XYZ"}),
+     "unknown_unit", "pm25"),
+    ("iot-agent-apikey-unknown", "/json/nokey/sensor-1/attrs", {"t": 15}, "unprovisioned", "nokey"),
 ]
 
 
