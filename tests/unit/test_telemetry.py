@@ -325,6 +325,7 @@ def test_array_with_one_bad_entity_keeps_the_good_ones_and_records_one_rejection
     ("precipitation", "a lot", "invalid_value"),
     ("temperature", 500, "out_of_range"),
     ("relativeHumidity", {"unexpected": "object"}, "invalid_value"),
+    ("temperature", {"type": "Property", "value": 12, "unitCode": "XYZ"}, "unknown_unit"),
 ])
 def test_entity_with_one_unusable_attribute_is_stored_without_it_and_the_attribute_kept_as_partial(
         name, value, original):
@@ -417,7 +418,7 @@ REJECTIONS = [
     ("empty-array", "city/telemetry/a", [], "invalid_value", None),
     ("time-yesterday", "city/telemetry/a", changed(AIR, dateObserved="yesterday"), "invalid_timestamp", "dateObserved"),
     ("time-in-3-days", "city/telemetry/a", changed(AIR, dateObserved=FUTURE), "invalid_timestamp", "dateObserved"),
-    ("unit-code-unknown", "city/telemetry/a", changed(AIR, pm25={"type": "Property", "value": 12, "unitCode": "XYZ"}),
+    ("unit-code-unknown", "city/telemetry/a", only_measure(AIR, pm25={"type": "Property", "value": 12, "unitCode": "XYZ"}),
      "unknown_unit", "pm25"),
     ("iot-agent-apikey-unknown", "/json/nokey/sensor-1/attrs", {"t": 15}, "unprovisioned", "nokey"),
 ]
