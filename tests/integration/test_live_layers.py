@@ -70,8 +70,7 @@ def test_wall_headlines_show_the_worst_air_and_the_flood_stations(runtime):
         reading("air-1", "AirQualityObserved", {"pm25": 80.0}, lon=24.940),
         reading("flood-1", "FloodMonitoring", {"currentLevel": 1.5}, lon=24.951, lat=60.166),
     ]))
-    snapshot = LiveSnapshot()
-    snapshot.rebuild(runtime.engine, runtime.city)
+    snapshot = LiveSnapshot().next_tick(runtime.engine, runtime.city)
 
     figures = {figure.key: figure for figure in headlines(snapshot)}
     assert figures["aqi"].value.isdigit() and int(figures["aqi"].value) > 150
