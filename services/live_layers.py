@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from services.aqi import STANDARDS, compute_aqi
 from services.city import City
 from services.db import json_value
+from services.devices import station_levels
 from services.layers import LayerData, register_layer
 from services.models import Device, DeviceLatest
 
@@ -279,8 +280,8 @@ def water_feature(row: LiveRow) -> dict:
                                "district": row.district, "unit": "mm/h", "value": rain,
                                "level": rain_level(rain), "t": _epoch(row.observed_at)}}
     level = water_level(row)
-    alert = row.values.get("alertLevel", row.meta.get("alert_level"))
-    danger = row.values.get("dangerLevel", row.meta.get("danger_level"))
+    levels = station_levels(row.values, row.meta)
+    alert, danger = levels.get("alert_level"), levels.get("danger_level")
     return {"type": "Feature", "id": row.device_id, "geometry": _point(row.lon, row.lat), "properties": {
         "id": row.device_id, "kind": "water", "label": row.name or row.device_id, "district": row.district,
         "unit": "m", "value": None if level is None else round(level, 2), "alert": alert, "danger": danger,

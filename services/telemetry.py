@@ -100,6 +100,8 @@ ENTITY_SPECS: dict[str, EntitySpec] = {
                 Measure("height", -100, 1000, "m"), Measure("waterLevel", -100, 1000, "m"),
                 Measure("flow", -1e6, 1e6, "m³/s"), Measure("waterDischarge", -1e6, 1e6, "m³/s"),
                 Measure("temperature", -5, 60, "°C"),
+                # not in the SDM model, but gauges send them like FloodMonitoring: the station's own levels
+                Measure("alertLevel", -100, 1000, "m"), Measure("dangerLevel", -100, 1000, "m"),
             ),
         ),
         EntitySpec(

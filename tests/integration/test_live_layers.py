@@ -5,7 +5,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from components.history import history_figure
 from services.config import Settings
+from services.devices import device_observations, get_device
 from services.headlines import headlines
 from services.layers import build_layer, load_plugins
 from services.runtime import open_runtime
@@ -76,3 +78,19 @@ def test_wall_headlines_show_the_worst_air_and_the_flood_stations(runtime):
     assert figures["aqi"].value.isdigit() and int(figures["aqi"].value) > 150
     assert figures["aqi"].note == "Kamppi air"
     assert figures["flood"].value == "1/1"
+
+
+def level_lines(runtime, device_id: str) -> list[float]:
+    device = get_device(runtime.engine, device_id)
+    history = device_observations(runtime.engine, device_id)
+    return sorted(shape.y0 for shape in history_figure(device, history, "Europe/Helsinki").layout.shapes)
+
+
+def test_device_history_chart_draws_the_alert_and_danger_lines_the_station_reports_or_the_registry_has(runtime):
+    ObservationStore(runtime.engine).write(Batch(observations=[
+        reading("flood-1", "FloodMonitoring", {"currentLevel": 1.5}, lon=24.951, lat=60.166),
+        reading("river-9", "WaterObserved", {"height": 1.5, "alertLevel": 1.0, "dangerLevel": 3.0}),
+    ]))
+
+    assert level_lines(runtime, "flood-1") == [1.2, 2.0]  # registered
+    assert level_lines(runtime, "river-9") == [1.0, 3.0]  # reported by the station itself
