@@ -65,6 +65,7 @@ from services.models import Incident, ResponseUnit, UnitCommand, utcnow
 from services.routing import SpeedPolicy
 from services.store import BatchResult
 from services.telemetry import CitizenReportIn, CommandReplyIn, ObservationIn
+from services.unit_fixes import moves_unit
 from services.units import (
     DISPATCHABLE,
     UNIT_STATUS_LABELS,
@@ -622,8 +623,8 @@ def _free_unit(session: Session, unit_id: str, cmd_id: str, status: str, now: da
 
 def units_back_home(ctx: DispatchContext, observations: tuple[ObservationIn, ...], now: datetime | None = None) -> int:
     """A returning unit is available again once its own state says parked (or patrolling)."""
-    home = {o.device_id for o in observations
-            if o.entity_type == "Vehicle" and (o.values or {}).get("serviceStatus") in HOME_SERVICE_STATUSES}
+    home = {o.device_id for o in observations if o.entity_type == "Vehicle" and moves_unit(o)
+            and (o.values or {}).get("serviceStatus") in HOME_SERVICE_STATUSES}
     if not home:
         return 0
     with ctx.engine.begin() as connection:

@@ -26,6 +26,7 @@ from services.models import (
     UnitCommandReply,
 )
 from services.telemetry import CitizenReportIn, CommandReplyIn, ObservationIn
+from services.unit_fixes import flag_impossible_fixes, moves_unit
 
 MAX_KEPT_PAYLOAD = 16 * 1024
 
@@ -117,11 +118,14 @@ class ObservationStore:
     def write(self, batch: Batch) -> BatchResult:
         unique = list({(o.device_id, o.observed_at, o.entity_type): o for o in batch.observations}.values())
         with self.engine.begin() as connection:
+            unique = flag_impossible_fixes(connection, unique)
             stored_keys = self._insert_observations(connection, unique)
             stored = [o for o in unique if (o.device_id, o.observed_at, o.entity_type) in stored_keys]
             if unique:
                 self._upsert_devices(connection, unique)
-                self._upsert_latest(connection, unique)
+            moving = [o for o in unique if moves_unit(o)]  # a bad fix of a unit does not move it
+            if moving:
+                self._upsert_latest(connection, moving)
             reports = self._insert_reports(connection, batch.reports)
             replies = self._insert_replies(connection, batch.replies)
             if batch.rejected:
