@@ -137,6 +137,7 @@ _MEASURES_BY_FOLDED_NAME = {
     for spec in ENTITY_SPECS.values()
 }
 REPORT_TYPES = frozenset({"Open311_ServiceRequest", "Open311ServiceRequest"})
+CLOSED_REQUEST_STATUSES = frozenset({"closed"})  # Open311 GeoReport v2: open | closed
 COMMAND_RESULTS = frozenset({"accepted", "rejected", "arrived", "cleared"})
 
 
@@ -168,6 +169,11 @@ class CitizenReportIn:
     requested_at: datetime
     received_at: datetime
     time_from_receive: bool
+    updated_at: datetime | None = None  # Open311 updated_datetime: a later message with a newer one counts
+
+    @property
+    def closed(self) -> bool:
+        return (self.status or "").strip().lower() in CLOSED_REQUEST_STATUSES
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,6 +404,7 @@ def parse_report(entity: dict, received_at: datetime) -> CitizenReportIn:
         status=_optional_text(attributes.get("status")),
         requested_at=requested_at or received_at, received_at=received_at,
         time_from_receive=requested_at is None,
+        updated_at=_observation_time(attributes, ("updated_datetime",), received_at),
     )
 
 

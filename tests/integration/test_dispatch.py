@@ -346,3 +346,65 @@ def test_a_returning_unit_is_not_made_available_by_an_impossible_fix_saying_park
     assert get_unit(engine, "amb-2").status == "returning"
     assert units_back_home(ctx, (parked(),)) == 1
     assert get_unit(engine, "amb-2").status == "available"
+
+
+REQUESTED_AT = utcnow().replace(microsecond=0) - timedelta(hours=1)
+
+
+def citizen_request(request_id: str, status: str = "open", updated_minutes: float | None = None,
+                    description: str = "Drain overflowing at the crossing") -> dict:
+    report = {"id": f"urn:ngsi-ld:Open311ServiceRequest:{request_id}", "type": "Open311ServiceRequest",
+              "service_request_id": request_id, "service_code": "DRN", "service_name": "blocked drain",
+              "description": description, "address_string": "Mannerheimintie 5", "status": status,
+              "location": {"type": "Point", "coordinates": [24.9405, 60.1690]},
+              "requested_datetime": REQUESTED_AT.isoformat()}
+    if updated_minutes is not None:
+        report["updated_datetime"] = (REQUESTED_AT + timedelta(minutes=updated_minutes)).isoformat()
+    return report
+
+
+def incidents_of(engine, request_id: str):
+    return [i for i in list_incidents(engine, statuses=None) if i.external_id == f"open311:{request_id}"]
+
+
+def test_a_citizen_request_received_again_closed_cancels_its_queued_incident_and_opens_no_other(city_running):
+    running, publisher, _, _ = city_running
+    root, engine = running.runtime.settings.topic_root, running.runtime.engine
+    publisher.publish_all([(f"{root}/reports", citizen_request("r-7", updated_minutes=1))])
+    [incident] = wait_until(lambda: incidents_of(engine, "r-7"), 10, message="the request's incident")
+    assert incident.status == "new"
+
+    publisher.publish_all([(f"{root}/reports", citizen_request("r-7", "closed", updated_minutes=20))])
+    wait_until(lambda: incidents_of(engine, "r-7")[0].status == "cancelled", 10, message="the incident cancelled")
+    # a late, older update and a redelivery change nothing; a marker request shows they were handled
+    publisher.publish_all([(f"{root}/reports", citizen_request("r-7", "open", updated_minutes=10)),
+                           (f"{root}/reports", citizen_request("r-7", "closed", updated_minutes=20)),
+                           (f"{root}/reports", citizen_request("r-marker"))])
+    wait_until(lambda: incidents_of(engine, "r-marker"), 10, message="the marker request's incident")
+    [incident] = incidents_of(engine, "r-7")
+    assert incident.status == "cancelled"
+    events = [(e.kind, e.status_before, e.status_after) for e in incident_timeline(engine, incident.id)]
+    assert events == [("created", "", "new"), ("status", "new", "cancelled")]
+
+
+def test_a_newer_update_of_a_request_a_unit_is_on_goes_on_its_timeline_and_leaves_the_dispatch(city_running):
+    running, publisher, _, ctx = city_running
+    root, engine = running.runtime.settings.topic_root, running.runtime.engine
+    publisher.publish_all([(f"{root}/reports", citizen_request("r-5", updated_minutes=1))])
+    [incident] = wait_until(lambda: incidents_of(engine, "r-5"), 10, message="the request's incident")
+    DispatchUnit(ctx, DISPATCHER, incident.id)()
+
+    publisher.publish_all([(f"{root}/reports", citizen_request("r-5", "closed", updated_minutes=5))])
+    wait_until(lambda: [e for e in incident_timeline(engine, incident.id) if e.actor == "citizen-report"
+                        and e.kind == "updated"], 10, message="the update on the timeline")
+    [incident] = incidents_of(engine, "r-5")
+    assert incident.status == "dispatched"
+
+
+def test_a_citizen_request_closed_before_it_was_ever_seen_opens_no_incident(city_running):
+    running, publisher, _, _ = city_running
+    root, engine = running.runtime.settings.topic_root, running.runtime.engine
+    publisher.publish_all([(f"{root}/reports", citizen_request("r-8", "closed")),
+                           (f"{root}/reports", citizen_request("r-9"))])
+    wait_until(lambda: incidents_of(engine, "r-9"), 10, message="the open request's incident")
+    assert incidents_of(engine, "r-8") == []
