@@ -573,20 +573,16 @@ def incidents_follow_reports(ctx: DispatchContext, reports: tuple[CitizenReportI
     for report in reports:
         now = now or utcnow()
         with session_scope(ctx.engine) as session:
+            # locked (PostgreSQL) so that a dispatcher's change in flight sees a new version and reloads
             incident = session.execute(select(Incident).where(
-                Incident.external_id == input_from_report(report).external_id)).scalar_one_or_none()
+                Incident.external_id == input_from_report(report).external_id).with_for_update()).scalar_one_or_none()
             if incident is None:  # it opened none (outside the city, or closed when first seen)
                 continue
-            seen = incident.version
-            if session.execute(update(Incident).where(Incident.id == incident.id, Incident.version == seen)
-                               .values(version=seen + 1)).rowcount != 1:
-                continue  # changed meanwhile by a dispatcher: theirs stands
-            session.refresh(incident)
-            before, status_before = {**snapshot(incident), "version": seen}, incident.status
+            before, status_before = snapshot(incident), incident.status
             cancel = report.closed and incident.status in QUEUE_STATUSES
             if cancel:
                 incident.status, incident.status_since = "cancelled", now
-            incident.updated_at = now
+            incident.updated_at, incident.version = now, incident.version + 1
             message = (f"the citizen request was {report.status or 'updated'} at its source"
                        + ("; cancelled, no response needed" if cancel else "")
                        + (f" (updated {iso(report.updated_at)})" if report.updated_at else ""))
