@@ -159,7 +159,8 @@ def test_banner_says_when_the_server_is_unreachable_and_the_screen_recovers_by_i
 def wall_figures(browser) -> dict[str, str]:
     return browser.execute_script("""var figures = {};
         document.querySelectorAll('.wall-figure').forEach(function (f) {
-          figures[f.querySelector('.wall-figure-label').textContent] = f.querySelector('.wall-figure-value').textContent;
+          var label = f.querySelector('.wall-figure-label').textContent;
+          figures[label] = f.querySelector('.wall-figure-value').textContent;
         });
         return figures;""")
 

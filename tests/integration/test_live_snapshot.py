@@ -37,6 +37,7 @@ class Browser:
         self.epoch: str | None = None
         self.version: int | None = None
         self.features: dict[str, dict[str, dict]] = {}
+        self.fields: dict[str, list[str]] = {}  # per layer, the dynamic properties a row carries
         self.versions_seen: list[int] = []
         self.state_at: dict[int, str] = {}  # version -> what this browser shows then
 
@@ -45,17 +46,15 @@ class Browser:
             self.features = {}
         for name, layer in payload["layers"].items():
             known = self.features.setdefault(name, {})
+            self.fields[name] = layer.get("fields", self.fields.get(name))  # a full payload names them
             for feature in layer.get("features", []) + layer.get("full", []):
                 known[str(feature["id"])] = {"properties": dict(feature["properties"]), "geometry": feature["geometry"]}
             for fid, *values, geometry in layer.get("rows", []):
-                known[fid]["properties"].update(zip(layer["fields"] if "fields" in layer else self.fields[name], values))
+                known[fid]["properties"].update(zip(self.fields[name], values))
                 if geometry is not None:
                     known[fid]["geometry"] = geometry
             for fid in layer.get("del", []):
                 known.pop(fid, None)
-            if "fields" in layer:
-                self.fields = getattr(self, "fields", {})
-                self.fields[name] = layer["fields"]
         self.epoch, self.version = payload["epoch"], payload["version"]
         self.versions_seen.append(payload["version"])
         self.state_at[self.version] = json.dumps(self.features, sort_keys=True)
