@@ -33,7 +33,7 @@ def history_figure(device, history, timezone: str) -> go.Figure:
             name=f"{label} ({unit})", mode="lines", line={"width": 2}, yaxis="y" if shown == 1 else "y2",
         ))
     for level_key, colour in (("alert_level", "#f08a1c"), ("danger_level", "#d7261e")):
-        level = (device_meta(device) or {}).get(level_key)
+        level = device.levels.get(level_key)  # the station's reported level first, the registry's else
         if level is not None and device.type in ("FloodMonitoring", "WaterObserved"):
             figure.add_hline(y=level, line={"color": colour, "dash": "dash", "width": 1},
                              annotation_text=level_key.replace("_", " "), annotation_position="top left")
@@ -43,10 +43,6 @@ def history_figure(device, history, timezone: str) -> go.Figure:
         yaxis2={"overlaying": "y", "side": "right", "showgrid": False},
     )
     return figure
-
-
-def device_meta(device) -> dict:
-    return getattr(device, "meta", None) or {}
 
 
 def _zone(name: str):

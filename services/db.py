@@ -66,6 +66,19 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
 
 
+def json_value(raw, default=None):
+    """A JSON column's value read without SQLAlchemy's type processing (raw SQL, ``type_coerce``).
+
+    SQLite hands out the stored text; psycopg has already decoded ``json`` / ``jsonb`` into
+    Python values. Every such read goes through here so the same code works on both.
+    """
+    if raw is None:
+        return default
+    if isinstance(raw, (str, bytes, bytearray, memoryview)):
+        return fastjson.loads(raw)
+    return raw
+
+
 def database_ok(engine: Engine) -> bool:
     try:
         with engine.connect() as connection:

@@ -21,6 +21,8 @@ DEFAULT_INTERVAL_S = {
     "WaterObserved": 30, "FloodMonitoring": 30, "Vehicle": 5,
 }
 STALE_AFTER_INTERVALS = 3
+# A water station's levels as it reports them (SDM attribute) and as the city registered them.
+READING_LEVELS = (("alertLevel", "alert_level"), ("dangerLevel", "danger_level"))
 SILENT_AFTER_INTERVALS = 10
 
 
@@ -40,6 +42,7 @@ class DeviceView:
     age_s: float | None
     status: str  # ok | stale | silent | out_of_area
     last_values: dict
+    levels: dict  # registry values, with the levels the newest reading reports first (station_levels)
 
     @property
     def stale(self) -> bool:
@@ -54,6 +57,19 @@ class DeviceView:
             "age_seconds": None if self.age_s is None else round(self.age_s, 1),
             "status": self.status, "stale": self.stale, "last_values": self.last_values,
         }
+
+
+def station_levels(values: dict, meta: dict | None) -> dict:
+    """A device's registry values with the levels its reading reports in their place.
+
+    The station's own ``alertLevel`` / ``dangerLevel`` come first, the registry's when the reading
+    has none: one answer for the alarm rules, the map and the history chart.
+    """
+    own = {key: values[name] for name, key in READING_LEVELS
+           if isinstance(values.get(name), (int, float)) and not isinstance(values.get(name), bool)}
+    if not own:
+        return meta or {}
+    return {**(meta or {}), **own}
 
 
 def device_status(last_observed_at: datetime | None, interval_s: int, out_of_area: bool, now: datetime) -> str:
@@ -147,6 +163,7 @@ def _view(row, last_values: dict, now: datetime) -> DeviceView:
         registered=row.registered, interval_s=interval, out_of_area=row.out_of_area,
         last_observed_at=row.last_observed_at, last_received_at=row.last_received_at, age_s=age,
         status=device_status(row.last_observed_at, interval, row.out_of_area, now), last_values=last_values,
+        levels=station_levels(last_values, row.meta),
     )
 
 

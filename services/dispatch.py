@@ -65,6 +65,7 @@ from services.models import Incident, ResponseUnit, UnitCommand, utcnow
 from services.routing import SpeedPolicy
 from services.store import BatchResult
 from services.telemetry import CitizenReportIn, CommandReplyIn, ObservationIn
+from services.unit_fixes import moves_unit
 from services.units import (
     DISPATCHABLE,
     UNIT_STATUS_LABELS,
@@ -547,8 +548,8 @@ def incidents_from_reports(ctx: DispatchContext, reports: tuple[CitizenReportIn,
     created = 0
     for report in reports:
         data = input_from_report(report)
-        if not ctx.city.is_in_area(data.lon, data.lat):
-            continue
+        if report.closed or not ctx.city.is_in_area(data.lon, data.lat):
+            continue  # a request closed before it was ever seen needs no response
         try:
             with session_scope(ctx.engine) as session:
                 incident = insert_incident(session, data, "citizen-report", now or utcnow(),
@@ -559,6 +560,37 @@ def incidents_from_reports(ctx: DispatchContext, reports: tuple[CitizenReportIn,
         except IntegrityError:  # the same report replayed: its incident exists already
             continue
     return created
+
+
+def incidents_follow_reports(ctx: DispatchContext, reports: tuple[CitizenReportIn, ...],
+                             now: datetime | None = None) -> int:
+    """A known request received again with a later status updates the incident it opened (never a new one).
+
+    Closed at its source while still in the queue: the incident is cancelled (no response needed).
+    Once a unit is on it, the dispatcher decides: the change goes on the incident's timeline.
+    """
+    updated = 0
+    for report in reports:
+        now = now or utcnow()
+        with session_scope(ctx.engine) as session:
+            # locked (PostgreSQL) so that a dispatcher's change in flight sees a new version and reloads
+            incident = session.execute(select(Incident).where(
+                Incident.external_id == input_from_report(report).external_id).with_for_update()).scalar_one_or_none()
+            if incident is None:  # it opened none (outside the city, or closed when first seen)
+                continue
+            before, status_before = snapshot(incident), incident.status
+            cancel = report.closed and incident.status in QUEUE_STATUSES
+            if cancel:
+                incident.status, incident.status_since = "cancelled", now
+            incident.updated_at, incident.version = now, incident.version + 1
+            message = (f"the citizen request was {report.status or 'updated'} at its source"
+                       + ("; cancelled, no response needed" if cancel else "")
+                       + (f" (updated {iso(report.updated_at)})" if report.updated_at else ""))
+            add_event(session, incident, "status" if cancel else "updated", "citizen-report", message, now,
+                      status_before=status_before if cancel else None, unit_id=incident.unit_id)
+            record(session, "citizen-report", "incident.update", f"incident:{incident.id}", before, snapshot(incident))
+        updated += 1
+    return updated
 
 
 def apply_reply(ctx: DispatchContext, reply: CommandReplyIn) -> str | None:
@@ -622,8 +654,8 @@ def _free_unit(session: Session, unit_id: str, cmd_id: str, status: str, now: da
 
 def units_back_home(ctx: DispatchContext, observations: tuple[ObservationIn, ...], now: datetime | None = None) -> int:
     """A returning unit is available again once its own state says parked (or patrolling)."""
-    home = {o.device_id for o in observations
-            if o.entity_type == "Vehicle" and (o.values or {}).get("serviceStatus") in HOME_SERVICE_STATUSES}
+    home = {o.device_id for o in observations if o.entity_type == "Vehicle" and moves_unit(o)
+            and (o.values or {}).get("serviceStatus") in HOME_SERVICE_STATUSES}
     if not home:
         return 0
     with ctx.engine.begin() as connection:
@@ -690,6 +722,8 @@ class DispatchListener:
     def __call__(self, result: BatchResult) -> None:
         if result.stored_reports:
             incidents_from_reports(self.ctx, result.stored_reports)
+        if result.updated_reports:
+            incidents_follow_reports(self.ctx, result.updated_reports)
         for reply in sorted(result.stored_replies, key=lambda r: (r.at, _REPLY_ORDER.get(r.result, 9))):
             apply_reply(self.ctx, reply)
         vehicles = tuple(o for o in result.stored_observations if o.entity_type == "Vehicle")

@@ -19,9 +19,10 @@ from typing import Callable
 from sqlalchemy import Text, select, type_coerce
 from sqlalchemy.engine import Engine
 
-from services import fastjson
 from services.aqi import STANDARDS, compute_aqi
 from services.city import City
+from services.db import json_value
+from services.devices import station_levels
 from services.layers import LayerData, register_layer
 from services.models import Device, DeviceLatest
 
@@ -85,7 +86,7 @@ class LiveRows:
 
     def _refresh(self) -> None:
         full = self._watermark is None or time.monotonic() - self._last_full > self.FULL_EVERY_S
-        # values as text: only the rows that really changed are decoded
+        # values without type processing: on SQLite, only the rows that really changed are decoded
         query = select(DeviceLatest.device_id, DeviceLatest.entity_type,
                        type_coerce(DeviceLatest.observed_at, Text).label("observed_raw"),
                        type_coerce(DeviceLatest.received_at, Text).label("stored_raw"), DeviceLatest.lon,
@@ -110,7 +111,7 @@ class LiveRows:
                 live = LiveRow(row.device_id, row.entity_type, name, district,
                                row.lon if row.lon is not None else reg_lon,
                                row.lat if row.lat is not None else reg_lat, geometry, meta,
-                               fastjson.loads(row.values_text) if row.values_text else {}, _utc(row.observed_raw))
+                               json_value(row.values_text, {}), _utc(row.observed_raw))
             rows[key] = live
             by_type.setdefault(row.entity_type, {})[row.device_id] = live
             stored_at[key] = row.stored_raw
@@ -279,8 +280,8 @@ def water_feature(row: LiveRow) -> dict:
                                "district": row.district, "unit": "mm/h", "value": rain,
                                "level": rain_level(rain), "t": _epoch(row.observed_at)}}
     level = water_level(row)
-    alert = row.values.get("alertLevel", row.meta.get("alert_level"))
-    danger = row.values.get("dangerLevel", row.meta.get("danger_level"))
+    levels = station_levels(row.values, row.meta)
+    alert, danger = levels.get("alert_level"), levels.get("danger_level")
     return {"type": "Feature", "id": row.device_id, "geometry": _point(row.lon, row.lat), "properties": {
         "id": row.device_id, "kind": "water", "label": row.name or row.device_id, "district": row.district,
         "unit": "m", "value": None if level is None else round(level, 2), "alert": alert, "danger": danger,

@@ -44,7 +44,7 @@ from services.alarms import (
 )
 from services.audit import record
 from services.db import session_scope
-from services.devices import DEFAULT_INTERVAL_S
+from services.devices import DEFAULT_INTERVAL_S, station_levels
 from services.models import Device, utcnow
 from services.telemetry import ENTITY_SPECS, TELEMETRY_TYPES, ObservationIn
 
@@ -717,7 +717,7 @@ class RuleEngine:
         states = self._states
         for observation in relevant:
             device = devices.get(observation.device_id)
-            meta = device.meta if device else None
+            meta = station_levels(observation.values, device.meta if device else None)
             for rule in by_type[observation.entity_type]:
                 if rule.scoped and not rule.scope.matches(observation.device_id, device.district if device else None):
                     continue
@@ -733,16 +733,16 @@ class RuleEngine:
                     if threshold is None or not rule.raises(value, threshold):
                         continue  # the common case: nothing to remember
                     state = states[key] = _State()
-                self._step(rule, key, state, observation, device, value, actions)
+                self._step(rule, key, state, observation, device, meta, value, actions)
         return actions
 
     def _step(self, rule: Rule, key, state: _State, observation: ObservationIn, device: DeviceInfo | None,
-              value: float, actions: list[_Action]) -> None:
+              meta: dict, value: float, actions: list[_Action]) -> None:
+        """``meta``: the device's registry values with the reading's own levels first (station_levels)."""
         at = observation.observed_at
         if state.last_at is not None and at < state.last_at:
             return  # a late, older reading does not move the state back in time
         state.last_at = at
-        meta = device.meta if device else None
         device = device or DeviceInfo(observation.device_id, observation.entity_type, None, None, None, None,
                                       observation.lon, observation.lat)
         if not state.active:

@@ -24,16 +24,20 @@ from datetime import datetime, timezone
 from sqlalchemy.engine import Engine
 
 from services.city import City
-from services.layers import LAYERS, build_layer, layer_names
+from services.layers import LAYERS, LayerData, build_layer, layer_names
 
 log = logging.getLogger("cityops.snapshot")
 
 TICK_S = 1.0
 TICK_TOLERANCE = 0.9  # browsers poll every TICK_S; a tick a few ms early must still count as due
 KEEP_REMOVALS = 900  # versions; a browser further behind than this gets a full snapshot
+SHARED_KEY, SHARED_LOCK = "live-snapshot", "live-snapshot-lock"
+# The build lock outlives any sane build (~0.1 s): a second builder starting while the first one
+# still runs would publish another snapshot with the same version number.
+SHARED_LOCK_S = 30
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class FeatureState:
     feature: dict
     dynamic_version: int
@@ -41,8 +45,10 @@ class FeatureState:
     static_version: int
 
 
-@dataclass
+@dataclass(frozen=True)
 class LayerState:
+    """One layer of a published snapshot: never changed once built (readers serialize it unlocked)."""
+
     name: str
     title: str
     dynamic: tuple[str, ...]
@@ -52,43 +58,40 @@ class LayerState:
     stale_after_s: float = 120.0
     legend: list = field(default_factory=list)
 
-    def merge(self, features: list[dict], version: int) -> int:
-        """Takes the layer's new features; returns how many changed."""
-        changed = 0
-        added = 0
-        known = self.features
-        for feature in features:
+    def merged(self, data: LayerData, version: int) -> LayerState:
+        """The next state of the layer: its new features stamped with ``version`` where they changed.
+
+        Copy on write: the dicts are copied (a few hundred microseconds for 10,000 features) and a
+        changed feature gets a new FeatureState, so the snapshot that readers hold stays as it was.
+        """
+        known, removed = dict(self.features), dict(self.removed)
+        for feature in data.features:
             fid = str(feature["id"])
             old = known.get(fid)
             if old is not None and old.feature is feature:  # the layer reused it: unchanged
                 continue
             if old is None:
                 known[fid] = FeatureState(feature, version, version, version)
-                self.removed.pop(fid, None)
-                changed += 1
-                added += 1
+                removed.pop(fid, None)
                 continue
             if old.feature == feature:
                 continue
-            changed += 1
             new_props, old_props = feature["properties"], old.feature["properties"]
-            if any(new_props.get(k) != old_props.get(k) for k in self.dynamic):
-                old.dynamic_version = version
-            if feature["geometry"] != old.feature["geometry"]:
-                old.geometry_version = version
+            dynamic = any(new_props.get(k) != old_props.get(k) for k in self.dynamic)
             static_keys = (set(new_props) | set(old_props)) - set(self.dynamic)
-            if any(new_props.get(k) != old_props.get(k) for k in static_keys):
-                old.static_version = version
-            old.feature = feature
-        if len(known) > len(features):  # some went away (only then is a set of the new ids needed)
-            seen = {str(feature["id"]) for feature in features}
+            known[fid] = FeatureState(
+                feature, version if dynamic else old.dynamic_version,
+                version if feature["geometry"] != old.feature["geometry"] else old.geometry_version,
+                version if any(new_props.get(k) != old_props.get(k) for k in static_keys) else old.static_version)
+        if len(known) > len(data.features):  # some went away (only then is a set of the new ids needed)
+            seen = {str(feature["id"]) for feature in data.features}
             for fid in [fid for fid in known if fid not in seen]:
                 del known[fid]
-                self.removed[fid] = version
-                changed += 1
-        for fid in [fid for fid, at in self.removed.items() if at < version - KEEP_REMOVALS]:
-            del self.removed[fid]
-        return changed
+                removed[fid] = version
+        for fid in [fid for fid, at in removed.items() if at < version - KEEP_REMOVALS]:
+            del removed[fid]
+        return LayerState(self.name, self.title, self.dynamic, known, removed, data.newest_at, data.stale_after_s,
+                          data.legend)
 
     def meta(self) -> dict:
         never_stale = self.stale_after_s is None or math.isinf(self.stale_after_s)
@@ -128,32 +131,33 @@ DYNAMIC_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-@dataclass
+@dataclass(frozen=True)
 class LiveSnapshot:
+    """One published tick of the live map. Immutable: the next tick is built aside (``next_tick``)
+    and swapped in, so a reader serializing this one on another thread sees one consistent version."""
+
     epoch: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     version: int = 0
     built_at: float = 0.0
     build_ms: float = 0.0
     layers: dict[str, LayerState] = field(default_factory=dict)
 
-    def rebuild(self, engine: Engine, city: City, now: datetime | None = None) -> None:
+    def next_tick(self, engine: Engine, city: City, now: datetime | None = None) -> LiveSnapshot:
         started = time.perf_counter()
         started_at = time.time()
         now = now or datetime.now(timezone.utc)
-        self.version += 1
+        version = self.version + 1
+        layers = dict(self.layers)
         for name in layer_names():
             try:
                 data = build_layer(name, engine, city, now)
             except Exception:  # one broken layer must not blank the whole map
                 log.exception("building map layer %s failed", name)
                 continue
-            state = self.layers.get(name)
-            if state is None:
-                state = self.layers[name] = LayerState(name, LAYERS[name].title, DYNAMIC_FIELDS.get(name, ("t",)))
-            state.merge(data.features, self.version)
-            state.newest_at, state.stale_after_s, state.legend = data.newest_at, data.stale_after_s, data.legend
-        self.built_at = started_at  # the tick's time: when its data was read, not when the build ended
-        self.build_ms = (time.perf_counter() - started) * 1000
+            state = layers.get(name) or LayerState(name, LAYERS[name].title, DYNAMIC_FIELDS.get(name, ("t",)))
+            layers[name] = state.merged(data, version)
+        # built_at is the tick's time: when its data was read, not when the build ended
+        return LiveSnapshot(self.epoch, version, started_at, (time.perf_counter() - started) * 1000, layers)
 
     def payload(self, client_epoch: str | None, client_version: int | None) -> dict:
         """What a browser at (client_epoch, client_version) needs to be current."""
@@ -170,7 +174,8 @@ class LiveSnapshot:
 class SnapshotService:
     """Hands out the current snapshot, rebuilding it at most once per tick for all viewers."""
 
-    def __init__(self, engine: Engine, city: City, *, redis_url: str | None = None, tick_s: float = TICK_S):
+    def __init__(self, engine: Engine, city: City, *, redis_url: str | None = None, tick_s: float = TICK_S,
+                 redis_prefix: str = "cityops:"):
         self.engine, self.city, self.tick_s = engine, city, tick_s
         self._lock = threading.Lock()
         self._local = LiveSnapshot()
@@ -179,7 +184,8 @@ class SnapshotService:
             from cachelib.redis import RedisCache
             import redis
 
-            self._cache = RedisCache(host=redis.Redis.from_url(redis_url), key_prefix="cityops:", default_timeout=60)
+            self._cache = RedisCache(host=redis.Redis.from_url(redis_url), key_prefix=redis_prefix,
+                                     default_timeout=60)
 
     def current(self) -> LiveSnapshot:
         if self._cache is not None:
@@ -187,7 +193,7 @@ class SnapshotService:
         with self._lock:
             if time.time() - self._local.built_at >= self.tick_s * TICK_TOLERANCE:
                 first = self._local.version == 0
-                self._local.rebuild(self.engine, self.city)
+                self._local = self._local.next_tick(self.engine, self.city)
                 if first:
                     # The first build brings the bulk of the long-lived objects (the whole city's
                     # features); moving them out of the collector's sight keeps its full passes
@@ -196,21 +202,28 @@ class SnapshotService:
                     gc.freeze()
             return self._local
 
+    def _fresh(self, snapshot: LiveSnapshot | None) -> bool:
+        return snapshot is not None and time.time() - snapshot.built_at < self.tick_s * TICK_TOLERANCE
+
     def _current_shared(self) -> LiveSnapshot:
-        snapshot = self._cache.get("live-snapshot")
-        if snapshot is not None and time.time() - snapshot.built_at < self.tick_s * TICK_TOLERANCE:
+        snapshot = self._cache.get(SHARED_KEY)
+        if self._fresh(snapshot):
             return snapshot
-        if self._cache.add("live-snapshot-lock", 1, timeout=5):  # this worker builds the tick
+        if self._cache.add(SHARED_LOCK, 1, timeout=SHARED_LOCK_S):  # this worker builds the tick
             try:
-                snapshot = snapshot or LiveSnapshot()
-                snapshot.rebuild(self.engine, self.city)
-                self._cache.set("live-snapshot", snapshot)
+                # Read again under the lock: a worker that read before another one published would
+                # otherwise build on the older snapshot and publish a second, different, same-numbered version.
+                latest = self._cache.get(SHARED_KEY)
+                if self._fresh(latest):
+                    return latest
+                snapshot = (latest or snapshot or LiveSnapshot()).next_tick(self.engine, self.city)
+                self._cache.set(SHARED_KEY, snapshot)
             finally:
-                self._cache.delete("live-snapshot-lock")
+                self._cache.delete(SHARED_LOCK)
             return snapshot
         for _ in range(50):  # another worker is building: wait for its result (bounded)
             time.sleep(0.02)
-            fresh = self._cache.get("live-snapshot")
+            fresh = self._cache.get(SHARED_KEY)
             if fresh is not None and (snapshot is None or fresh.version > snapshot.version):
                 return fresh
         return snapshot or LiveSnapshot()

@@ -11,7 +11,7 @@ from functools import lru_cache
 from datetime import datetime, timezone
 from typing import Callable, Iterable
 
-from sqlalchemy import JSON, Boolean, bindparam, func, or_, select
+from sqlalchemy import JSON, Boolean, and_, bindparam, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
@@ -27,6 +27,7 @@ from services.models import (
     UnitCommandReply,
 )
 from services.telemetry import CitizenReportIn, CommandReplyIn, ObservationIn
+from services.unit_fixes import flag_impossible_fixes, moves_unit
 
 MAX_KEPT_PAYLOAD = 16 * 1024
 
@@ -78,6 +79,7 @@ class BatchResult:
     rejected_kept: int
     stored_observations: tuple[ObservationIn, ...] = ()
     stored_reports: tuple[CitizenReportIn, ...] = ()
+    updated_reports: tuple[CitizenReportIn, ...] = ()  # known requests received again with a later status
     stored_replies: tuple[CommandReplyIn, ...] = ()
 
 
@@ -124,12 +126,17 @@ class ObservationStore:
     def write(self, batch: Batch) -> BatchResult:
         unique = list({(o.device_id, o.observed_at, o.entity_type): o for o in batch.observations}.values())
         with self.engine.begin() as connection:
+            unique = flag_impossible_fixes(connection, unique)
             stored_keys = self._insert_observations(connection, unique)
             stored = [o for o in unique if (o.device_id, o.observed_at, o.entity_type) in stored_keys]
             if unique:
                 self._upsert_devices(connection, unique)
-                self._upsert_latest(connection, unique)
+            moving = [o for o in unique if moves_unit(o)]  # a bad fix of a unit does not move it
+            if moving:
+                self._upsert_latest(connection, moving)
             reports = self._insert_reports(connection, batch.reports)
+            inserted = {r.external_id for r in reports}
+            updated = self._update_reports(connection, [r for r in batch.reports if r.external_id not in inserted])
             replies = self._insert_replies(connection, batch.replies)
             if batch.rejected:
                 self._insert_rejected(connection, batch.rejected)
@@ -137,7 +144,7 @@ class ObservationStore:
             stored=len(stored), duplicates=len(batch.observations) - len(stored),
             reports_stored=len(reports), replies_stored=len(replies),
             rejected_kept=len(batch.rejected), stored_observations=tuple(stored),
-            stored_reports=tuple(reports), stored_replies=tuple(replies),
+            stored_reports=tuple(reports), stored_replies=tuple(replies), updated_reports=tuple(updated),
         )
 
     def _insert_observations(self, connection, observations: list[ObservationIn]) -> set[tuple]:
@@ -218,6 +225,24 @@ class ObservationStore:
         rows = [{**{name: getattr(r, name) for name in r.__slots__}, "district": self._district_of(r.lon, r.lat)}
                 for r in unique.values()]
         return [unique[external_id] for (external_id,) in connection.execute(statement, rows)]
+
+    @staticmethod
+    def _update_reports(connection, reports: list[CitizenReportIn]) -> list[CitizenReportIn]:
+        """Known requests received again: those with a newer ``updated_datetime`` (or, where neither
+        message has one, another status) replace the stored status; returns them. A redelivery, or
+        an older update arriving late, changes nothing."""
+        changed = []
+        for report in sorted(reports, key=lambda r: r.updated_at or r.received_at):
+            if report.updated_at is not None:
+                newer = or_(REPORTS.c.updated_at.is_(None), REPORTS.c.updated_at < report.updated_at)
+            else:
+                newer = and_(REPORTS.c.updated_at.is_(None), REPORTS.c.status.is_distinct_from(report.status))
+            statement = (REPORTS.update().where(REPORTS.c.external_id == report.external_id, newer)
+                         .values(status=report.status, updated_at=report.updated_at,
+                                 description=func.coalesce(report.description, REPORTS.c.description)))
+            if connection.execute(statement).rowcount == 1:
+                changed.append(report)
+        return changed
 
     def _insert_replies(self, connection, replies: list[CommandReplyIn]) -> list[CommandReplyIn]:
         """Stores new command replies; returns those that were new."""

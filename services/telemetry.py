@@ -119,6 +119,8 @@ ENTITY_SPECS: dict[str, EntitySpec] = {
                 Measure("height", -100, 1000, "m"), Measure("waterLevel", -100, 1000, "m"),
                 Measure("flow", -1e6, 1e6, "m³/s"), Measure("waterDischarge", -1e6, 1e6, "m³/s"),
                 Measure("temperature", -5, 60, "°C"),
+                # not in the SDM model, but gauges send them like FloodMonitoring: the station's own levels
+                Measure("alertLevel", -100, 1000, "m"), Measure("dangerLevel", -100, 1000, "m"),
             ),
         ),
         EntitySpec(
@@ -155,6 +157,7 @@ _MEASURES_BY_FOLDED_NAME = {
 }
 # the Smart Data Models' current Open311 type, then its older names
 REPORT_TYPES = frozenset({"service_requests", "Open311_ServiceRequest", "Open311ServiceRequest"})
+CLOSED_REQUEST_STATUSES = frozenset({"closed"})  # Open311 GeoReport v2: open | closed
 COMMAND_RESULTS = frozenset({"accepted", "rejected", "arrived", "cleared"})
 
 
@@ -186,6 +189,11 @@ class CitizenReportIn:
     requested_at: datetime
     received_at: datetime
     time_from_receive: bool
+    updated_at: datetime | None = None  # Open311 updated_datetime: a later message with a newer one counts
+
+    @property
+    def closed(self) -> bool:
+        return (self.status or "").strip().lower() in CLOSED_REQUEST_STATUSES
 
 
 @dataclass(frozen=True, slots=True)
@@ -549,6 +557,7 @@ def parse_report(entity: dict, received_at: datetime) -> CitizenReportIn:
         status=_optional_text(attributes.get("status")),
         requested_at=requested_at or received_at, received_at=received_at,
         time_from_receive=requested_at is None,
+        updated_at=_observation_time(attributes, ("updated_datetime",), received_at),
     )
 
 

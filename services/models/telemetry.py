@@ -117,6 +117,7 @@ class CitizenReport(SQLModel, table=True):
     requested_at: datetime = utc_field()
     received_at: datetime = utc_field()
     time_from_receive: bool = False
+    updated_at: Optional[datetime] = utc_field(default=None)  # the request's updated_datetime at its source
 
 
 class UnitCommandReply(SQLModel, table=True):

@@ -2,7 +2,8 @@
 
 ``served_city`` runs ``python manage.py serve`` exactly as an operator would on one machine:
 demo simulator on, no broker listening at CITYOPS_MQTT_URL (so the embedded one must start),
-a SQLite database and data directory of its own, an admin token for the API.
+a database and data directory of its own, an admin token for the API. The servers of the
+map, wall and dispatch tests run once on SQLite and once on PostgreSQL (``served_database``).
 """
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import requests
@@ -23,6 +26,7 @@ import requests
 from services.broker import broker_reachable
 from services.config import PROJECT_ROOT
 from tests.brokers import free_port, wait_until
+from tests.conftest import postgres_schema, require_postgres
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -77,9 +81,9 @@ def free_mqtt_port(avoid: int) -> int:
 
 def start_served_city(workdir: Path, *, demo: bool = True, web_port: int | None = None,
                       mqtt_port: int | None = None, admin_token: str | None = None,
-                      extra_env: dict[str, str] | None = None) -> ServedCity:
+                      database_url: str | None = None, extra_env: dict[str, str] | None = None) -> ServedCity:
     """Starts ``manage.py serve`` (no broker at its MQTT port, so the embedded one starts) and
-    waits until /api/v1/health answers (ok or degraded)."""
+    waits until /api/v1/health answers (ok or degraded). Without ``database_url``, a SQLite file in ``workdir``."""
     web_port = web_port or free_port()
     mqtt_port = mqtt_port or free_mqtt_port(web_port)
     admin_token = admin_token or secrets.token_urlsafe(24)
@@ -89,7 +93,7 @@ def start_served_city(workdir: Path, *, demo: bool = True, web_port: int | None 
         "CITYOPS_HOST": "127.0.0.1",
         "CITYOPS_PORT": str(web_port),
         "CITYOPS_MQTT_URL": f"mqtt://127.0.0.1:{mqtt_port}",
-        "CITYOPS_DATABASE_URL": f"sqlite:///{workdir / 'cityops.db'}",
+        "CITYOPS_DATABASE_URL": database_url or f"sqlite:///{workdir / 'cityops.db'}",
         "CITYOPS_DATA_DIR": str(workdir),
         "CITYOPS_ADMIN_TOKEN": admin_token,
         "CITYOPS_LOG_LEVEL": "INFO",
@@ -125,13 +129,33 @@ def stop_served_city(city: ServedCity) -> bool:
     return died_early
 
 
+@contextmanager
+def fresh_database(kind: str, workdir: Path) -> Iterator[str]:
+    """A new, empty database of the given kind for one served city."""
+    if kind == "sqlite":
+        yield f"sqlite:///{workdir / 'cityops.db'}"
+        return
+    with postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def served_database(request) -> str:
+    """The kind of database the served cities of a test use: each browser test runs on both."""
+    if request.param == "postgresql":
+        require_postgres()
+    return request.param
+
+
 @pytest.fixture(scope="session")
-def served_city(tmp_path_factory) -> ServedCity:
-    city = start_served_city(tmp_path_factory.mktemp("served-city"))
-    try:
-        yield city
-    finally:
-        died_early = stop_served_city(city)
+def served_city(tmp_path_factory, served_database) -> ServedCity:
+    workdir = tmp_path_factory.mktemp(f"served-city-{served_database}")
+    with fresh_database(served_database, workdir) as database_url:
+        city = start_served_city(workdir, database_url=database_url)
+        try:
+            yield city
+        finally:
+            died_early = stop_served_city(city)
     if died_early:
         pytest.fail(f"manage.py serve exited before the tests were done (code {city.process.returncode}); "
                     f"last 50 lines of {city.log_path}:\n{city.log_tail()}", pytrace=False)

@@ -50,9 +50,10 @@ def test_dispatcher_selects_an_incident_dispatches_with_d_and_sees_the_unit_go(s
 
     browser.get(served_city.url("/dispatch"))
     row = f'tr[data-incident="{incident_id}"]'
-    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, row), PAGE_TIMEOUT_S, interval=0.2,
+    # read until a render is caught whole: the queue re-renders every 2 s, and a row read across
+    # a re-render reads as empty (_text)
+    wait_until(lambda: "heartAttack" in _text(browser, row), PAGE_TIMEOUT_S, interval=0.2,
                message="the incident in the queue")
-    assert "heartAttack" in _text(browser, row)
     _fresh(lambda: browser.find_element(By.CSS_SELECTOR, row).click())
     wait_until(lambda: f"#{incident_id}" in _text(browser, ".detail-head")
                and "selected" in _fresh(lambda: browser.find_element(By.CSS_SELECTOR, row).get_attribute("class"))

@@ -12,11 +12,12 @@ from datetime import datetime, timezone
 
 import paho.mqtt.client as mqtt
 import pytest
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.support.ui import WebDriverWait
 
 from services.city import load_city
 from services.config import CITIES_DIR
-from tests.e2e.conftest import start_served_city, stop_served_city
+from tests.e2e.conftest import fresh_database, start_served_city, stop_served_city
 
 STALE_S = 6
 LAYERS = ["Traffic", "Air quality", "Flooding", "Incidents", "Units"]
@@ -25,12 +26,14 @@ NO_DATA = "#9aa5b1"
 
 
 @pytest.fixture(scope="module")
-def quiet_city(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("quiet-city")
-    city = start_served_city(workdir, demo=False, extra_env={"CITYOPS_LAYER_STALE_S": str(STALE_S)})
-    city.workdir = workdir
-    yield city
-    stop_served_city(city)
+def quiet_city(tmp_path_factory, served_database):
+    workdir = tmp_path_factory.mktemp(f"quiet-city-{served_database}")
+    with fresh_database(served_database, workdir) as database_url:
+        city = start_served_city(workdir, demo=False, database_url=database_url,
+                                 extra_env={"CITYOPS_LAYER_STALE_S": str(STALE_S)})
+        city.workdir = workdir
+        yield city
+        stop_served_city(city)
 
 
 def publish(port: int, topic: str, entity: dict) -> None:
@@ -151,3 +154,36 @@ def test_banner_says_when_the_server_is_unreachable_and_the_screen_recovers_by_i
         wait.until(lambda b: b.execute_script("return Date.now() - window.cityopsLive.receivedAt < 3000"))
     finally:
         stop_served_city(city)
+
+
+def wall_figures(browser) -> dict[str, str]:
+    return browser.execute_script("""var figures = {};
+        document.querySelectorAll('.wall-figure').forEach(function (f) {
+          var label = f.querySelector('.wall-figure-label').textContent;
+          figures[label] = f.querySelector('.wall-figure-value').textContent;
+        });
+        return figures;""")
+
+
+def test_wall_shows_the_worst_air_quality_and_the_flood_stations_from_live_readings(quiet_city, browser):
+    city = load_city(CITIES_DIR / "helsinki")
+    air = next(d for d in city.devices if d["type"] == "AirQualityObserved")
+    gauges = [d for d in city.devices if d["type"] == "FloodMonitoring"][:2]
+    now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    publish(quiet_city.mqtt_port, f"city/telemetry/{air['device_id']}", {
+        "id": air["device_id"], "type": "AirQualityObserved", "dateObserved": now,
+        "location": {"type": "Point", "coordinates": [air["lon"], air["lat"]]}, "pm25": 180.0})
+    for gauge in gauges:
+        publish(quiet_city.mqtt_port, f"city/telemetry/{gauge['device_id']}", {
+            "id": gauge["device_id"], "type": gauge["type"], "dateObserved": now,
+            "location": {"type": "Point", "coordinates": [gauge["lon"], gauge["lat"]]}, "currentLevel": 0.1})
+
+    browser.get(quiet_city.url("/wall"))
+    try:
+        WebDriverWait(browser, 20, poll_frequency=0.25).until(
+            lambda b: wall_figures(b).get("Worst AQI", "").isdigit()
+            and wall_figures(b).get("Stations above alert", "").endswith(f"/{len(gauges)}"))
+    except TimeoutException:
+        pytest.fail(f"the wall shows {wall_figures(browser)}")
+    assert int(wall_figures(browser)["Worst AQI"]) > 200
+    assert severe_console_entries(browser) == []

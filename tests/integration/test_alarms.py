@@ -125,6 +125,18 @@ def test_readings_relayed_by_a_gateway_raise_the_alarm_of_their_own_device(city)
     assert [(a.device_id, a.threshold, a.district) for a in found] == [("flood-1", 1.2, "East")]
 
 
+def test_a_water_station_outside_the_registry_raises_on_the_levels_it_reports(city):
+    def gauge(seconds: int, height: float) -> dict:
+        moment = T0 + timedelta(seconds=seconds)
+        return {"id": "urn:ngsi-ld:WaterObserved:river-9", "type": "WaterObserved", "height": height,
+                "alertLevel": 1.0, "dangerLevel": 3.0, "location": {"type": "Point", "coordinates": [24.945, 60.17]},
+                "dateObserved": moment.isoformat().replace("+00:00", "Z")}
+
+    send(city, [gauge(0, 1.1), gauge(30, 1.2), gauge(60, 1.3)], device="river-9")
+    [alarm] = wait_until(lambda: alarms(city, "water-alert"), 10, message="the alarm")
+    assert (alarm.device_id, alarm.threshold, alarm.active) == ("river-9", 1.0, True)
+
+
 def test_readings_bouncing_inside_the_hysteresis_do_not_raise_a_second_alarm(city):
     send(city, [flood(0, 1.3), flood(60, 1.3)])
     wait_until(lambda: alarms(city), 10, message="the alarm")

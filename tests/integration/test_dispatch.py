@@ -5,19 +5,23 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from datetime import timedelta
 
 import paho.mqtt.client as mqtt
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from api.core import register_api
 from services.auth import Principal, create_token
 from services.config import PROJECT_ROOT
-from services.dispatch import CreateIncident, DispatchContext, DispatchUnit, Refused, ReturnUnit, UpdateIncident
+from services.devices import device_observations
+from services.dispatch import (CreateIncident, DispatchContext, DispatchUnit, Refused, ReturnUnit, UpdateIncident,
+                               units_back_home)
 from services.incidents import get_incident, incident_timeline, list_incidents
-from services.models import AuditEntry, utcnow
+from services.models import AuditEntry, ResponseUnit, utcnow
 from services.runtime import start_scheduler
+from services.telemetry import ObservationIn
 from services.units import get_unit
 from tests.brokers import wait_until
 from tests.integration.support import Publisher, make_settings, start_ingest
@@ -294,3 +298,113 @@ def test_api_bad_incident_input_is_a_4xx_json_error_with_its_field(api):
     assert client.post("/api/v1/incidents", json=HEART_ATTACK, headers=_auth(tokens["display"])).status_code == 403
     patched = client.patch("/api/v1/incidents/999999", json={"priority": 2}, headers=_auth(tokens["dispatcher"]))
     assert patched.status_code == 404 and patched.get_json()["error"]["code"] == "not_found"
+
+
+def test_a_fix_outside_the_city_or_at_an_impossible_speed_is_kept_flagged_but_does_not_move_the_unit(city_running):
+    running, publisher, _, _ = city_running
+    root, engine, city = running.runtime.settings.topic_root, running.runtime.engine, running.runtime.city
+    start = utcnow() - timedelta(minutes=5)
+
+    def fix(seconds: float, lon: float, lat: float, status: str = "onRoute") -> tuple[str, dict]:
+        return (f"{root}/units/amb-1/state", {
+            "id": "urn:ngsi-ld:Vehicle:amb-1", "type": "Vehicle", "vehicleType": "ambulance",
+            "location": {"type": "Point", "coordinates": [lon, lat]}, "serviceStatus": status, "speed": 40,
+            "observationDateTime": (start + timedelta(seconds=seconds)).isoformat()})
+
+    def position() -> tuple[float | None, float | None]:
+        unit = get_unit(engine, "amb-1")
+        return unit.lon, unit.lat
+
+    def stored_flags() -> list[list[str]]:
+        return [o.flags for o in device_observations(engine, "amb-1")]
+
+    publisher.publish_all([fix(0, 24.9380, 60.1694)])
+    wait_until(lambda: position() == (24.9380, 60.1694), 10, message="the first fix")
+    jump = (24.9380 + 0.05, 60.1694)  # ~2.8 km in 2 s: 5,000 km/h, yet inside the city's area
+    assert city.is_in_area(*jump)
+    publisher.publish_all([fix(5, 2.3522, 48.8566), fix(7, *jump)])  # Paris, then the jump
+    wait_until(lambda: len(stored_flags()) == 3, 10, message="both bad fixes stored")
+    assert stored_flags()[1:] == [["out_of_area"], ["impossible_speed"]]
+    assert position() == (24.9380, 60.1694)
+
+    publisher.publish_all([fix(60, 24.9420, 60.1700)])  # ~250 m in 60 s from the last good fix: it drives
+    wait_until(lambda: position() == (24.9420, 60.1700), 10, message="a plausible fix to move the unit")
+    assert stored_flags()[-1] == []
+
+
+def test_a_returning_unit_is_not_made_available_by_an_impossible_fix_saying_parked(city_running):
+    running, _, _, ctx = city_running
+    engine = running.runtime.engine
+    with engine.begin() as connection:
+        connection.execute(update(ResponseUnit).where(ResponseUnit.unit_id == "amb-2").values(status="returning"))
+
+    def parked(*flags: str) -> ObservationIn:
+        return ObservationIn("amb-2", "Vehicle", utcnow(), utcnow(), 24.94, 60.17, {"serviceStatus": "parked"},
+                             flags=flags)
+
+    assert units_back_home(ctx, (parked("impossible_speed"), parked("out_of_area"))) == 0
+    assert get_unit(engine, "amb-2").status == "returning"
+    assert units_back_home(ctx, (parked(),)) == 1
+    assert get_unit(engine, "amb-2").status == "available"
+
+
+REQUESTED_AT = utcnow().replace(microsecond=0) - timedelta(hours=1)
+
+
+def citizen_request(request_id: str, status: str = "open", updated_minutes: float | None = None,
+                    description: str = "Drain overflowing at the crossing") -> dict:
+    report = {"id": f"urn:ngsi-ld:Open311ServiceRequest:{request_id}", "type": "Open311ServiceRequest",
+              "service_request_id": request_id, "service_code": "DRN", "service_name": "blocked drain",
+              "description": description, "address_string": "Mannerheimintie 5", "status": status,
+              "location": {"type": "Point", "coordinates": [24.9405, 60.1690]},
+              "requested_datetime": REQUESTED_AT.isoformat()}
+    if updated_minutes is not None:
+        report["updated_datetime"] = (REQUESTED_AT + timedelta(minutes=updated_minutes)).isoformat()
+    return report
+
+
+def incidents_of(engine, request_id: str):
+    return [i for i in list_incidents(engine, statuses=None) if i.external_id == f"open311:{request_id}"]
+
+
+def test_a_citizen_request_received_again_closed_cancels_its_queued_incident_and_opens_no_other(city_running):
+    running, publisher, _, _ = city_running
+    root, engine = running.runtime.settings.topic_root, running.runtime.engine
+    publisher.publish_all([(f"{root}/reports", citizen_request("r-7", updated_minutes=1))])
+    [incident] = wait_until(lambda: incidents_of(engine, "r-7"), 10, message="the request's incident")
+    assert incident.status == "new"
+
+    publisher.publish_all([(f"{root}/reports", citizen_request("r-7", "closed", updated_minutes=20))])
+    wait_until(lambda: incidents_of(engine, "r-7")[0].status == "cancelled", 10, message="the incident cancelled")
+    # a late, older update and a redelivery change nothing; a marker request shows they were handled
+    publisher.publish_all([(f"{root}/reports", citizen_request("r-7", "open", updated_minutes=10)),
+                           (f"{root}/reports", citizen_request("r-7", "closed", updated_minutes=20)),
+                           (f"{root}/reports", citizen_request("r-marker"))])
+    wait_until(lambda: incidents_of(engine, "r-marker"), 10, message="the marker request's incident")
+    [incident] = incidents_of(engine, "r-7")
+    assert incident.status == "cancelled"
+    events = [(e.kind, e.status_before, e.status_after) for e in incident_timeline(engine, incident.id)]
+    assert events == [("created", "", "new"), ("status", "new", "cancelled")]
+
+
+def test_a_newer_update_of_a_request_a_unit_is_on_goes_on_its_timeline_and_leaves_the_dispatch(city_running):
+    running, publisher, _, ctx = city_running
+    root, engine = running.runtime.settings.topic_root, running.runtime.engine
+    publisher.publish_all([(f"{root}/reports", citizen_request("r-5", updated_minutes=1))])
+    [incident] = wait_until(lambda: incidents_of(engine, "r-5"), 10, message="the request's incident")
+    DispatchUnit(ctx, DISPATCHER, incident.id)()
+
+    publisher.publish_all([(f"{root}/reports", citizen_request("r-5", "closed", updated_minutes=5))])
+    wait_until(lambda: [e for e in incident_timeline(engine, incident.id) if e.actor == "citizen-report"
+                        and e.kind == "updated"], 10, message="the update on the timeline")
+    [incident] = incidents_of(engine, "r-5")
+    assert incident.status == "dispatched"
+
+
+def test_a_citizen_request_closed_before_it_was_ever_seen_opens_no_incident(city_running):
+    running, publisher, _, _ = city_running
+    root, engine = running.runtime.settings.topic_root, running.runtime.engine
+    publisher.publish_all([(f"{root}/reports", citizen_request("r-8", "closed")),
+                           (f"{root}/reports", citizen_request("r-9"))])
+    wait_until(lambda: incidents_of(engine, "r-9"), 10, message="the open request's incident")
+    assert incidents_of(engine, "r-8") == []

@@ -323,3 +323,21 @@ def test_silence_check_raises_for_a_silent_device_but_not_a_storm_when_the_feed_
     # 30 minutes later every device looks silent: that is the feed, not 19 more devices
     assert rule_engine.check_silence(now=T0 + timedelta(minutes=40)) == (0, 0)
     engine.dispose()
+
+
+def test_a_station_outside_the_registry_raises_on_the_alert_level_it_reports(rule_engine):
+    observe(rule_engine, "river-9", "FloodMonitoring", 0, currentLevel=1.3, alertLevel=1.25, dangerLevel=3.0)
+    observe(rule_engine, "river-9", "FloodMonitoring", 60, currentLevel=1.4, alertLevel=1.25, dangerLevel=3.0)
+    [alarm] = open_alarms(rule_engine)
+    assert (alarm.device_id, alarm.threshold, alarm.value, alarm.active) == ("river-9", 1.25, 1.4, True)
+
+
+def test_the_level_a_station_reports_comes_before_the_registrys(rule_engine):
+    # f1 is registered with alert level 1.0, but reports 1.5 itself
+    for seconds, level in ((0, 1.2), (60, 1.4)):
+        observe(rule_engine, "f1", "FloodMonitoring", seconds, currentLevel=level, alertLevel=1.5)
+    assert open_alarms(rule_engine) == []
+    for seconds in (70, 130):
+        observe(rule_engine, "f1", "FloodMonitoring", seconds, currentLevel=1.6, alertLevel=1.5)
+    [alarm] = open_alarms(rule_engine)
+    assert alarm.threshold == 1.5 and alarm.active

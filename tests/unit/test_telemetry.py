@@ -141,6 +141,7 @@ def test_open311_example_becomes_a_citizen_report():
     assert (report.service_code, report.service_name, report.status) == ("234", "Aceras", "closed")
     assert report.address == "Calle San Juan Bautista, 2"
     assert report.requested_at == datetime(2010, 4, 14, 14, 37, 38, tzinfo=UTC)
+    assert report.updated_at == datetime(2010, 4, 14, 14, 37, 38, tzinfo=UTC) and report.closed
     assert not report.time_from_receive
     assert (report.lon, report.lat) == pytest.approx((-3.164485591715449, 40.62785133667262))
 
