@@ -60,7 +60,7 @@ def observations(device_id: str):
 
 
 @endpoint("/rejected-messages", "Messages the ingest could not use, with their reasons (administrator)",
-          role="admin",
+          role="rejections.read",
           parameters=(Parameter("reason", "query", "one of the reason codes", {"type": "string", "enum": sorted(REASONS)}),
                       Parameter("limit", "query", "at most this many, newest first", {"type": "integer"})))
 def rejected_messages():

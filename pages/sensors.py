@@ -10,6 +10,7 @@ from services.devices import list_devices
 from services.rejections import list_rejections
 from services.runtime import current
 from services.telemetry import REASONS
+from web.ui import may
 
 dash.register_page(__name__, path="/sensors", name="Sensors", order=50)
 
@@ -31,6 +32,15 @@ def layout(**_query):
                                               style={"minWidth": "16rem"})]),
         ]),
         html.Div(id=SENSORS_TABLE),
+        *(_rejections() if may("rejections.read") else
+          # the refresh callback names these; hidden, and it answers no rows to other roles
+          [html.Div(hidden=True, children=[dcc.Dropdown(id=SENSORS_REASON), html.Div(id=SENSORS_REJECTED)])]),
+    ])
+
+
+def _rejections() -> list:
+    """Rejected payloads may hold anything a device sent: the administrator's only."""
+    return [
         html.H2("Rejected messages"),
         html.Div(className="filters", children=[
             html.Label(["Reason ", dcc.Dropdown(id=SENSORS_REASON, placeholder="all reasons", clearable=True,
@@ -38,7 +48,7 @@ def layout(**_query):
                                                 style={"minWidth": "24rem"})]),
         ]),
         html.Div(id=SENSORS_REJECTED),
-    ])
+    ]
 
 
 @callback(Output(SENSORS_TABLE, "children"), Output(SENSORS_TYPE, "options"),
@@ -61,6 +71,8 @@ def refresh_devices(_n, device_type):
 
 @callback(Output(SENSORS_REJECTED, "children"), Input(SENSORS_TICK, "n_intervals"), Input(SENSORS_REASON, "value"))
 def refresh_rejections(_n, reason):
+    if not may("rejections.read"):
+        return html.P("Only an administrator may see rejected messages.", className="empty")
     runtime = current()
     rows = [
         [site_time(item.received_at, runtime.timezone, with_date=True), item.topic, item.reason, item.detail,

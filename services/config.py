@@ -54,6 +54,8 @@ class Settings:
     timezone: str | None = None  # None: the city's own time zone
     secret_key: str | None = None
     admin_token: str | None = None
+    session_idle_minutes: float = 30.0  # a signed-in person's session ends after this long idle
+    secure_cookies: bool = False  # session and display cookies only over HTTPS (set behind TLS)
     city: str = "helsinki"
     retention_days: float = 30.0
     ingest_client_id: str = "cityops-ingest"
@@ -78,6 +80,8 @@ class Settings:
             timezone=get("TIMEZONE"),
             secret_key=get("SECRET_KEY"),
             admin_token=get("ADMIN_TOKEN"),
+            session_idle_minutes=float(get("SESSION_IDLE_MINUTES", "30")),
+            secure_cookies=_flag(env.get("CITYOPS_SECURE_COOKIES"), False),
             city=get("CITY", "helsinki"),
             retention_days=float(get("RETENTION_DAYS", "30")),
             ingest_client_id=get("INGEST_CLIENT_ID", "cityops-ingest"),
