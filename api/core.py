@@ -77,7 +77,11 @@ def endpoint(path: str, summary: str, *, method: str = "GET", role: str | None =
 def require(permission: str) -> Principal:
     """The request's principal (identified once by web/gate.py: bearer token, session or display) may do
     ``permission`` (services/access/principal.py), else Refused (401 without identity, 403)."""
-    principal = authorize(g.get("principal"), permission)
+    if "identity" not in g:  # the API served without the web gate (an app of its own, tests)
+        from web.gate import identify
+
+        g.identity = identify()
+    principal = authorize(g.identity.principal, permission)
     g.principal = principal
     return principal
 

@@ -158,6 +158,21 @@ def _same_origin() -> bool:
     return parts.netloc == request.host and parts.scheme in ("http", "https")
 
 
+def _needs_origin(path: str) -> bool:
+    """Writes that ride on a cookie (and sign-in, against login CSRF); bearer-token calls carry their
+    credential explicitly and are exempt."""
+    if _bearer() is not None:
+        return False
+    has_cookie = bool(request.cookies.get(current_app_session_cookie()) or request.cookies.get(DISPLAY_COOKIE))
+    return has_cookie or path in ("/login", "/logout")
+
+
+def current_app_session_cookie() -> str:
+    from flask import current_app
+
+    return current_app.config.get("SESSION_COOKIE_NAME") or "session"
+
+
 def _is_public(path: str) -> bool:
     return any(path == prefix.rstrip("/") or path.startswith(prefix) for prefix in PUBLIC_PREFIXES)
 
@@ -173,8 +188,8 @@ def _page_permission(path: str) -> str | None:
 
 def check_request() -> Response | None:
     path = request.path
-    if request.method in UNSAFE_METHODS and _bearer() is None and not _same_origin():
-        # a browser's cookie-authenticated write (or sign-in) from another site
+    if request.method in UNSAFE_METHODS and _needs_origin(path) and not _same_origin():
+        # a browser's cookie-authenticated write (or a sign-in) sent from another site
         return error_json(403, "cross_site", "this request did not come from a CityOps page (Origin check)")
     if path.startswith("/assets/") or path.startswith("/_dash-component-suites/") or path == "/_favicon.ico":
         return None
