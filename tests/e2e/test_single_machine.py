@@ -11,6 +11,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.brokers import wait_until
+from tests.e2e.conftest import sign_in
 
 FLOW_DEADLINE_S = 30.0
 PAGE_TIMEOUT_S = 20.0
@@ -147,7 +148,7 @@ def test_status_and_sensors_pages_load_without_console_errors_and_request_nothin
     performance: list[dict] = []
     browser.get_log("performance")  # drop what the browser did on its own before the first page
 
-    browser.get(served_city.url("/status"))
+    sign_in(browser, served_city, "admin", "/status")
     try:
         figures = WebDriverWait(browser, PAGE_TIMEOUT_S, poll_frequency=0.25).until(
             _status_shows_flow, f"the status page never showed a connected broker and stored observations "
