@@ -109,17 +109,18 @@ def identify() -> Identity:
 
 
 _seen_lock = threading.Lock()
-_seen_at: dict[int, float] = {}
+_seen_at: dict[tuple[int, int], float] = {}
 
 
 def _note_display_fetch(display: DisplayIdentity) -> None:
-    now = time.monotonic()
+    now, engine = time.monotonic(), current().engine
+    key = (id(engine), display.id)
     with _seen_lock:
-        if now - _seen_at.get(display.id, -SEEN_EVERY_S) < SEEN_EVERY_S:
+        if now - _seen_at.get(key, -SEEN_EVERY_S) < SEEN_EVERY_S:
             return
-        _seen_at[display.id] = now
+        _seen_at[key] = now
     try:
-        mark_seen(current().engine, display.id)
+        mark_seen(engine, display.id)
     except Exception:  # a busy database must not cost the screen its data
         log.warning("could not note display %s as seen", display.id, exc_info=True)
 

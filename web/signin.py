@@ -69,7 +69,8 @@ def login():
     response = redirect(next_path, code=303)
     from web.gate import DISPLAY_COOKIE
 
-    response.delete_cookie(DISPLAY_COOKIE, path="/")  # a person signed in here: not a display screen any more
+    if request.cookies.get(DISPLAY_COOKIE):  # a person signed in here: not a display screen any more
+        response.delete_cookie(DISPLAY_COOKIE, path="/")
     return response
 
 
