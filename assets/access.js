@@ -1,7 +1,8 @@
 // What a screen does when the server refuses its callbacks (web/gate.py answers JSON, never a page):
 // 401 (session ended): a display link reloads its own URL (its token re-establishes the cookie),
 // a person goes to the sign-in page and comes back; 403 display_revoked: the screen says it was
-// switched off and stops asking for data.
+// switched off and stops asking for data. The page's own callbacks then see "no update" (204), so
+// the renderer neither logs an error nor shows one.
 (function () {
   "use strict";
   if (!window.fetch) { return; }
@@ -27,13 +28,12 @@
     for (var id = 1; id <= highest; id += 1) { window.clearInterval(id); }
   }
 
-  function refused(response) {
-    if (leaving) { return; }
-    response.clone().json().then(function (body) {
+  function handle(response) {
+    return response.clone().json().then(function (body) {
       var error = (body && body.error) || {};
       if (response.status === 403 && error.code === "display_revoked") {
         switchedOff(error);
-      } else if (response.status === 401) {
+      } else if (response.status === 401 && !leaving) {
         leaving = true;
         var here = window.location.pathname + window.location.search;
         if (/[?&]display=/.test(window.location.search)) {
@@ -41,18 +41,19 @@
         } else {
           window.location.assign("/login?next=" + encodeURIComponent(here));
         }
+      } else {
+        return response;
       }
-    }).catch(function () {});
+      return new Response(null, { status: 204 });
+    }).catch(function () { return response; });
   }
 
   window.fetch = function (input, init) {
     var url = typeof input === "string" ? input : (input && input.url) || "";
     var promise = original(input, init);
-    if (url.indexOf("/_dash-") !== -1) {
-      promise.then(function (response) {
-        if (response.status === 401 || response.status === 403) { refused(response); }
-      }).catch(function () {});
-    }
-    return promise;
+    if (url.indexOf("/_dash-update-component") === -1) { return promise; }
+    return promise.then(function (response) {
+      return (response.status === 401 || response.status === 403) ? handle(response) : response;
+    });
   };
 })();
