@@ -73,7 +73,8 @@ def alert(alarm_id: int):
     return jsonify({**view.as_json(), "history": [event.as_json() for event in alarm_history(engine, alarm_id)]})
 
 
-@endpoint("/alerts/<int:alarm_id>/ack", "Acknowledge an alarm", method="POST", role="alarm.acknowledge", parameters=(_ID,))
+@endpoint("/alerts/<int:alarm_id>/ack", "Acknowledge an alarm", method="POST", role="alarm.acknowledge",
+          parameters=(_ID,))
 def acknowledge(alarm_id: int):
     return jsonify(run(AcknowledgeAlarm(current().engine, g.principal, alarm_id)).as_json())
 
@@ -93,7 +94,8 @@ def assign(alarm_id: int):
     return jsonify(run(AssignAlarm(current().engine, g.principal, alarm_id, _text(body, "assignee"))).as_json())
 
 
-@endpoint("/alerts/<int:alarm_id>/comments", "Comment on an alarm: body {\"text\"}", method="POST", role="alarm.comment",
+@endpoint("/alerts/<int:alarm_id>/comments", "Comment on an alarm: body {\"text\"}", method="POST",
+          role="alarm.comment",
           parameters=(_ID,))
 def comment(alarm_id: int):
     return jsonify(run(CommentAlarm(current().engine, g.principal, alarm_id, _text(_body(), "text"))).as_json())

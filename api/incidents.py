@@ -54,7 +54,8 @@ def incidents():
 
 
 @endpoint("/incidents", "Create an incident {category, subCategory, priority (1-4 | P1-P4 | SDM severity), "
-                        "location (GeoJSON Point) or lon/lat, description, address}", method="POST", role="incident.create")
+                        "location (GeoJSON Point) or lon/lat, description, address}", method="POST",
+          role="incident.create")
 def create_incident():
     view = run(CreateIncident(context(), g.principal, json_body(), default_source="api"))
     return jsonify(view.as_json()), 201

@@ -11,7 +11,8 @@ def user_badge(name: str, role: str, sign_out: bool = True) -> html.Div:
     """Who is signed in, and the sign-out button (a plain form: it works without JavaScript)."""
     return html.Div(className="shell-user", children=[
         html.Span(name, className="shell-user-name"), html.Span(role, className="shell-user-role"),
-        html.Form(method="POST", action="/logout", children=[html.Button("Sign out", type="submit", id="shell-sign-out")])
+        html.Form(method="POST", action="/logout",
+                  children=[html.Button("Sign out", type="submit", id="shell-sign-out")])
         if sign_out else None,
     ])
 

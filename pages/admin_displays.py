@@ -54,8 +54,10 @@ def show_displays(_n, _changed):
     runtime, now = current(), utcnow()
     rows = []
     for display in list_displays(runtime.engine):
-        seen = "never" if display.last_seen_at is None else \
-            f"{site_time(display.last_seen_at, runtime.timezone, with_date=True)} ({age((now - display.last_seen_at).total_seconds())} ago)"
+        seen = "never"
+        if display.last_seen_at is not None:
+            ago = age((now - display.last_seen_at).total_seconds())
+            seen = f"{site_time(display.last_seen_at, runtime.timezone, with_date=True)} ({ago} ago)"
         options = ", ".join(f"{key}={value}" for key, value in display.options.items()) or "—"
         action = "revoked" if display.revoked else html.Button(
             "Revoke", id={"type": REVOKE, "index": display.id}, className="alarm-action", n_clicks=0)

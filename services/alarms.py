@@ -291,7 +291,8 @@ class AcknowledgeAlarm(_AlarmCommand):
 
     def check_state(self, alarm: Alarm) -> None:
         if alarm.acknowledged:
-            raise Refused.conflict("already_acknowledged", f"alarm {alarm.id} was acknowledged by {alarm.acknowledged_by}")
+            raise Refused.conflict("already_acknowledged",
+                                   f"alarm {alarm.id} was acknowledged by {alarm.acknowledged_by}")
 
     def apply(self, session, alarm, now):
         alarm.acknowledged, alarm.acknowledged_at, alarm.acknowledged_by = True, now, self.actor

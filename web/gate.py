@@ -141,8 +141,8 @@ def switched_off(display: DisplayIdentity) -> Response:
         return error_json(403, "display_revoked", SWITCHED_OFF, display=display.name)
     from web.signin import plain_page
 
-    return plain_page("Display switched off", f"<h1>{SWITCHED_OFF}</h1><p class=\"display-name\">{_escape(display.name)}"
-                                             f"</p>", status=403)
+    name = _escape(display.name)
+    return plain_page("Display switched off", f'<h1>{SWITCHED_OFF}</h1><p class="display-name">{name}</p>', status=403)
 
 
 def _escape(text: str) -> str:

@@ -295,7 +295,8 @@ def test_displays_api_is_for_admins_and_validates_the_page_and_options(site):
                                                                                   "options": {"colour": 1}}):
         answer = api.post("/api/v1/displays", json=bad, headers=site.api("admin"))
         assert answer.status_code == 422, bad
-    assert api.post("/api/v1/displays", json={"name": "x", "page": "/wall"}, headers=site.api("manager")).status_code == 403
+    by_manager = api.post("/api/v1/displays", json={"name": "x", "page": "/wall"}, headers=site.api("manager"))
+    assert by_manager.status_code == 403
     assert site.app.server.test_client().get("/api/v1/displays").status_code == 401
     assert api.get("/api/v1/displays").status_code == 403  # this client opened a display link: a display now
     assert api.delete("/api/v1/displays/999999", headers=site.api("admin")).status_code == 404
