@@ -35,7 +35,8 @@ def create_app(runtime: Runtime) -> dash.Dash:
         """Per request: the navigation shows the pages the principal's role may open."""
         principal = gate.current_principal()
         pages = [page for page in dash.page_registry.values() if page.get("nav", True)
-                 and (principal is None or not page.get("permission") or principal.may(page["permission"]))]
+                 and (principal is None or not page.get("permission") or principal.may(page["permission"]))
+                 and (principal is None or not principal.is_display)]  # a screen shows its one page
         user = None
         if principal is not None:
             user = user_badge(principal.name, principal.role, sign_out=principal.kind == "user")

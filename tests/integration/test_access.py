@@ -302,6 +302,26 @@ def test_displays_api_is_for_admins_and_validates_the_page_and_options(site):
     assert api.delete("/api/v1/displays/999999", headers=site.api("admin")).status_code == 404
 
 
+def test_only_an_admin_manages_api_tokens(site):
+    from services.auth import CreateToken, RevokeToken
+
+    manager = Principal("manager-1", "manager", kind="user")
+    with pytest.raises(Refused) as refused:
+        CreateToken(site.runtime.engine, manager, "robot", "admin")()
+    assert refused.value.status == 403
+    with pytest.raises(Refused):
+        RevokeToken(site.runtime.engine, manager, "admin-token")()
+    assert site.app.server.test_client().get("/api/v1/units", headers=site.api("admin")).status_code == 200
+    admin = Principal("admin-1", "admin", kind="user")
+    assert RevokeToken(site.runtime.engine, admin, "admin-token")() == 1
+    assert site.app.server.test_client().get("/api/v1/units", headers=site.api("admin")).status_code == 401
+
+
+def test_a_display_screen_has_no_navigation_to_other_pages(site):
+    layout = response_text(site.client("display").get("/_dash-layout"))
+    assert "/dispatch" not in layout and "/alarms" not in layout
+
+
 def test_a_display_may_read_the_api_with_its_cookie_but_never_write(site):
     client = site.client("display")
     assert client.get("/api/v1/units").status_code == 200
