@@ -60,8 +60,8 @@ def _bearer() -> str | None:
 
 def _is_activity() -> bool:
     """A person acting (a page load, a click, typing) — not a screen's own timer polling."""
-    if request.path != "/_dash-update-component":
-        return request.method == "GET" and not request.path.startswith(DASH_PREFIX)
+    if request.path != "/_dash-update-component":  # a page load, not the connection check nor the API
+        return request.method == "GET" and not request.path.startswith((DASH_PREFIX, "/api/"))
     body = request.get_json(silent=True) or {}
     changed = body.get("changedPropIds") or []
     return any(not str(prop).endswith(".n_intervals") for prop in changed)

@@ -142,6 +142,22 @@ def test_an_idle_session_ends_and_the_page_asks_to_sign_in_again(site):
     assert _audit(site.runtime.engine, "signout")[0].after["reason"].startswith("idle")
 
 
+def test_timers_and_the_connection_check_do_not_keep_an_idle_session_alive_but_a_click_does(site):
+    client = site.client("dispatcher")
+    ten_minutes_ago = time.time() - 600
+    with client.session_transaction() as session:
+        session["seen"] = ten_minutes_ago
+    assert client.get("/api/v1/health").status_code in (200, 503)
+    tick = callback_body(site.app, "refresh_figures", [7])  # a dcc.Interval's n_intervals
+    assert client.post("/_dash-update-component", json=tick, headers={"Origin": ORIGIN}).status_code == 200
+    with client.session_transaction() as session:
+        assert session["seen"] == ten_minutes_ago
+    click = callback_body(site.app, "show_detail", [None, 1], triggered=1)
+    assert client.post("/_dash-update-component", json=click, headers={"Origin": ORIGIN}).status_code == 200
+    with client.session_transaction() as session:
+        assert session["seen"] > ten_minutes_ago
+
+
 def test_disabling_a_user_ends_their_session_at_once(site):
     from services.access.users import SetDisabled
 
