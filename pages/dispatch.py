@@ -207,20 +207,24 @@ def act(intent, selected, version):
     incident_id = _shown_incident(selected)
     if action == RETURN:
         outcome = attempt(ReturnUnit(_ctx(), acting(), target))
-        text = outcome.ok and f"{target} sent back to base ({outcome.value['command']})."
     elif incident_id is None:
         return "Select an incident first.", "dispatch-message error", (version or 0) + 1
     elif action == CANCEL_BUTTON:
         outcome = attempt(UpdateIncident(_ctx(), acting(), incident_id, {"status": "cancelled"}))
-        text = f"Incident #{incident_id} cancelled."
     else:
         outcome = attempt(DispatchUnit(_ctx(), acting(), incident_id, target if action == SEND else None))
-        result = outcome.value
-        text = outcome.ok and (f"{result.unit_id} dispatched to #{incident_id}, ETA {result.eta_seconds / 60:.1f} min"
-                               f"{'' if result.published else ' — the broker did not confirm the command'}.")
     if not outcome.ok:
         return outcome.message, "dispatch-message error", (version or 0) + 1
-    return text, "dispatch-message ok", (version or 0) + 1
+    return _confirmation(action, target, incident_id, outcome.value), "dispatch-message ok", (version or 0) + 1
+
+
+def _confirmation(action: str, target, incident_id: int | None, result) -> str:
+    if action == RETURN:
+        return f"{target} sent back to base ({result['command']})."
+    if action == CANCEL_BUTTON:
+        return f"Incident #{incident_id} cancelled."
+    warning = "" if result.published else " — the broker did not confirm the command"
+    return f"{result.unit_id} dispatched to #{incident_id}, ETA {result.eta_seconds / 60:.1f} min{warning}."
 
 
 @callback(Output(FORM, "className"), Input(NEW_BUTTON, "n_clicks"), Input(FORM_CLOSE, "n_clicks"),
