@@ -499,3 +499,27 @@ def test_a_replayed_dispatch_callback_without_a_session_changes_nothing_and_gets
     assert signed_out.post("/logout", headers={"Origin": ORIGIN}).status_code == 303
     again = signed_out.post("/_dash-update-component", json=body, headers={"Origin": ORIGIN})
     assert again.status_code == 401 and get_incident(site.runtime.engine, incident_id).status == "new"
+
+
+def test_the_users_page_changes_a_role_disables_and_resets_a_password_with_audit(site):
+    admin = site.client("admin")
+
+    def press(button: int, picked: str, role=None, password=None):
+        values = [0, 0, 0, 0, 0]
+        values[button] = 1
+        body = callback_body(site.app, "change_users", values, [None, "dispatcher", None, picked, role, password, 0],
+                             triggered=button)
+        return response_text(admin.post("/_dash-update-component", json=body, headers={"Origin": ORIGIN}))
+
+    assert "manager-1 is now dispatcher" in press(1, "manager-1", role="dispatcher")
+    assert sign_in(site.runtime.engine, "manager-1", PASSWORD, "10.2.2.2").role == "dispatcher"
+    assert "a password has at least 10 characters" in press(4, "manager-1", password="short")
+    assert "New password set for manager-1" in press(4, "manager-1", password="another long phrase")
+    assert sign_in(site.runtime.engine, "manager-1", "another long phrase", "10.2.2.2").name == "manager-1"
+    assert "manager-1 disabled" in press(2, "manager-1")
+    with pytest.raises(Refused, match="disabled"):
+        sign_in(site.runtime.engine, "manager-1", "another long phrase", "10.2.2.2")
+    assert "only active admin" in press(2, "admin-1")
+    actions = [e.action for e in _audit(site.runtime.engine, "user.role") + _audit(site.runtime.engine, "user.password")
+               + _audit(site.runtime.engine, "user.disable")]
+    assert sorted(actions) == ["user.disable", "user.password", "user.role"]
