@@ -1,15 +1,19 @@
 """Builds the Dash app (use_pages=True), its shell and the REST API on its Flask server; nothing else."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import dash
 
 from api.core import register_api
-from components.shell import shell
+from components.shell import shell, user_badge
+from services.access.users import user_count
 from services.runtime import Runtime
+from web import gate
 
 HERE = Path(__file__).resolve().parent
+log = logging.getLogger("cityops")
 
 
 def create_app(runtime: Runtime) -> dash.Dash:
@@ -25,12 +29,23 @@ def create_app(runtime: Runtime) -> dash.Dash:
     )
     app.server.secret_key = runtime.settings.resolved_secret_key()
     register_api(app.server)
-    pages = [page for page in dash.page_registry.values() if page.get("nav", True)]
-    app.layout = shell(
-        city_name=runtime.city.name,
-        timezone=runtime.timezone,
-        attribution=runtime.city.attribution,
-        nav=[(page["name"], page["relative_path"]) for page in pages],
-        content=dash.page_container,
-    )
+    gate.install(app)
+
+    def layout():
+        """Per request: the navigation shows the pages the principal's role may open."""
+        principal = gate.current_principal()
+        pages = [page for page in dash.page_registry.values() if page.get("nav", True)
+                 and (principal is None or not page.get("permission") or principal.may(page["permission"]))
+                 and (principal is None or not principal.is_display)]  # a screen shows its one page
+        user = None
+        if principal is not None:
+            user = user_badge(principal.name, principal.role, sign_out=principal.kind == "user")
+        return shell(city_name=runtime.city.name, timezone=runtime.timezone, attribution=runtime.city.attribution,
+                     nav=[(page["name"], page["relative_path"]) for page in pages], content=dash.page_container,
+                     user=user)
+
+    app.layout = layout
+    if user_count(runtime.engine) == 0:
+        log.warning("No user can sign in yet. Create the first administrator with:  "
+                    "python manage.py user create NAME --role admin")
     return app

@@ -8,6 +8,8 @@
   python manage.py build-city   build a city from an OSM PBF file (see docs/CITY.md)
   python manage.py migrate      bring the database schema up to date
   python manage.py token create --name kiosk-1 --role display | token revoke --name kiosk-1
+  python manage.py user create NAME --role admin   (password prompted, or --password-stdin)
+  python manage.py user passwd NAME | user disable NAME
   python manage.py mqtt-user add NAME --role device|cityops|hotline|simulator | mqtt-user remove NAME
                                 the broker's accounts and ACL (deploy/mosquitto/cityops.conf)
 """
@@ -205,6 +207,42 @@ def cmd_mqtt_user(args) -> None:
     print("reload the broker to apply it: kill -HUP <mosquitto pid> (systemctl reload mosquitto)")
 
 
+def _read_password(args) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass(f"Password for {args.name}: ")
+    if getpass.getpass("Again: ") != first:
+        raise SystemExit("the two passwords differ; nothing changed")
+    return first
+
+
+def cmd_user(args) -> None:
+    from services.access.principal import Principal
+    from services.access.users import CreateUser, ResetPassword, SetDisabled
+    from services.commands import Refused
+    from services.db import make_engine, migrate
+
+    engine = make_engine(_settings().database_url)
+    migrate(engine)
+    cli = Principal.system("cli")
+    try:
+        if args.action == "create":
+            if not args.role:
+                raise SystemExit("user create needs --role (admin, dispatcher, agent, department, manager)")
+            view = CreateUser(engine, cli, args.name, args.role, _read_password(args))()
+            print(f"user {view.name} created with the role {view.role}")
+        elif args.action == "passwd":
+            ResetPassword(engine, cli, args.name, _read_password(args))()
+            print(f"new password set for {args.name}; their sessions have ended")
+        else:
+            SetDisabled(engine, cli, args.name, True)()
+            print(f"user {args.name} disabled; their sessions have ended")
+    except Refused as refusal:
+        raise SystemExit(f"refused: {refusal.message}") from None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="manage.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -218,8 +256,15 @@ def main(argv: list[str] | None = None) -> None:
     token = commands.add_parser("token")
     token.add_argument("action", choices=("create", "revoke"))
     token.add_argument("--name", required=True)
-    token.add_argument("--role", default="display", choices=("admin", "dispatcher", "manager", "display"))
+    token.add_argument("--role", default="display",
+                       choices=("admin", "dispatcher", "agent", "department", "manager", "display"))
     token.set_defaults(handler=cmd_token)
+    user = commands.add_parser("user", help="people who sign in: create, passwd, disable")
+    user.add_argument("action", choices=("create", "passwd", "disable"))
+    user.add_argument("name")
+    user.add_argument("--role", choices=("admin", "dispatcher", "agent", "department", "manager"))
+    user.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    user.set_defaults(handler=cmd_user)
     mqtt_user = commands.add_parser("mqtt-user", help="broker accounts: a password file entry and ACL role")
     mqtt_user.add_argument("action", choices=("add", "remove"))
     mqtt_user.add_argument("name", help="the account; a device's is its device id (its topics use it)")

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from flask import g, jsonify, request
 
-from api.core import ApiError, Parameter, endpoint, int_arg, time_arg
+from api.core import ApiError, Parameter, endpoint, int_arg, run, time_arg
 from services.alarms import (
     SEVERITIES,
     STATE_FILTERS,
     AcknowledgeAlarm,
-    AlarmError,
     AlarmFilter,
     AssignAlarm,
     ClearAlarm,
@@ -18,18 +17,11 @@ from services.alarms import (
     alarm_history,
     get_alarm,
     list_alarms,
-    open_incident_for_alarm,
+    OpenIncidentFromAlarm,
 )
 from services.runtime import current
 
 _ID = Parameter("alarm_id", "path", "alarm id", {"type": "integer"})
-
-
-def _run(command):
-    try:
-        return command.validate().run(current().engine)
-    except AlarmError as error:
-        raise ApiError(error.status, error.code, error.message, error.field) from None
 
 
 def _body() -> dict:
@@ -66,10 +58,7 @@ def alerts():
         state=request.args.get("state") or "open", severities=severities, rule_id=request.args.get("rule") or None,
         device=request.args.get("device") or None, district=request.args.get("district") or None,
         since=time_arg("since"), until=time_arg("until"), limit=int_arg("limit", 200, 1, 1000))
-    try:
-        filters.validate()
-    except AlarmError as error:
-        raise ApiError(error.status, error.code, error.message, error.field) from None
+    filters.validate()
     views = list_alarms(current().engine, filters)
     return jsonify({"alerts": [view.as_json() for view in views], "count": len(views),
                     "severities": list(SEVERITIES)})
@@ -84,52 +73,36 @@ def alert(alarm_id: int):
     return jsonify({**view.as_json(), "history": [event.as_json() for event in alarm_history(engine, alarm_id)]})
 
 
-@endpoint("/alerts/<int:alarm_id>/ack", "Acknowledge an alarm", method="POST", role="write", parameters=(_ID,))
+@endpoint("/alerts/<int:alarm_id>/ack", "Acknowledge an alarm", method="POST", role="alarm.acknowledge",
+          parameters=(_ID,))
 def acknowledge(alarm_id: int):
-    return jsonify(_run(AcknowledgeAlarm(g.principal.name, alarm_id)).as_json())
+    return jsonify(run(AcknowledgeAlarm(current().engine, g.principal, alarm_id)).as_json())
 
 
-@endpoint("/alerts/<int:alarm_id>/clear", "Clear an alarm; body {\"note\"} optional", method="POST", role="write",
+@endpoint("/alerts/<int:alarm_id>/clear", "Clear an alarm; body {\"note\"} optional", method="POST", role="alarm.clear",
           parameters=(_ID,))
 def clear(alarm_id: int):
-    return jsonify(_run(ClearAlarm(g.principal.name, alarm_id, _text(_body(), "note"))).as_json())
+    return jsonify(run(ClearAlarm(current().engine, g.principal, alarm_id, _text(_body(), "note"))).as_json())
 
 
 @endpoint("/alerts/<int:alarm_id>/assign", "Assign an alarm: body {\"assignee\"} (null to unassign)", method="POST",
-          role="write", parameters=(_ID,))
+          role="alarm.assign", parameters=(_ID,))
 def assign(alarm_id: int):
     body = _body()
     if "assignee" not in body:
         raise ApiError(400, "invalid_value", "send {\"assignee\": \"name\"} (null to unassign)", "assignee")
-    return jsonify(_run(AssignAlarm(g.principal.name, alarm_id, _text(body, "assignee"))).as_json())
+    return jsonify(run(AssignAlarm(current().engine, g.principal, alarm_id, _text(body, "assignee"))).as_json())
 
 
-@endpoint("/alerts/<int:alarm_id>/comments", "Comment on an alarm: body {\"text\"}", method="POST", role="write",
+@endpoint("/alerts/<int:alarm_id>/comments", "Comment on an alarm: body {\"text\"}", method="POST",
+          role="alarm.comment",
           parameters=(_ID,))
 def comment(alarm_id: int):
-    return jsonify(_run(CommentAlarm(g.principal.name, alarm_id, _text(_body(), "text"))).as_json())
+    return jsonify(run(CommentAlarm(current().engine, g.principal, alarm_id, _text(_body(), "text"))).as_json())
 
 
 @endpoint("/alerts/<int:alarm_id>/incident", "Open the incident the alarm's rule offers (once)", method="POST",
-          role="write", parameters=(_ID,))
+          role="alarm.open_incident", parameters=(_ID,))
 def open_incident(alarm_id: int):
-    from services.rules import RulesFile
-
-    engine = current().engine
-    view = get_alarm(engine, alarm_id)
-    if view is None:
-        raise ApiError(404, "not_found", f"no alarm {alarm_id}", "alarm_id")
-    settings = current().settings
-    rule = RulesFile(settings.rules_file, settings.aqi_standard).current().by_id.get(view.rule_id)
-    request_ = rule.incident_request() if rule else None
-    if request_ is None:
-        raise ApiError(409, "no_incident", f"the rule {view.rule_id!r} does not offer an incident")
-    try:
-        incident_id = open_incident_for_alarm(engine, alarm_id, g.principal, request_, runtime=current())
-    except AlarmError as error:
-        raise ApiError(error.status, error.code, error.message, error.field) from None
-    except ImportError:
-        raise ApiError(409, "unavailable", "incidents are not available in this build") from None
-    except ValueError as error:  # the incident module refused the input
-        raise ApiError(400, "invalid_value", str(error)) from None
+    incident_id = run(OpenIncidentFromAlarm(current(), g.principal, alarm_id))
     return jsonify({"alarm_id": alarm_id, "incident_id": incident_id})

@@ -19,7 +19,8 @@ from typing import Callable
 from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from services.auth import Principal, authenticate
+from services.access.principal import Principal
+from services.commands import Refused, authorize
 from services.runtime import current
 from services.telemetry import Rejected, parse_time
 
@@ -56,7 +57,8 @@ ENDPOINTS: list[EndpointDoc] = []
 
 def endpoint(path: str, summary: str, *, method: str = "GET", role: str | None = "read",
              parameters: tuple[Parameter, ...] = ()) -> Callable:
-    """Registers a route with its role (None: public) and documents it in OpenAPI."""
+    """Registers a route with the permission it needs (``role``: a key of PERMISSIONS; None: public)
+    and documents it in OpenAPI."""
 
     def decorate(view: Callable) -> Callable:
         def guarded(**kwargs):
@@ -72,17 +74,21 @@ def endpoint(path: str, summary: str, *, method: str = "GET", role: str | None =
     return decorate
 
 
-def require(role: str) -> Principal:
-    header = request.headers.get("Authorization", "")
-    token = header[7:].strip() if header.lower().startswith("bearer ") else None
-    runtime = current()
-    principal = authenticate(runtime.engine, token, runtime.settings.admin_token_value())
-    if principal is None:
-        raise ApiError(401, "unauthorized", "send Authorization: Bearer <token> (see README: API tokens)")
-    if not principal.may(role):
-        raise ApiError(403, "forbidden", f"the role {principal.role!r} may not do this (needs {role})")
+def require(permission: str) -> Principal:
+    """The request's principal (identified once by web/gate.py: bearer token, session or display) may do
+    ``permission`` (services/access/principal.py), else Refused (401 without identity, 403)."""
+    if "identity" not in g:  # the API served without the web gate (an app of its own, tests)
+        from web.gate import identify
+
+        g.identity = identify()
+    principal = authorize(g.identity.principal, permission)
     g.principal = principal
     return principal
+
+
+def run(command):
+    """Runs a command (validate, then run); its refusal becomes the JSON error in ``_refused``."""
+    return command()
 
 
 # ---------------------------------------------------------------- helpers
@@ -115,6 +121,15 @@ def _api_error(error: ApiError):
     body = {"code": error.code, "message": error.message}
     if error.field:
         body["field"] = error.field
+    return jsonify({"error": body}), error.status
+
+
+@blueprint.errorhandler(Refused)
+def _refused(error: Refused):
+    """The one place a refusal becomes HTTP: 401 / 403 / 404 / 409 / 422 / 429 with its code and message."""
+    body = error.as_json()
+    if error.status == 401:
+        body["message"] = "send Authorization: Bearer <token> (see README: API tokens) or sign in"
     return jsonify({"error": body}), error.status
 
 
@@ -152,6 +167,8 @@ def openapi_document() -> dict:
                 "401": {"$ref": "#/components/responses/Error"},
                 "403": {"$ref": "#/components/responses/Error"},
                 "404": {"$ref": "#/components/responses/Error"},
+                "409": {"$ref": "#/components/responses/Error"},
+                "422": {"$ref": "#/components/responses/Error"},
             },
         }
         if doc.role is None:

@@ -56,8 +56,9 @@ def observations(device_id: str):
 
 
 @endpoint("/rejected-messages", "Messages the ingest could not use, with their reasons (administrator)",
-          role="admin",
-          parameters=(Parameter("reason", "query", "one of the reason codes", {"type": "string", "enum": sorted(REASONS)}),
+          role="rejections.read",
+          parameters=(Parameter("reason", "query", "one of the reason codes",
+                                {"type": "string", "enum": sorted(REASONS)}),
                       Parameter("limit", "query", "at most this many, newest first", {"type": "integer"})))
 def rejected_messages():
     reason = request.args.get("reason") or None

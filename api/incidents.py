@@ -1,14 +1,15 @@
 """Incidents: the queue, their lifecycle, recommendations and dispatch (SPEC section 5).
 
-Reads need any role; writes need ``dispatcher`` or ``admin`` (a manager may not dispatch).
+Reads need any identity; writes need the permission of their command (services/access/principal.py),
+which the command checks again inside services.
 Each write is a command of services/dispatch.py and lands in the audit log.
 """
 from __future__ import annotations
 
 from flask import g, jsonify, request
 
-from api.core import ApiError, Parameter, endpoint, int_arg
-from services.dispatch import CreateIncident, DispatchContext, DispatchUnit, Refused, UpdateIncident, recommend
+from api.core import ApiError, Parameter, endpoint, int_arg, run
+from services.dispatch import CreateIncident, DispatchContext, DispatchUnit, UpdateIncident, recommend
 from services.incidents import OPEN_STATUSES, STATUSES, get_incident, incident_timeline, list_incidents
 from services.runtime import current
 
@@ -24,17 +25,6 @@ def json_body() -> dict:
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_body", "send a JSON object (Content-Type: application/json)", "body")
     return body
-
-
-def refused(error: Refused) -> ApiError:
-    return ApiError(error.status, error.code, error.message, error.field)
-
-
-def run(command):
-    try:
-        return command()
-    except Refused as error:
-        raise refused(error) from None
 
 
 def _incident_or_404(incident_id: int):
@@ -64,7 +54,8 @@ def incidents():
 
 
 @endpoint("/incidents", "Create an incident {category, subCategory, priority (1-4 | P1-P4 | SDM severity), "
-                        "location (GeoJSON Point) or lon/lat, description, address}", method="POST", role="dispatcher")
+                        "location (GeoJSON Point) or lon/lat, description, address}", method="POST",
+          role="incident.create")
 def create_incident():
     view = run(CreateIncident(context(), g.principal, json_body(), default_source="api"))
     return jsonify(view.as_json()), 201
@@ -78,7 +69,7 @@ def incident(incident_id: int):
 
 
 @endpoint("/incidents/<int:incident_id>", "Change priority, category, description, or status "
-                                          "(resolved, closed, cancelled)", method="PATCH", role="dispatcher",
+                                          "(resolved, closed, cancelled)", method="PATCH", role="incident.update",
           parameters=(_ID,))
 def patch_incident(incident_id: int):
     view = run(UpdateIncident(context(), g.principal, incident_id, json_body()))
@@ -97,7 +88,7 @@ def recommendations(incident_id: int):
 
 @endpoint("/incidents/<int:incident_id>/dispatch", "Assign a unit ({\"unit_id\"}; omitted: the top "
                                                    "recommendation) and send it the MQTT command",
-          method="POST", role="dispatcher", parameters=(_ID,))
+          method="POST", role="incident.dispatch", parameters=(_ID,))
 def dispatch(incident_id: int):
     body = request.get_json(silent=True)
     if body is None and request.content_length:
@@ -113,7 +104,7 @@ def dispatch(incident_id: int):
 
 
 @endpoint("/incidents/<int:incident_id>/cancel", "Cancel the incident (its unit, if any, is recalled)",
-          method="POST", role="dispatcher", parameters=(_ID,))
+          method="POST", role="incident.update", parameters=(_ID,))
 def cancel(incident_id: int):
     view = run(UpdateIncident(context(), g.principal, incident_id, {"status": "cancelled"}))
     return jsonify(view.as_json())

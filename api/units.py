@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from flask import g, jsonify, request
 
-from api.core import ApiError, Parameter, endpoint
-from api.incidents import context, run
+from api.core import ApiError, Parameter, endpoint, run
+from api.incidents import context
 from services.dispatch import ReturnUnit
 from services.runtime import current
 from services.units import UNIT_STATUSES, get_unit, list_units
@@ -32,6 +32,6 @@ def unit(unit_id: str):
 
 
 @endpoint("/units/<unit_id>/return", "Send the unit back to base (recalls it from its incident, which "
-                                     "returns to the queue)", method="POST", role="dispatcher", parameters=(_ID,))
+                                     "returns to the queue)", method="POST", role="unit.return", parameters=(_ID,))
 def return_to_base(unit_id: str):
     return jsonify(run(ReturnUnit(context(), g.principal, unit_id)))

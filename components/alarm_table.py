@@ -35,15 +35,16 @@ def _button(label: str, action: str, alarm_id: int, kind: str = "") -> html.Butt
                        className=f"alarm-action {kind}".strip(), n_clicks=0)
 
 
-def alarm_table(alarms, timezone: str, now: datetime, selected: int | None = None):
+def alarm_table(alarms, timezone: str, now: datetime, selected: int | None = None, may_act: bool = True):
+    """``may_act``: the viewer's role may acknowledge and clear (others see Details only)."""
     if not alarms:
         return html.P("No alarms match these filters.", className="empty")
     rows = []
     for alarm in alarms:
         actions = []
-        if not alarm.acknowledged:
+        if may_act and not alarm.acknowledged:
             actions.append(_button("Acknowledge", "ack", alarm.id, "is-primary"))
-        if alarm.active:
+        if may_act and alarm.active:
             actions.append(_button("Clear", "clear", alarm.id))
         actions.append(_button("Details", "select", alarm.id, "is-quiet"))
         classes = [f"severity-{alarm.severity}", "is-active" if alarm.active else "is-cleared",
@@ -76,7 +77,7 @@ def alarm_table(alarms, timezone: str, now: datetime, selected: int | None = Non
     ])
 
 
-def alarm_detail(alarm, history, timezone: str, offers_incident: bool, ids: dict) -> html.Div:
+def alarm_detail(alarm, history, timezone: str, offers_incident: bool, ids: dict, may_act: bool = True) -> html.Div:
     facts = [
         ("Rule", alarm.rule_id), ("Device", f"{alarm.device_name or ''} ({alarm.device_id})"),
         ("District", alarm.district or "—"), ("Category", f"{alarm.category} / {alarm.sub_category}"),
@@ -91,7 +92,7 @@ def alarm_detail(alarm, history, timezone: str, offers_incident: bool, ids: dict
         ("Incident", f"#{alarm.incident_id}" if alarm.incident_id else "—"),
     ]
     incident_button = None
-    if offers_incident and not alarm.incident_id:
+    if may_act and offers_incident and not alarm.incident_id:
         incident_button = html.Button("Open incident", id=ids["incident"], className="alarm-action is-primary",
                                       n_clicks=0)
     return html.Div(className="alarm-detail", children=[
@@ -102,7 +103,7 @@ def alarm_detail(alarm, history, timezone: str, offers_incident: bool, ids: dict
         html.P(alarm.description, className="alarm-detail-description"),
         html.Dl([item for label, value in facts for item in (html.Dt(label), html.Dd(value))],
                 className="alarm-facts"),
-        html.Div(className="alarm-detail-forms", children=[
+        html.Div(className="alarm-detail-forms", children=None if not may_act else [
             html.Div([dcc.Input(id=ids["assignee"], value=alarm.assignee or "", placeholder="assignee",
                                 debounce=False, className="alarm-input"),
                       html.Button("Assign", id=ids["assign"], className="alarm-action", n_clicks=0)],

@@ -96,7 +96,8 @@ def queue_table(incidents: list[IncidentView], selected: int | None, now: dateti
     ])
 
 
-def unit_board(units: list[UnitView], now: datetime) -> html.Table:
+def unit_board(units: list[UnitView], now: datetime, may_act: bool = True) -> html.Table:
+    """``may_act``: the viewer's role may send units back (a manager's board has no buttons)."""
     rows = []
     for unit in units:
         rows.append(html.Tr(className=f"unit-row unit-{unit.status}", children=[
@@ -109,7 +110,7 @@ def unit_board(units: list[UnitView], now: datetime) -> html.Table:
             html.Td(unit.service_status or "—", className="sub"),
             html.Td(html.Button("Return", id={"type": RETURN, "index": unit.unit_id}, n_clicks=0,
                                 className="btn btn-small", disabled=unit.status in ("returning", "out_of_service"),
-                                title="Send back to base (recalls it from its incident)")),
+                                title="Send back to base (recalls it from its incident)") if may_act else ""),
         ]))
     return html.Table(className="dispatch-table units", children=[
         html.Thead(html.Tr([html.Th("Unit"), html.Th("Kind"), html.Th("Status"), html.Th("Timer", className="num"),
@@ -120,7 +121,7 @@ def unit_board(units: list[UnitView], now: datetime) -> html.Table:
 
 
 def incident_detail(incident: IncidentView | None, candidates: list[Candidate], timeline: list[TimelineEntry],
-                    chosen_unit: str | None, now: datetime, timezone: str) -> list:
+                    chosen_unit: str | None, now: datetime, timezone: str, may_act: bool = True) -> list:
     if incident is None:
         return [html.P("Select an incident in the queue (J/K), or create one (N).", className="empty")]
     waiting = incident.status == "new"
@@ -146,13 +147,13 @@ def incident_detail(incident: IncidentView | None, candidates: list[Candidate], 
         html.Dl(className="facts", children=[item for label, value in facts
                                              for item in (html.Dt(label), html.Dd(value))]),
         html.H3("Recommended units" if waiting else "Units (incident is not waiting)"),
-        candidate_table(candidates, chosen_unit, waiting),
+        candidate_table(candidates, chosen_unit, waiting, may_act),
         html.H3("Timeline"),
         timeline_list(timeline, timezone),
     ]
 
 
-def candidate_table(candidates: list[Candidate], chosen_unit: str | None, waiting: bool):
+def candidate_table(candidates: list[Candidate], chosen_unit: str | None, waiting: bool, may_act: bool = True):
     if not waiting:
         return html.P("Dispatch is possible while the incident is New.", className="empty")
     if not candidates:
@@ -168,7 +169,7 @@ def candidate_table(candidates: list[Candidate], chosen_unit: str | None, waitin
             html.Td(clock(candidate.eta_seconds), className="num strong"),
             html.Td(f"{candidate.route.distance_m / 1000:.2f} km", className="num"),
             html.Td(html.Button("Send", id={"type": SEND, "index": unit.unit_id}, n_clicks=0,
-                                className="btn btn-small btn-primary")),
+                                className="btn btn-small btn-primary") if may_act else ""),
         ]))
     return html.Table(className="dispatch-table candidates", children=[
         html.Thead(html.Tr([html.Th("#", className="num"), html.Th("Unit"), html.Th("Status"),
@@ -187,14 +188,19 @@ def timeline_list(timeline: list[TimelineEntry], timezone: str) -> html.Ol:
     ])
 
 
-def detail_actions() -> html.Div:
-    """Static buttons (the keyboard shortcuts click them); the page enables them per incident."""
+def detail_actions(may_act: bool = True) -> html.Div:
+    """Static buttons (the keyboard shortcuts click them); the page enables them per incident. A role
+    that may not dispatch sees none (they stay in the page, hidden and disabled, because the page's
+    callbacks name them; the server refuses their commands anyway)."""
     return html.Div(className="detail-actions", children=[
         html.Button(["Dispatch top ", html.Kbd("D")], id=TOP_BUTTON, n_clicks=0, className="btn btn-primary",
-                    disabled=True),
+                    disabled=True, hidden=not may_act),
         html.Button(["Cancel incident ", html.Kbd("C")], id=CANCEL_BUTTON, n_clicks=0, className="btn btn-danger",
-                    disabled=True),
-        html.Button(["New incident ", html.Kbd("N")], id=NEW_BUTTON, n_clicks=0, className="btn"),
+                    disabled=True, hidden=not may_act),
+        html.Button(["New incident ", html.Kbd("N")], id=NEW_BUTTON, n_clicks=0, className="btn",
+                    disabled=not may_act, hidden=not may_act),
+        html.Span("Read only: your role may not dispatch or change incidents.", className="detail-readonly")
+        if not may_act else None,
     ])
 
 

@@ -7,7 +7,18 @@ SHELL_CLOCK = "shell-clock"
 SHELL_ALARM_STRIP = "shell-alarm-strip"  # filled by the alarms page module's callback
 
 
-def shell(*, city_name: str, timezone: str, attribution: str, nav: list[tuple[str, str]], content) -> html.Div:
+def user_badge(name: str, role: str, sign_out: bool = True) -> html.Div:
+    """Who is signed in, and the sign-out button (a plain form: it works without JavaScript)."""
+    return html.Div(className="shell-user", children=[
+        html.Span(name, className="shell-user-name"), html.Span(role, className="shell-user-role"),
+        html.Form(method="POST", action="/logout",
+                  children=[html.Button("Sign out", type="submit", id="shell-sign-out")])
+        if sign_out else None,
+    ])
+
+
+def shell(*, city_name: str, timezone: str, attribution: str, nav: list[tuple[str, str]], content,
+          user: html.Div | None = None) -> html.Div:
     return html.Div(className="shell", children=[
         html.Header(className="shell-header", children=[
             html.Div(className="shell-brand", children=[html.Span("CityOps", className="shell-logo"),
@@ -19,6 +30,7 @@ def shell(*, city_name: str, timezone: str, attribution: str, nav: list[tuple[st
                 html.Span(id=SHELL_CLOCK, **{"data-timezone": timezone}),
                 html.Span(timezone, className="shell-timezone"),
             ]),
+            user,
         ]),
         html.Div(id=SHELL_ALARM_STRIP, className="shell-alarm-strip"),
         html.Main(content, className="shell-main"),

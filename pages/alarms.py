@@ -18,7 +18,6 @@ from components.tables import figure_card
 from services.alarms import (
     SEVERITIES,
     AcknowledgeAlarm,
-    AlarmError,
     AlarmFilter,
     AssignAlarm,
     ClearAlarm,
@@ -27,11 +26,12 @@ from services.alarms import (
     alarm_history,
     get_alarm,
     list_alarms,
-    open_incident_for_alarm,
+    OpenIncidentFromAlarm,
     strip_summary,
 )
 from services.models import utcnow
 from services.runtime import current
+from web.ui import acting, attempt, may
 
 dash.register_page(__name__, path="/alarms", name="Alarms", order=20, title="CityOps — alarms")
 
@@ -57,14 +57,6 @@ STATE_OPTIONS = [("open", "Open (active or unacknowledged)"), ("active", "Active
                  ("unacknowledged", "Unacknowledged"), ("acknowledged", "Acknowledged"), ("cleared", "Cleared"),
                  ("escalated", "Escalated"), ("all", "All (history)")]
 PERIODS = {"1h": timedelta(hours=1), "6h": timedelta(hours=6), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
-
-
-def _actor() -> str:
-    """Who acts from the browser. The web app has no login yet: the session's user, else the address."""
-    from flask import request, session
-
-    user = session.get("user") if session else None
-    return str(user) if user else f"web:{request.remote_addr or 'operator'}"
 
 
 def _rules():
@@ -164,7 +156,7 @@ def refresh_alarms(_n, state, severities, rule_id, device, district, period, _ch
         figure_card("Escalated", escalated, tone="warn" if escalated else "good", note="not acknowledged in time"),
     ]
     districts = [{"label": d, "value": d} for d in alarm_districts(runtime.engine)]
-    return alarm_table(alarms, runtime.timezone, now, selected), figures, districts
+    return alarm_table(alarms, runtime.timezone, now, selected, may("alarm.acknowledge")), figures, districts
 
 
 @callback(Output(ALARMS_MESSAGE, "children"), Output(ALARMS_CHANGED, "data"), Output(ALARMS_SELECTED, "data"),
@@ -177,15 +169,15 @@ def row_action(clicks, changed):
     alarm_id, action = trigger["index"], trigger["action"]
     if action == "select":
         return "", no_update, alarm_id
-    command = AcknowledgeAlarm(_actor(), alarm_id) if action == "ack" else ClearAlarm(_actor(), alarm_id)
+    engine = current().engine
+    command = AcknowledgeAlarm(engine, acting(), alarm_id) if action == "ack" else ClearAlarm(engine, acting(), alarm_id)
     return _run(command, f"Alarm #{alarm_id} {'acknowledged' if action == 'ack' else 'cleared'}.", changed) + (alarm_id,)
 
 
 def _run(command, done: str, changed) -> tuple:
-    try:
-        command.validate().run(current().engine)
-    except AlarmError as error:
-        return html.Span(error.message, className="alarms-message-error"), (changed or 0) + 1
+    outcome = attempt(command)
+    if not outcome.ok:
+        return html.Span(outcome.message, className="alarms-message-error"), (changed or 0) + 1
     return html.Span(done, className="alarms-message-ok"), (changed or 0) + 1
 
 
@@ -201,7 +193,8 @@ def show_detail(selected, _changed):
         return html.P(f"No alarm #{selected}.", className="empty")
     rule = _rules().by_id.get(alarm.rule_id)
     offers = bool(rule and rule.incident_request())
-    return alarm_detail(alarm, alarm_history(runtime.engine, alarm.id), runtime.timezone, offers, DETAIL_IDS)
+    return alarm_detail(alarm, alarm_history(runtime.engine, alarm.id), runtime.timezone, offers, DETAIL_IDS,
+                        may("alarm.assign"))
 
 
 @callback(Output(ALARMS_MESSAGE, "children", allow_duplicate=True), Output(ALARMS_CHANGED, "data", allow_duplicate=True),
@@ -211,7 +204,7 @@ def assign(clicks, assignee, selected, changed):
     if not clicks or not selected:
         return no_update, no_update
     who = (assignee or "").strip()
-    return _run(AssignAlarm(_actor(), selected, who), f"Alarm #{selected} assigned to {who or 'nobody'}.", changed)
+    return _run(AssignAlarm(current().engine, acting(), selected, who), f"Alarm #{selected} assigned to {who or 'nobody'}.", changed)
 
 
 @callback(Output(ALARMS_MESSAGE, "children", allow_duplicate=True), Output(ALARMS_CHANGED, "data", allow_duplicate=True),
@@ -220,7 +213,7 @@ def assign(clicks, assignee, selected, changed):
 def comment(clicks, text, selected, changed):
     if not clicks or not selected:
         return no_update, no_update
-    return _run(CommentAlarm(_actor(), selected, text), f"Comment added to alarm #{selected}.", changed)
+    return _run(CommentAlarm(current().engine, acting(), selected, text), f"Comment added to alarm #{selected}.", changed)
 
 
 @callback(Output(ALARMS_MESSAGE, "children", allow_duplicate=True), Output(ALARMS_CHANGED, "data", allow_duplicate=True),
@@ -229,16 +222,8 @@ def comment(clicks, text, selected, changed):
 def open_incident(clicks, selected, changed):
     if not clicks or not selected:
         return no_update, no_update
-    runtime = current()
-    alarm = get_alarm(runtime.engine, selected)
-    rule = _rules().by_id.get(alarm.rule_id) if alarm else None
-    request = rule.incident_request() if rule else None
-    if request is None:
-        return html.Span("This alarm's rule offers no incident.", className="alarms-message-error"), no_update
-    try:
-        incident_id = open_incident_for_alarm(runtime.engine, selected, _actor(), request, runtime)
-    except Exception as error:  # refused by dispatch, or dispatch unavailable: say why
-        message = getattr(error, "message", None) or str(error)
-        return html.Span(f"Could not open an incident: {message}", className="alarms-message-error"), no_update
-    return html.Span(f"Incident #{incident_id} opened for alarm #{selected}.", className="alarms-message-ok"), \
+    outcome = attempt(OpenIncidentFromAlarm(current(), acting(), selected))
+    if not outcome.ok:
+        return html.Span(outcome.message, className="alarms-message-error"), no_update
+    return html.Span(f"Incident #{outcome.value} opened for alarm #{selected}.", className="alarms-message-ok"), \
         (changed or 0) + 1

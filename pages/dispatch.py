@@ -45,12 +45,10 @@ from components.dispatch_panels import (
     queue_table,
     unit_board,
 )
-from services.auth import Principal
 from services.dispatch import (
     CreateIncident,
     DispatchContext,
     DispatchUnit,
-    Refused,
     ReturnUnit,
     UpdateIncident,
     assigned_route,
@@ -60,6 +58,7 @@ from services.incidents import CATEGORIES, OPEN_STATUSES, incident_timeline, lis
 from services.models import utcnow
 from services.runtime import current
 from services.units import list_units
+from web.ui import acting, attempt, may
 
 dash.register_page(__name__, path="/dispatch", name="Dispatch", order=10, title="CityOps — dispatch")
 
@@ -77,13 +76,8 @@ MESSAGE = "dispatch-message"
 REFRESH_MS = 2000
 
 
-def _principal() -> Principal:
-    """Who acts from the console. No login yet: the session's user, else the console as a dispatcher."""
-    from flask import request, session
-
-    user = session.get("user") if session else None
-    role = session.get("role", "dispatcher") if session else "dispatcher"
-    return Principal(str(user) if user else f"console:{request.remote_addr or 'local'}", role)
+def _may_act() -> bool:
+    return may("incident.dispatch")
 
 
 def _ctx() -> DispatchContext:
@@ -112,7 +106,7 @@ def layout(**_query):
                              [[minlat, minlon], [maxlat, maxlon]]),
                 legend(), new_incident_form()]),
             html.Section(className="panel panel-detail", children=[
-                detail_actions(), html.Div(id=DETAIL, className="scroll")]),
+                detail_actions(_may_act()), html.Div(id=DETAIL, className="scroll")]),
             html.Section(className="panel panel-units", children=[
                 html.H2("Units"), html.Div(id=UNITS, className="scroll")]),
         ]),
@@ -143,16 +137,17 @@ def refresh(_n, selected, chosen, _version):
         else:
             route, highlight = assigned_route(runtime.engine, incident.id), incident.unit_id
     selected_id = incident.id if incident else None
+    may_act = _may_act()
     return (
         queue_table(incidents, selected_id, now),
-        unit_board(units, now),
-        incident_detail(incident, candidates, timeline, highlight, now, runtime.timezone),
+        unit_board(units, now, may_act),
+        incident_detail(incident, candidates, timeline, highlight, now, runtime.timezone, may_act),
         incident_markers([i for i in incidents if i.status != "resolved"], selected_id),
         unit_markers(units, highlight),
         route_line(route),
         _counts(incidents, units),
-        incident is None or incident.status != "new" or not candidates,
-        incident is None or incident.status in ("resolved", "closed", "cancelled"),
+        not may_act or incident is None or incident.status != "new" or not candidates,
+        not may_act or incident is None or incident.status in ("resolved", "closed", "cancelled"),
     )
 
 
@@ -210,24 +205,26 @@ def act(intent, selected, version):
         return no_update, no_update, no_update
     action, target = intent["action"], intent.get("target")
     incident_id = _shown_incident(selected)
-    try:
-        if action == RETURN:
-            result = ReturnUnit(_ctx(), _principal(), target)()
-            text = f"{target} sent back to base ({result['command']})."
-        elif incident_id is None:
-            raise Refused(409, "no_incident", "select an incident first")
-        elif action == CANCEL_BUTTON:
-            UpdateIncident(_ctx(), _principal(), incident_id, {"status": "cancelled"})()
-            text = f"Incident #{incident_id} cancelled."
-        else:
-            unit_id = target if action == SEND else None
-            result = DispatchUnit(_ctx(), _principal(), incident_id, unit_id)()
-            warning = "" if result.published else " — the broker did not confirm the command"
-            text = (f"{result.unit_id} dispatched to #{incident_id}, ETA {result.eta_seconds / 60:.1f} min"
-                    f"{warning}.")
-    except Refused as refusal:
-        return f"Refused: {refusal.message}", "dispatch-message error", (version or 0) + 1
-    return text, "dispatch-message ok", (version or 0) + 1
+    if action == RETURN:
+        outcome = attempt(ReturnUnit(_ctx(), acting(), target))
+    elif incident_id is None:
+        return "Select an incident first.", "dispatch-message error", (version or 0) + 1
+    elif action == CANCEL_BUTTON:
+        outcome = attempt(UpdateIncident(_ctx(), acting(), incident_id, {"status": "cancelled"}))
+    else:
+        outcome = attempt(DispatchUnit(_ctx(), acting(), incident_id, target if action == SEND else None))
+    if not outcome.ok:
+        return outcome.message, "dispatch-message error", (version or 0) + 1
+    return _confirmation(action, target, incident_id, outcome.value), "dispatch-message ok", (version or 0) + 1
+
+
+def _confirmation(action: str, target, incident_id: int | None, result) -> str:
+    if action == RETURN:
+        return f"{target} sent back to base ({result['command']})."
+    if action == CANCEL_BUTTON:
+        return f"Incident #{incident_id} cancelled."
+    warning = "" if result.published else " — the broker did not confirm the command"
+    return f"{result.unit_id} dispatched to #{incident_id}, ETA {result.eta_seconds / 60:.1f} min{warning}."
 
 
 @callback(Output(FORM, "className"), Input(NEW_BUTTON, "n_clicks"), Input(FORM_CLOSE, "n_clicks"),
@@ -239,6 +236,8 @@ def toggle_form(_new, _close):
 @callback(Output(FORM_LAT, "value"), Output(FORM_LON, "value"), Output(FORM, "className", allow_duplicate=True),
           Input(DISPATCH_MAP, "clickData"), prevent_initial_call=True)
 def pick_location(click):
+    if not _may_act():  # a map click opens the new-incident form only for who may create one
+        return no_update, no_update, no_update
     latlng = (click or {}).get("latlng")
     if isinstance(latlng, dict):
         lat, lon = latlng.get("lat"), latlng.get("lng")
@@ -266,9 +265,9 @@ def create(n_clicks, category, sub, priority, description, address, lat, lon, ve
         return (no_update,) * 5
     body = {"category": category, "subCategory": sub, "priority": priority, "description": description,
             "address": address, "lat": lat, "lon": lon, "source": "operator"}
-    try:
-        incident = CreateIncident(_ctx(), _principal(), body, default_source="operator")()
-    except Refused as refusal:
-        return f"Refused: {refusal.message}", "dispatch-message error", no_update, no_update, no_update
+    outcome = attempt(CreateIncident(_ctx(), acting(), body, default_source="operator"))
+    if not outcome.ok:
+        return outcome.message, "dispatch-message error", no_update, no_update, no_update
+    incident = outcome.value
     return (f"Incident #{incident.id} created.", "dispatch-message ok", (version or 0) + 1, incident.id,
             "dispatch-form hidden")

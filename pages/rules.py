@@ -7,6 +7,7 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 
 from components.alarm_strip import severity_pill
 from services.runtime import current
+from web.ui import acting, attempt, may
 
 dash.register_page(__name__, path="/rules", name="Rules", order=95, title="CityOps — alarm rules")
 
@@ -35,6 +36,13 @@ def layout(**_query):
                 "observation time."], className="rules-intro"),
         dcc.Store(id=RULES_SAVED, data=0),
         html.Div(id=RULES_TABLE),
+        *(_editor() if may("rules.save") else [html.P("Only an administrator may change the rules.",
+                                                        className="alarm-muted")]),
+    ])
+
+
+def _editor() -> list:
+    return [
         html.H2("Edit"),
         dcc.Textarea(id=RULES_EDITOR, value=_read_text(), className="rules-editor", spellCheck=False),
         html.Div(className="rules-buttons", children=[
@@ -42,19 +50,20 @@ def layout(**_query):
             html.Button("Save", id=RULES_SAVE, className="alarm-action is-primary", n_clicks=0),
         ]),
         html.Div(id=RULES_MESSAGE, className="rules-message"),
-    ])
+    ]
 
 
 @callback(Output(RULES_TABLE, "children"), Input(RULES_SAVED, "data"))
 def show_rules(_saved):
-    from services.rules import RulesError, parse_rules
+    from services.commands import Refused
+    from services.rules import parse_rules
 
     settings = _settings()
     try:
         ruleset = parse_rules(_read_text(), settings.aqi_standard)
-    except RulesError as error:
+    except Refused as error:
         return html.Div([html.P("The rules file in force has problems:", className="alarms-message-error"),
-                         html.Ul([html.Li(p) for p in error.problems])])
+                         html.Ul([html.Li(p) for p in error.details])])
     rows = []
     for rule in ruleset.rules:
         incident = {"none": "—", "offer": "offered", "auto": "opened automatically"}[rule.incident]
@@ -84,19 +93,17 @@ def show_rules(_saved):
           Input(RULES_VALIDATE, "n_clicks"), Input(RULES_SAVE, "n_clicks"), State(RULES_EDITOR, "value"),
           State(RULES_SAVED, "data"), prevent_initial_call=True)
 def validate_or_save(_validate, _save, text, saved):
-    from services.rules import RulesError, SaveRules
-
-    from pages.alarms import _actor
+    from services.rules import SaveRules
 
     settings = _settings()
-    command = SaveRules(_actor(), settings.rules_file, text or "", settings.aqi_standard)
-    try:
-        command.validate()
-    except RulesError as error:
-        return html.Div([html.P(f"Not saved: {len(error.problems)} problem(s).", className="alarms-message-error"),
-                         html.Ul([html.Li(p) for p in error.problems])]), no_update
+    command = SaveRules(current().engine, acting(), settings.rules_file, text or "", settings.aqi_standard)
+    checked = attempt(command.validate)
+    if not checked.ok:
+        problems = checked.refused.details or (checked.refused.message,)
+        return html.Div([html.P(f"Not saved: {checked.message.splitlines()[0]}", className="alarms-message-error"),
+                         html.Ul([html.Li(p) for p in problems])]), no_update
     if dash.ctx.triggered_id != RULES_SAVE:
         return html.P(f"Valid: {len(command.ruleset.rules)} rules.", className="alarms-message-ok"), no_update
-    command.run(current().engine)
+    command.run()
     return html.P(f"Saved {len(command.ruleset.rules)} rules; the ingest applies them within seconds.",
                   className="alarms-message-ok"), (saved or 0) + 1

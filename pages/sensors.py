@@ -14,6 +14,7 @@ from services.devices import list_devices
 from services.rejections import list_rejections
 from services.runtime import current
 from services.telemetry import REASONS
+from web.ui import may
 
 dash.register_page(__name__, path="/sensors", name="Sensors", order=50)
 
@@ -57,6 +58,15 @@ def layout(**_query):
              "color": colour, "fontWeight": 600 if label != "OK" else 400}
             for label, colour in STATUS_COLOURS.items()
         ]),
+        *(_rejections() if may("rejections.read") else
+          # the refresh callback names these; hidden, and it answers no rows to other roles
+          [html.Div(hidden=True, children=[dcc.Dropdown(id=SENSORS_REASON), _table(SENSORS_REJECTED, ())])]),
+    ])
+
+
+def _rejections() -> list:
+    """Rejected payloads may hold anything a device sent: the administrator's only."""
+    return [
         html.H2("Rejected messages"),
         html.Div(className="filters", children=[
             html.Label(["Reason ", dcc.Dropdown(id=SENSORS_REASON, placeholder="all reasons", clearable=True,
@@ -66,7 +76,7 @@ def layout(**_query):
         _table(SENSORS_REJECTED, REJECTION_COLUMNS, style_data_conditional=[
             {"if": {"column_id": "Payload"}, "fontFamily": "monospace", "fontSize": ".78rem", "color": "var(--muted)"},
         ]),
-    ])
+    ]
 
 
 @callback(Output(SENSORS_TABLE, "data"), Output(SENSORS_TYPE, "options"),
@@ -87,6 +97,8 @@ def refresh_devices(_n, device_type):
 
 @callback(Output(SENSORS_REJECTED, "data"), Input(SENSORS_TICK, "n_intervals"), Input(SENSORS_REASON, "value"))
 def refresh_rejections(_n, reason):
+    if not may("rejections.read"):
+        return html.P("Only an administrator may see rejected messages.", className="empty")
     runtime = current()
     return [
         dict(zip(REJECTION_COLUMNS, (site_time(item.received_at, runtime.timezone, with_date=True), item.topic,

@@ -6,13 +6,14 @@ or acknowledged. It is *open* while active or unacknowledged and *closed* once c
 acknowledged. There is at most one open alarm per (rule, device), held by the unique
 ``open_key``: a repeat of the condition counts on the open alarm instead of duplicating it, and
 a re-trigger within the rule's ``min_reraise`` of its clear re-activates the same alarm
-(damping flapping). Every command is ``validate()`` then ``run(engine)``: one transaction that
+(damping flapping). Every command is ``validate()`` (the principal's permission, the input) then ``run()``: one
+transaction that
 writes the alarm, its event history and the audit log; publishing to MQTT follows from the
 alarm's ``revision`` (see services/alarms_publish.py), never from the web process.
 """
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 
 import logging
 from dataclasses import dataclass
@@ -24,7 +25,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from sqlmodel import select as orm_select
 
+from services.access.principal import Principal
 from services.audit import record
+from services.commands import Command, Refused
 from services.db import session_scope
 from services.models import Alarm, AlarmEvent, utcnow
 
@@ -33,14 +36,6 @@ log = logging.getLogger("cityops.alarms")
 SEVERITIES = ("informational", "low", "medium", "high", "critical")  # SDM Alert vocabulary, ascending
 SYSTEM_ACTOR = "system:rules"
 MAX_COMMENT = 2000
-
-
-class AlarmError(Exception):
-    """A command the caller may not do, with a reason a person can read (-> 4xx in the API)."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.field = status, code, message, field
 
 
 def next_severity(severity: str) -> str:
@@ -140,12 +135,12 @@ class AlarmFilter:
 
     def validate(self) -> "AlarmFilter":
         if self.state not in STATE_FILTERS:
-            raise AlarmError(400, "invalid_value", f"state must be one of {', '.join(STATE_FILTERS)}", "state")
+            raise Refused("invalid_value", f"state must be one of {', '.join(STATE_FILTERS)}", 400, "state")
         for severity in self.severities:
             if severity not in SEVERITIES:
-                raise AlarmError(400, "invalid_value", f"severity must be one of {', '.join(SEVERITIES)}", "severity")
+                raise Refused("invalid_value", f"severity must be one of {', '.join(SEVERITIES)}", 400, "severity")
         if self.since and self.until and self.since > self.until:
-            raise AlarmError(400, "invalid_range", "since must not be after until", "since")
+            raise Refused("invalid_range", "since must not be after until", 400, "since")
         return self
 
 
@@ -249,43 +244,41 @@ def _touch(alarm: Alarm, now: datetime, publish: bool = True) -> None:
 
 def _load_for_update(session: Session, alarm_id: int) -> Alarm:
     if not isinstance(alarm_id, int) or isinstance(alarm_id, bool):
-        raise AlarmError(400, "invalid_value", "an alarm id is an integer", "id")
+        raise Refused.invalid("an alarm id is an integer", "id")
     alarm = session.get(Alarm, alarm_id, with_for_update=True)
     if alarm is None:
-        raise AlarmError(404, "not_found", f"no alarm {alarm_id}", "id")
+        raise Refused.not_found(f"no alarm {alarm_id}", "id")
     return alarm
 
 
-class _AlarmCommand(ABC):
-    """Loads one alarm for update, checks it, changes it, records event + audit, commits."""
+class _AlarmCommand(Command):
+    """Loads one alarm for update, checks its state, changes it, records event + audit, commits."""
 
     action = "alarm.change"
 
-    def __init__(self, actor: str, alarm_id: int):
-        self.actor = actor
-        self.alarm_id = alarm_id
-        self._validated = False
+    def __init__(self, engine: Engine, principal: Principal, alarm_id: int):
+        self.engine, self.principal, self.alarm_id = engine, principal, alarm_id
 
-    def validate(self):
-        if not self.actor:
-            raise AlarmError(400, "invalid_value", "an actor is needed", "actor")
-        self._validated = True
-        return self
+    @property
+    def permission(self) -> str:
+        return self.action
 
-    def check(self, alarm: Alarm) -> None:  # state checks, inside the transaction
+    @property
+    def actor(self) -> str:
+        return self.principal.name
+
+    def check_state(self, alarm: Alarm) -> None:  # inside the transaction
         pass
 
     @abstractmethod
     def apply(self, session: Session, alarm: Alarm, now: datetime) -> None:
         """The change itself (each command its own)."""
 
-    def run(self, engine: Engine) -> AlarmView:
-        if not self._validated:
-            self.validate()
+    def run(self) -> AlarmView:
         now = utcnow()
-        with session_scope(engine) as session:
+        with session_scope(self.engine) as session:
             alarm = _load_for_update(session, self.alarm_id)
-            self.check(alarm)
+            self.check_state(alarm)
             before = _snapshot(alarm)
             self.apply(session, alarm, now)
             record(session, self.actor, self.action, f"alarm:{alarm.id}", before, _snapshot(alarm))
@@ -296,10 +289,10 @@ class _AlarmCommand(ABC):
 class AcknowledgeAlarm(_AlarmCommand):
     action = "alarm.acknowledge"
 
-    def check(self, alarm: Alarm) -> None:
+    def check_state(self, alarm: Alarm) -> None:
         if alarm.acknowledged:
-            raise AlarmError(409, "already_acknowledged",
-                             f"alarm {alarm.id} was acknowledged by {alarm.acknowledged_by}")
+            raise Refused.conflict("already_acknowledged",
+                                   f"alarm {alarm.id} was acknowledged by {alarm.acknowledged_by}")
 
     def apply(self, session, alarm, now):
         alarm.acknowledged, alarm.acknowledged_at, alarm.acknowledged_by = True, now, self.actor
@@ -312,18 +305,17 @@ class ClearAlarm(_AlarmCommand):
 
     action = "alarm.clear"
 
-    def __init__(self, actor: str, alarm_id: int, note: str | None = None):
-        super().__init__(actor, alarm_id)
+    def __init__(self, engine: Engine, principal: Principal, alarm_id: int, note: str | None = None):
+        super().__init__(engine, principal, alarm_id)
         self.note = (note or "").strip() or None
 
-    def validate(self):
+    def check(self) -> None:
         if self.note and len(self.note) > MAX_COMMENT:
-            raise AlarmError(400, "invalid_value", f"a note is at most {MAX_COMMENT} characters", "note")
-        return super().validate()
+            raise Refused.invalid(f"a note is at most {MAX_COMMENT} characters", "note")
 
-    def check(self, alarm):
+    def check_state(self, alarm):
         if not alarm.active:
-            raise AlarmError(409, "already_cleared", f"alarm {alarm.id} is already cleared")
+            raise Refused.conflict("already_cleared", f"alarm {alarm.id} is already cleared")
 
     def apply(self, session, alarm, now):
         alarm.active, alarm.cleared_at, alarm.cleared_by = False, now, self.actor
@@ -334,18 +326,17 @@ class ClearAlarm(_AlarmCommand):
 class AssignAlarm(_AlarmCommand):
     action = "alarm.assign"
 
-    def __init__(self, actor: str, alarm_id: int, assignee: str | None):
-        super().__init__(actor, alarm_id)
+    def __init__(self, engine: Engine, principal: Principal, alarm_id: int, assignee: str | None):
+        super().__init__(engine, principal, alarm_id)
         self.assignee = (assignee or "").strip() or None
 
-    def validate(self):
+    def check(self) -> None:
         if self.assignee and len(self.assignee) > 128:
-            raise AlarmError(400, "invalid_value", "an assignee is at most 128 characters", "assignee")
-        return super().validate()
+            raise Refused.invalid("an assignee is at most 128 characters", "assignee")
 
-    def check(self, alarm):
+    def check_state(self, alarm):
         if alarm.open_key is None:
-            raise AlarmError(409, "closed", f"alarm {alarm.id} is closed (cleared and acknowledged)")
+            raise Refused.conflict("closed", f"alarm {alarm.id} is closed (cleared and acknowledged)")
 
     def apply(self, session, alarm, now):
         alarm.assignee = self.assignee
@@ -356,20 +347,45 @@ class AssignAlarm(_AlarmCommand):
 class CommentAlarm(_AlarmCommand):
     action = "alarm.comment"
 
-    def __init__(self, actor: str, alarm_id: int, text: str | None):
-        super().__init__(actor, alarm_id)
+    def __init__(self, engine: Engine, principal: Principal, alarm_id: int, text: str | None):
+        super().__init__(engine, principal, alarm_id)
         self.text = (text or "").strip()
 
-    def validate(self):
+    def check(self) -> None:
         if not self.text:
-            raise AlarmError(400, "invalid_value", "a comment needs text", "text")
+            raise Refused.invalid("a comment needs text", "text")
         if len(self.text) > MAX_COMMENT:
-            raise AlarmError(400, "invalid_value", f"a comment is at most {MAX_COMMENT} characters", "text")
-        return super().validate()
+            raise Refused.invalid(f"a comment is at most {MAX_COMMENT} characters", "text")
 
     def apply(self, session, alarm, now):
         _event(session, alarm, "commented", self.actor, self.text, now=now)
         _touch(alarm, now, publish=False)
+
+
+class OpenIncidentFromAlarm(Command):
+    """An operator opens the incident the alarm's rule offers (once; the existing one after that)."""
+
+    permission = "alarm.open_incident"
+
+    def __init__(self, runtime, principal: Principal, alarm_id: int):
+        self.runtime, self.principal, self.alarm_id = runtime, principal, alarm_id
+        self.request: IncidentRequest | None = None
+
+    def check(self) -> None:
+        from services.rules import RulesFile
+
+        alarm = get_alarm(self.runtime.engine, self.alarm_id)
+        if alarm is None:
+            raise Refused.not_found(f"no alarm {self.alarm_id}", "alarm_id")
+        settings = self.runtime.settings
+        rule = RulesFile(settings.rules_file, settings.aqi_standard).current().by_id.get(alarm.rule_id)
+        self.request = rule.incident_request() if rule else None
+        if self.request is None:
+            raise Refused.conflict("no_incident", f"the rule {alarm.rule_id!r} does not offer an incident")
+
+    def run(self) -> int:
+        return open_incident_for_alarm(self.runtime.engine, self.alarm_id, self.principal, self.request,
+                                       runtime=self.runtime)
 
 
 # ---------------------------------------------------------------- raised and cleared by the rules
@@ -416,7 +432,7 @@ class RaiseAlarm:
 
     def validate(self) -> "RaiseAlarm":
         if self.trigger.severity not in SEVERITIES:
-            raise AlarmError(400, "invalid_value", f"unknown severity {self.trigger.severity!r}", "severity")
+            raise Refused.invalid(f"unknown severity {self.trigger.severity!r}", "severity")
         return self
 
     def run(self, engine: Engine) -> RaiseOutcome:
@@ -559,7 +575,7 @@ def open_incident_for_alarm(engine: Engine, alarm_id: int, actor, request: Incid
             .values(incident_requested=True)).rowcount
         row = connection.execute(select(Alarm).where(Alarm.id == alarm_id)).first()
     if row is None:
-        raise AlarmError(404, "not_found", f"no alarm {alarm_id}", "id")
+        raise Refused.not_found(f"no alarm {alarm_id}", "id")
     if not claimed:
         return row.incident_id  # opened before (or being opened right now by another caller)
     actor_name = getattr(actor, "name", actor)
@@ -585,28 +601,22 @@ def open_incident_for_alarm(engine: Engine, alarm_id: int, actor, request: Incid
 def _create_incident(engine: Engine, row, actor, request: IncidentRequest, runtime) -> int:
     title = f"{row.rule_name}: {row.device_name or row.device_id}"
     try:
-        from services.dispatch import CreateIncident, DispatchContext, Refused
+        from services.dispatch import CreateIncident, DispatchContext
         from services.incidents import IncidentInput
     except ImportError:
         CreateIncident = None
     if CreateIncident is not None and hasattr(DispatchContext, "of"):
-        from services.auth import Principal
-
         if runtime is None:
             from services.runtime import current
 
             runtime = current()
-        principal = actor if isinstance(actor, Principal) else Principal(name=str(actor), role="dispatcher")
+        principal = actor if isinstance(actor, Principal) else Principal.system(str(actor))
         data = IncidentInput(request.category, request.sub_category, request.priority, row.lon, row.lat,
                              description=f"{title} — {row.description}", address=row.device_name,
                              source="alarm", external_id=f"alarm:{row.id}")
         command = CreateIncident(DispatchContext.of(runtime, engine=engine), principal, data)
-        try:
-            command.validate()
-            incident = command.run()
-        except Refused as refused:
-            raise AlarmError(refused.status, refused.code, refused.message, refused.field) from None
-        return int(incident.id)
+        command.validate()
+        return int(command.run().id)
     # the call agreed before dispatch existed (services.incidents.CreateIncident)
     from services.incidents import CreateIncident as AgreedCreateIncident
 

@@ -1,4 +1,4 @@
-"""Roles and bearer tokens (SPEC section 6)."""
+"""Bearer tokens for machines (SPEC section 6): created and revoked by an admin, kept hashed."""
 from __future__ import annotations
 
 import hashlib
@@ -10,25 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import select as sqlmodel_select
 
+from services.access.principal import ROLES, Principal
 from services.audit import record
+from services.commands import Command, Refused
 from services.db import session_scope
 from services.models import ApiToken, utcnow
 
-ROLES = ("admin", "dispatcher", "manager", "display")
-WRITE_ROLES = {"admin", "dispatcher", "manager"}
-
-
-@dataclass(frozen=True)
-class Principal:
-    name: str
-    role: str
-
-    def may(self, role_needed: str) -> bool:
-        if role_needed == "read":
-            return self.role in ROLES
-        if role_needed == "write":
-            return self.role in WRITE_ROLES
-        return self.role == "admin" or self.role == role_needed
+__all__ = ["Principal", "ROLES", "authenticate", "CreateToken", "RevokeToken", "create_token", "revoke_token"]
 
 
 def _hash(token: str) -> str:
@@ -47,24 +35,54 @@ def authenticate(engine: Engine, token: str | None, admin_token: str | None) -> 
     return Principal(name=row.name, role=row.role) if row else None
 
 
+@dataclass
+class CreateToken(Command):
+    engine: Engine
+    principal: Principal
+    name: str
+    role: str
+    permission = "tokens.manage"
+
+    def check(self) -> None:
+        if self.role not in ROLES:
+            raise Refused.invalid(f"role must be one of {', '.join(ROLES)}", "role")
+        if not isinstance(self.name, str) or not 1 <= len(self.name) <= 128:
+            raise Refused.invalid("a token needs a name of 1-128 characters", "name")
+
+    def run(self) -> str:
+        token = secrets.token_urlsafe(32)
+        with session_scope(self.engine) as session:
+            entry = ApiToken(name=self.name, role=self.role, token_hash=_hash(token), created_at=utcnow())
+            session.add(entry)
+            session.flush()
+            record(session, self.principal.name, "token.create", f"token:{entry.id}", None,
+                   {"name": self.name, "role": self.role})
+        return token
+
+
+@dataclass
+class RevokeToken(Command):
+    engine: Engine
+    principal: Principal
+    name: str
+    permission = "tokens.manage"
+
+    def run(self) -> int:
+        with session_scope(self.engine) as session:
+            tokens = session.exec(
+                sqlmodel_select(ApiToken).where(ApiToken.name == self.name, ApiToken.revoked_at.is_(None))
+            ).all()
+            for entry in tokens:
+                entry.revoked_at = utcnow()
+                record(session, self.principal.name, "token.revoke", f"token:{entry.id}", {"revoked": False},
+                       {"revoked": True})
+        return len(tokens)
+
+
 def create_token(engine: Engine, name: str, role: str, actor: str = "cli") -> str:
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}")
-    token = secrets.token_urlsafe(32)
-    with session_scope(engine) as session:
-        entry = ApiToken(name=name, role=role, token_hash=_hash(token), created_at=utcnow())
-        session.add(entry)
-        session.flush()
-        record(session, actor, "token.create", f"token:{entry.id}", None, {"name": name, "role": role})
-    return token
+    """The command line's way (a system principal)."""
+    return CreateToken(engine, Principal.system(actor), name, role)()
 
 
 def revoke_token(engine: Engine, name: str, actor: str = "cli") -> int:
-    with session_scope(engine) as session:
-        tokens = session.exec(
-            sqlmodel_select(ApiToken).where(ApiToken.name == name, ApiToken.revoked_at.is_(None))
-        ).all()
-        for entry in tokens:
-            entry.revoked_at = utcnow()
-            record(session, actor, "token.revoke", f"token:{entry.id}", {"revoked": False}, {"revoked": True})
-    return len(tokens)
+    return RevokeToken(engine, Principal.system(actor), name)()

@@ -120,6 +120,8 @@ class Settings(BaseSettings):
     timezone: str | None = None  # None: the city's own time zone
     secret_key: SecretStr | None = None
     admin_token: SecretStr | None = None
+    session_idle_minutes: float = 30.0  # a signed-in person's session ends after this long idle
+    secure_cookies: bool = False  # session and display cookies only over HTTPS (set behind TLS)
     city: str = "helsinki"
     retention_days: float = 30.0
     ingest_client_id: str = "cityops-ingest"

@@ -5,8 +5,8 @@ state and raises ``Refused`` with a reason the dispatcher can read; ``run()`` wr
 and the audit log in ONE transaction, then publishes the MQTT command (QoS 1). The page and the
 REST API call the same commands.
 
-Who may act: ``admin`` and ``dispatcher``. A ``manager`` may read everything but not dispatch or
-change incidents (they run scorecards, not operations); ``display`` is read-only.
+Who may act: services/access/principal.py PERMISSIONS (``admin`` and ``dispatcher``). A ``manager``
+may read everything but not dispatch or change incidents; ``display`` is read-only.
 
 Concurrency: a unit is taken with ``UPDATE units SET status='dispatched' ... WHERE unit_id=:id AND
 status IN ('available','returning') AND version=:seen``; the incident likewise with its status and
@@ -37,8 +37,9 @@ from sqlmodel import Session
 
 import services.dispatch_layers  # noqa: F401  (registers the incidents and units map layers)
 from services.audit import record
-from services.auth import Principal
+from services.access.principal import Principal
 from services.city import City
+from services.commands import Command, Refused
 from services.config import Settings
 from services.db import session_scope
 from services.incidents import (
@@ -47,7 +48,6 @@ from services.incidents import (
     STATUS_LABELS,
     TRANSITIONS,
     IncidentInput,
-    IncidentInputError,
     IncidentView,
     add_event,
     category_key,
@@ -81,7 +81,6 @@ __all__ = ["CreateIncident", "UpdateIncident", "DispatchUnit", "ReturnUnit", "Re
 
 log = logging.getLogger("cityops.dispatch")
 
-DISPATCH_ROLES = ("admin", "dispatcher")
 HOME_SERVICE_STATUSES = ("parked", "patrolling")
 
 
@@ -95,14 +94,6 @@ class DispatchConfig:
         env = os.environ if env is None else env
         return cls(accept_timeout_s=float(env.get("CITYOPS_DISPATCH_ACCEPT_TIMEOUT_S") or 30.0),
                    check_every_s=float(env.get("CITYOPS_DISPATCH_CHECK_S") or 3.0))
-
-
-class Refused(Exception):
-    """A refused action, with the reason the dispatcher reads (and the HTTP status the API answers)."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.field = status, code, message, field
 
 
 @dataclass
@@ -131,12 +122,6 @@ class DispatchContext:
 
     def cmd_topic(self, unit_id: str) -> str:
         return f"{self.topic_root}/units/{unit_id}/cmd"
-
-
-def _require_dispatcher(actor: Principal) -> None:
-    if actor.role not in DISPATCH_ROLES:
-        raise Refused(403, "forbidden", f"the role {actor.role!r} may not dispatch or change incidents "
-                                        f"(needs dispatcher or admin)")
 
 
 def _unit_busy_reason(engine: Engine, unit_id: str) -> str:
@@ -212,22 +197,24 @@ def recommend(ctx: DispatchContext, incident: IncidentView, now: datetime | None
 # ---------------------------------------------------------------- operator commands
 
 @dataclass
-class CreateIncident:
+class CreateIncident(Command):
     ctx: DispatchContext
     actor: Principal
     body: dict | IncidentInput
     default_source: str = "api"
     data: IncidentInput | None = None
 
-    def validate(self) -> None:
-        _require_dispatcher(self.actor)
+    permission = "incident.create"
+
+    @property
+    def principal(self) -> Principal:
+        return self.actor
+
+    def check(self) -> None:
         if isinstance(self.body, IncidentInput):
             self.data = self.body
             return
-        try:
-            self.data = read_incident_input(self.body, self.ctx.city.is_in_area, self.default_source)
-        except IncidentInputError as error:
-            raise Refused(400, "invalid_value", error.message, error.field) from None
+        self.data = read_incident_input(self.body, self.ctx.city.is_in_area, self.default_source)
 
     def run(self, now: datetime | None = None) -> IncidentView:
         now = now or utcnow()
@@ -238,13 +225,9 @@ class CreateIncident:
             view = view_of(incident)
         return view
 
-    def __call__(self) -> IncidentView:
-        self.validate()
-        return self.run()
-
 
 @dataclass
-class UpdateIncident:
+class UpdateIncident(Command):
     """PATCH: priority, category/subCategory, description, address, and operator status changes
     (resolved, closed, cancelled, on_scene by radio). Cancelling or resolving recalls the unit."""
 
@@ -257,42 +240,44 @@ class UpdateIncident:
 
     FIELDS = ("priority", "severity", "category", "subCategory", "description", "address", "status", "version")
 
-    def validate(self) -> None:
-        _require_dispatcher(self.actor)
+    permission = "incident.update"
+
+    @property
+    def principal(self) -> Principal:
+        return self.actor
+
+    def check(self) -> None:
         if not isinstance(self.body, dict) or not self.body:
-            raise Refused(400, "invalid_value", "send a JSON object with the fields to change", "body")
+            raise Refused.invalid("send a JSON object with the fields to change", "body")
         unknown = sorted(set(self.body) - set(self.FIELDS))
         if unknown:
-            raise Refused(400, "invalid_value", f"cannot change {', '.join(unknown)}; changeable: "
+            raise Refused.invalid(f"cannot change {', '.join(unknown)}; changeable: "
                                                 f"{', '.join(self.FIELDS[:-1])}", unknown[0])
         self.current = get_incident(self.ctx.engine, self.incident_id)
         if self.current is None:
-            raise Refused(404, "not_found", f"no incident #{self.incident_id}", "incident_id")
+            raise Refused.not_found(f"no incident #{self.incident_id}", "incident_id")
         if "version" in self.body and self.body["version"] != self.current.version:
-            raise Refused(409, "changed", f"incident #{self.incident_id} changed meanwhile (version "
+            raise Refused.conflict("changed", f"incident #{self.incident_id} changed meanwhile (version "
                                           f"{self.current.version}); reload it", "version")
-        try:
-            raw_priority = self.body.get("priority", self.body.get("severity"))
-            if raw_priority is not None:
-                self.changes["priority"] = read_priority(raw_priority)
-            if "category" in self.body or "subCategory" in self.body:
-                category, sub = read_category(self.body.get("category", self.current.category),
-                                              self.body.get("subCategory", None if "category" in self.body
-                                                            else self.current.sub_category))
-                self.changes.update(category=category, sub_category=sub)
-        except IncidentInputError as error:
-            raise Refused(400, "invalid_value", error.message, error.field) from None
+        raw_priority = self.body.get("priority", self.body.get("severity"))
+        if raw_priority is not None:
+            self.changes["priority"] = read_priority(raw_priority)
+        if "category" in self.body or "subCategory" in self.body:
+            category, sub = read_category(self.body.get("category", self.current.category),
+                                          self.body.get("subCategory", None if "category" in self.body
+                                                        else self.current.sub_category))
+            self.changes.update(category=category, sub_category=sub)
         for name in ("description", "address"):
             if name in self.body:
                 value = self.body[name]
                 if value is not None and (not isinstance(value, str) or len(value) > 2000):
-                    raise Refused(400, "invalid_value", f"{name} must be text of at most 2000 characters", name)
+                    raise Refused.invalid(f"{name} must be text of at most 2000 characters", name)
                 self.changes[name] = value
         status = self.body.get("status")
         if status is not None and status != self.current.status:
             allowed = TRANSITIONS.get(self.current.status, ())
             if status not in allowed:
-                raise Refused(409, "invalid_transition",
+                raise Refused.conflict("invalid_transition",
                               f"incident #{self.incident_id} is {STATUS_LABELS[self.current.status].lower()}; "
                               f"it can become {', '.join(allowed) or 'nothing else'} by hand, not {status!r}",
                               "status")
@@ -306,7 +291,7 @@ class UpdateIncident:
                                                            Incident.version == self.current.version)
                                     .values(version=Incident.version + 1)).rowcount
             if taken != 1:
-                raise Refused(409, "changed", f"incident #{self.incident_id} changed meanwhile; reload and retry")
+                raise Refused.conflict("changed", f"incident #{self.incident_id} changed meanwhile; reload and retry")
             incident = session.get(Incident, self.incident_id)
             session.refresh(incident)
             before = {**snapshot(incident), "version": self.current.version}
@@ -355,10 +340,6 @@ class UpdateIncident:
                {"status": unit.status, "incident_id": None})
         return unit_id, payload
 
-    def __call__(self) -> IncidentView:
-        self.validate()
-        return self.run()
-
 
 @dataclass(frozen=True)
 class DispatchResult:
@@ -377,7 +358,7 @@ class DispatchResult:
 
 
 @dataclass
-class DispatchUnit:
+class DispatchUnit(Command):
     """Assigns a unit (the top recommendation when ``unit_id`` is None) and sends it the cmd."""
 
     ctx: DispatchContext
@@ -387,33 +368,38 @@ class DispatchUnit:
     incident: IncidentView | None = None
     candidate: Candidate | None = None
 
-    def validate(self) -> None:
-        _require_dispatcher(self.actor)
+    permission = "incident.dispatch"
+
+    @property
+    def principal(self) -> Principal:
+        return self.actor
+
+    def check(self) -> None:
         engine = self.ctx.engine
         self.incident = get_incident(engine, self.incident_id)
         if self.incident is None:
-            raise Refused(404, "not_found", f"no incident #{self.incident_id}", "incident_id")
+            raise Refused.not_found(f"no incident #{self.incident_id}", "incident_id")
         if self.incident.status not in QUEUE_STATUSES:
             holder = f" ({self.incident.unit_id})" if self.incident.unit_id else ""
-            raise Refused(409, "invalid_state", f"incident #{self.incident_id} is "
+            raise Refused.conflict("invalid_state", f"incident #{self.incident_id} is "
                                                 f"{STATUS_LABELS[self.incident.status].lower()}{holder}; only a "
                                                 f"new incident can be dispatched")
         if self.unit_id is not None:
             unit = get_unit(engine, self.unit_id)
             if unit is None:
-                raise Refused(404, "not_found", f"no unit {self.unit_id!r}", "unit_id")
+                raise Refused.not_found(f"no unit {self.unit_id!r}", "unit_id")
             from services.incidents import can_handle
 
             if not can_handle(unit.capabilities, self.incident.category, self.incident.sub_category):
-                raise Refused(409, "not_capable", f"{unit.name} ({unit.unit_id}) cannot handle "
+                raise Refused.conflict("not_capable", f"{unit.name} ({unit.unit_id}) cannot handle "
                                                   f"{category_key(self.incident.category, self.incident.sub_category)}"
                                                   f" incidents (it handles {', '.join(unit.capabilities)})", "unit_id")
             if not unit.dispatchable:
-                raise Refused(409, "unit_unavailable", _unit_busy_reason(engine, unit.unit_id), "unit_id")
+                raise Refused.conflict("unit_unavailable", _unit_busy_reason(engine, unit.unit_id), "unit_id")
         candidates = recommend(self.ctx, self.incident)
         if self.unit_id is None:
             if not candidates:
-                raise Refused(409, "no_unit", "no available unit can handle "
+                raise Refused.conflict("no_unit", "no available unit can handle "
                                               f"{category_key(self.incident.category, self.incident.sub_category)}"
                                               " incidents right now")
             self.candidate = candidates[0]
@@ -421,7 +407,7 @@ class DispatchUnit:
         else:
             self.candidate = next((c for c in candidates if c.unit.unit_id == self.unit_id), None)
             if self.candidate is None:
-                raise Refused(409, "unreachable", f"{self.unit_id} cannot reach the incident by road, or did not "
+                raise Refused.conflict("unreachable", f"{self.unit_id} cannot reach the incident by road, or did not "
                                                   f"accept it before", "unit_id")
 
     def run(self, now: datetime | None = None) -> DispatchResult:
@@ -466,19 +452,15 @@ class DispatchUnit:
                 view = view_of(row)
         except _Lost as lost:
             if lost.what == "unit":
-                raise Refused(409, "unit_unavailable", _unit_busy_reason(self.ctx.engine, self.unit_id),
+                raise Refused.conflict("unit_unavailable", _unit_busy_reason(self.ctx.engine, self.unit_id),
                               "unit_id") from None
             fresh = get_incident(self.ctx.engine, incident.id)
-            raise Refused(409, "incident_changed", f"incident #{incident.id} changed meanwhile: it is now "
+            raise Refused.conflict("incident_changed", f"incident #{incident.id} changed meanwhile: it is now "
                                                    f"{STATUS_LABELS[fresh.status].lower()}"
                                                    f"{' with ' + fresh.unit_id if fresh.unit_id else ''}") from None
         published = _publish_recorded(self.ctx, self.unit_id, payload)
         return DispatchResult(view, self.unit_id, cmd_id, self.candidate.eta_seconds,
                               self.candidate.route.distance_m, published, payload)
-
-    def __call__(self) -> DispatchResult:
-        self.validate()
-        return self.run()
 
 
 class _Lost(Exception):
@@ -488,7 +470,7 @@ class _Lost(Exception):
 
 
 @dataclass
-class ReturnUnit:
+class ReturnUnit(Command):
     """Sends a unit back to base. A unit on an incident is recalled: the incident returns to the queue."""
 
     ctx: DispatchContext
@@ -496,13 +478,18 @@ class ReturnUnit:
     unit_id: str
     seen_version: int | None = None
 
-    def validate(self) -> None:
-        _require_dispatcher(self.actor)
+    permission = "unit.return"
+
+    @property
+    def principal(self) -> Principal:
+        return self.actor
+
+    def check(self) -> None:
         unit = get_unit(self.ctx.engine, self.unit_id)
         if unit is None:
-            raise Refused(404, "not_found", f"no unit {self.unit_id!r}", "unit_id")
+            raise Refused.not_found(f"no unit {self.unit_id!r}", "unit_id")
         if unit.status in ("returning", "out_of_service"):
-            raise Refused(409, "invalid_state", f"{unit.name} is already {UNIT_STATUS_LABELS[unit.status].lower()}")
+            raise Refused.conflict("invalid_state", f"{unit.name} is already {UNIT_STATUS_LABELS[unit.status].lower()}")
         self.seen_version = unit.version
 
     def run(self, now: datetime | None = None) -> dict:
@@ -514,7 +501,7 @@ class ReturnUnit:
                                                                ResponseUnit.version == self.seen_version)
                                     .values(version=ResponseUnit.version + 1)).rowcount
             if taken != 1:
-                raise Refused(409, "changed", f"{self.unit_id} changed meanwhile; look again and retry")
+                raise Refused.conflict("changed", f"{self.unit_id} changed meanwhile; look again and retry")
             session.refresh(unit)
             before = {"status": unit.status, "incident_id": unit.incident_id}
             incident = session.get(Incident, unit.incident_id) if unit.incident_id else None
@@ -533,10 +520,6 @@ class ReturnUnit:
                    {"status": "returning", "incident_id": None})
         published = _publish_recorded(self.ctx, self.unit_id, payload)
         return {"unit_id": self.unit_id, "command": command, "cmd_id": cmd_id, "published": published}
-
-    def __call__(self) -> dict:
-        self.validate()
-        return self.run()
 
 
 # ---------------------------------------------------------------- driven by the units (ingest role)

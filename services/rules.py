@@ -4,7 +4,7 @@ A rule is data (``Rule``): a metric, a comparison, a threshold (a number, or the
 registry value such as ``device.alert_level``), how long it must hold, a clearing threshold
 (hysteresis) and how long that must hold, a severity and a scope. The file format is described
 at the top of config/rules.yaml; ``parse_rules`` turns its text into a ``RuleSet`` or a
-``RulesError`` listing every problem with its place (``rules[2].threshold: ...``).
+``Refused`` (``rules_refused``) listing every problem with its place (``rules[2].threshold: ...``).
 
 ``RuleEngine.on_batch`` runs after each committed ingest batch. Rules are indexed by entity
 type, so an observation only meets the rules that can match it. Durations use observation
@@ -42,7 +42,9 @@ from services.alarms import (
     escalate_due,
     open_incident_for_alarm,
 )
+from services.access.principal import Principal
 from services.audit import record
+from services.commands import Command, Refused
 from services.db import session_scope
 from services.devices import DEFAULT_INTERVAL_S, station_levels
 from services.models import Device, utcnow
@@ -67,12 +69,9 @@ DEFAULT_CATEGORY = {"AirQualityObserved": ("environment", "airPollution"), "Floo
                     "TrafficFlowObserved": ("traffic", "trafficJam")}
 
 
-class RulesError(ValueError):
-    """Every problem of a rules file, each with its place, e.g. ``rules[2].threshold: ...``."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("; ".join(problems))
-        self.problems = problems
+def rules_refused(problems: list[str]) -> Refused:
+    """Every problem of a rules file, each with its place (``rules[2].threshold: ...``), in ``details``."""
+    return Refused("invalid_rules", "; ".join(problems), Refused.INVALID, "rules", tuple(problems))
 
 
 # ---------------------------------------------------------------- durations and thresholds
@@ -379,9 +378,9 @@ def parse_rules(text: str, aqi_standard: str | None = None) -> RuleSet:
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        raise RulesError([f"not valid YAML{where}: {getattr(error, 'problem', None) or error}"]) from None
+        raise rules_refused([f"not valid YAML{where}: {getattr(error, 'problem', None) or error}"]) from None
     if not isinstance(document, dict) or not isinstance(document.get("rules"), list):
-        raise RulesError(["the file must be a mapping with a 'rules' list"])
+        raise rules_refused(["the file must be a mapping with a 'rules' list"])
     problems: list[str] = []
     unknown_top = set(document) - {"rules", "aqi_standard"}
     if unknown_top:
@@ -405,7 +404,7 @@ def parse_rules(text: str, aqi_standard: str | None = None) -> RuleSet:
             seen.add(rule.id)
             rules.append(rule)
     if problems:
-        raise RulesError(problems)
+        raise rules_refused(problems)
     return RuleSet(tuple(rules), standard, text)
 
 
@@ -601,7 +600,7 @@ class RulesFile:
             self._ruleset = parse_rules(text, self.aqi_standard)
             self.error = None
             log.info("loaded %d alarm rule(s) from %s", len(self._ruleset.rules), self.path)
-        except (RulesError, OSError) as error:
+        except (Refused, OSError) as error:
             self.error = str(error)
             log.error("the rules file %s is not usable (%s); keeping the previous rules", self.path, error)
             if self._ruleset is None:
@@ -609,25 +608,30 @@ class RulesFile:
         self._mtime = mtime
 
 
-class SaveRules:
+@dataclass
+class SaveRules(Command):
     """An administrator saves the rules file: validated first, written atomically, audited."""
 
-    def __init__(self, actor: str, path: Path, text: str, aqi_standard: str | None = None):
-        self.actor, self.path, self.text, self.aqi_standard = actor, Path(path), text, aqi_standard
-        self.ruleset: RuleSet | None = None
+    engine: Engine
+    principal: Principal
+    path: Path
+    text: str
+    aqi_standard: str | None = None
+    ruleset: RuleSet | None = None
+    permission = "rules.save"
 
-    def validate(self) -> "SaveRules":
+    def check(self) -> None:
+        if not isinstance(self.text, str):
+            raise rules_refused(["the rules file is text"])
         if len(self.text) > 200_000:
-            raise RulesError(["the file is larger than 200 KB"])
+            raise rules_refused(["the file is larger than 200 KB"])
         self.ruleset = parse_rules(self.text, self.aqi_standard)
-        return self
 
-    def run(self, engine: Engine) -> RuleSet:
-        if self.ruleset is None:
-            self.validate()
+    def run(self) -> RuleSet:
+        engine, self.path = self.engine, Path(self.path)
         before = self.path.read_text(encoding="utf-8") if self.path.exists() else None
         with session_scope(engine) as session:
-            record(session, self.actor, "rules.save", f"rules:{self.path.name}",
+            record(session, self.principal.name, "rules.save", f"rules:{self.path.name}",
                    None if before is None else {"text": before}, {"text": self.text,
                                                                   "rules": [r.id for r in self.ruleset.rules]})
             self.path.parent.mkdir(parents=True, exist_ok=True)

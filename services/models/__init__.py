@@ -2,6 +2,7 @@
 
 Every table module must be imported below so that Alembic and ``SQLModel.metadata`` see it.
 """
+from services.models.access import Display, SignInFailure, User
 from services.models.alarms import Alarm, AlarmEvent
 from services.models.base import AUTO_ID, UTCDateTime, utcnow
 from services.models.dispatch import Incident, IncidentEvent, ResponseUnit, UnitCommand
@@ -23,6 +24,7 @@ __all__ = [
     "AUTO_ID", "UTCDateTime", "utcnow", "ApiToken", "AuditEntry", "CitizenReport", "Device", "DeviceLatest",
     "IngestStatus", "Observation", "RejectedMessage", "RejectionReason", "UnitCommandReply",
     "Alarm", "AlarmEvent",
+    "Display", "SignInFailure", "User",
     "Incident", "IncidentEvent", "ResponseUnit", "UnitCommand",
     "IotDevice", "IotServiceGroup",
 ]

@@ -2,8 +2,10 @@
 
 ``served_city`` runs ``python manage.py serve`` exactly as an operator would on one machine:
 demo simulator on, no broker listening at CITYOPS_MQTT_URL (so the embedded one must start),
-a database and data directory of its own, an admin token for the API. The servers of the
-map, wall and dispatch tests run once on SQLite and once on PostgreSQL (``served_database``).
+a database and data directory of its own, an admin token for the API, and one person per role
+(created with ``manage.py user create --password-stdin`` before the start, as an operator would)
+for the browser to sign in with (``sign_in``). The servers of the map, wall and dispatch tests run
+once on SQLite and once on PostgreSQL (``served_database``).
 """
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
+PEOPLE = {"admin": "e2e-admin", "dispatcher": "e2e-dispatcher", "manager": "e2e-manager"}
+PASSWORD = "correct horse battery"
 
 
 @dataclass
@@ -101,6 +105,13 @@ def start_served_city(workdir: Path, *, demo: bool = True, web_port: int | None 
         **(extra_env or {}),
     })
     log_path = workdir / "serve.log"
+    people_made = workdir / "people-created"  # once per database: a restart reuses it (SQLite or PostgreSQL)
+    if not people_made.exists():
+        for role, name in PEOPLE.items():
+            subprocess.run([sys.executable, "manage.py", "user", "create", name, "--role", role, "--password-stdin"],
+                           cwd=PROJECT_ROOT, env=env, input=PASSWORD + "\n", text=True, check=True,
+                           capture_output=True, timeout=60)
+        people_made.touch()
     with log_path.open("ab") as log_file:
         process = subprocess.Popen([sys.executable, "manage.py", "serve"], cwd=PROJECT_ROOT, env=env,
                                    stdout=log_file, stderr=subprocess.STDOUT)
@@ -113,6 +124,18 @@ def start_served_city(workdir: Path, *, demo: bool = True, web_port: int | None 
         stop_served_city(city)
         pytest.fail(f"{error}; last 50 lines of {log_path}:\n{city.log_tail()}", pytrace=False)
     return city
+
+
+def sign_in(browser, city: ServedCity, role: str = "admin", next_path: str = "/") -> None:
+    """Signs the browser in through the sign-in form, as a person of ``role``, and opens ``next_path``."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(city.url(f"/login?next={next_path}"))
+    browser.find_element(By.ID, "signin-name").send_keys(PEOPLE[role])
+    browser.find_element(By.ID, "signin-password").send_keys(PASSWORD)
+    browser.find_element(By.ID, "signin-submit").click()
+    wait_until(lambda: "/login" not in browser.current_url, 15, interval=0.1,
+               message=f"the sign-in of {PEOPLE[role]} to finish")
 
 
 def stop_served_city(city: ServedCity) -> bool:

@@ -6,6 +6,7 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
 from tests.brokers import wait_until
+from tests.e2e.conftest import PEOPLE, sign_in
 
 PAGE_TIMEOUT_S = 20.0
 
@@ -48,7 +49,7 @@ def test_dispatcher_selects_an_incident_dispatches_with_d_and_sees_the_unit_go(s
     assert created.status_code == 201, created.text
     incident_id = created.json()["id"]
 
-    browser.get(served_city.url("/dispatch"))
+    sign_in(browser, served_city, "dispatcher", "/dispatch")
     row = f'tr[data-incident="{incident_id}"]'
     # read until a render is caught whole: the queue re-renders every 2 s, and a row read across
     # a re-render reads as empty (_text)
@@ -91,7 +92,7 @@ def test_dispatcher_selects_an_incident_dispatches_with_d_and_sees_the_unit_go(s
                message="en route on the board")
     timeline = _api(served_city, "GET", f"/incidents/{incident_id}").json()["timeline"]
     assert [e["kind"] for e in timeline][:3] == ["created", "dispatched", "status"]
-    assert timeline[1]["actor"].startswith("console:")
+    assert timeline[1]["actor"] == PEOPLE["dispatcher"]  # the signed-in person, in the timeline and audit
     # N opens the new-incident form, Escape closes it
     form_open = lambda: "hidden" not in _fresh(lambda: browser.find_element(By.ID, "dispatch-form")  # noqa: E731
                                                .get_attribute("class"))

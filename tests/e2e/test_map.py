@@ -17,7 +17,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from services.city import load_city
 from services.config import CITIES_DIR
-from tests.e2e.conftest import fresh_database, start_served_city, stop_served_city
+from tests.e2e.conftest import fresh_database, sign_in, start_served_city, stop_served_city
 
 STALE_S = 6
 LAYERS = ["Traffic", "Air quality", "Flooding", "Incidents", "Units"]
@@ -71,7 +71,7 @@ def requested_urls(browser) -> list[str]:
 
 
 def test_map_shows_five_layers_without_console_errors_or_requests_outside_localhost(quiet_city, browser):
-    browser.get(quiet_city.url("/"))
+    sign_in(browser, quiet_city, "manager", "/")
     wait = WebDriverWait(browser, 20, poll_frequency=0.25)
     wait.until(lambda b: len(b.find_elements("css selector", ".leaflet-control-layers-overlays label")) == 5)
     names = [label.text.strip() for label in
@@ -93,7 +93,7 @@ def test_map_shows_five_layers_without_console_errors_or_requests_outside_localh
 def test_observation_published_over_mqtt_shows_within_3_s_and_the_layer_turns_stale_when_the_feed_stops(
         quiet_city, browser):
     site = next(d for d in load_city(CITIES_DIR / "helsinki").devices if d["type"] == "TrafficFlowObserved")
-    browser.get(quiet_city.url("/"))
+    sign_in(browser, quiet_city, "manager", "/")
     wait = WebDriverWait(browser, 20, poll_frequency=0.1)
     wait.until(lambda b: b.execute_script("return !!(window.cityopsLive && window.cityopsLive.version)"))
 
@@ -115,7 +115,7 @@ def test_observation_published_over_mqtt_shows_within_3_s_and_the_layer_turns_st
 def test_hover_shows_value_unit_and_age_and_the_tip_follows_live_updates(quiet_city, browser):
     site = next(d for d in load_city(CITIES_DIR / "helsinki").devices if d["type"] == "TrafficFlowObserved")
     publish(quiet_city.mqtt_port, f"city/telemetry/{site['device_id']}", traffic_reading(site, 21.0))
-    browser.get(quiet_city.url("/"))
+    sign_in(browser, quiet_city, "manager", "/")
     # the reading is drawn (not the grey of a segment without data) before the pointer goes there
     WebDriverWait(browser, 10, poll_frequency=0.1).until(
         lambda b: b.execute_script("return window.cityops.drawnColour(arguments[0])", site["device_id"])
@@ -141,7 +141,7 @@ def test_hover_shows_value_unit_and_age_and_the_tip_follows_live_updates(quiet_c
 def test_banner_says_when_the_server_is_unreachable_and_the_screen_recovers_by_itself(tmp_path, browser):
     city = start_served_city(tmp_path, demo=False)
     try:
-        browser.get(city.url("/"))
+        sign_in(browser, city, "manager", "/")
         wait = WebDriverWait(browser, 20, poll_frequency=0.25)
         wait.until(lambda b: b.execute_script("return !!(window.cityopsLive && window.cityopsLive.version)"))
         stop_served_city(city)

@@ -11,6 +11,7 @@ import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 
+from services.access.principal import Principal
 from services.alarms import AcknowledgeAlarm, ClearAlarm, IncidentRequest, list_alarms, AlarmFilter, alarm_history
 from services.alarms import open_incident_for_alarm
 from services.models import Alarm, AuditEntry, utcnow
@@ -59,6 +60,8 @@ rules:
 """
 
 T0 = datetime(2026, 11, 22, 6, 0, tzinfo=timezone.utc)
+
+OPERATOR = Principal("operator-1", "dispatcher", kind="user")
 
 
 def flood(seconds: int, level: float) -> dict:
@@ -195,7 +198,7 @@ def test_acknowledged_alarm_is_not_escalated(city):
     running, _ = city
     send(city, [flood(0, 1.3), flood(60, 1.3)])
     alarm = wait_until(lambda: alarms(city, "water-alert"), 10, message="the alarm")[0]
-    AcknowledgeAlarm("operator-1", alarm.id).validate().run(running.runtime.engine)
+    AcknowledgeAlarm(running.runtime.engine, OPERATOR, alarm.id).validate().run()
     assert alarm_service(running.runtime).engine.escalate(now=utcnow() + timedelta(seconds=30)) == []
 
 
@@ -295,7 +298,7 @@ def test_alarm_is_a_retained_sdm_alert_on_the_broker_and_is_updated_when_it_clea
     assert entity["alertSource"] == "urn:ngsi-ld:FloodMonitoring:flood-1"
     assert "1.4" in entity["description"] and "Harbour gauge" in entity["description"]
     # an operator clears it in the web process; the ingest's publisher brings the Alert up to date
-    ClearAlarm("operator-1", alarm.id, "water pumped away").validate().run(running.runtime.engine)
+    ClearAlarm(running.runtime.engine, OPERATOR, alarm.id, "water pumped away").validate().run()
     service.publish()
     wait_until(lambda: _published(running.runtime.engine, alarm.id), 10, message="the cleared Alert")
     entity, retained = _retained_alerts(broker, root, 1)[topic]
@@ -330,7 +333,7 @@ def test_api_lists_acknowledges_clears_assigns_and_comments_with_audit(city):
     assert again.status_code == 409 and again.get_json()["error"]["code"] == "already_acknowledged"
     assert client.post(f"/api/v1/alerts/{alarm.id}/assign", json={"assignee": "Aino"},
                        headers=auth(admin)).get_json()["assignee"] == "Aino"
-    assert client.post(f"/api/v1/alerts/{alarm.id}/comments", json={"text": ""}, headers=auth(admin)).status_code == 400
+    assert client.post(f"/api/v1/alerts/{alarm.id}/comments", json={"text": ""}, headers=auth(admin)).status_code == 422
     assert client.post(f"/api/v1/alerts/{alarm.id}/comments", data="nope", headers=auth(admin)).status_code == 400
     assert client.post(f"/api/v1/alerts/{alarm.id}/comments", json={"text": "pump truck on its way"},
                        headers=auth(admin)).status_code == 200

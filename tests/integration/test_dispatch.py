@@ -290,7 +290,7 @@ def test_api_bad_incident_input_is_a_4xx_json_error_with_its_field(api):
     client, tokens, _ = api
     for body, field in BAD_INPUT:
         response = client.post("/api/v1/incidents", json=body, headers=_auth(tokens["dispatcher"]))
-        assert response.status_code == 400, body
+        assert response.status_code == 422, body
         assert response.get_json()["error"]["field"] == field, body
     assert client.post("/api/v1/incidents", data="{nope", headers={**_auth(tokens["dispatcher"]),
                        "Content-Type": "application/json"}).status_code == 400

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from services.commands import Refused
 from services.incidents import (
-    IncidentInputError,
     can_handle,
     input_from_report,
     read_incident_input,
@@ -25,7 +25,7 @@ def test_priority_reads_numbers_p_codes_and_sdm_severities(raw, priority):
 
 @pytest.mark.parametrize("raw", [0, 5, "P9", "urgent", True, None, 2.5])
 def test_unknown_priority_is_refused(raw):
-    with pytest.raises(IncidentInputError):
+    with pytest.raises(Refused):
         read_priority(raw)
 
 
@@ -67,6 +67,6 @@ def test_incident_input_accepts_geojson_or_lon_lat_and_names_the_bad_field():
                         ({"category": "fire", "lon": True, "lat": 60.2}, "location"),
                         ({"category": "fire", "lon": 24.9, "lat": 60.2, "source": "rumour"}, "source"),
                         ({"category": "fire", "subCategory": "heartAttack", "lon": 24.9, "lat": 60.2}, "subCategory")):
-        with pytest.raises(IncidentInputError) as error:
+        with pytest.raises(Refused) as error:
             read_incident_input(body, IN_AREA)
         assert error.value.field == field

@@ -10,7 +10,9 @@ from services.alarms import AlarmFilter, ClearAlarm, list_alarms
 from services.config import PROJECT_ROOT, Settings
 from services.db import make_engine, migrate
 from services.models import Device
-from services.rules import Ref, RuleEngine, RulesError, RulesFile, SaveRules, parse_duration, parse_rules
+from services.access.principal import Principal
+from services.commands import Refused
+from services.rules import Ref, RuleEngine, RulesFile, SaveRules, parse_duration, parse_rules
 from services.telemetry import ObservationIn
 
 T0 = datetime(2026, 11, 22, 6, 0, tzinfo=timezone.utc)
@@ -38,7 +40,7 @@ def test_aqi_standard_from_the_environment_overrides_the_files():
     assert ruleset.aqi_standard == "cn-hj633-2012"
     assert ruleset.by_id["air-unhealthy"].threshold.constant == UNHEALTHY_LEVEL["cn-hj633-2012"]
     assert Settings.from_env({"CITYOPS_AQI_STANDARD": "cn-hj633-2012"}).aqi_standard == "cn-hj633-2012"
-    with pytest.raises(RulesError, match="aqi_standard"):
+    with pytest.raises(Refused, match="aqi_standard"):
         parse_rules(text, aqi_standard="martian")
 
 
@@ -62,6 +64,9 @@ def test_thresholds_read_the_devices_own_registry_values():
     assert Ref.parse(30, 4).resolve(None) == 30
 
 
+ADMIN = Principal("admin-1", "admin", kind="user")
+OPERATOR = Principal("operator", "dispatcher", kind="user")
+
 RULE = """
 rules:
   - id: rain
@@ -75,9 +80,9 @@ rules:
 
 
 def _problems(text: str) -> list[str]:
-    with pytest.raises(RulesError) as caught:
+    with pytest.raises(Refused) as caught:
         parse_rules(text)
-    return caught.value.problems
+    return list(caught.value.details)
 
 
 def test_every_problem_of_a_rules_file_is_reported_with_its_place():
@@ -119,11 +124,11 @@ def test_saving_rules_validates_first_writes_the_file_and_audits(tmp_path):
     migrate(engine)
     path = tmp_path / "rules.yaml"
     path.write_text(RULE)
-    with pytest.raises(RulesError):
-        SaveRules("admin-1", path, RULE.replace("op:", "opp:")).validate()
+    with pytest.raises(Refused):
+        SaveRules(engine, ADMIN, path, RULE.replace("op:", "opp:")).validate()
     assert path.read_text() == RULE  # unchanged
     new_text = RULE.replace("threshold: 30", "threshold: 25")
-    SaveRules("admin-1", path, new_text).validate().run(engine)
+    SaveRules(engine, ADMIN, path, new_text).validate().run()
     assert path.read_text() == new_text
     with engine.connect() as connection:
         entry = connection.execute(select(AuditEntry)).one()
@@ -275,7 +280,7 @@ def test_operator_clear_while_the_condition_holds_lets_it_build_up_again(rule_en
     observe(rule_engine, "f1", "FloodMonitoring", 0, currentLevel=1.2)
     observe(rule_engine, "f1", "FloodMonitoring", 60, currentLevel=1.2)
     [alarm] = open_alarms(rule_engine)
-    ClearAlarm("operator", alarm.id).validate().run(rule_engine.engine)
+    ClearAlarm(rule_engine.engine, OPERATOR, alarm.id).validate().run()
     observe(rule_engine, "f1", "FloodMonitoring", 90, currentLevel=1.2)
     assert not open_alarms(rule_engine)[0].active  # the duration counts again from 90 s
     observe(rule_engine, "f1", "FloodMonitoring", 150, currentLevel=1.2)

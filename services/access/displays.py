@@ -1,0 +1,161 @@
+"""Display links for wall screens and kiosks (SPEC section 6, role ``display``).
+
+An admin creates a display (name, the page it shows, options) and receives its link once: only
+the token's SHA-256 is kept. The link is the display's credential until revoked: it never expires,
+may only read, and records when the screen last fetched data so a dead screen is noticed.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+
+from services.access.principal import Principal
+from services.audit import record
+from services.commands import Command, Refused
+from services.db import session_scope
+from services.models import Display, utcnow
+
+DISPLAY_PAGES = ("/wall", "/")  # pages a display may show (the public kiosk joins when it exists)
+OPTIONS = {"lang": str, "rotate": int}
+TOKEN_PREFIX = "d_"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class DisplayView:
+    id: int
+    name: str
+    page: str
+    options: dict
+    created_at: datetime
+    created_by: str
+    revoked_at: datetime | None
+    last_seen_at: datetime | None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def as_json(self) -> dict[str, Any]:
+        iso = lambda t: t.isoformat() if t else None  # noqa: E731
+        return {"id": self.id, "name": self.name, "page": self.page, "options": self.options,
+                "created_at": iso(self.created_at), "created_by": self.created_by, "revoked": self.revoked,
+                "revoked_at": iso(self.revoked_at), "last_seen_at": iso(self.last_seen_at)}
+
+
+def _view(row) -> DisplayView:
+    return DisplayView(row.id, row.name, row.page, dict(row.options or {}), row.created_at, row.created_by,
+                       row.revoked_at, row.last_seen_at)
+
+
+def list_displays(engine: Engine) -> list[DisplayView]:
+    with engine.connect() as connection:
+        return [_view(row) for row in connection.execute(select(Display).order_by(Display.id))]
+
+
+def _read_options(raw: Any) -> dict:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise Refused.invalid("options must be an object such as {\"lang\": \"zh\", \"rotate\": 30}", "options")
+    options = {}
+    for key, value in raw.items():
+        kind = OPTIONS.get(key)
+        if kind is None:
+            raise Refused.invalid(f"unknown option {key!r}; options are {', '.join(OPTIONS)}", "options")
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 3600):
+            raise Refused.invalid(f"{key} is a whole number of seconds, 0..3600", "options")
+        if kind is str and (not isinstance(value, str) or not value.isascii() or not 1 <= len(value) <= 16
+                            or not value.replace("-", "").isalnum()):
+            raise Refused.invalid(f"{key} is a language tag such as en, fi or zh", "options")
+        options[key] = value
+    return options
+
+
+@dataclass
+class CreateDisplay(Command):
+    """Returns (the display, its token); the token is shown once, as the link to open on the screen."""
+
+    engine: Engine
+    principal: Principal
+    name: str
+    page: str
+    options: Any = None
+    permission = "displays.manage"
+
+    def check(self) -> None:
+        if not isinstance(self.name, str) or not 1 <= len(self.name.strip()) <= 128:
+            raise Refused.invalid("a display needs a name of 1-128 characters", "name")
+        if self.page not in DISPLAY_PAGES:
+            raise Refused.invalid(f"page must be one of {', '.join(DISPLAY_PAGES)}", "page")
+        self.options = _read_options(self.options)
+
+    def run(self) -> tuple[DisplayView, str]:
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with session_scope(self.engine) as session:
+            display = Display(name=self.name.strip(), page=self.page, options=self.options,
+                              token_hash=token_hash(token), created_at=utcnow(), created_by=self.principal.name)
+            session.add(display)
+            session.flush()
+            record(session, self.principal.name, "display.create", f"display:{display.id}", None,
+                   {"name": display.name, "page": display.page, "options": self.options})
+            return _view(display), token
+
+
+@dataclass
+class RevokeDisplay(Command):
+    engine: Engine
+    principal: Principal
+    display_id: int
+    permission = "displays.manage"
+
+    def run(self) -> DisplayView:
+        with session_scope(self.engine) as session:
+            display = session.get(Display, self.display_id) if isinstance(self.display_id, int) else None
+            if display is None:
+                raise Refused.not_found(f"no display {self.display_id}", "id")
+            if display.revoked_at is None:
+                display.revoked_at, display.revoked_by = utcnow(), self.principal.name
+                record(session, self.principal.name, "display.revoke", f"display:{display.id}", {"revoked": False},
+                       {"revoked": True})
+            return _view(display)
+
+
+@dataclass(frozen=True)
+class DisplayIdentity:
+    """A display link's holder: active (a read-only principal) or revoked (its name, for the message)."""
+
+    id: int
+    name: str
+    page: str
+    options: dict
+    revoked: bool
+
+    @property
+    def principal(self) -> Principal:
+        return Principal(name=f"display:{self.name}", role="display", kind="display", id=self.id)
+
+
+def identify_display(engine: Engine, token: str | None) -> DisplayIdentity | None:
+    if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 128:
+        return None
+    with engine.connect() as connection:
+        row = connection.execute(select(Display.id, Display.name, Display.page, Display.options, Display.revoked_at)
+                                 .where(Display.token_hash == token_hash(token))).first()
+    if row is None:
+        return None
+    return DisplayIdentity(row.id, row.name, row.page, dict(row.options or {}), row.revoked_at is not None)
+
+
+def mark_seen(engine: Engine, display_id: int, now: datetime | None = None) -> None:
+    with engine.begin() as connection:
+        connection.execute(update(Display).where(Display.id == display_id).values(last_seen_at=now or utcnow()))

@@ -1,0 +1,106 @@
+"""Sign-in and sign-out (plain HTML forms: they work without JavaScript), and the display link
+that turns a screen into a display."""
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Blueprint, Response, redirect, request, session
+from markupsafe import escape
+
+from services.access.displays import identify_display
+from services.access.users import record_sign_out, session_version, sign_in
+from services.commands import Refused
+from services.runtime import current
+
+log = logging.getLogger("cityops.web")
+
+blueprint = Blueprint("signin", __name__)
+
+
+def plain_page(title: str, body: str, status: int = 200) -> Response:
+    city = current().city.name
+    html = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(title)} — CityOps {escape(city)}</title>
+<link rel="stylesheet" href="/assets/cityops.css"><link rel="stylesheet" href="/assets/access.css"></head>
+<body class="plain-page"><main class="plain-card">{body}</main></body></html>"""
+    return Response(html, status=status, mimetype="text/html")
+
+
+def _safe_next(raw: str | None) -> str:
+    """Only a path of this site (never //other.site or a scheme)."""
+    if not raw or not raw.startswith("/") or raw.startswith("//") or "\\" in raw or "\n" in raw:
+        return "/"
+    return raw
+
+
+def _form(message: str | None, name: str = "", next_path: str = "/", status: int = 200) -> Response:
+    alert = f'<p class="signin-error" role="alert">{escape(message)}</p>' if message else ""
+    body = f"""<h1>Sign in to CityOps</h1>{alert}
+<form method="post" action="/login" class="signin-form">
+  <input type="hidden" name="next" value="{escape(next_path)}">
+  <label for="signin-name">User name</label>
+  <input id="signin-name" name="name" autocomplete="username" required autofocus value="{escape(name)}">
+  <label for="signin-password">Password</label>
+  <input id="signin-password" name="password" type="password" autocomplete="current-password" required>
+  <button type="submit" id="signin-submit">Sign in</button>
+</form>"""
+    return plain_page("Sign in", body, status)
+
+
+@blueprint.get("/login")
+def login_form():
+    notice = session.pop("notice", None)
+    return _form(notice, next_path=_safe_next(request.args.get("next")))
+
+
+@blueprint.post("/login")
+def login():
+    runtime = current()
+    name = (request.form.get("name") or "").strip()
+    next_path = _safe_next(request.form.get("next"))
+    try:
+        principal = sign_in(runtime.engine, name, request.form.get("password") or "", request.remote_addr or "unknown")
+    except Refused as refusal:
+        return _form(refusal.message, name, next_path, status=refusal.status)
+    session.clear()  # a fresh session: nothing carried over from before sign-in
+    session.update(uid=principal.id, ver=session_version(runtime.engine, principal.id), seen=time.time())
+    response = redirect(next_path, code=303)
+    from web.gate import DISPLAY_COOKIE
+
+    if request.cookies.get(DISPLAY_COOKIE):  # a person signed in here: not a display screen any more
+        response.delete_cookie(DISPLAY_COOKIE, path="/")
+    return response
+
+
+@blueprint.route("/logout", methods=["GET", "POST"])
+def logout():
+    from web.gate import current_principal
+
+    principal = current_principal()
+    if request.method == "POST" and principal is not None and principal.kind == "user":
+        record_sign_out(current().engine, principal)
+    if request.method == "POST":
+        session.clear()
+        session["notice"] = "You are signed out."
+    return redirect("/login", code=303)
+
+
+@blueprint.get("/display/<token>")
+def open_display(token: str):
+    """The link an admin opens once on the screen: sets the display's cookie and shows its page. The
+    page's URL keeps the token, so a reload without the cookie (a kiosk browser's fresh profile)
+    recovers by itself."""
+    from web.gate import display_url, set_display_cookie, switched_off
+
+    display = identify_display(current().engine, token)
+    if display is None:
+        return plain_page("Unknown display link", "<h1>This display link is not known</h1><p>Ask the operations "
+                                                  "centre for a new link.</p>", status=404)
+    if display.revoked:
+        return switched_off(display)
+    session.clear()
+    response = redirect(display_url(display.page, display.options, token), code=302)
+    set_display_cookie(response, token)
+    return response

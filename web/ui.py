@@ -1,0 +1,46 @@
+"""How page callbacks run commands: as the request's principal, and with a refusal turned into the
+message a person reads — in one place, as api/core.py does for HTTP."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from services.access.principal import Principal
+from services.commands import Refused
+from web.gate import current_principal
+
+
+def acting() -> Principal | None:
+    """Who the page callback acts for (the gate refused the request already when nobody)."""
+    return current_principal()
+
+
+def may(permission: str) -> bool:
+    principal = current_principal()
+    return principal is not None and principal.may(permission)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    value: Any = None
+    refused: Refused | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.refused is None
+
+    @property
+    def message(self) -> str:
+        """The refusal as a sentence: ``Refused: <reason>`` (and each problem, when there are several)."""
+        if self.refused is None:
+            return ""
+        details = "".join(f"\n• {item}" for item in self.refused.details) if len(self.refused.details) > 1 else ""
+        return f"Refused: {self.refused.message if not details else f'{len(self.refused.details)} problems'}{details}"
+
+
+def attempt(command) -> Outcome:
+    """Validates and runs ``command``; a refusal is an outcome, never an error page."""
+    try:
+        return Outcome(value=command())
+    except Refused as refusal:
+        return Outcome(refused=refusal)
