@@ -38,46 +38,46 @@ def _validated(items: list, read) -> list:
 
 
 @endpoint("/iot/services", "IoT Agent service groups (apikey -> entity type, mapping, static attributes)",
-          role="admin")
+          role="devices.provision")
 def iot_service_groups():
     groups = list_groups(current().engine)
     return jsonify({"services": [group.as_json() for group in groups], "count": len(groups)})
 
 
-@endpoint("/iot/services", "Create or replace IoT Agent service groups", method="POST", role="admin")
+@endpoint("/iot/services", "Create or replace IoT Agent service groups", method="POST", role="devices.provision")
 def save_iot_service_groups():
     groups = _validated(_items("services"), service_group_from)
     for group in groups:
-        save_group(current().engine, group, actor=g.principal.name)
+        save_group(current().engine, group, principal=g.principal)
     return jsonify({"services": [group.as_json() for group in groups], "count": len(groups)}), 201
 
 
-@endpoint("/iot/services/<apikey>", "Remove an IoT Agent service group", method="DELETE", role="admin",
+@endpoint("/iot/services/<apikey>", "Remove an IoT Agent service group", method="DELETE", role="devices.provision",
           parameters=(Parameter("apikey", "path", "the group's apikey", {"type": "string"}),))
 def remove_iot_service_group(apikey: str):
-    if not delete_group(current().engine, apikey, actor=g.principal.name):
+    if not delete_group(current().engine, apikey, principal=g.principal):
         raise ApiError(404, "not_found", f"no service group with apikey {apikey!r}", "apikey")
     return jsonify({"deleted": apikey})
 
 
-@endpoint("/iot/devices", "IoT Agent devices (device id -> entity id, own mapping)", role="admin")
+@endpoint("/iot/devices", "IoT Agent devices (device id -> entity id, own mapping)", role="devices.provision")
 def iot_devices():
     rows = list_devices(current().engine)
     return jsonify({"devices": [device.as_json() for device in rows], "count": len(rows)})
 
 
-@endpoint("/iot/devices", "Create or replace IoT Agent devices", method="POST", role="admin")
+@endpoint("/iot/devices", "Create or replace IoT Agent devices", method="POST", role="devices.provision")
 def save_iot_devices():
     rows = _validated(_items("devices"), device_from)
     for device in rows:
-        save_device(current().engine, device, actor=g.principal.name)
+        save_device(current().engine, device, principal=g.principal)
     return jsonify({"devices": [device.as_json() for device in rows], "count": len(rows)}), 201
 
 
-@endpoint("/iot/devices/<apikey>/<device_id>", "Remove an IoT Agent device", method="DELETE", role="admin",
+@endpoint("/iot/devices/<apikey>/<device_id>", "Remove an IoT Agent device", method="DELETE", role="devices.provision",
           parameters=(Parameter("apikey", "path", "its service group's apikey", {"type": "string"}),
                       Parameter("device_id", "path", "the device id", {"type": "string"})))
 def remove_iot_device(apikey: str, device_id: str):
-    if not delete_device(current().engine, apikey, device_id, actor=g.principal.name):
+    if not delete_device(current().engine, apikey, device_id, principal=g.principal):
         raise ApiError(404, "not_found", f"no device {device_id!r} under apikey {apikey!r}", "device_id")
     return jsonify({"deleted": f"{apikey}/{device_id}"})

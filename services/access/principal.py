@@ -26,6 +26,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "users.manage": _ADMIN,
     "tokens.manage": _ADMIN,
     "displays.manage": _ADMIN,
+    "devices.provision": _ADMIN,  # IoT Agent service groups and devices
 }
 
 

@@ -27,11 +27,16 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from services.access.principal import Principal
 from services.adapters import Adapted
 from services.audit import record
+from services.commands import authorize
 from services.db import session_scope
 from services.models import IotDevice, IotServiceGroup, utcnow
 from services.telemetry import ENTITY_SPECS, REPORT_TYPES, Rejected, normalize_id
+
+PROVISION = "devices.provision"  # the permission (services/access/principal.py)
+CONFIG_FILE = Principal.system("config")  # provisioning read from config/iot_agent.yaml at start-up
 
 log = logging.getLogger("cityops.iot_agent")
 
@@ -170,7 +175,8 @@ def list_devices(engine: Engine) -> list[DeviceProvision]:
     return [_device_row(row) for row in rows]
 
 
-def save_group(engine: Engine, group: ServiceGroup, *, actor: str, source: str = "api") -> None:
+def save_group(engine: Engine, group: ServiceGroup, *, principal: Principal, source: str = "api") -> None:
+    authorize(principal, PROVISION)
     with session_scope(engine) as session:
         row = session.get(IotServiceGroup, group.apikey)
         before = _group_row(row).as_json() if row else None
@@ -181,10 +187,11 @@ def save_group(engine: Engine, group: ServiceGroup, *, actor: str, source: str =
         row.static_attributes, row.autoprovision = after["static_attributes"], group.autoprovision
         row.source, row.updated_at = source, utcnow()
         session.add(row)
-        record(session, actor, "iot_agent.service_group.save", f"iot-service-group:{group.apikey}", before, after)
+        record(session, principal.name, "iot_agent.service_group.save", f"iot-service-group:{group.apikey}", before, after)
 
 
-def save_device(engine: Engine, device: DeviceProvision, *, actor: str, source: str = "api") -> None:
+def save_device(engine: Engine, device: DeviceProvision, *, principal: Principal, source: str = "api") -> None:
+    authorize(principal, PROVISION)
     with session_scope(engine) as session:
         row = session.get(IotDevice, (device.apikey, device.device_id))
         before = _device_row(row).as_json() if row else None
@@ -195,27 +202,29 @@ def save_device(engine: Engine, device: DeviceProvision, *, actor: str, source: 
         row.attributes, row.static_attributes = after["attributes"], after["static_attributes"]
         row.source, row.updated_at = source, utcnow()
         session.add(row)
-        record(session, actor, "iot_agent.device.save", f"iot-device:{device.apikey}/{device.device_id}",
+        record(session, principal.name, "iot_agent.device.save", f"iot-device:{device.apikey}/{device.device_id}",
                before, after)
 
 
-def delete_group(engine: Engine, apikey: str, *, actor: str) -> bool:
+def delete_group(engine: Engine, apikey: str, *, principal: Principal) -> bool:
+    authorize(principal, PROVISION)
     with session_scope(engine) as session:
         row = session.get(IotServiceGroup, apikey)
         if row is None:
             return False
-        record(session, actor, "iot_agent.service_group.delete", f"iot-service-group:{apikey}",
+        record(session, principal.name, "iot_agent.service_group.delete", f"iot-service-group:{apikey}",
                _group_row(row).as_json(), None)
         session.delete(row)
     return True
 
 
-def delete_device(engine: Engine, apikey: str, device_id: str, *, actor: str) -> bool:
+def delete_device(engine: Engine, apikey: str, device_id: str, *, principal: Principal) -> bool:
+    authorize(principal, PROVISION)
     with session_scope(engine) as session:
         row = session.get(IotDevice, (apikey, device_id))
         if row is None:
             return False
-        record(session, actor, "iot_agent.device.delete", f"iot-device:{apikey}/{device_id}",
+        record(session, principal.name, "iot_agent.device.delete", f"iot-device:{apikey}/{device_id}",
                _device_row(row).as_json(), None)
         session.delete(row)
     return True
@@ -234,9 +243,9 @@ def apply_config_file(engine: Engine, path: Path) -> tuple[int, int]:
     except ProvisioningError as error:
         raise ProvisioningError(f"{path}: {error.message}", error.field) from None
     for group in groups:
-        save_group(engine, group, actor="config", source="config")
+        save_group(engine, group, principal=CONFIG_FILE, source="config")
     for device in devices:
-        save_device(engine, device, actor="config", source="config")
+        save_device(engine, device, principal=CONFIG_FILE, source="config")
     return len(groups), len(devices)
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import socket
 import threading
 import tracemalloc
@@ -28,6 +27,7 @@ from services.store import Batch
 from services.telemetry import MAX_KEPT_REASONS, ObservationIn, ParsedMessage, parse_message
 from services.units import get_unit
 from tests.brokers import wait_until
+from tests.dash_calls import callback_body, response_text
 from tests.integration.support import (
     Publisher,
     count_devices,
@@ -271,13 +271,16 @@ def test_entity_with_a_boolean_precipitation_is_stored_without_it_and_the_attrib
 
     from app import create_app
 
-    client = create_app(ingest.runtime).server.test_client()
+    app = create_app(ingest.runtime)
+    client = app.server.test_client()
     ingest.runtime.settings = ingest.runtime.settings.model_copy(update={"admin_token": SecretStr("admin-t")})
-    body = client.get("/api/v1/rejected-messages?reason=partial",
-                      headers={"Authorization": "Bearer admin-t"}).get_json()
+    admin = {"Authorization": "Bearer admin-t"}
+    body = client.get("/api/v1/rejected-messages?reason=partial", headers=admin).get_json()
     assert [r["reason"] for r in body["rejected"]] == ["partial"] and "precipitation" in body["rejected"][0]["detail"]
-    sensors_page = importlib.import_module("pages.sensors")  # registered by create_app
-    assert "precipitation dropped" in str(sensors_page.refresh_rejections(0, "partial"))
+    # the sensors page's rejections table, as the administrator's browser asks for it
+    page = client.post("/_dash-update-component", headers=admin,
+                       json=callback_body(app, "refresh_rejections", [0, "partial"]))
+    assert "precipitation dropped" in response_text(page)
     wait_until(lambda: ingest_health(engine)["rejected_by_reason"].get("partial") == 1, 10, message="the heartbeat")
 
 
