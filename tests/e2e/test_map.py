@@ -178,7 +178,7 @@ def test_wall_shows_the_worst_air_quality_and_the_flood_stations_from_live_readi
             "id": gauge["device_id"], "type": gauge["type"], "dateObserved": now,
             "location": {"type": "Point", "coordinates": [gauge["lon"], gauge["lat"]]}, "currentLevel": 0.1})
 
-    browser.get(quiet_city.url("/wall"))
+    sign_in(browser, quiet_city, "manager", "/wall")
     try:
         WebDriverWait(browser, 20, poll_frequency=0.25).until(
             lambda b: wall_figures(b).get("Worst AQI", "").isdigit()
