@@ -19,7 +19,7 @@ from .misbehaviour import Misbehaviour
 from .reports import CitizenReports
 from .roads import RoadNetwork
 from .traffic import Traffic
-from .units import Fleet
+from .units import Fleet, Mission
 from .water import WaterNetwork, WaterStation
 from .weather import Atmosphere, StormSchedule, weather_observed
 
@@ -64,7 +64,7 @@ class CitySimulator:
         self.water = WaterNetwork([WaterStation.from_device(d, device_kind(d), water_rng)
                                    for d in by_kind("flood") + by_kind("water")], self.storms)
         self.fleet = Fleet(city, self.roads, self.traffic, seed, self.topic_root, self.start)
-        self.reports = CitizenReports(self.roads, self.storms, city.name, child_rng(seed, "reports"), self.start)
+        self.reports = CitizenReports(self.roads, self.storms, city.name, seed, self.start)
         self.misbehaviour = Misbehaviour.choose(child_rng(seed, "misbehaviour"), self.devices)
         self._silence = SilenceSchedule(child_rng(seed, "silence"), self.start)
         self._reporters = self._schedule(child_rng(seed, "phases"))
@@ -97,6 +97,13 @@ class CitySimulator:
     def command(self, unit_id: str, cmd) -> list[OutgoingMessage]:
         """A command from CityOps for one unit (SPEC section 4); returns the cmdexe replies."""
         return self.fleet.command(unit_id, cmd, self.now)
+
+    def resume(self, missions: list[Mission]) -> list[OutgoingMessage]:
+        """Units carry on the missions the database says they serve (after a restart), from now."""
+        out: list[OutgoingMessage] = []
+        for mission in missions:
+            out.extend(self.fleet.resume(mission, self.now))
+        return out
 
     def misbehaving_devices(self) -> dict[str, str]:
         """Which device misbehaves how: {behaviour: device_id}."""

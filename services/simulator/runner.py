@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import aiomqtt
@@ -21,8 +22,10 @@ import aiomqtt
 from services.city import load_city
 from services.config import Settings
 
-from .model import STEP_S, CitySimulator
 from .common import OutgoingMessage
+from .missions import missions_from_database
+from .model import STEP_S, CitySimulator
+from .units import Mission
 
 log = logging.getLogger("cityops.simulator")
 mqtt_log = logging.getLogger("cityops.simulator.mqtt")
@@ -58,8 +61,11 @@ class SimClock:
 
 
 async def run_simulator(settings: Settings, *, speed: float = 1.0, backfill: timedelta = timedelta(0),
-                        stop_event: threading.Event | None = None, seed: int = 42) -> None:
+                        stop_event: threading.Event | None = None, seed: int = 42,
+                        missions: Callable[[], list[Mission]] | None = None) -> None:
+    """missions: the dispatches to carry on once caught up (default: read from the database)."""
     city = load_city(settings.city_dir)
+    resume = Resume(missions or (lambda: missions_from_database(settings.database_url)))
     start = (datetime.now(timezone.utc) - backfill).replace(microsecond=0)
     sim = CitySimulator(city, seed=seed, topic_root=settings.topic_root, start=start)
     clock = SimClock(sim, speed)
@@ -72,7 +78,7 @@ async def run_simulator(settings: Settings, *, speed: float = 1.0, backfill: tim
             async with _client(settings, seed) as client:
                 log.info("connected to %s", settings.simulator_mqtt)
                 backoff = 0.5
-                await _session(client, sim, clock, pending, settings.topic_root, stop_event)
+                await _session(client, sim, clock, pending, settings.topic_root, stop_event, resume)
         except aiomqtt.MqttError as error:
             log.warning("broker unavailable (%s); retrying in %.1f s", error, backoff)
             await _sleep_unless_stopped(backoff, stop_event)
@@ -89,8 +95,29 @@ def _client(settings: Settings, seed: int) -> aiomqtt.Client:
     )
 
 
+class Resume:
+    """Picks up the units' missions once, when the sim clock has caught up with the wall clock.
+
+    Not before: a backfill replays the past, while the missions are the present's.
+    """
+
+    def __init__(self, missions: Callable[[], list[Mission]]):
+        self._missions = missions
+        self.done = False
+
+    async def __call__(self, sim: CitySimulator, clock: SimClock) -> list[OutgoingMessage]:
+        if self.done or clock.catching_up:
+            return []
+        self.done = True
+        missions = await asyncio.to_thread(self._missions)
+        if missions:
+            log.info("carrying on %d mission(s): %s", len(missions),
+                     ", ".join(f"{m.unit_id} ({m.state})" for m in missions))
+        return sim.resume(missions)
+
+
 async def _session(client: aiomqtt.Client, sim: CitySimulator, clock: SimClock, pending: deque,
-                   root: str, stop_event: threading.Event) -> None:
+                   root: str, stop_event: threading.Event, resume: Resume) -> None:
     await client.subscribe(f"{root}/units/+/cmd", qos=1)
     listener = asyncio.create_task(_listen(client, sim, pending, root))
     try:
@@ -98,6 +125,7 @@ async def _session(client: aiomqtt.Client, sim: CitySimulator, clock: SimClock, 
             if listener.done():
                 listener.result()  # re-raise the broker error that ended it
             _enqueue(pending, sim.advance(clock.target()))
+            _enqueue(pending, await resume(sim, clock))
             await _flush(client, pending)
             if not clock.catching_up:
                 await _sleep_unless_stopped(min(STEP_S / max(clock.speed, 1e-3), 1.0) / 2, stop_event)
