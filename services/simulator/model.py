@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from services.city import City
 
 from .air import AirQuality, SilenceSchedule
+from .drills import Drill, DrillPlayer, drill_named
 from .common import DEFAULT_INTERVAL_S, OutgoingMessage, child_rng, device_kind, message
 from .misbehaviour import Misbehaviour
 from .reports import CitizenReports
@@ -68,6 +69,8 @@ class CitySimulator:
         self.misbehaviour = Misbehaviour.choose(child_rng(seed, "misbehaviour"), self.devices)
         self._silence = SilenceSchedule(child_rng(seed, "silence"), self.start)
         self._reporters = self._schedule(child_rng(seed, "phases"))
+        self.drills = DrillPlayer(city, self.roads, self.topic_root,
+                                  {s.device_id: (s.alert_m, s.danger_m) for s in self.water.stations.values()})
 
     def _schedule(self, rng: random.Random) -> list[Reporter]:
         reporters = []
@@ -105,6 +108,15 @@ class CitySimulator:
             out.extend(self.fleet.resume(mission, self.now))
         return out
 
+    def start_drill(self, name: str, at: datetime | None = None) -> Drill:
+        """Plays the drill from `at` (never before the sim clock); raises UnknownDrill for a wrong name."""
+        drill = drill_named(name)
+        self.drills.start(drill, max(at or self.now, self.now))
+        return drill
+
+    def stop_drill(self) -> None:
+        self.drills.stop()
+
     def misbehaving_devices(self) -> dict[str, str]:
         """Which device misbehaves how: {behaviour: device_id}."""
         return self.misbehaviour.as_dict()
@@ -120,7 +132,7 @@ class CitySimulator:
             if reporter.due(step):
                 out.extend(self._report(reporter, moment))
         out.extend(message(f"{self.topic_root}/reports", r) for r in self.reports.due(moment))
-        return out
+        return self.drills.apply(out, moment)
 
     def _report(self, reporter: Reporter, moment: datetime) -> list[OutgoingMessage]:
         if reporter.kind == "unit":
