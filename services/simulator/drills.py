@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from services.city import City
 
@@ -82,6 +82,36 @@ DRILLS: dict[str, Drill] = {d.name: d for d in (
 )}
 
 
+def control_topic(root: str) -> str:
+    """Where CityOps starts and stops drills (retained; services/drills.py)."""
+    return f"{root.strip('/')}/sim/drill"
+
+
+@dataclass(frozen=True)
+class DrillOrder:
+    """What the retained control message asks for: this drill, started then, over by until."""
+
+    name: str
+    started_at: datetime
+    until: datetime
+
+
+def read_control(payload: bytes) -> DrillOrder | None:
+    """The control message; None for an empty (stop) or unreadable one."""
+    try:
+        body = json.loads(payload) if payload else None
+        return DrillOrder(body["drill"], _utc(body["startedAt"]), _utc(body["until"]))
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def _utc(text) -> datetime:
+    moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError("time without a zone")
+    return moment.astimezone(timezone.utc)
+
+
 class UnknownDrill(ValueError):
     def __init__(self, name: str):
         super().__init__(f"no drill named {name!r}; known: {', '.join(DRILLS)}")
@@ -117,6 +147,7 @@ class DrillPlayer:
         self._devices = {d["device_id"]: d for d in city.devices}
         self._water_levels = water_levels  # device id -> (alert, danger) in metres
         self.running: Running | None = None
+        self.last_order: DrillOrder | None = None  # the control message played, so a redelivery is no restart
         self._calls_made = 0
 
     def start(self, drill: Drill, at: datetime) -> None:

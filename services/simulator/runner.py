@@ -23,6 +23,7 @@ from services.city import load_city
 from services.config import Settings
 
 from .common import OutgoingMessage
+from .drills import UnknownDrill, control_topic, read_control
 from .missions import missions_from_database
 from .model import STEP_S, CitySimulator
 from .units import Mission
@@ -119,6 +120,7 @@ class Resume:
 async def _session(client: aiomqtt.Client, sim: CitySimulator, clock: SimClock, pending: deque,
                    root: str, stop_event: threading.Event, resume: Resume) -> None:
     await client.subscribe(f"{root}/units/+/cmd", qos=1)
+    await client.subscribe(control_topic(root), qos=1)  # drills (retained: one running is sent at once)
     listener = asyncio.create_task(_listen(client, sim, pending, root))
     try:
         while not stop_event.is_set():
@@ -137,7 +139,11 @@ async def _session(client: aiomqtt.Client, sim: CitySimulator, clock: SimClock, 
 
 
 async def _listen(client: aiomqtt.Client, sim: CitySimulator, pending: deque, root: str) -> None:
+    drills = control_topic(root)
     async for incoming in client.messages:
+        if str(incoming.topic) == drills:
+            _drill_order(sim, incoming.payload)
+            continue
         parts = str(incoming.topic).split("/")
         if len(parts) < 3 or parts[-1] != "cmd":
             continue
@@ -149,6 +155,28 @@ async def _listen(client: aiomqtt.Client, sim: CitySimulator, pending: deque, ro
         replies = sim.command(unit_id, cmd)
         log.info("command for %s: %s -> %s", unit_id, cmd, [r.json().get("result") for r in replies])
         _enqueue(pending, replies)
+
+
+def _drill_order(sim: CitySimulator, payload) -> None:
+    """Starts or stops a drill as the retained control message says (services/drills.py)."""
+    order = read_control(bytes(payload or b""))
+    if order is None:
+        if sim.drills.running is not None:
+            log.info("drill %s stopped", sim.drills.running.drill.name)
+        sim.stop_drill()
+        return
+    if order.until <= datetime.now(timezone.utc):
+        log.info("drill %s ended at %s; not replayed", order.name, order.until.isoformat())
+        return
+    if order == sim.drills.last_order:
+        return  # the same order delivered again (a reconnect): it is playing or played already
+    try:
+        drill = sim.start_drill(order.name, order.started_at)
+    except UnknownDrill as error:
+        log.warning("%s", error)
+        return
+    sim.drills.last_order = order
+    log.info("drill %s (%s) started at sim time %s", drill.name, drill.title, sim.drills.running.start.isoformat())
 
 
 def _enqueue(pending: deque, messages: list[OutgoingMessage]) -> None:
