@@ -184,21 +184,32 @@ class DrillPlayer:
         }.get(body.get("type"), lambda *_: False)(body, device_id, drill, strength)
         if not changed:
             return outgoing
-        body[DRILL_ATTRIBUTE] = drill.name
+        normalized = isinstance(body.get("location"), dict) and body["location"].get("type") == "GeoProperty"
+        body[DRILL_ATTRIBUTE] = {"type": "Property", "value": drill.name} if normalized else drill.name
         return message(outgoing.topic, body)
 
     @staticmethod
     def _number(body: dict, key: str) -> float | None:
+        raw = body.get(key)
+        if isinstance(raw, dict):  # the NGSI-LD normalized form some devices send
+            raw = raw.get("value")
         try:
-            return float(body[key])
-        except (KeyError, TypeError, ValueError):
+            return float(raw)
+        except (TypeError, ValueError):
             return None
+
+    @staticmethod
+    def _set(body: dict, key: str, value) -> None:
+        if isinstance(body.get(key), dict):
+            body[key]["value"] = value
+        else:
+            body[key] = value
 
     def _rain(self, body, _device_id, drill: Drill, strength: float) -> bool:
         rain = self._number(body, "precipitation")
         if not drill.rain_mmh or rain is None:
             return False
-        body["precipitation"] = round(max(rain, drill.rain_mmh * strength), 1)
+        self._set(body, "precipitation", round(max(rain, drill.rain_mmh * strength), 1))
         return True
 
     def _raised(self, level: float, danger: float, drill: Drill, strength: float) -> float:
@@ -210,19 +221,20 @@ class DrillPlayer:
         if drill.water_over_danger_m is None or level is None or danger is None:
             return False
         level = self._raised(level, danger, drill, strength)
-        body["currentLevel"] = round(level, 3)
+        self._set(body, "currentLevel", round(level, 3))
         reference = self._number(body, "referenceLevel")
         if reference is not None:
-            body["measuredDistance"] = round(reference - level, 3)
+            self._set(body, "measuredDistance", round(reference - level, 3))
         alert = self._number(body, "alertLevel")
-        body["floodLevelStatus"] = "Danger" if level >= danger else "Alert" if alert and level >= alert else "Normal"
+        status = "Danger" if level >= danger else "Alert" if alert and level >= alert else "Normal"
+        self._set(body, "floodLevelStatus", status)
         return True
 
     def _water(self, body, device_id, drill: Drill, strength: float) -> bool:
         level, levels = self._number(body, "height"), self._water_levels.get(device_id)
         if drill.water_over_danger_m is None or level is None or levels is None:
             return False
-        body["height"] = round(self._raised(level, levels[1], drill, strength), 3)
+        self._set(body, "height", round(self._raised(level, levels[1], drill, strength), 3))
         return True
 
     def _jam(self, body, device_id, drill: Drill, strength: float) -> bool:
@@ -233,10 +245,10 @@ class DrillPlayer:
             return False
         free_flow = float(device.get("free_flow_kmh") or speed)
         jammed = min(speed, free_flow * drill.jam_ratio)
-        body["averageVehicleSpeed"] = round(speed + (jammed - speed) * strength, 1)
+        self._set(body, "averageVehicleSpeed", round(speed + (jammed - speed) * strength, 1))
         occupancy = self._number(body, "occupancy") or 0.0
-        body["occupancy"] = round(max(occupancy, 0.95 * strength), 2)
-        body["congested"] = body["averageVehicleSpeed"] < 0.5 * free_flow
+        self._set(body, "occupancy", round(max(occupancy, 0.95 * strength), 2))
+        self._set(body, "congested", self._number(body, "averageVehicleSpeed") < 0.5 * free_flow)
         return True
 
     def _smog(self, body, _device_id, drill: Drill, strength: float) -> bool:
@@ -245,7 +257,7 @@ class DrillPlayer:
         for key, add in (("pm25", drill.pm25_add), ("pm10", drill.pm25_add * 1.3), ("no2", drill.no2_add)):
             value = self._number(body, key)
             if value is not None and add:
-                body[key] = round(value + add * strength, 1)
+                self._set(body, key, round(value + add * strength, 1))
         return True
 
     # --- the calls -------------------------------------------------------------------------------------
