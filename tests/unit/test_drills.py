@@ -140,3 +140,33 @@ def test_drill_start_of_an_unknown_name_fails_with_the_known_ones(capsys):
     with pytest.raises(SystemExit) as exit_info:
         manage.main(["drill", "start", "earthquake"])
     assert "storm" in str(exit_info.value.code)
+
+
+def _rendered(component) -> str:
+    from plotly.utils import PlotlyJSONEncoder
+
+    return json.dumps(component, cls=PlotlyJSONEncoder)
+
+
+def test_drill_incidents_and_alarms_show_a_drill_badge_and_real_ones_do_not():
+    from types import SimpleNamespace
+
+    from components.alarm_strip import _chip
+    from components.dispatch_panels import queue_table
+    from services.incidents import IncidentView
+
+    now = datetime.now(timezone.utc)
+    fields = dict(category="health", sub_category="injury", priority=3, status="new", source="citizen",
+                  description=None, address="drill scene", district=None, lon=24.94, lat=60.17, unit_id=None,
+                  escalated=False, escalation_reason=None, created_by="citizen-report", created_at=now, updated_at=now,
+                  status_since=now, dispatched_at=None, on_scene_at=None, resolved_at=None, closed_at=None,
+                  external_id=None, version=1)
+    drill, real = IncidentView(id=1, drill="mass-casualty", **fields), IncidentView(id=2, **fields)
+    assert _rendered(queue_table([drill], None, now)).count("DRILL") == 1
+    assert "DRILL" not in _rendered(queue_table([real], None, now))
+
+    alarm = SimpleNamespace(id=5, acknowledged=False, severity="critical", escalated=False, description="d",
+                            rule_name="Water level at danger level", device_name="gauge", device_id="flood-1",
+                            last_raised_at=now, repeat_count=0, drill="storm")
+    assert "DRILL" in _rendered(_chip(alarm, now))
+    assert "DRILL" not in _rendered(_chip(SimpleNamespace(**{**vars(alarm), "drill": None}), now))
