@@ -66,10 +66,11 @@ def test_without_a_drill_nothing_is_marked_and_no_gauge_reaches_danger(helsinki)
 def test_each_drill_moves_its_readings_the_way_its_scenario_says(helsinki, name, entity_type, attribute, direction):
     _, quiet = _run(helsinki, None)
     _, drilled = _run(helsinki, name)
-    normal = {(b["_topic"], b["id"], str(b.get("dateObserved"))): b[attribute] for b in quiet if b["type"] == entity_type}
+    key = lambda b: (b["_topic"], b["id"], str(b.get("dateObserved")))  # noqa: E731
+    normal = {key(b): float(b[attribute]) for b in quiet if b["type"] == entity_type}
     marked = [b for b in drilled if b["type"] == entity_type and b.get("drill") == name]
     assert marked
-    moved = [direction * (b[attribute] - normal[(b["_topic"], b["id"], str(b.get("dateObserved")))]) for b in marked
+    moved = [direction * (float(b[attribute]) - normal[key(b)]) for b in marked
              if str(b.get("dateObserved")) >= "2026-11-23T06:25"]
     assert moved and min(moved) >= 0 and max(moved) > 10
 
