@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, make_url, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -27,6 +28,11 @@ def missions_from_database(database_url: str) -> list[Mission]:
     """open_missions() of the database at that URL (the simulator's own short-lived engine)."""
     from services.db import make_engine
 
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
+            and not Path(url.database).exists():
+        log.info("no database at %s (a simulator on its own): every unit starts at its base", url.database)
+        return []  # and none is created by looking
     try:
         engine = make_engine(database_url)
     except (SQLAlchemyError, OSError, ValueError) as error:

@@ -439,3 +439,11 @@ def test_helsinki_runs_an_hour_with_every_device_reporting():
         body = m.json()
         if m.topic.endswith("/state") and body["serviceStatus"] != "parked":
             assert helsinki.is_in_area(*body["location"]["coordinates"])
+
+
+def test_a_simulator_without_a_database_starts_every_unit_at_base_and_creates_none(tmp_path):
+    from services.simulator.missions import missions_from_database
+
+    missing = tmp_path / "nowhere" / "cityops.db"
+    assert missions_from_database(f"sqlite:///{missing}") == []
+    assert not missing.exists() and not missing.parent.exists()
