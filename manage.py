@@ -10,6 +10,8 @@
   python manage.py token create --name kiosk-1 --role display | token revoke --name kiosk-1
   python manage.py user create NAME --role admin   (password prompted, or --password-stdin)
   python manage.py user passwd NAME | user disable NAME
+  python manage.py drill list | drill start NAME | drill stop
+                                scripted scenarios the simulator plays (services/drills.py)
   python manage.py mqtt-user add NAME --role device|cityops|hotline|simulator | mqtt-user remove NAME
                                 the broker's accounts and ACL (deploy/mosquitto/cityops.conf)
 """
@@ -182,6 +184,30 @@ def cmd_token(args) -> None:
         print(f"revoked {revoke_token(engine, args.name)} token(s) named {args.name!r}")
 
 
+def cmd_drill(args) -> None:
+    from services.drills import UnknownDrill, list_drills, publish_start, publish_stop
+
+    if args.action == "list":
+        for drill in list_drills():
+            print(f"{drill.name:<16} {drill.minutes:>4g} min  {drill.title}: {drill.description}")
+        return
+    settings = _settings()
+    try:
+        if args.action == "start":
+            if not args.name:
+                sys.exit("error: drill start needs a NAME (see: manage.py drill list)")
+            order = publish_start(settings, args.name, args.by)
+            print(f"drill {order['drill']} started at {order['startedAt']} (until {order['until']}); "
+                  f"everything it produces is marked drill={order['drill']!r}")
+        else:
+            publish_stop(settings)
+            print("drill stopped")
+    except UnknownDrill as error:
+        sys.exit(f"error: {error}")
+    except ConnectionError as error:
+        sys.exit(f"error: {error}")
+
+
 def cmd_mqtt_user(args) -> None:
     import getpass
     from pathlib import Path
@@ -265,6 +291,11 @@ def main(argv: list[str] | None = None) -> None:
     user.add_argument("--role", choices=("admin", "dispatcher", "agent", "department", "manager"))
     user.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     user.set_defaults(handler=cmd_user)
+    drill = commands.add_parser("drill", help="list, start or stop a drill (a scripted scenario the simulator plays)")
+    drill.add_argument("action", choices=("list", "start", "stop"))
+    drill.add_argument("name", nargs="?", help="the drill to start (see: drill list)")
+    drill.add_argument("--by", default=f"cli:{os.environ.get('USER', 'admin')}", help="who starts it (recorded)")
+    drill.set_defaults(handler=cmd_drill)
     mqtt_user = commands.add_parser("mqtt-user", help="broker accounts: a password file entry and ACL role")
     mqtt_user.add_argument("action", choices=("add", "remove"))
     mqtt_user.add_argument("name", help="the account; a device's is its device id (its topics use it)")

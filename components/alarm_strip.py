@@ -5,6 +5,7 @@ from datetime import datetime
 
 from dash import dcc, html
 
+from components.drill import drill_badge
 from components.format import age
 
 SEVERITY_LABELS = {"informational": "Info", "low": "Low", "medium": "Medium", "high": "High", "critical": "Critical"}
@@ -60,6 +61,7 @@ def _chip(alarm, now: datetime) -> dcc.Link:
         title=alarm.description,
         children=[
             severity_pill(alarm.severity, alarm.escalated),
+            drill_badge(getattr(alarm, "drill", None)),
             html.Span(alarm.rule_name, className="alarm-chip-rule"),
             html.Span(alarm.device_name or alarm.device_id, className="alarm-chip-device"),
             html.Span(age((now - alarm.last_raised_at).total_seconds()), className="alarm-chip-age"),

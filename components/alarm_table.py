@@ -6,6 +6,7 @@ from datetime import datetime
 from dash import dcc, html
 
 from components.alarm_strip import severity_pill
+from components.drill import drill_badge
 from components.format import age, site_time
 
 KIND_LABELS = {"raised": "Raised", "repeated": "Repeated", "reactivated": "Re-activated", "escalated": "Escalated",
@@ -54,7 +55,7 @@ def alarm_table(alarms, timezone: str, now: datetime, selected: int | None = Non
         rows.append(html.Tr(className=" ".join(classes), children=[
             html.Td(severity_pill(alarm.severity, alarm.escalated)),
             html.Td(state_badges(alarm)),
-            html.Td([html.Div(alarm.rule_name, className="alarm-rule"),
+            html.Td([html.Div([alarm.rule_name, drill_badge(getattr(alarm, "drill", None))], className="alarm-rule"),
                      html.Div([alarm.device_name or alarm.device_id, html.Span(f" · {alarm.device_id}",
                                                                                className="alarm-muted")],
                               className="alarm-device"),

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from dash import dcc, html
 
+from components.drill import drill_badge
 from components.format import site_time
 from services.incidents import (
     CATEGORIES,
@@ -80,7 +81,8 @@ def queue_table(incidents: list[IncidentView], selected: int | None, now: dateti
                             **{"data-incident": str(incident.id)}, children=[
             html.Td(priority_badge(incident.priority)),
             html.Td(f"#{incident.id}", className="mono"),
-            html.Td([html.Div(category_key(incident.category, incident.sub_category), className="cat"),
+            html.Td([html.Div([category_key(incident.category, incident.sub_category),
+                               drill_badge(getattr(incident, "drill", None))], className="cat"),
                      html.Div(where(incident), className="sub")]),
             html.Td([status_badge(incident.status, STATUS_LABELS),
                      html.Span("ESC", className="badge esc", title=incident.escalation_reason or "")

@@ -78,6 +78,7 @@ class AlarmView:
     assignee: str | None
     incident_id: int | None
     updated_at: datetime
+    drill: str | None = None  # raised from a drill's readings: a DRILL badge, never scored (services/drills.py)
 
     @property
     def escalated(self) -> bool:
@@ -590,6 +591,10 @@ def open_incident_for_alarm(engine: Engine, alarm_id: int, actor, request: Incid
         alarm = session.get(Alarm, alarm_id, with_for_update=True)
         before = _snapshot(alarm)
         alarm.incident_id = int(incident_id)
+        if alarm.drill:  # an incident opened from a drill's alarm is the drill's too
+            from services.drills import mark_incident
+
+            mark_incident(session.connection(), alarm.incident_id, alarm.drill)
         _event(session, alarm, "incident", actor_name, f"incident {incident_id} opened",
                {"incident_id": incident_id}, now)
         _touch(alarm, now)

@@ -78,6 +78,8 @@ OPEN311_SERVICES: dict[str, tuple[str, str, int]] = {
     "GRF": ("infrastructure", "graffiti", 4), "graffiti": ("infrastructure", "graffiti", 4),
     "flooding": ("naturalDisaster", "flood", 3), "flood": ("naturalDisaster", "flood", 3),
     "accident": ("traffic", "carAccident", 3), "traffic accident": ("traffic", "carAccident", 3),
+    "fire": ("fire", "other", 3), "vehicle fire": ("fire", "vehicleFire", 3),
+    "MCI": ("health", "injury", 3), "mass casualty": ("health", "injury", 3),
 }
 OPEN311_DEFAULT = ("infrastructure", "other", 4)
 
@@ -154,6 +156,7 @@ class IncidentInput:
     address: str | None = None
     source: str = "operator"
     external_id: str | None = None
+    drill: str | None = None  # made by a drill (services/drills.py)
 
 
 def read_incident_input(body: Any, in_area, default_source: str = "api") -> IncidentInput:
@@ -185,7 +188,7 @@ def input_from_report(report: CitizenReportIn) -> IncidentInput:
     what = report.service_name or report.service_code
     description = " — ".join(part for part in (what, report.description) if part)
     return IncidentInput(category, sub_category, max(priority, 3), report.lon, report.lat, description or None,
-                         report.address, "citizen", f"open311:{report.external_id}")
+                         report.address, "citizen", f"open311:{report.external_id}", drill=report.drill)
 
 
 # ---------------------------------------------------------------- what screens and the API read
@@ -216,6 +219,7 @@ class IncidentView:
     closed_at: datetime | None
     external_id: str | None
     version: int
+    drill: str | None = None  # made by a drill: shown with a DRILL badge, never scored (services/drills.py)
 
     @property
     def severity(self) -> str:
@@ -236,6 +240,7 @@ class IncidentView:
             "status_since": iso(self.status_since), "dispatched_at": iso(self.dispatched_at),
             "on_scene_at": iso(self.on_scene_at), "resolved_at": iso(self.resolved_at),
             "closed_at": iso(self.closed_at), "external_id": self.external_id, "version": self.version,
+            "drill": self.drill,
         }
 
 
@@ -313,7 +318,7 @@ def insert_incident(session: Session, data: IncidentInput, actor: str, now: date
     incident = Incident(category=data.category, sub_category=data.sub_category, priority=data.priority,
                         status="new", source=data.source, description=data.description, address=data.address,
                         district=district, lon=data.lon, lat=data.lat, external_id=data.external_id,
-                        created_by=actor, created_at=created, updated_at=now, status_since=created)
+                        created_by=actor, created_at=created, updated_at=now, status_since=created, drill=data.drill)
     session.add(incident)
     session.flush()
     add_event(session, incident, "created", actor,

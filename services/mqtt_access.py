@@ -27,10 +27,11 @@ SHIPPED_ROOT = "city"  # the topic root the shipped ACL is written for
 
 # what each role other than "device" may do, as ACL topic lines below its user line
 ROLE_TOPICS: dict[str, tuple[str, ...]] = {
-    "cityops": ("read {root}/#", "write {root}/units/+/cmd", "write {root}/alerts/#", "write {root}/kpis/#"),
+    "cityops": ("read {root}/#", "write {root}/units/+/cmd", "write {root}/alerts/#", "write {root}/kpis/#",
+                "write {root}/sim/drill"),
     "hotline": ("write {root}/reports",),
     "simulator": ("write {root}/telemetry/#", "write {root}/units/+/state", "write {root}/units/+/cmdexe",
-                  "write {root}/reports", "read {root}/units/+/cmd"),
+                  "write {root}/reports", "read {root}/units/+/cmd", "read {root}/sim/drill"),
 }
 ROLES = ("device", *ROLE_TOPICS)
 # Mosquitto does not substitute %u for names with wildcards or slashes, and ':' ends a name in

@@ -787,7 +787,8 @@ class RuleEngine:
         description = (f"{rule.name}: {_label(rule)} {action.value:.3g} {OP_SYMBOLS[rule.op]} {action.threshold:.3g} "
                        f"at {device.name or device.id}")
         outcome = raise_for_rule(self.engine, rule, device, description, rule.metric, action.value, action.threshold,
-                                 action.started_at, action.observation.lon, action.observation.lat, self.runtime)
+                                 action.started_at, action.observation.lon, action.observation.lat, self.runtime,
+                                 drill=(action.observation.values or {}).get("drill"))
         log.info("alarm %s (%s) on %s: %s", outcome.alarm.id, rule.id, device.id, outcome.outcome)
 
     # ------------------------------------------------------------ the scheduled silence check
@@ -914,9 +915,10 @@ def _label(rule: Rule) -> str:
 
 
 def raise_for_rule(engine: Engine, rule: Rule, device: DeviceInfo, description: str, metric: str,
-                   value: float | None, threshold: float | None, started_at: datetime, lon, lat, runtime=None):
+                   value: float | None, threshold: float | None, started_at: datetime, lon, lat, runtime=None,
+                   drill: str | None = None):
     """Raises (or counts, or re-activates) the alarm of a rule on a device; opens its incident
-    when the rule says ``incident: auto``."""
+    when the rule says ``incident: auto``. ``drill``: the reading came from that drill (services/drills.py)."""
     trigger = Trigger(
         rule_id=rule.id, rule_name=rule.name, device_id=device.id, device_type=device.type,
         device_name=device.name, district=device.district, category=rule.category, sub_category=rule.sub_category,
@@ -925,6 +927,11 @@ def raise_for_rule(engine: Engine, rule: Rule, device: DeviceInfo, description: 
         started_at=started_at, min_reraise_s=rule.min_reraise_s,
     )
     outcome = RaiseAlarm(trigger).validate().run(engine)
+    if drill and outcome.outcome == "new":
+        from services.drills import mark_alarm
+
+        with engine.begin() as connection:
+            mark_alarm(connection, outcome.alarm.id, drill)
     request = rule.incident_request()
     if rule.incident == "auto" and request and outcome.alarm.incident_id is None:
         try:

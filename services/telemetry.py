@@ -33,6 +33,7 @@ log = logging.getLogger("cityops.telemetry")
 MAX_PAYLOAD_BYTES = 1_000_000
 MAX_FUTURE = timedelta(days=1)
 MAX_ID_CHARS = 128  # the length of the id columns (devices.id, unit_command_replies.unit_id and cmd_id)
+DRILL_ATTRIBUTE = "drill"  # kept on every entity and report: what a drill produced (services/drills.py)
 MAX_REPORT_ID_CHARS = 200  # citizen_reports.external_id
 DEFAULT_MAX_ENTITIES = 1000  # entities read from one message (Settings.max_entities_per_message)
 MAX_KEPT_REASONS = 100  # reasons kept per message; the rest are counted, not kept (no amplification)
@@ -190,6 +191,7 @@ class CitizenReportIn:
     received_at: datetime
     time_from_receive: bool
     updated_at: datetime | None = None  # Open311 updated_datetime: a later message with a newer one counts
+    drill: str | None = None  # the drill that made this call (services/drills.py)
 
     @property
     def closed(self) -> bool:
@@ -404,7 +406,7 @@ def parse_observation(entity: dict, topic_id: str, allowed_types: frozenset[str]
 
     dropped: list[tuple[str, Rejected]] = []
     values = read_measures(attributes, spec, dropped)
-    for name in spec.texts:
+    for name in (*spec.texts, DRILL_ATTRIBUTE):  # a drill's entity keeps its marker (services/drills.py)
         text = attributes.get(name)
         if isinstance(text, (str, int, float)) and not isinstance(text, bool):
             values[name] = str(text)
@@ -558,6 +560,7 @@ def parse_report(entity: dict, received_at: datetime) -> CitizenReportIn:
         requested_at=requested_at or received_at, received_at=received_at,
         time_from_receive=requested_at is None,
         updated_at=_observation_time(attributes, ("updated_datetime",), received_at),
+        drill=_optional_text(attributes.get(DRILL_ATTRIBUTE)),
     )
 
 

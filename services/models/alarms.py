@@ -59,6 +59,7 @@ class Alarm(SQLModel, table=True):
     revision: int = 1
     published_revision: int = 0
     updated_at: datetime = utc_field()
+    drill: Optional[str] = Field(default=None, max_length=64)  # raised from a drill's readings (services.drills)
 
 
 class AlarmEvent(SQLModel, table=True):

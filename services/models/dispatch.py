@@ -43,6 +43,7 @@ class Incident(SQLModel, table=True):
     resolved_at: Optional[datetime] = utc_field(default=None)
     closed_at: Optional[datetime] = utc_field(default=None)
     version: int = 1
+    drill: Optional[str] = Field(default=None, max_length=64)  # the drill it came from (services.drills)
 
 
 class IncidentEvent(SQLModel, table=True):

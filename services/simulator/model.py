@@ -14,12 +14,13 @@ from zoneinfo import ZoneInfo
 from services.city import City
 
 from .air import AirQuality, SilenceSchedule
+from .drills import Drill, DrillPlayer, drill_named
 from .common import DEFAULT_INTERVAL_S, OutgoingMessage, child_rng, device_kind, message
 from .misbehaviour import Misbehaviour
 from .reports import CitizenReports
 from .roads import RoadNetwork
 from .traffic import Traffic
-from .units import Fleet
+from .units import Fleet, Mission
 from .water import WaterNetwork, WaterStation
 from .weather import Atmosphere, StormSchedule, weather_observed
 
@@ -64,10 +65,12 @@ class CitySimulator:
         self.water = WaterNetwork([WaterStation.from_device(d, device_kind(d), water_rng)
                                    for d in by_kind("flood") + by_kind("water")], self.storms)
         self.fleet = Fleet(city, self.roads, self.traffic, seed, self.topic_root, self.start)
-        self.reports = CitizenReports(self.roads, self.storms, city.name, child_rng(seed, "reports"), self.start)
+        self.reports = CitizenReports(self.roads, self.storms, city.name, seed, self.start)
         self.misbehaviour = Misbehaviour.choose(child_rng(seed, "misbehaviour"), self.devices)
         self._silence = SilenceSchedule(child_rng(seed, "silence"), self.start)
         self._reporters = self._schedule(child_rng(seed, "phases"))
+        self.drills = DrillPlayer(city, self.roads, self.topic_root,
+                                  {s.device_id: (s.alert_m, s.danger_m) for s in self.water.stations.values()})
 
     def _schedule(self, rng: random.Random) -> list[Reporter]:
         reporters = []
@@ -98,6 +101,22 @@ class CitySimulator:
         """A command from CityOps for one unit (SPEC section 4); returns the cmdexe replies."""
         return self.fleet.command(unit_id, cmd, self.now)
 
+    def resume(self, missions: list[Mission]) -> list[OutgoingMessage]:
+        """Units carry on the missions the database says they serve (after a restart), from now."""
+        out: list[OutgoingMessage] = []
+        for mission in missions:
+            out.extend(self.fleet.resume(mission, self.now))
+        return out
+
+    def start_drill(self, name: str, at: datetime | None = None) -> Drill:
+        """Plays the drill from `at` (never before the sim clock); raises UnknownDrill for a wrong name."""
+        drill = drill_named(name)
+        self.drills.start(drill, max(at or self.now, self.now))
+        return drill
+
+    def stop_drill(self) -> None:
+        self.drills.stop()
+
     def misbehaving_devices(self) -> dict[str, str]:
         """Which device misbehaves how: {behaviour: device_id}."""
         return self.misbehaviour.as_dict()
@@ -113,7 +132,7 @@ class CitySimulator:
             if reporter.due(step):
                 out.extend(self._report(reporter, moment))
         out.extend(message(f"{self.topic_root}/reports", r) for r in self.reports.due(moment))
-        return out
+        return self.drills.apply(out, moment)
 
     def _report(self, reporter: Reporter, moment: datetime) -> list[OutgoingMessage]:
         if reporter.kind == "unit":

@@ -1,14 +1,27 @@
-"""Citizen reports (Open311 service requests) every 5-20 sim minutes, somewhere on a named street."""
+"""Citizen reports (Open311 service requests) about every 12 sim minutes, somewhere on a named street.
+
+When a report happens and what its id is depend only on the seed and the sim time, never on when
+the simulator was started: time is cut into 10-minute slots aligned to the UTC clock, and each slot
+draws its report (or none) from its own random stream. A simulator restarted with a backfill
+therefore publishes the reports it had already published under the same ``service_request_id``,
+and the ingest stores each request once (a replay is not a new incident). The kind of a report
+leans on the rain at that moment, which follows the storms of this run; a replay keeps its id and
+time, and the ingest keeps the first version it stored.
+"""
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from services.city import RoadEdge
 
 from .common import iso, point
 from .roads import RoadNetwork
 from .weather import StormSchedule
+
+SLOT = timedelta(minutes=10)
+REPORT_CHANCE = 0.8  # one report in 8 of 10 slots: every 12.5 minutes on average
+_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 # (service_code, service_name, descriptions, weight in dry weather, extra weight per mm/h of rain)
 SERVICES = (
@@ -25,35 +38,45 @@ SERVICES = (
 )
 
 
+def _slot_of(moment: datetime) -> datetime:
+    return moment - (moment - _EPOCH) % SLOT
+
+
 class CitizenReports:
-    def __init__(self, roads: RoadNetwork, storms: StormSchedule, city_name: str, rng: random.Random,
-                 start: datetime):
+    def __init__(self, roads: RoadNetwork, storms: StormSchedule, city_name: str, seed: int, start: datetime):
         self._roads = roads
         self._storms = storms
         self._city_name = city_name
-        self._rng = rng
+        self._seed = seed
         edges = roads.core_edges() or list(roads.edges.values())
         self._streets: list[RoadEdge] = [e for e in edges if e.name] or edges
-        self._next = start + timedelta(minutes=rng.uniform(2, 10))
-        self._prefix = start.strftime("%y%m%d%H%M")
-        self._count = 0
+        self._slot = _slot_of(start)
+        self._upcoming = self._first_at_or_after(start)
 
     def due(self, moment: datetime) -> list[dict]:
         reports = []
-        while self._next <= moment and self._streets:
-            reports.append(self._report(self._next))
-            self._next += timedelta(minutes=self._rng.uniform(5, 20))
+        while self._upcoming[0] <= moment and self._streets:
+            reports.append(self._report(*self._upcoming))
+            self._upcoming = self._first_at_or_after(self._upcoming[0] + timedelta(seconds=1))
         return reports
 
-    def _report(self, moment: datetime) -> dict:
-        rng = self._rng
+    def _first_at_or_after(self, earliest: datetime) -> tuple[datetime, random.Random]:
+        """The next report's time and its slot's random stream."""
+        while True:
+            slot, self._slot = self._slot, self._slot + SLOT
+            rng = random.Random(f"{self._seed}:report:{iso(slot)}")
+            if rng.random() < REPORT_CHANCE:
+                at = slot + timedelta(seconds=rng.randrange(int(SLOT.total_seconds())))
+                if at >= earliest:
+                    return at, rng
+
+    def _report(self, moment: datetime, rng: random.Random) -> dict:
         street = rng.choice(self._streets)
         lon, lat, _ = self._roads.position_on(street, rng.uniform(0, street.length_m))
         rain = self._storms.rain_mmh(moment, lon, lat)
         code, name, descriptions, weight, per_rain = rng.choices(
             SERVICES, weights=[s[3] + s[4] * rain for s in SERVICES])[0]
-        self._count += 1
-        request_id = f"{self._prefix}-{self._count:05d}"
+        request_id = f"S{self._seed}-{moment:%y%m%d-%H%M%S}"
         street_name = street.name or "unnamed road"
         return {
             "id": f"urn:ngsi-ld:Open311ServiceRequest:{request_id}",

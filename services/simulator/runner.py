@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import aiomqtt
@@ -21,8 +22,11 @@ import aiomqtt
 from services.city import load_city
 from services.config import Settings
 
-from .model import STEP_S, CitySimulator
 from .common import OutgoingMessage
+from .drills import UnknownDrill, control_topic, read_control
+from .missions import missions_from_database
+from .model import STEP_S, CitySimulator
+from .units import Mission
 
 log = logging.getLogger("cityops.simulator")
 mqtt_log = logging.getLogger("cityops.simulator.mqtt")
@@ -58,8 +62,11 @@ class SimClock:
 
 
 async def run_simulator(settings: Settings, *, speed: float = 1.0, backfill: timedelta = timedelta(0),
-                        stop_event: threading.Event | None = None, seed: int = 42) -> None:
+                        stop_event: threading.Event | None = None, seed: int = 42,
+                        missions: Callable[[], list[Mission]] | None = None) -> None:
+    """missions: the dispatches to carry on once caught up (default: read from the database)."""
     city = load_city(settings.city_dir)
+    resume = Resume(missions or (lambda: missions_from_database(settings.database_url)))
     start = (datetime.now(timezone.utc) - backfill).replace(microsecond=0)
     sim = CitySimulator(city, seed=seed, topic_root=settings.topic_root, start=start)
     clock = SimClock(sim, speed)
@@ -72,7 +79,7 @@ async def run_simulator(settings: Settings, *, speed: float = 1.0, backfill: tim
             async with _client(settings, seed) as client:
                 log.info("connected to %s", settings.simulator_mqtt)
                 backoff = 0.5
-                await _session(client, sim, clock, pending, settings.topic_root, stop_event)
+                await _session(client, sim, clock, pending, settings.topic_root, stop_event, resume)
         except aiomqtt.MqttError as error:
             log.warning("broker unavailable (%s); retrying in %.1f s", error, backoff)
             await _sleep_unless_stopped(backoff, stop_event)
@@ -89,15 +96,38 @@ def _client(settings: Settings, seed: int) -> aiomqtt.Client:
     )
 
 
+class Resume:
+    """Picks up the units' missions once, when the sim clock has caught up with the wall clock.
+
+    Not before: a backfill replays the past, while the missions are the present's.
+    """
+
+    def __init__(self, missions: Callable[[], list[Mission]]):
+        self._missions = missions
+        self.done = False
+
+    async def __call__(self, sim: CitySimulator, clock: SimClock) -> list[OutgoingMessage]:
+        if self.done or clock.catching_up:
+            return []
+        self.done = True
+        missions = await asyncio.to_thread(self._missions)
+        if missions:
+            log.info("carrying on %d mission(s): %s", len(missions),
+                     ", ".join(f"{m.unit_id} ({m.state})" for m in missions))
+        return sim.resume(missions)
+
+
 async def _session(client: aiomqtt.Client, sim: CitySimulator, clock: SimClock, pending: deque,
-                   root: str, stop_event: threading.Event) -> None:
+                   root: str, stop_event: threading.Event, resume: Resume) -> None:
     await client.subscribe(f"{root}/units/+/cmd", qos=1)
+    await client.subscribe(control_topic(root), qos=1)  # drills (retained: one running is sent at once)
     listener = asyncio.create_task(_listen(client, sim, pending, root))
     try:
         while not stop_event.is_set():
             if listener.done():
                 listener.result()  # re-raise the broker error that ended it
             _enqueue(pending, sim.advance(clock.target()))
+            _enqueue(pending, await resume(sim, clock))
             await _flush(client, pending)
             if not clock.catching_up:
                 await _sleep_unless_stopped(min(STEP_S / max(clock.speed, 1e-3), 1.0) / 2, stop_event)
@@ -109,7 +139,11 @@ async def _session(client: aiomqtt.Client, sim: CitySimulator, clock: SimClock, 
 
 
 async def _listen(client: aiomqtt.Client, sim: CitySimulator, pending: deque, root: str) -> None:
+    drills = control_topic(root)
     async for incoming in client.messages:
+        if str(incoming.topic) == drills:
+            _drill_order(sim, incoming.payload)
+            continue
         parts = str(incoming.topic).split("/")
         if len(parts) < 3 or parts[-1] != "cmd":
             continue
@@ -121,6 +155,28 @@ async def _listen(client: aiomqtt.Client, sim: CitySimulator, pending: deque, ro
         replies = sim.command(unit_id, cmd)
         log.info("command for %s: %s -> %s", unit_id, cmd, [r.json().get("result") for r in replies])
         _enqueue(pending, replies)
+
+
+def _drill_order(sim: CitySimulator, payload) -> None:
+    """Starts or stops a drill as the retained control message says (services/drills.py)."""
+    order = read_control(bytes(payload or b""))
+    if order is None:
+        if sim.drills.running is not None:
+            log.info("drill %s stopped", sim.drills.running.drill.name)
+        sim.stop_drill()
+        return
+    if order.until <= datetime.now(timezone.utc):
+        log.info("drill %s ended at %s; not replayed", order.name, order.until.isoformat())
+        return
+    if order == sim.drills.last_order:
+        return  # the same order delivered again (a reconnect): it is playing or played already
+    try:
+        drill = sim.start_drill(order.name, order.started_at)
+    except UnknownDrill as error:
+        log.warning("%s", error)
+        return
+    sim.drills.last_order = order
+    log.info("drill %s (%s) started at sim time %s", drill.name, drill.title, sim.drills.running.start.isoformat())
 
 
 def _enqueue(pending: deque, messages: list[OutgoingMessage]) -> None:

@@ -22,6 +22,23 @@ PATROL_PACE = 0.85
 PATROL_RADIUS_M = 3000.0
 PATROL_WORDS = ("police", "maint", "road")
 COMMANDS = ("dispatch", "cancel", "return")
+RESUMED_ON_SCENE_MINUTES = (5, 20)  # what is left of a scene's work after a restart
+
+
+@dataclass(frozen=True)
+class Mission:
+    """A dispatch that CityOps's database says a unit is serving; it outlives a simulator restart.
+
+    state is the command's: "sent" (not yet accepted), "accepted" (driving to the scene) or
+    "arrived" (working the scene). position is where the unit last reported itself, if known.
+    """
+
+    unit_id: str
+    cmd_id: str
+    incident_id: str | None
+    destination: tuple[float, float]
+    state: str
+    position: tuple[float, float] | None = None
 
 
 class CommandRejected(ValueError):
@@ -178,6 +195,34 @@ class Fleet:
             return [self._reply(unit, cmd if isinstance(cmd, dict) else {}, "rejected", moment, str(refusal))]
         accepted = self._reply(unit, {"cmdId": cmd_id, "incidentId": cmd.get("incidentId")}, "accepted", moment)
         return [accepted, *follow_up]
+
+    def resume(self, mission: Mission, moment: datetime) -> list[OutgoingMessage]:
+        """Carry on a mission begun before a restart: drive to the scene, or go on working it, then clear.
+
+        Only the replies still owed are sent: "accepted" for a command never accepted, then
+        "arrived" and "cleared" as they happen. A scene off the road network is refused.
+        """
+        unit = self.units.get(mission.unit_id)
+        if unit is None or mission.state not in ("sent", "accepted", "arrived"):
+            return []
+        out: list[OutgoingMessage] = []
+        unit.mission = {"cmdId": mission.cmd_id, "incidentId": mission.incident_id}
+        unit.route, unit.leg, unit.along_m, unit.goal, unit.speed_kmh = [], 0, 0.0, None, 0.0
+        if mission.state == "arrived":
+            unit.at_node = self.roads.nearest_node(*mission.destination)
+            (unit.lon, unit.lat), unit.status = mission.destination, "onScene"
+            unit.wait_until = moment + timedelta(minutes=unit.rng.uniform(*RESUMED_ON_SCENE_MINUTES))
+            return out
+        if mission.position is not None:
+            unit.at_node = self.roads.nearest_node(*mission.position)
+            unit.lon, unit.lat = mission.position
+        if mission.state == "sent":
+            out.append(self._reply(unit, unit.mission, "accepted", moment))
+        if not self._head_to(unit, self.roads.nearest_node(*mission.destination), "scene", "onRoute", moment, out):
+            out.append(self._reply(unit, unit.mission, "rejected", moment, "destination not reachable by road"))
+            unit.mission = None
+            self._head_to(unit, unit.base_node, "base", "returning", moment, out)
+        return out
 
     def _execute(self, unit: Unit, cmd, moment: datetime, out: list[OutgoingMessage]) -> None:
         if not isinstance(cmd, dict):

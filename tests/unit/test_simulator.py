@@ -11,6 +11,7 @@ import pytest
 from services.city import load_city
 from services.simulator import CitySimulator, OutgoingMessage
 from services.simulator.common import metres_between
+from services.simulator.units import Mission
 
 SPEC_TYPES = {"AirQualityObserved", "TrafficFlowObserved", "WaterObserved", "FloodMonitoring",
               "WeatherObserved", "Vehicle", "Open311ServiceRequest"}
@@ -336,6 +337,54 @@ def test_a_command_for_an_unknown_unit_publishes_nothing(city):
     assert sim.command("nobody", {"cmdId": "x", "command": "return"}) == []
 
 
+# ---------------------------------------------------------------- after a restart
+def _results(messages: list[OutgoingMessage], unit_id: str) -> list[tuple[str, str]]:
+    return [(b["result"], b["cmdId"]) for b in _bodies(messages, f"/units/{unit_id}/cmdexe")]
+
+
+def test_a_unit_on_scene_before_a_restart_clears_its_incident_and_returns_to_base(city):
+    sim = CitySimulator(city, seed=21, start=WEDNESDAY_0000_UTC)
+    scene = _coords(_node(4, 4))
+    resumed = sim.resume([Mission("fire-1", "c-7", "12", scene, "arrived")])
+    assert resumed == []  # accepted and arrived were said before the restart
+    messages = sim.advance(WEDNESDAY_0000_UTC + timedelta(hours=1))
+    assert _results(messages, "fire-1") == [("cleared", "c-7")]
+    assert _bodies(messages, "/units/fire-1/cmdexe")[0]["incidentId"] == "12"
+    statuses = [s["serviceStatus"] for s in _bodies(messages, "/units/fire-1/state")]
+    assert statuses[0] == "onScene" and statuses.index("onScene") < statuses.index("returning")
+    assert statuses[-1] == "parked"
+
+
+def test_a_unit_driving_before_a_restart_carries_on_from_where_it_was(city):
+    sim = CitySimulator(city, seed=21, start=WEDNESDAY_0000_UTC)
+    scene, last_seen = _coords(_node(4, 4)), _coords(_node(2, 2))
+    assert sim.resume([Mission("fire-1", "c-8", "13", scene, "accepted", position=last_seen)]) == []
+    messages = sim.advance(WEDNESDAY_0000_UTC + timedelta(hours=1))
+    assert _results(messages, "fire-1") == [("arrived", "c-8"), ("cleared", "c-8")]
+    first = _bodies(messages, "/units/fire-1/state")[0]
+    assert first["serviceStatus"] == "onRoute"
+    assert metres_between(tuple(first["location"]["coordinates"]), last_seen) < 300
+
+
+def test_a_dispatch_never_accepted_before_a_restart_is_accepted_then_served(city):
+    sim = CitySimulator(city, seed=21, start=WEDNESDAY_0000_UTC)
+    resumed = sim.resume([Mission("pol-1", "c-9", "14", _coords(_node(3, 1)), "sent")])
+    assert [r.json()["result"] for r in resumed] == ["accepted"]
+    messages = sim.advance(WEDNESDAY_0000_UTC + timedelta(hours=1))
+    assert _results(messages, "pol-1") == [("arrived", "c-9"), ("cleared", "c-9")]
+
+
+def test_a_restarted_simulator_republishes_its_reports_under_the_same_ids(city):
+    end = WEDNESDAY_0000_UTC + timedelta(hours=3)
+    first = CitySimulator(city, seed=7, start=WEDNESDAY_0000_UTC)
+    before = {r["service_request_id"]: r["requested_datetime"] for r in _bodies(first.advance(end), "city/reports")}
+    restart = WEDNESDAY_0000_UTC + timedelta(hours=1, minutes=17, seconds=35)  # e.g. now - backfill
+    second = CitySimulator(city, seed=7, start=restart)
+    after = {r["service_request_id"]: r["requested_datetime"] for r in _bodies(second.advance(end), "city/reports")}
+    assert after and set(after) < set(before)
+    assert after == {k: v for k, v in before.items() if v >= restart.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
 # ---------------------------------------------------------------- citizen reports
 def test_citizen_reports_arrive_every_few_minutes_on_real_streets(three_hours):
     sim, messages = three_hours
@@ -390,3 +439,11 @@ def test_helsinki_runs_an_hour_with_every_device_reporting():
         body = m.json()
         if m.topic.endswith("/state") and body["serviceStatus"] != "parked":
             assert helsinki.is_in_area(*body["location"]["coordinates"])
+
+
+def test_a_simulator_without_a_database_starts_every_unit_at_base_and_creates_none(tmp_path):
+    from services.simulator.missions import missions_from_database
+
+    missing = tmp_path / "nowhere" / "cityops.db"
+    assert missions_from_database(f"sqlite:///{missing}") == []
+    assert not missing.exists() and not missing.parent.exists()

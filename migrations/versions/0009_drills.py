@@ -1,0 +1,27 @@
+"""drills: incidents and alarms raised from drill data say which drill
+
+Revision ID: 0009_drills
+Revises: 0003_alarms (and needs 0002_dispatch's incidents table)
+"""
+from alembic import op
+import sqlalchemy as sa
+import sqlmodel
+
+revision = "0009_drills"
+down_revision = "0003_alarms"
+branch_labels = None
+depends_on = "0002_dispatch"
+
+_TEXT = sqlmodel.sql.sqltypes.AutoString
+
+
+def upgrade() -> None:
+    for table in ("incidents", "alarms"):
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(sa.Column("drill", _TEXT(length=64), nullable=True))
+
+
+def downgrade() -> None:
+    for table in ("incidents", "alarms"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("drill")
