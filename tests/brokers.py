@@ -6,6 +6,8 @@ started again on the same port, keeping their sessions (Mosquitto with persisten
 """
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -38,15 +40,29 @@ def wait_until(condition, timeout: float, interval: float = 0.05, message: str =
         time.sleep(interval)
 
 
+def _give_to_broker_user(folder: Path) -> None:
+    """Run as root, mosquitto drops privileges to its ``user`` (``mosquitto``) before writing its
+    persistence file; as in a real deployment (/var/lib/mosquitto owned by mosquitto), the
+    persistence directory must belong to that user or every save fails."""
+    if os.geteuid() != 0:
+        return  # mosquitto keeps running as this user, who owns the directory
+    try:
+        account = pwd.getpwnam("mosquitto")
+    except KeyError:
+        account = pwd.getpwnam("nobody")  # what mosquitto falls back to without a mosquitto user
+    os.chown(folder, account.pw_uid, account.pw_gid)
+
+
 class MosquittoBroker:
     kind = "mosquitto"
 
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, config_path: Path = CONFIG):
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.workdir = Path(tempfile.mkdtemp(prefix="cityops-mosquitto-"))
+        _give_to_broker_user(self.workdir)
         self.process: subprocess.Popen | None = None
-        config = CONFIG.read_text()
+        config = Path(config_path).read_text()
         config = config.replace("listener 1883 127.0.0.1", f"listener {self.port} 127.0.0.1")
         config = config.replace("persistence_location /var/lib/mosquitto/", f"persistence_location {self.workdir}/")
         (self.workdir / "mosquitto.conf").write_text(config)
@@ -67,6 +83,21 @@ class MosquittoBroker:
             self.process.terminate()  # SIGTERM: mosquitto saves its persistence file
             self.process.wait(10)
         self.process = None
+
+    def kill(self) -> None:
+        """A crash: SIGKILL, so only what mosquitto saved before survives."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self.process = None
+
+    @property
+    def persistence_file(self) -> Path:
+        return self.workdir / "mosquitto.db"
+
+    def log_text(self) -> str:
+        path = self.workdir / "log.txt"
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def close(self) -> None:
         self.stop()
