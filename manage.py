@@ -25,6 +25,8 @@ from services.config import Settings
 
 log = logging.getLogger("cityops")
 
+WEB_CONNECTION_LIMIT = 1000
+
 
 def _settings(demo_default: bool = False) -> Settings:
     demo_env = os.environ.get("CITYOPS_DEMO")
@@ -64,7 +66,10 @@ def _serve_web(runtime, stop: threading.Event) -> None:
     from app import create_app
 
     settings = runtime.settings
-    server = create_server(create_app(runtime).server, host=settings.host, port=settings.port, threads=8)
+    # A control room's screens each keep a few keep-alive connections open (a browser opens up to
+    # six per server): waitress's default of 100 connections would refuse the 35th wall screen.
+    server = create_server(create_app(runtime).server, host=settings.host, port=settings.port, threads=8,
+                           connection_limit=WEB_CONNECTION_LIMIT)
 
     def close_when_stopped() -> None:
         stop.wait()

@@ -197,20 +197,28 @@ class SnapshotService:
             return self._local
 
     def _current_shared(self) -> LiveSnapshot:
+        mine = self._local  # the tick this process last read from Redis: unpickled once, not per request
+        if mine.version and time.time() - mine.built_at < self.tick_s * TICK_TOLERANCE:
+            return mine
         snapshot = self._cache.get("live-snapshot")
         if snapshot is not None and time.time() - snapshot.built_at < self.tick_s * TICK_TOLERANCE:
+            self._local = snapshot
             return snapshot
         if self._cache.add("live-snapshot-lock", 1, timeout=5):  # this worker builds the tick
             try:
                 snapshot = snapshot or LiveSnapshot()
                 snapshot.rebuild(self.engine, self.city)
                 self._cache.set("live-snapshot", snapshot)
+                self._local = snapshot
             finally:
                 self._cache.delete("live-snapshot-lock")
             return snapshot
-        for _ in range(50):  # another worker is building: wait for its result (bounded)
+        if self._local.version:  # another worker is building: serve the tick this process has
+            return self._local  # (one tick old at most) rather than hold the request for the build
+        for _ in range(50):  # nothing here yet: wait for the other worker's result (bounded)
             time.sleep(0.02)
             fresh = self._cache.get("live-snapshot")
             if fresh is not None and (snapshot is None or fresh.version > snapshot.version):
+                self._local = fresh
                 return fresh
         return snapshot or LiveSnapshot()
