@@ -1,19 +1,22 @@
 """Processes start in any order, together: the web and ingest roles as real `manage.py` processes."""
 from __future__ import annotations
 
+import fcntl
+import logging
 import os
 import subprocess
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import requests
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, make_url, select, text
 
 from services.config import PROJECT_ROOT
-from services.db import alembic_config, make_engine, migrate
+from services.db import MIGRATION_LOCK_KEY, alembic_config, make_engine, migrate
 from services.devices import register_city_devices
 from services.city import load_city
 from services.models import Device, ResponseUnit
@@ -103,3 +106,48 @@ def test_concurrent_migrations_and_seeding_in_one_process_leave_one_schema_at_he
     assert sorted(versions) == sorted(_head_revisions(database_url))
     for engine in engines:
         engine.dispose()
+
+
+@contextmanager
+def _schema_lock_held_by_another_process(database_url: str):
+    """Holds the lock ``migrate`` takes, as a process in the middle of a migration would."""
+    if database_url.startswith("sqlite"):
+        with open(f"{make_url(database_url).database}.migrate-lock", "a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            yield
+        return
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+    engine.dispose()
+
+
+def test_process_finding_a_migration_under_way_waits_for_it_with_a_log_line(database_url, caplog):
+    engine = make_engine(database_url)
+    finished = threading.Event()
+    errors: list[BaseException] = []
+
+    def migrate_and_note() -> None:
+        try:
+            migrate(engine)
+        except BaseException as error:  # reported below
+            errors.append(error)
+        finished.set()
+
+    caplog.set_level(logging.INFO, logger="cityops.db")
+    with _schema_lock_held_by_another_process(database_url):
+        waiting = threading.Thread(target=migrate_and_note)
+        waiting.start()
+        wait_until(lambda: "another process is migrating the database schema" in caplog.text, 20,
+                   message="the waiting log line")
+        assert not finished.is_set()  # it waits; it does not fail or go ahead
+    waiting.join(60)
+    assert finished.is_set() and not errors, errors
+    with engine.connect() as connection:
+        versions = [row[0] for row in connection.execute(text("SELECT version_num FROM alembic_version"))]
+    assert sorted(versions) == sorted(_head_revisions(database_url))
+    engine.dispose()
