@@ -116,9 +116,9 @@ def test_broker_killed_and_restarted_loses_nothing_acknowledged_before_its_last_
        preceding a kill -9 (the persistence file's mtime) is stored once, although the ingest
        was offline and the broker held it only in its queue;
     3. every message the broker acknowledged after its restart on the same port is stored once.
-    Messages acknowledged between the last save and the kill may be lost (at most
-    ``autosave_interval`` seconds of them); messages sent while the broker was down were never
-    acknowledged and are the publisher's to resend.
+    Messages acknowledged between the last save and the kill may be lost (Mosquitto saves when
+    more than ``autosave_interval`` whole seconds have passed: about the last 2 s of them);
+    messages sent while the broker was down were never acknowledged and are the publisher's.
     """
     _require_mosquitto(private_broker)
     assert int(_shipped_setting("autosave_interval")) <= 2
