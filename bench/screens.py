@@ -308,7 +308,7 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))] if ordered else float("nan")
 
 
-def describe(label: str, results: Results, seconds: float, warmup: Results) -> str:
+def describe(label: str, results: Results, seconds: float) -> str:
     every = [value for values in results.latencies.values() for value in values]
     pull = results.latencies.get(MAP_OUTPUT, [])
     return (f"{label:<26} {len(every) / seconds:6.0f} req/s  all p50 {percentile(every, .5) * 1000:5.0f} ms "
@@ -362,10 +362,10 @@ def main() -> int:
             processes, ports = start_servers(workdir, count)
             try:
                 for screens in screens_list:
-                    warm = run_screens(ports, each_second, each_other, screens, args.warmup, args.seed)
+                    run_screens(ports, each_second, each_other, screens, args.warmup, args.seed)  # warm-up
                     measured = run_screens(ports, each_second, each_other, screens, args.seconds, args.seed)
                     print(describe(f"{screens} screens, {count} process{'es' if count > 1 else ''}", measured,
-                                   args.seconds, warm), flush=True)
+                                   args.seconds), flush=True)
             finally:
                 stop_servers(processes)
     finally:
