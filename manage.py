@@ -31,6 +31,8 @@ from services.config import Settings, SettingsError, masked_url
 
 log = logging.getLogger("cityops")
 
+WEB_CONNECTION_LIMIT = 1000
+
 
 def _settings(demo_default: bool = False) -> Settings:
     """The process's settings, read once; CITYOPS_DEMO unset means ``demo_default``."""
@@ -74,7 +76,10 @@ def _serve_web(runtime, stop: threading.Event) -> None:
     from app import create_app
 
     settings = runtime.settings
-    server = create_server(create_app(runtime).server, host=settings.host, port=settings.port, threads=8)
+    # A control room's screens each keep a few keep-alive connections open (a browser opens up to
+    # six per server): waitress's default of 100 connections would refuse the 35th wall screen.
+    server = create_server(create_app(runtime).server, host=settings.host, port=settings.port, threads=8,
+                           connection_limit=WEB_CONNECTION_LIMIT)
 
     def close_when_stopped() -> None:
         stop.wait()

@@ -496,10 +496,13 @@ def prepare_persistent_session(url: str, client_id: str) -> None:
     client.loop_stop()
 
 
-def start_broker():
-    from tests.brokers import MosquittoBroker
+MOSQUITTO_CONF: Path | None = None  # --mosquitto-conf: compare broker settings (default: the shipped file)
 
-    broker = MosquittoBroker()
+
+def start_broker():
+    from tests.brokers import CONFIG, MosquittoBroker
+
+    broker = MosquittoBroker(config_path=MOSQUITTO_CONF or CONFIG)
     broker.start()
     return broker
 
@@ -596,7 +599,11 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true",
                         help="afterwards, profile one CityOps QoS 1 drain with cProfile and print where time goes")
     parser.add_argument("-n", type=int, default=None, help="messages per throughput run (default 100000; quick 8000)")
+    parser.add_argument("--mosquitto-conf", type=Path, default=None,
+                        help="run every broker with this configuration instead of deploy/mosquitto/cityops.conf")
     args = parser.parse_args()
+    global MOSQUITTO_CONF
+    MOSQUITTO_CONF = args.mosquitto_conf.resolve() if args.mosquitto_conf else None
 
     os.chdir(ROOT)
     n = args.n or (8_000 if args.quick else 100_000)
@@ -610,6 +617,7 @@ def main() -> int:
           f"{platform.platform()}")
     print(f"N = {n:,} messages per throughput run; latency at {latency_rate:.0f} msg/s for {latency_s:.0f} s; "
           f"{'QUICK smoke run' if args.quick else 'full run'}")
+    print(f"Broker configuration: {MOSQUITTO_CONF or 'deploy/mosquitto/cityops.conf'}")
     print("Method: fresh Mosquitto (deploy/mosquitto/cityops.conf) per run; publisher and subscriber in separate "
           "processes;\n  rate = handled / (last handled - first arrival); raw = json.loads only; "
           "CityOps = real Ingest, SQLite WAL, committed.\n")

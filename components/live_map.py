@@ -15,6 +15,8 @@ MAP_CLIENT = "map-client"
 MAP_STANDARD = "map-aqi-standard"
 MAP_LEGENDS = "map-legends"
 MAP_PANEL = "map-panel"
+MAP_PANEL_TICK = "map-panel-tick"  # refreshes an open device panel; disabled while it is closed
+PANEL_REFRESH_MS = 10_000
 MAP_PANEL_BODY = "map-panel-body"
 MAP_PANEL_CLOSE = "map-panel-close"
 MAP_SELECTED = "map-selected"
@@ -142,6 +144,7 @@ def legend_items(entries: list[tuple[str, str]]) -> list:
 
 def side_panel() -> html.Aside:
     return html.Aside(id=MAP_PANEL, className="map-panel", hidden=True, children=[
+        dcc.Interval(id=MAP_PANEL_TICK, interval=PANEL_REFRESH_MS, disabled=True),
         html.Button("×", id=MAP_PANEL_CLOSE, className="map-panel-close", title="Close (Esc)"),
         dcc.Loading(html.Div(id=MAP_PANEL_BODY), type="dot", delay_show=300),
     ])

@@ -6,6 +6,7 @@ Actions call the same commands as the REST API (services/alarms.py).
 """
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import dash
@@ -74,9 +75,19 @@ def mount_strip(_id):
     return [dcc.Interval(id=STRIP_TICK, interval=2000), html.Div(_strip(), id=STRIP_BODY)]
 
 
+STRIP_REUSE_S = 1.0  # every screen's strip polls every 2 s; one query per second serves them all
+_strip_of_second: tuple = (None, 0.0, None)  # (engine, monotonic time built, the strip)
+
+
 @callback(Output(STRIP_BODY, "children"), Input(STRIP_TICK, "n_intervals"), prevent_initial_call=True)
 def refresh_strip(_n):
-    return _strip()
+    global _strip_of_second
+    engine = current().engine
+    built_for, built_at, strip = _strip_of_second
+    if built_for is not engine or time.monotonic() - built_at >= STRIP_REUSE_S:
+        strip = _strip()
+        _strip_of_second = (engine, time.monotonic(), strip)  # one assignment: readers see the old or the new
+    return strip
 
 
 def _strip():

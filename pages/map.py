@@ -11,7 +11,9 @@ from components.live_map import (
     MAP_CLIENT,
     MAP_PANEL,
     MAP_PANEL_BODY,
+    MAP_LEGENDS,
     MAP_PANEL_CLOSE,
+    MAP_PANEL_TICK,
     MAP_PAYLOAD,
     MAP_SELECTED,
     MAP_STANDARD,
@@ -77,10 +79,10 @@ def layout(mode: str | None = None, rotate: str | None = None, **_query):
 
 @callback(Output(MAP_PAYLOAD, "data"), Input(MAP_TICK, "n_intervals"), State(MAP_CLIENT, "data"))
 def pull(_n, client):
-    """The part of the shared snapshot this browser does not have yet."""
+    """The part of the shared snapshot this browser does not have yet (computed once per tick
+    for all the browsers at the same version: see services/live_payloads.py)."""
     client = client or {}
-    snapshot = current().snapshots().current()
-    return snapshot.payload(client.get("epoch"), client.get("version"))
+    return current().live_payloads().payload(client.get("epoch"), client.get("version"))
 
 
 clientside_callback(
@@ -103,10 +105,9 @@ def choose_standard(standard):
 
 
 @callback(*(Output(f"map-legend-items-{name}", "children") for name in ("traffic", "flood")),
-          Input(MAP_TICK, "n_intervals"), prevent_initial_call=False)
-def static_legends(n):
-    if n:  # legends only change with the code; fill them once
-        return no_update, no_update
+          Input(MAP_LEGENDS, "id"))
+def static_legends(_id):
+    """Once per page load: these legends only change with the code (not a request per tick)."""
     snapshot = current().snapshots().current()
     return tuple(legend_items(snapshot.layers[name].legend if name in snapshot.layers else [])
                  for name in ("traffic", "flood"))
@@ -126,17 +127,17 @@ def select_feature(_clicks, _close):
     return {"layer": ctx.triggered_id["name"], "id": properties.get("id"), "kind": properties.get("kind")}
 
 
-@callback(Output(MAP_PANEL, "hidden"), Output(MAP_PANEL_BODY, "children"), Input(MAP_SELECTED, "data"),
-          Input(MAP_TICK, "n_intervals"), State(MAP_PANEL, "hidden"))
-def show_panel(selected, n, hidden):
+@callback(Output(MAP_PANEL, "hidden"), Output(MAP_PANEL_BODY, "children"), Output(MAP_PANEL_TICK, "disabled"),
+          Input(MAP_SELECTED, "data"), Input(MAP_PANEL_TICK, "n_intervals"))
+def show_panel(selected, _n):
+    """An open panel refreshes every 10 s on its own timer, which runs only while it is open: a
+    wall of screens with closed panels sends no request for them."""
     if not selected:
-        return True, None
-    if ctx.triggered_id == MAP_TICK and (hidden or n % 10):  # an open panel refreshes every 10 s
-        return no_update, no_update
+        return True, None, True
     runtime = current()
     device = get_device(runtime.engine, selected["id"]) if selected.get("id") else None
     if device is None:
-        return False, html.P(f"{selected.get('id')}: no device details (a {selected.get('kind')} feature).")
+        return False, html.P(f"{selected.get('id')}: no device details (a {selected.get('kind')} feature)."), False
     since = utcnow() - timedelta(hours=HISTORY_HOURS)
     history = device_observations(runtime.engine, device.id, since=since, limit=5000)
-    return False, device_history(device, history, runtime.timezone, hours=HISTORY_HOURS)
+    return False, device_history(device, history, runtime.timezone, hours=HISTORY_HOURS), False

@@ -41,9 +41,22 @@ def layout(rotate: str | None = None, **_query):
     return wall_view(rotate)
 
 
+_figures_of_tick: tuple = (None, None)  # (snapshot epoch and version, the tiles): built once per tick
+
+
 @callback(Output(WALL_FIGURES, "children"), Input(MAP_TICK, "n_intervals"))
 def refresh_figures(_n):
+    global _figures_of_tick
     snapshot = current().snapshots().current()
+    tick = (snapshot.epoch, snapshot.version)
+    built_for, figures = _figures_of_tick
+    if built_for != tick:
+        figures = _wall_figures(snapshot)
+        _figures_of_tick = (tick, figures)  # one assignment: a reader sees the old pair or the new
+    return figures
+
+
+def _wall_figures(snapshot) -> list:
     return [
         html.Div(className=f"wall-figure tone-{figure.tone}", children=[
             html.Div(figure.label, className="wall-figure-label"),

@@ -93,6 +93,7 @@ def register_city_devices(engine: Engine, city: City) -> int:
                               "interval_s": unit.get("interval_s", 5)}) for unit in city.units]
     if not rows:
         return 0
+    rows.sort(key=lambda row: row["id"])  # one lock order: two processes starting together cannot deadlock
     statement = insert(Device.__table__)
     statement = statement.on_conflict_do_update(
         index_elements=["id"],

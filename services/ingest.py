@@ -22,6 +22,7 @@ import functools
 import gc
 import logging
 import os
+import random
 import socket
 import threading
 import time
@@ -47,7 +48,11 @@ MAX_BATCH = 2000
 BATCH_GATHER_S = 0.05  # under load, wait this long for a batch to fill before writing it
 HEARTBEAT_S = 1.0
 BACKOFF_START_S = 0.5
-BACKOFF_MAX_S = 10.0
+# A restarted broker is back within seconds; waiting longer only grows its queue of messages not
+# yet saved to disk (see docs/RELIABILITY.md). Jitter keeps several ingests from reconnecting
+# in lockstep.
+BACKOFF_MAX_S = 3.0
+BACKOFF_JITTER = 0.3
 DATABASE_RETRY_S = 1.0
 
 
@@ -83,6 +88,13 @@ class _Pending:
     parsed: ParsedMessage
     rejected: RejectedIn | None
     received_monotonic: float
+
+
+def reconnect_delay(backoff: float, draw: Callable[[float, float], float] = random.uniform) -> float:
+    """The wait before the next connection attempt: ``backoff`` (doubled after each failure up
+    to BACKOFF_MAX_S) less up to BACKOFF_JITTER of it, drawn at random; never above the cap."""
+    capped = min(backoff, BACKOFF_MAX_S)
+    return capped * (1.0 - draw(0.0, BACKOFF_JITTER))
 
 
 class Ingest:
@@ -143,9 +155,10 @@ class Ingest:
                 if stop.is_set():
                     break
                 self.stats.broker_connected = False
-                log.warning("broker unreachable (%s); retrying in %.1f s", error, backoff)
+                delay = reconnect_delay(backoff)
+                log.warning("broker unreachable (%s); retrying in %.1f s", error, delay)
                 try:
-                    await asyncio.wait_for(stop.wait(), timeout=backoff)
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
                 except asyncio.TimeoutError:
                     pass
                 backoff = min(backoff * 2, BACKOFF_MAX_S)

@@ -32,6 +32,7 @@ class Runtime:
     engine: Engine
     city: City
     _snapshots: object = field(default=None, repr=False)
+    _live_payloads: object = field(default=None, repr=False)
 
     @property
     def timezone(self) -> str:
@@ -46,6 +47,14 @@ class Runtime:
             load_plugins()
             self._snapshots = SnapshotService(self.engine, self.city, redis_url=self.settings.redis_url)
         return self._snapshots
+
+    def live_payloads(self):
+        """What each live-map browser is sent, built once per tick per browser version."""
+        if self._live_payloads is None:
+            from services.live_payloads import LivePayloads
+
+            self._live_payloads = LivePayloads(self.snapshots())
+        return self._live_payloads
 
 
 def open_runtime(settings: Settings) -> Runtime:

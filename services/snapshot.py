@@ -206,8 +206,12 @@ class SnapshotService:
         return snapshot is not None and time.time() - snapshot.built_at < self.tick_s * TICK_TOLERANCE
 
     def _current_shared(self) -> LiveSnapshot:
+        mine = self._local  # the tick this process last read from Redis: unpickled once, not per request
+        if mine.version and self._fresh(mine):
+            return mine
         snapshot = self._cache.get(SHARED_KEY)
         if self._fresh(snapshot):
+            self._local = snapshot
             return snapshot
         if self._cache.add(SHARED_LOCK, 1, timeout=SHARED_LOCK_S):  # this worker builds the tick
             try:
@@ -215,15 +219,20 @@ class SnapshotService:
                 # otherwise build on the older snapshot and publish a second, different, same-numbered version.
                 latest = self._cache.get(SHARED_KEY)
                 if self._fresh(latest):
+                    self._local = latest
                     return latest
                 snapshot = (latest or snapshot or LiveSnapshot()).next_tick(self.engine, self.city)
                 self._cache.set(SHARED_KEY, snapshot)
+                self._local = snapshot
             finally:
                 self._cache.delete(SHARED_LOCK)
             return snapshot
-        for _ in range(50):  # another worker is building: wait for its result (bounded)
+        if self._local.version:  # another worker is building: serve the tick this process has
+            return self._local  # (one tick old at most) rather than hold the request for the build
+        for _ in range(50):  # nothing here yet: wait for the other worker's result (bounded)
             time.sleep(0.02)
             fresh = self._cache.get(SHARED_KEY)
             if fresh is not None and (snapshot is None or fresh.version > snapshot.version):
+                self._local = fresh
                 return fresh
         return snapshot or LiveSnapshot()

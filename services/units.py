@@ -47,6 +47,7 @@ def seed_units(engine: Engine, city: City, now: datetime | None = None) -> int:
         })
     if not rows:
         return 0
+    rows.sort(key=lambda row: row["unit_id"])  # one lock order: two processes starting together cannot deadlock
     insert = (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(ResponseUnit.__table__)
     statement = insert.on_conflict_do_update(
         index_elements=["unit_id"],

@@ -107,16 +107,30 @@ def _readable_by_mosquitto(workdir: Path, paths: list[Path]) -> None:
         os.chown(path, account.pw_uid, account.pw_gid)
 
 
+def _give_to_broker_user(folder: Path) -> None:
+    """Run as root, mosquitto drops privileges to its ``user`` (``mosquitto``) before writing its
+    persistence file; as in a real deployment (/var/lib/mosquitto owned by mosquitto), the
+    persistence directory must belong to that user or every save fails."""
+    if os.geteuid() != 0:
+        return  # mosquitto keeps running as this user, who owns the directory
+    try:
+        account = pwd.getpwnam("mosquitto")
+    except KeyError:
+        account = pwd.getpwnam("nobody")  # what mosquitto falls back to without a mosquitto user
+    os.chown(folder, account.pw_uid, account.pw_gid)
+
+
 class MosquittoBroker:
     kind = "mosquitto"
 
-    def __init__(self, port: int | None = None, access: BrokerAccess | None = None):
+    def __init__(self, port: int | None = None, access: BrokerAccess | None = None, config_path: Path = CONFIG):
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.workdir = Path(tempfile.mkdtemp(prefix="cityops-mosquitto-"))
+        _give_to_broker_user(self.workdir)
         self.process: subprocess.Popen | None = None
         self.access = access
-        config = CONFIG.read_text()
+        config = Path(config_path).read_text()
         config = config.replace("listener 1883 127.0.0.1", f"listener {self.port} 127.0.0.1")
         config = config.replace("persistence_location /var/lib/mosquitto/", f"persistence_location {self.workdir}/")
         config = configure_access(config, self.workdir, access)
@@ -138,6 +152,21 @@ class MosquittoBroker:
             self.process.terminate()  # SIGTERM: mosquitto saves its persistence file
             self.process.wait(10)
         self.process = None
+
+    def kill(self) -> None:
+        """A crash: SIGKILL, so only what mosquitto saved before survives."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self.process = None
+
+    @property
+    def persistence_file(self) -> Path:
+        return self.workdir / "mosquitto.db"
+
+    def log_text(self) -> str:
+        path = self.workdir / "log.txt"
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def close(self) -> None:
         self.stop()
