@@ -1,7 +1,7 @@
 """IoT Agent provisioning: service groups and devices
 
 Revision ID: 0004_iot_agent
-Revises: 0001
+Revises: 0004
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlmodel
 import services.models
 
 revision = "0004_iot_agent"
-down_revision = "0001"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

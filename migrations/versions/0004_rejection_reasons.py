@@ -1,14 +1,14 @@
 """a rejected message is kept once, its further reasons point to it; ingest heartbeat: stalled_seconds
 
 Revision ID: 0004
-Revises: 0003_alarms
+Revises: 0002_dispatch, 0003_alarms (joins the two heads)
 """
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
 
 revision = "0004"
-down_revision = "0003_alarms"
+down_revision = ("0002_dispatch", "0003_alarms")  # joins the two heads of the first landing
 branch_labels = None
 depends_on = None
 

@@ -1,14 +1,14 @@
 """citizen reports: when the request was last updated at its source (Open311 updated_datetime)
 
 Revision ID: 0006
-Revises: 0003_alarms
+Revises: 0004_iot_agent
 """
 from alembic import op
 import sqlalchemy as sa
 import services.models
 
 revision = "0006"
-down_revision = "0003_alarms"
+down_revision = "0004_iot_agent"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """access: users, display links, failed sign-ins
 
 Revision ID: 0008
-Revises: 0003_alarms
+Revises: 0006
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlmodel
 import services.models
 
 revision = "0008"
-down_revision = "0003_alarms"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

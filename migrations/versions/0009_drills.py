@@ -1,16 +1,16 @@
 """drills: incidents and alarms raised from drill data say which drill
 
 Revision ID: 0009_drills
-Revises: 0003_alarms (and needs 0002_dispatch's incidents table)
+Revises: 0008
 """
 from alembic import op
 import sqlalchemy as sa
 import sqlmodel
 
 revision = "0009_drills"
-down_revision = "0003_alarms"
+down_revision = "0008"
 branch_labels = None
-depends_on = "0002_dispatch"
+depends_on = None
 
 _TEXT = sqlmodel.sql.sqltypes.AutoString
 
