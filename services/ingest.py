@@ -17,6 +17,7 @@ import functools
 import gc
 import logging
 import os
+import signal
 import socket
 import ssl
 import threading
@@ -74,15 +75,20 @@ class _Pending:
 class Ingest:
     def __init__(self, settings: Settings, engine: Engine, *, context: ParseContext,
                  district_of: Callable[[float, float], str | None] = lambda lon, lat: None,
-                 instance_id: str | None = None):
+                 instance_id: str | None = None, reactions=None):
         self.settings = settings
         self.engine = engine
         self.context = context
         self.store = ObservationStore(engine, district_of)
         self.stats = IngestStats()
         self.instance_id = instance_id or f"{socket.gethostname()}:{os.getpid()}"
-        # Called after each commit, on the ingest's loop, in order: rules, dispatch, ... (see runtime)
+        # the durable reactions (services/reactions.py): run while the ingest runs, woken after each commit
+        self.reactions = reactions
+        # called after each commit, on the ingest's loop, in order (benchmarks and tools)
         self.batch_listeners: list[Callable[[BatchResult], None]] = []
+        crash_after = os.environ.get("CITYOPS_TEST_CRASH_AFTER_COMMIT")  # fault injection for the tests
+        self._crash_after_stored = int(crash_after) if crash_after else None
+        self._stored_for_crash = 0
         self._queue: asyncio.Queue[_Pending] | None = None
         self._generation = 0
         self._client: aiomqtt.Client | None = None
@@ -92,6 +98,8 @@ class Ingest:
     async def run(self, stop: asyncio.Event) -> None:
         """Receives until ``stop`` is set, reconnecting with backoff; flushes before returning."""
         tune_garbage_collector()
+        if self.reactions is not None:
+            self.reactions.start()
         self._queue = asyncio.Queue()
         writer = asyncio.create_task(self._write_loop(), name="ingest-writer")
         heartbeat = asyncio.create_task(self._heartbeat_loop(stop), name="ingest-heartbeat")
@@ -104,6 +112,8 @@ class Ingest:
             heartbeat.cancel()
             await asyncio.gather(writer, heartbeat, return_exceptions=True)
             await asyncio.to_thread(self._write_heartbeat)
+            if self.reactions is not None:
+                await asyncio.to_thread(self.reactions.stop)
 
     async def _receive_with_reconnect(self, stop: asyncio.Event) -> None:
         backoff = BACKOFF_START_S
@@ -237,9 +247,21 @@ class Ingest:
         self.stats.stored += result.stored
         self.stats.duplicates += result.duplicates
         self.stats.lag_seconds = time.monotonic() - pending[0].received_monotonic
+        if self._crash_after_stored is not None:
+            self._crash_if_due(result)
         self._acknowledge(pending)
+        if self.reactions is not None:
+            self.reactions.wake()
         if self.batch_listeners:
             self._notify(result)
+
+    def _crash_if_due(self, result: BatchResult) -> None:
+        """CITYOPS_TEST_CRASH_AFTER_COMMIT=n: the process is killed (SIGKILL) right after the commit
+        that brings the rows it stored to n, before acknowledging and before any reaction."""
+        self._stored_for_crash += result.stored + result.reports_stored + result.replies_stored
+        if self._stored_for_crash >= self._crash_after_stored:
+            log.warning("CITYOPS_TEST_CRASH_AFTER_COMMIT: killing the ingest after the commit")
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def _notify(self, result: BatchResult) -> None:
         for listener in self.batch_listeners:

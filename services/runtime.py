@@ -31,6 +31,7 @@ class Runtime:
     engine: Engine
     city: City
     _snapshots: object = field(default=None, repr=False)
+    _reactions: object = field(default=None, repr=False)
 
     @property
     def timezone(self) -> str:
@@ -45,6 +46,14 @@ class Runtime:
             load_plugins()
             self._snapshots = SnapshotService(self.engine, self.city, redis_url=self.settings.redis_url)
         return self._snapshots
+
+    def reactions(self):
+        """The durable reactions of this (ingest) process and its leadership, created on first use."""
+        if self._reactions is None:
+            from services.reactions import build_reactions
+
+            self._reactions = build_reactions(self)
+        return self._reactions
 
 
 def open_runtime(settings: Settings) -> Runtime:
@@ -69,11 +78,10 @@ def build_ingest(runtime: Runtime, **kwargs) -> Ingest:
     locations = registered_locations(runtime.engine)
     context = ParseContext(root=runtime.settings.topic_root, registered_location=locations.get,
                            in_area=runtime.city.is_in_area)
-    ingest = Ingest(runtime.settings, runtime.engine, context=context, district_of=runtime.city.district_of, **kwargs)
-    dispatch_service.attach(runtime, ingest)  # citizen reports -> incidents, cmdexe replies -> unit/incident states
-    from services.rules import attach_alarms
-    attach_alarms(runtime, ingest)  # alarm rules after each committed batch
-    return ingest
+    # what follows from the stored rows (reports -> incidents, replies -> unit states, observations ->
+    # alarms) runs from the database on the leading ingest process, woken by each commit (services/reactions.py)
+    return Ingest(runtime.settings, runtime.engine, context=context, district_of=runtime.city.district_of,
+                  reactions=runtime.reactions(), **kwargs)
 
 
 def run_retention(runtime: Runtime) -> int:
@@ -87,9 +95,10 @@ def start_scheduler(runtime: Runtime) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
     scheduler.add_job(run_retention, "interval", hours=1, args=[runtime], id="retention",
                       next_run_time=None)
-    dispatch_service.schedule(runtime, scheduler)  # dispatches not accepted in time escalate
+    leading = runtime.reactions().leadership  # jobs that must run once: on the leading ingest process
+    dispatch_service.schedule(runtime, scheduler, lambda: leading.is_leader)  # dispatches not accepted in time
     from services.rules import schedule_alarm_jobs
-    schedule_alarm_jobs(scheduler, runtime)  # silence check, alarm escalation, Alert outbox
+    schedule_alarm_jobs(scheduler, runtime, lambda: leading.is_leader)  # silence, escalation, Alert outbox
     scheduler.start()
     run_retention(runtime)
     return scheduler

@@ -5,6 +5,7 @@ Every table module must be imported below so that Alembic and ``SQLModel.metadat
 from services.models.alarms import Alarm, AlarmEvent
 from services.models.base import AUTO_ID, UTCDateTime, utcnow
 from services.models.dispatch import Incident, IncidentEvent, ResponseUnit, UnitCommand
+from services.models.reactions import ReactionCursor, ReactorLease, RuleState
 from services.models.telemetry import (
     ApiToken,
     AuditEntry,
@@ -22,4 +23,5 @@ __all__ = [
     "IngestStatus", "Observation", "RejectedMessage", "UnitCommandReply",
     "Alarm", "AlarmEvent",
     "Incident", "IncidentEvent", "ResponseUnit", "UnitCommand",
+    "ReactionCursor", "ReactorLease", "RuleState",
 ]

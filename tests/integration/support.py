@@ -36,6 +36,7 @@ class RunningIngest:
         self.stop.set()
         self.thread.join(30)
         assert not self.thread.is_alive(), "the ingest did not stop"
+        self.runtime.engine.dispose()  # its idle connections: the PostgreSQL server is shared
 
 
 def start_ingest(settings: Settings) -> RunningIngest:
