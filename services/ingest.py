@@ -251,7 +251,7 @@ class Ingest:
             self._crash_if_due(result)
         self._acknowledge(pending)
         if self.reactions is not None:
-            self.reactions.wake()
+            self.reactions.wake(result)
         if self.batch_listeners:
             self._notify(result)
 

@@ -43,7 +43,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Sequence
 
 from sqlalchemy import func, or_, select, text, update
@@ -173,9 +173,18 @@ class Reactor(ABC):
         """A condition on the rows worth reading (None: all)."""
         return None
 
+    def load(self, session, after: int, upto: int, limit: int) -> list:
+        """The rows worth reading with ``after < id <= upto``, in id order."""
+        table = self.table
+        query = select(*(table.c[name] for name in self.columns)).where(table.c.id > after, table.c.id <= upto)
+        condition = self.rows_filter()
+        if condition is not None:
+            query = query.where(condition)
+        return session.execute(query.order_by(table.c.id).limit(limit)).all()
+
     @abstractmethod
     def react(self, session, rows: list) -> None:
-        """The reaction to ``rows`` (in id order), written in ``session``."""
+        """The reaction to ``rows`` (from ``load``, in id order), written in ``session``."""
 
     def after_commit(self) -> None:
         """What follows the committed reaction outside the database (publishing)."""
@@ -223,22 +232,67 @@ class ObservationReactor(Reactor):
     table = Observation.__table__
     columns = ("id", "device_id", "entity_type", "observed_at", "received_at", "lon", "lat", "values")
 
+    KEPT = 20_000  # observations handed over by this process's ingest, waiting to be reacted to
+
     def __init__(self, ctx, rule_engine):
         self.ctx = ctx
         self.rule_engine = rule_engine
         self._raised: list = []
+        self._handed: dict[tuple, ObservationIn] = {}
+        self._handed_lock = threading.Lock()
+
+    def hand_over(self, observations: Sequence[ObservationIn]) -> None:
+        """The observations this process just committed: the leader then reads back only their
+        identity, not their values (about half the cost of reading a row back)."""
+        with self._handed_lock:
+            handed = self._handed
+            for observation in observations:
+                handed[(observation.device_id, observation.observed_at, observation.entity_type)] = observation
+            while len(handed) > self.KEPT:  # a follower's, or a backlog: the oldest are read back instead
+                del handed[next(iter(handed))]
+
+    def _types(self) -> list[str]:
+        return sorted(set(self.rule_engine.rules.current().by_type) | {"Vehicle"})
 
     def rows_filter(self):
-        types = set(self.rule_engine.rules.current().by_type) | {"Vehicle"}
-        return self.table.c.entity_type.in_(sorted(types))
+        return self.table.c.entity_type.in_(self._types())
+
+    def load(self, session, after: int, upto: int, limit: int) -> list:
+        """Identities first; the values only of the rows this process was not handed (stored by another)."""
+        table = self.table
+        if session.get_bind().dialect.name == "sqlite":  # without SQLAlchemy's per-row processing: a third off
+            types = self._types()
+            utc, parse = timezone.utc, datetime.fromisoformat
+            keys = [(row_id, device_id, parse(observed_at).replace(tzinfo=utc), entity_type)
+                    for row_id, device_id, observed_at, entity_type in session.connection().exec_driver_sql(
+                        f"SELECT id, device_id, observed_at, entity_type FROM observations WHERE id > ? AND id <= ? "
+                        f"AND entity_type IN ({', '.join('?' * len(types))}) ORDER BY id LIMIT ?",
+                        (after, upto, *types, limit))]
+        else:
+            keys = session.execute(select(table.c.id, table.c.device_id, table.c.observed_at, table.c.entity_type)
+                                   .where(table.c.id > after, table.c.id <= upto, self.rows_filter())
+                                   .order_by(table.c.id).limit(limit)).all()
+        found: dict[int, ObservationIn] = {}
+        with self._handed_lock:
+            handed = self._handed
+            for row_id, device_id, observed_at, entity_type in keys:
+                observation = handed.pop((device_id, observed_at, entity_type), None)
+                if observation is not None:
+                    found[row_id] = observation
+        missing = [row_id for row_id, *_ in keys if row_id not in found]
+        for start in range(0, len(missing), 500):
+            chunk = missing[start:start + 500]
+            for row in session.execute(select(*(table.c[name] for name in self.columns)).where(table.c.id.in_(chunk))):
+                found[row[0]] = ObservationIn(row[1], row[2], row[3], row[4], row[5], row[6], _mapping(row[7]))
+        return [(row_id, found[row_id]) for row_id, *_ in keys]
 
     def react(self, session, rows) -> None:
-        from services.dispatch import units_back_home
+        observations = [observation for _, observation in rows]
+        vehicles = [o for o in observations if o.entity_type == "Vehicle"]
+        if vehicles:
+            from services.dispatch import units_back_home
 
-        observations = [ObservationIn(device_id, entity_type, observed_at, received_at, lon, lat,
-                                      values if isinstance(values, dict) else {})
-                        for _, device_id, entity_type, observed_at, received_at, lon, lat, values in rows]
-        units_back_home(self.ctx, [o for o in observations if o.entity_type == "Vehicle"], session=session)
+            units_back_home(self.ctx, vehicles, session=session)
         self._raised = self.rule_engine.react(session, observations)
 
     def after_commit(self) -> None:
@@ -247,7 +301,11 @@ class ObservationReactor(Reactor):
 
     def rolled_back(self) -> None:
         self._raised = []
-        self.rule_engine.forget()
+        self.rule_engine.forget()  # (observations popped from the hand-over are read back next time)
+
+
+def _mapping(values) -> dict:
+    return values if isinstance(values, dict) else {}  # JSON null or a scalar: nothing a rule can read
 
 
 # ---------------------------------------------------------------- one run over every reactor
@@ -266,12 +324,14 @@ def safe_points(engine: Engine, tables: Sequence) -> dict[str, int]:
 class RunOutcome:
     reacted: int = 0  # rows reacted to
     held_back_s: float | None = None  # the earliest a held-back row becomes due, in seconds
+    more: bool = False  # rows up to the safe point are left for the next transaction (max_rows)
 
 
 def react_once(engine: Engine, reactor: Reactor, upper: int, now: datetime, hold_back_s: float,
                max_rows: int = MAX_ROWS) -> RunOutcome:
-    """One transaction: the rows of ``reactor`` above its cursor up to ``upper`` (received at
-    least ``hold_back_s`` before ``now``), the reaction, the cursor moved."""
+    """One transaction: the rows of ``reactor`` above its cursor up to ``upper`` and received at
+    least ``hold_back_s`` before ``now`` (stopping at the first younger one), the reaction, the
+    cursor moved."""
     table = reactor.table
     outcome = RunOutcome()
     try:
@@ -282,28 +342,29 @@ def react_once(engine: Engine, reactor: Reactor, upper: int, now: datetime, hold
                 return outcome
             if seen >= upper:
                 return outcome
-            query = select(*(table.c[name] for name in reactor.columns)).where(table.c.id > seen, table.c.id <= upper)
+            settled_before = now - timedelta(seconds=hold_back_s)
+            young = select(table.c.id, table.c.received_at).where(
+                table.c.id > seen, table.c.id <= upper, table.c.received_at > settled_before)
             condition = reactor.rows_filter()
             if condition is not None:
-                query = query.where(condition)
-            rows = session.execute(query.order_by(table.c.id).limit(max_rows)).all()
-            settled_before = now - timedelta(seconds=hold_back_s)
-            taken, last = [], upper if len(rows) < max_rows else rows[-1].id
-            for row in rows:
-                if row.received_at > settled_before:
-                    last = row.id - 1
-                    outcome.held_back_s = (row.received_at - settled_before).total_seconds()
-                    break
-                taken.append(row)
-            if last <= seen:
-                return outcome
-            if taken:
-                reactor.react(session, taken)
+                young = young.where(condition)
+            first_young = session.execute(young.order_by(table.c.id).limit(1)).first()
+            if first_young is not None:
+                upper = first_young.id - 1
+                outcome.held_back_s = (first_young.received_at - settled_before).total_seconds()
+                if upper <= seen:
+                    return outcome
+            rows = reactor.load(session, seen, upper, max_rows)
+            last = upper if len(rows) < max_rows else rows[-1][0]
+            if rows:
+                reactor.react(session, rows)
             moved = session.execute(update(CURSORS).where(CURSORS.c.name == reactor.name, CURSORS.c.last_id == seen)
                                     .values(last_id=last, updated_at=utcnow())).rowcount
             if moved != 1:
                 raise LostRace(f"the {reactor.name} cursor moved under this process")
-            outcome.reacted = len(taken)
+            outcome.reacted = len(rows)
+            if last < upper:
+                outcome.more = True
     except Exception:
         reactor.rolled_back()
         raise
@@ -348,8 +409,12 @@ class Reactions:
         self._wake.set()
         thread.join(30)
 
-    def wake(self, *_ignored) -> None:
+    def wake(self, result=None) -> None:
         """Called by the ingest right after a commit: react now rather than at the next poll."""
+        if result is not None and result.stored_observations and self.leadership.is_leader:
+            for reactor in self.reactors:
+                if isinstance(reactor, ObservationReactor):
+                    reactor.hand_over(result.stored_observations)
         self._wake.set()
 
     def _run(self) -> None:
@@ -388,7 +453,7 @@ class Reactions:
                 outcome = react_once(self.engine, reactor, limits[reactor.name], now or utcnow(), self.hold_back_s)
                 if outcome.held_back_s is not None:
                     due = outcome.held_back_s if due is None else min(due, outcome.held_back_s)
-                if outcome.reacted == 0 or outcome.held_back_s is not None:
+                if not outcome.more:
                     break
         return due
 

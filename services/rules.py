@@ -701,6 +701,8 @@ class RuleEngine:
         self._changed = False  # an alarm was cleared (the Alert outbox has something to publish)
         self._devices: dict[str, DeviceInfo] = {}
         self._devices_loaded = 0.0
+        # (device, entity type) -> the rules that apply to it (by type and scope) under the current rules
+        self._applicable: dict[tuple[str, str], tuple[Rule, ...]] = {}
         self._synced = 0.0
         self._ruleset: RuleSet | None = None
         self._lock = threading.RLock()
@@ -797,13 +799,17 @@ class RuleEngine:
         if len(relevant) > 1:
             relevant.sort(key=lambda o: o.observed_at)
         actions: list[_Action] = []
-        states, dirty = self._states, self._dirty
+        states, dirty, applicable = self._states, self._dirty, self._applicable
         for observation in relevant:
             device = devices.get(observation.device_id)
             meta = device.meta if device else None
-            for rule in by_type[observation.entity_type]:
-                if rule.scoped and not rule.scope.matches(observation.device_id, device.district if device else None):
-                    continue
+            rules = applicable.get((observation.device_id, observation.entity_type))
+            if rules is None:  # the rules of its type whose scope takes this device, once per device
+                district = device.district if device else None
+                rules = applicable[(observation.device_id, observation.entity_type)] = tuple(
+                    rule for rule in by_type[observation.entity_type]
+                    if not rule.scoped or rule.scope.matches(observation.device_id, district))
+            for rule in rules:
                 key = (rule.id, observation.device_id)
                 state = states.get(key)
                 if state is None and rule.prefilter is not None and not rule.prefilter(observation.values):
@@ -944,6 +950,7 @@ class RuleEngine:
                 self._states.pop(key)
                 self._dirty.add(key)
         self._ruleset = ruleset
+        self._applicable = {}
         self._synced = 0.0
 
     def _maybe_resync(self) -> None:
@@ -972,6 +979,7 @@ class RuleEngine:
         if now - self._devices_loaded > self.device_refresh_s:
             self._devices = self._load_devices(None)
             self._devices_loaded = now
+            self._applicable = {}  # a device may have moved to another district
         missing = [d for d in device_ids if d not in self._devices]
         if missing:
             self._devices.update(self._load_devices(missing))
