@@ -9,6 +9,10 @@ Delivery guarantee: the ingest subscribes with QoS 1 on a persistent session (fi
 clean_session=False) and acknowledges each message only after the batch holding it is
 committed (paho's manual ack). A message published while the ingest is down is delivered when
 it returns; a message in flight when it crashes is redelivered and stored once (see store.py).
+
+What follows from a stored message (an incident, a unit's status, an alarm) is not done here: the
+reactions (services/reactions.py) read it from the database, with a cursor moved in the same
+transaction, on the leading ingest process; the ingest only wakes them after each commit.
 """
 from __future__ import annotations
 

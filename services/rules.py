@@ -6,11 +6,13 @@ registry value such as ``device.alert_level``), how long it must hold, a clearin
 at the top of config/rules.yaml; ``parse_rules`` turns its text into a ``RuleSet`` or a
 ``RulesError`` listing every problem with its place (``rules[2].threshold: ...``).
 
-``RuleEngine.on_batch`` runs after each committed ingest batch. Rules are indexed by entity
-type, so an observation only meets the rules that can match it. Durations use observation
-times (dateObserved). State per (rule, device) lives in memory and only while a condition is
-building up, holding or clearing; the database is the truth for open alarms and is re-read
-every few seconds (an operator's clear, a restart, another process).
+``RuleEngine.react`` runs on the committed observations, on the leading ingest process, in the
+transaction that moves the reactions' cursor (services/reactions.py). Rules are indexed by
+entity type, so an observation only meets the rules that can match it. Durations use
+observation times (dateObserved). State per (rule, device) exists only while a condition is
+building up, holding or clearing; it is kept in memory and written to ``rule_states`` with the
+alarms, so a restart or a new leader resumes it. The database is the truth for open alarms and
+is re-read every few seconds (an operator's clear).
 """
 from __future__ import annotations
 
