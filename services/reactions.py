@@ -134,8 +134,23 @@ class Leadership:
             connection.close()
             return False
         self._connection = connection
+        self._record_holder()
         log.info("%s leads the reactions (advisory lock)", self.holder)
         return True
+
+    def _record_holder(self) -> None:
+        """PostgreSQL: who holds the lock, written where SQLite keeps its lease (for operators and
+        tests; the lock, not this row, decides)."""
+        now = utcnow()
+        with self.engine.begin() as connection:
+            if not connection.execute(update(LEASES).where(LEASES.c.name == LEADER)
+                                      .values(holder=self.holder, expires_at=now)).rowcount:
+                connection.execute(LEASES.insert().values(name=LEADER, holder=self.holder, expires_at=now))
+
+    def current_holder(self) -> str | None:
+        """Who leads (as last recorded)."""
+        with self.engine.connect() as connection:
+            return connection.execute(select(LEASES.c.holder).where(LEASES.c.name == LEADER)).scalar()
 
     def _hold_lease(self) -> bool:
         now_monotonic = time.monotonic()

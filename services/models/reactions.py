@@ -9,8 +9,9 @@ reaction happens once, and a crash before it commits leaves the rows to react to
 holds or clears (the durations and the hysteresis), written with the cursor, so the state
 survives a restart and a change of leader.
 
-``reactor_leases``: who leads the reactions (one ingest process at a time) on SQLite, where there
-are no advisory locks (PostgreSQL uses ``pg_try_advisory_lock``).
+``reactor_leases``: who leads the reactions (one ingest process at a time). On SQLite, where there
+are no advisory locks, the lease itself (``expires_at`` enforced); on PostgreSQL, which uses
+``pg_try_advisory_lock``, only a record of the lock's holder.
 """
 from __future__ import annotations
 

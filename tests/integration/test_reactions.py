@@ -256,3 +256,44 @@ def test_three_ingest_processes_on_a_shared_subscription_behave_as_one(city):
     assert [e.kind for e in alarm_history(engine, offline.id)] == ["raised"]
     assert all(process.poll() is None for process in processes.processes), processes.log_text()
 
+
+
+def _leader_pid(engine) -> int | None:
+    from services.reactions import LEADER, LEASES
+
+    with engine.connect() as connection:
+        holder = connection.execute(select(LEASES.c.holder).where(LEASES.c.name == LEADER)).scalar()
+    return int(holder.split(":")[1]) if holder else None
+
+
+def test_when_the_leading_ingest_is_killed_another_takes_over_and_resumes_the_rules_state(city):
+    runtime, processes, publisher = city
+    engine, root = runtime.engine, runtime.settings.topic_root
+    group = f"g{uuid.uuid4().hex[:6]}"
+    client_ids = [f"cityops-failover-{group}-{n}" for n in range(2)]
+    started = {process.pid: client_id for client_id in client_ids
+               for process in [processes.start(client_id, CITYOPS_INGEST_SHARED_GROUP=group)]}
+    wait_until(lambda: processes.connected() == 2 and _leader_pid(engine) in started, 90,
+               message=f"two ingests and a leader\n{processes.log_text()}")
+
+    def send(readings: list[tuple[int, float]]) -> None:
+        before = processes.count(Observation)
+        publisher.publish_all([(f"{root}/telemetry/flood-1", flood("flood-1", s, level)) for s, level in readings])
+        wait_until(lambda: processes.count(Observation) >= before + len(readings), 30, message="the readings stored")
+
+    # above the alert level for 30 s of the rule's 60 s: the condition is building up on the leader
+    send([(0, 1.3), (30, 1.3)])
+    wait_until(processes.caught_up, 20, message="the reactions to catch up")
+    assert _alarms(engine, "water-alert") == []
+    leader = _leader_pid(engine)
+    os.kill(leader, signal.SIGKILL)
+    survivor = next(pid for pid in started if pid != leader)
+    wait_until(lambda: _leader_pid(engine) == survivor, 30, message=f"the survivor to lead\n{processes.log_text()}")
+
+    # the condition goes on: the new leader resumes it where the dead one left it
+    processes.start(started[leader], CITYOPS_INGEST_SHARED_GROUP=group)  # restarted, as a supervisor would
+    send([(60, 1.35), (90, 1.4)])
+    alarm = wait_until(lambda: _alarms(engine, "water-alert"), 20, message="the alarm")[0]
+    wait_until(processes.caught_up, 20, message="the reactions to catch up")
+    assert alarm.started_at == T0 and alarm.repeat_count == 0
+    assert [e.kind for e in alarm_history(engine, alarm.id)] == ["raised"]
