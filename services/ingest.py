@@ -102,22 +102,21 @@ class Ingest:
     async def run(self, stop: asyncio.Event) -> None:
         """Receives until ``stop`` is set, reconnecting with backoff; flushes before returning."""
         tune_garbage_collector()
-        if self.reactions is not None:
-            self.reactions.start()
         self._queue = asyncio.Queue()
         writer = asyncio.create_task(self._write_loop(), name="ingest-writer")
         heartbeat = asyncio.create_task(self._heartbeat_loop(stop), name="ingest-heartbeat")
+        tasks = [writer, heartbeat]
+        if self.reactions is not None:
+            tasks.append(asyncio.create_task(self.reactions.run(), name="ingest-reactions"))
         try:
             await self._receive_with_reconnect(stop)
         finally:
             await self._queue.join()  # everything received is written and acknowledged
-            writer.cancel()
             self.stats.broker_connected = False
-            heartbeat.cancel()
-            await asyncio.gather(writer, heartbeat, return_exceptions=True)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.to_thread(self._write_heartbeat)
-            if self.reactions is not None:
-                await asyncio.to_thread(self.reactions.stop)
 
     async def _receive_with_reconnect(self, stop: asyncio.Event) -> None:
         backoff = BACKOFF_START_S

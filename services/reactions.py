@@ -35,11 +35,11 @@ process that is not the leader stores, acknowledges, and tries to become the lea
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from abc import ABC, abstractmethod
 import socket
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -254,17 +254,15 @@ class ObservationReactor(Reactor):
         self.rule_engine = rule_engine
         self._raised: list = []
         self._handed: dict[tuple, ObservationIn] = {}
-        self._handed_lock = threading.Lock()
 
     def hand_over(self, observations: Sequence[ObservationIn]) -> None:
         """The observations this process just committed: the leader then reads back only their
         identity, not their values (about half the cost of reading a row back)."""
-        with self._handed_lock:
-            handed = self._handed
-            for observation in observations:
-                handed[(observation.device_id, observation.observed_at, observation.entity_type)] = observation
-            while len(handed) > self.KEPT:  # a follower's, or a backlog: the oldest are read back instead
-                del handed[next(iter(handed))]
+        handed = self._handed
+        for observation in observations:
+            handed[(observation.device_id, observation.observed_at, observation.entity_type)] = observation
+        while len(handed) > self.KEPT:  # a backlog: the oldest are read back instead
+            del handed[next(iter(handed))]
 
     def _types(self) -> list[str]:
         return sorted(set(self.rule_engine.rules.current().by_type) | {"Vehicle"})
@@ -288,12 +286,11 @@ class ObservationReactor(Reactor):
                                    .where(table.c.id > after, table.c.id <= upto, self.rows_filter())
                                    .order_by(table.c.id).limit(limit)).all()
         found: dict[int, ObservationIn] = {}
-        with self._handed_lock:
-            handed = self._handed
-            for row_id, device_id, observed_at, entity_type in keys:
-                observation = handed.pop((device_id, observed_at, entity_type), None)
-                if observation is not None:
-                    found[row_id] = observation
+        handed = self._handed
+        for row_id, device_id, observed_at, entity_type in keys:
+            observation = handed.pop((device_id, observed_at, entity_type), None)
+            if observation is not None:
+                found[row_id] = observation
         missing = [row_id for row_id, *_ in keys if row_id not in found]
         for start in range(0, len(missing), 500):
             chunk = missing[start:start + 500]
@@ -388,7 +385,12 @@ def react_once(engine: Engine, reactor: Reactor, upper: int, now: datetime, hold
 
 
 class Reactions:
-    """The reactors of an ingest process and the thread that runs them while it leads."""
+    """The reactors of an ingest process, run on the ingest's event loop while it leads.
+
+    On the loop, not on a thread of their own: the rules are Python work, and a second busy
+    thread would hold the GIL against the store's SQLite writes (which give it up on every row;
+    see services/ingest.py). Only waiting (the leadership, the safe point's lock) goes to a thread.
+    """
 
     def __init__(self, engine: Engine, reactors: Sequence[Reactor], *, hold_back_s: float = HOLD_BACK_S,
                  poll_s: float = POLL_S, leadership: Leadership | None = None):
@@ -397,71 +399,53 @@ class Reactions:
         self.hold_back_s = hold_back_s
         self.poll_s = poll_s
         self.leadership = leadership or Leadership(engine)
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._users = 0
-        self._lock = threading.Lock()
-
-    # ------------------------------------------------------------ lifecycle
-
-    def start(self) -> None:
-        with self._lock:
-            self._users += 1
-            if self._thread is not None:
-                return
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, daemon=True, name="cityops-reactions")
-            self._thread.start()
-
-    def stop(self) -> None:
-        with self._lock:
-            self._users = max(0, self._users - 1)
-            if self._users or self._thread is None:
-                return
-            thread, self._thread = self._thread, None
-        self._stop.set()
-        self._wake.set()
-        thread.join(30)
+        self._wake: asyncio.Event | None = None
 
     def wake(self, result=None) -> None:
-        """Called by the ingest right after a commit: react now rather than at the next poll."""
+        """Called by the ingest (on its loop) right after a commit: react now, not at the next poll."""
         if result is not None and result.stored_observations and self.leadership.is_leader:
             for reactor in self.reactors:
                 if isinstance(reactor, ObservationReactor):
                     reactor.hand_over(result.stored_observations)
-        self._wake.set()
+        if self._wake is not None:
+            self._wake.set()
 
-    def _run(self) -> None:
+    async def run(self) -> None:
+        """Leads when it can and reacts, until cancelled; then gives up the lead."""
+        self._wake = asyncio.Event()
         was_leading = False
-        while not self._stop.is_set():
-            wait = self.poll_s
-            try:
-                leading = self.leadership.hold()
-                if leading and not was_leading:
-                    for reactor in self.reactors:
-                        reactor.rolled_back()  # the previous leader's writes are the truth: start from them
-                was_leading = leading
-                if leading:
-                    due = self.run_once()
-                    if due is not None:
-                        wait = min(wait, due + 0.02)
-            except LostRace as race:
-                log.warning("%s; reloading", race)
-            except Exception:
-                log.exception("reacting failed; retrying in %.1f s", self.poll_s)
-            self._wake.wait(wait)
-            self._wake.clear()
-        self.leadership.release()
+        try:
+            while True:
+                wait = self.poll_s
+                try:
+                    leading = await asyncio.to_thread(self.leadership.hold)
+                    if leading and not was_leading:
+                        for reactor in self.reactors:
+                            reactor.rolled_back()  # the previous leader's writes are the truth: start from them
+                    was_leading = leading
+                    if leading:
+                        due = await self.run_once()
+                        if due is not None:
+                            wait = min(wait, due + 0.02)
+                except LostRace as race:
+                    log.warning("%s; reloading", race)
+                except Exception:
+                    log.exception("reacting failed; retrying in %.1f s", self.poll_s)
+                try:
+                    await asyncio.wait_for(self._wake.wait(), wait)
+                except asyncio.TimeoutError:
+                    pass
+                self._wake.clear()
+        finally:
+            self._wake = None
+            await asyncio.to_thread(self.leadership.release)
 
-    # ------------------------------------------------------------ one run
-
-    def run_once(self, now: datetime | None = None) -> float | None:
+    async def run_once(self, now: datetime | None = None) -> float | None:
         """Reacts to every settled row; returns in how many seconds held-back rows are due (None: none)."""
         tables = [reactor.table for reactor in self.reactors]
-        if not self._anything_new(tables):
+        if not await asyncio.to_thread(self._anything_new, tables):
             return None
-        limits = safe_points(self.engine, tables)
+        limits = await asyncio.to_thread(safe_points, self.engine, tables)
         due = None
         for reactor in self.reactors:
             while True:
