@@ -147,11 +147,6 @@ class Leadership:
                                       .values(holder=self.holder, expires_at=now)).rowcount:
                 connection.execute(LEASES.insert().values(name=LEADER, holder=self.holder, expires_at=now))
 
-    def current_holder(self) -> str | None:
-        """Who leads (as last recorded)."""
-        with self.engine.connect() as connection:
-            return connection.execute(select(LEASES.c.holder).where(LEASES.c.name == LEADER)).scalar()
-
     def _hold_lease(self) -> bool:
         now_monotonic = time.monotonic()
         if self._leading and now_monotonic - self._renewed < self.lease_s / 5:
