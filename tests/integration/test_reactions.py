@@ -28,7 +28,7 @@ from services.db import make_engine
 from services.dispatch import CreateIncident, DispatchContext, DispatchUnit
 from services.incidents import incident_timeline, list_incidents
 from services.models import AuditEntry, CitizenReport, IngestStatus, Observation, UnitCommandReply, utcnow
-from services.reactions import CURSORS
+from services.reactions import CURSORS, Reactions, Reactor
 from services.runtime import open_runtime
 from services.units import get_unit
 from tests.brokers import wait_until
@@ -297,3 +297,52 @@ def test_when_the_leading_ingest_is_killed_another_takes_over_and_resumes_the_ru
     wait_until(processes.caught_up, 20, message="the reactions to catch up")
     assert alarm.started_at == T0 and alarm.repeat_count == 0
     assert [e.kind for e in alarm_history(engine, alarm.id)] == ["raised"]
+
+
+class RecordingReactor(Reactor):
+    """Records the observations it reacts to (the ids, in the order it saw them)."""
+
+    table = Observation.__table__
+    columns = ("id", "device_id")
+
+    def __init__(self):
+        self.seen: list[str] = []
+
+    def react(self, session, rows) -> None:
+        self.seen += [row.device_id for row in rows]
+
+
+def test_a_row_committed_after_a_higher_id_is_not_skipped(database_url, monkeypatch):
+    """PostgreSQL draws ids at insert but commits in any order: the cursor must not pass id n
+    while the transaction holding it is open and id n+1 is already committed."""
+    import asyncio
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time: its ids are committed in order")
+    from services.db import migrate
+
+    monkeypatch.setattr("services.reactions.LOCK_TIMEOUT", "200ms")
+    engine = make_engine(database_url)
+    migrate(engine)
+    reactor = RecordingReactor()
+    reactions = Reactions(engine, [reactor], hold_back_s=0)
+
+    def row(device: str) -> dict:
+        return {"device_id": device, "entity_type": "WeatherObserved", "observed_at": T0, "received_at": T0,
+                "values": {}}
+
+    slow = engine.connect()
+    try:
+        slow_transaction = slow.begin()
+        slow.execute(Observation.__table__.insert().values(row("drawn-first")))  # id n, not committed
+        with engine.begin() as connection:
+            connection.execute(Observation.__table__.insert().values(row("committed-first")))  # id n+1
+        with pytest.raises(Exception, match="lock timeout"):
+            asyncio.run(reactions.run_once())  # the safe point waits for the open writer
+        assert reactor.seen == []
+        slow_transaction.commit()
+    finally:
+        slow.close()
+    asyncio.run(reactions.run_once())
+    assert reactor.seen == ["drawn-first", "committed-first"]
+    engine.dispose()
