@@ -438,69 +438,77 @@ class RaiseAlarm:
 
     def run(self, engine: Engine) -> RaiseOutcome:
         try:
-            return self._run(engine)
+            with session_scope(engine) as session:
+                return self.run_in(session)
         except IntegrityError:  # another process opened it at the same moment: count on that one
-            return self._run(engine)
+            with session_scope(engine) as session:
+                return self.run_in(session)
 
-    def _run(self, engine: Engine) -> RaiseOutcome:
+    def run_in(self, session: Session) -> RaiseOutcome:
+        """The raise inside the caller's transaction (the rules: with their reaction cursor)."""
         t, now = self.trigger, utcnow()
-        with session_scope(engine) as session:
-            alarm = session.exec(orm_select(Alarm).where(Alarm.open_key == t.open_key).with_for_update()).first()
-            if alarm is None:
-                recent = now - timedelta(seconds=t.min_reraise_s)
-                alarm = session.exec(
-                    orm_select(Alarm).where(Alarm.rule_id == t.rule_id, Alarm.device_id == t.device_id,
+        alarm = session.exec(orm_select(Alarm).where(Alarm.open_key == t.open_key).with_for_update()).first()
+        if alarm is None:
+            recent = now - timedelta(seconds=t.min_reraise_s)
+            alarm = session.exec(
+                orm_select(Alarm).where(Alarm.rule_id == t.rule_id, Alarm.device_id == t.device_id,
                                         Alarm.open_key.is_(None), Alarm.cleared_at >= recent)
-                    .order_by(Alarm.cleared_at.desc()).limit(1).with_for_update()).first()
-            if alarm is None:
-                outcome, before = "new", None
-                alarm = Alarm(
-                    open_key=t.open_key, rule_id=t.rule_id, rule_name=t.rule_name, device_id=t.device_id,
-                    device_type=t.device_type, device_name=t.device_name, district=t.district, category=t.category,
-                    sub_category=t.sub_category, severity=t.severity, base_severity=t.severity,
-                    description=t.description, metric=t.metric, value=t.value, threshold=t.threshold, lon=t.lon,
-                    lat=t.lat, started_at=t.started_at, raised_at=now, last_raised_at=now, updated_at=now,
-                )
-                session.add(alarm)
-                session.flush()
-                _event(session, alarm, "raised", self.actor, t.description,
-                       {"value": t.value, "threshold": t.threshold}, now)
-            else:
-                before = _snapshot(alarm)
-                outcome = "repeated" if alarm.active else "reactivated"
-                alarm.repeat_count += 1
-                alarm.last_raised_at, alarm.value, alarm.description = now, t.value, t.description
-                if not alarm.active:
-                    alarm.active, alarm.cleared_at, alarm.cleared_by = True, None, None
-                    alarm.open_key = t.open_key
-                    alarm.started_at = t.started_at
-                _event(session, alarm, outcome, self.actor, t.description,
-                       {"value": t.value, "threshold": t.threshold}, now)
-                _touch(alarm, now, publish=outcome == "reactivated")
-            record(session, self.actor, f"alarm.{'raise' if outcome == 'new' else outcome.rstrip('d')}",
-                   f"alarm:{alarm.id}", before, _snapshot(alarm))
+                .order_by(Alarm.cleared_at.desc()).limit(1).with_for_update()).first()
+        if alarm is None:
+            outcome, before = "new", None
+            alarm = Alarm(
+                open_key=t.open_key, rule_id=t.rule_id, rule_name=t.rule_name, device_id=t.device_id,
+                device_type=t.device_type, device_name=t.device_name, district=t.district, category=t.category,
+                sub_category=t.sub_category, severity=t.severity, base_severity=t.severity,
+                description=t.description, metric=t.metric, value=t.value, threshold=t.threshold, lon=t.lon,
+                lat=t.lat, started_at=t.started_at, raised_at=now, last_raised_at=now, updated_at=now,
+            )
+            session.add(alarm)
             session.flush()
-            return RaiseOutcome(AlarmView.of(alarm), outcome)
+            _event(session, alarm, "raised", self.actor, t.description,
+                   {"value": t.value, "threshold": t.threshold}, now)
+        else:
+            before = _snapshot(alarm)
+            outcome = "repeated" if alarm.active else "reactivated"
+            alarm.repeat_count += 1
+            alarm.last_raised_at, alarm.value, alarm.description = now, t.value, t.description
+            if not alarm.active:
+                alarm.active, alarm.cleared_at, alarm.cleared_by = True, None, None
+                alarm.open_key = t.open_key
+                alarm.started_at = t.started_at
+            _event(session, alarm, outcome, self.actor, t.description,
+                   {"value": t.value, "threshold": t.threshold}, now)
+            _touch(alarm, now, publish=outcome == "reactivated")
+        record(session, self.actor, f"alarm.{'raise' if outcome == 'new' else outcome.rstrip('d')}",
+               f"alarm:{alarm.id}", before, _snapshot(alarm))
+        session.flush()
+        return RaiseOutcome(AlarmView.of(alarm), outcome)
 
 
 def clear_by_rule(engine: Engine, rule_id: str, device_id: str, value: float | None, text: str,
                   actor: str = SYSTEM_ACTOR) -> AlarmView | None:
     """The condition went away (past the clearing threshold, long enough): clears the open alarm."""
-    now = utcnow()
     with session_scope(engine) as session:
-        alarm = session.exec(orm_select(Alarm).where(Alarm.open_key == f"{rule_id}|{device_id}", Alarm.active.is_(True))
-                             .with_for_update()).first()
-        if alarm is None:
-            return None
-        before = _snapshot(alarm)
-        alarm.active, alarm.cleared_at, alarm.cleared_by = False, now, actor
-        if value is not None:
-            alarm.value = value
-        _event(session, alarm, "cleared", actor, text, {"value": value}, now)
-        _touch(alarm, now)
-        record(session, actor, "alarm.clear", f"alarm:{alarm.id}", before, _snapshot(alarm))
-        session.flush()
-        return AlarmView.of(alarm)
+        return clear_by_rule_in(session, rule_id, device_id, value, text, actor)
+
+
+def clear_by_rule_in(session: Session, rule_id: str, device_id: str, value: float | None, text: str,
+                     actor: str = SYSTEM_ACTOR) -> AlarmView | None:
+    """``clear_by_rule`` inside the caller's transaction."""
+    now = utcnow()
+    alarm = session.exec(orm_select(Alarm).where(Alarm.open_key == f"{rule_id}|{device_id}", Alarm.active.is_(True))
+                         .with_for_update()).first()
+    if alarm is None:
+        return None
+    before = _snapshot(alarm)
+    alarm.active, alarm.cleared_at, alarm.cleared_by = False, now, actor
+    if value is not None:
+        alarm.value = value
+    _event(session, alarm, "cleared", actor, text, {"value": value}, now)
+    _touch(alarm, now)
+    record(session, actor, "alarm.clear", f"alarm:{alarm.id}", before, _snapshot(alarm))
+    session.flush()
+    return AlarmView.of(alarm)
 
 
 def active_alarm_keys(engine: Engine) -> dict[tuple[str, str], datetime]:

@@ -14,8 +14,8 @@ version. Exactly one of two simultaneous dispatches of the same unit changes a r
 rolls back and is told who took the unit. It holds across processes, on SQLite (one writer at a
 time) and on PostgreSQL (the second UPDATE waits for the row lock, then re-checks its WHERE).
 
-The ingest role drives the rest (``DispatchListener`` on each committed batch, and the
-``escalate_overdue`` job): citizen reports become incidents; cmdexe replies move incident and unit
+The ingest role drives the rest (the durable reactions of services/reactions.py, on the stored
+reports, replies and Vehicle states, and the ``escalate_overdue`` job): citizen reports become incidents; cmdexe replies move incident and unit
 (accepted -> en route, arrived -> on scene, cleared -> resolved / returning, rejected -> back to
 the queue); a returning unit whose Vehicle state says parked/patrolling is available again; a
 dispatch not accepted within ``accept_timeout_s`` (30 s) escalates and goes back to the queue.
@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -63,7 +63,6 @@ from services.incidents import (
 )
 from services.models import Incident, ResponseUnit, UnitCommand, utcnow
 from services.routing import SpeedPolicy
-from services.store import BatchResult
 from services.telemetry import CitizenReportIn, CommandReplyIn, ObservationIn
 from services.unit_fixes import moves_unit
 from services.units import (
@@ -76,8 +75,8 @@ from services.units import (
 )
 
 __all__ = ["CreateIncident", "UpdateIncident", "DispatchUnit", "ReturnUnit", "Refused", "DispatchContext",
-           "DispatchConfig", "DispatchListener", "recommend", "escalate_overdue", "apply_reply", "attach",
-           "schedule", "seed_units", "assigned_route"]  # seed_units: for services.runtime
+           "DispatchConfig", "recommend", "escalate_overdue", "apply_reply", "apply_replies",
+           "incidents_from_reports", "units_back_home", "schedule", "seed_units", "assigned_route"]  # seed_units: for services.runtime
 
 log = logging.getLogger("cityops.dispatch")
 
@@ -527,106 +526,119 @@ class ReturnUnit(Command):
 SYSTEM = "system"
 
 
-def incidents_from_reports(ctx: DispatchContext, reports: tuple[CitizenReportIn, ...], now: datetime | None = None) -> int:
+def incidents_from_reports(ctx: DispatchContext, reports: Sequence[CitizenReportIn], now: datetime | None = None,
+                           session: Session | None = None) -> int:
+    """Opens an incident for each report, once (its ``external_id`` is unique); in ``session`` when
+    given (the reactions: with their cursor), else one transaction per report."""
+    if session is None:
+        created = 0
+        for report in reports:
+            try:
+                with session_scope(ctx.engine) as own:
+                    created += incidents_from_reports(ctx, (report,), now, own)
+            except IntegrityError:  # the same report, opened at the same moment elsewhere
+                continue
+        return created
     created = 0
     for report in reports:
         data = input_from_report(report)
         if report.closed or not ctx.city.is_in_area(data.lon, data.lat):
             continue  # a request closed before it was ever seen needs no response
-        try:
-            with session_scope(ctx.engine) as session:
-                incident = insert_incident(session, data, "citizen-report", now or utcnow(),
-                                           ctx.city.district_of(data.lon, data.lat), report.requested_at)
-                record(session, "citizen-report", "incident.create", f"incident:{incident.id}", None,
-                       snapshot(incident))
-            created += 1
-        except IntegrityError:  # the same report replayed: its incident exists already
-            continue
+        if session.execute(select(Incident.id).where(Incident.external_id == data.external_id)).first():
+            continue  # the same report replayed: its incident exists already
+        incident = insert_incident(session, data, "citizen-report", now or utcnow(),
+                                   ctx.city.district_of(data.lon, data.lat), report.requested_at)
+        record(session, "citizen-report", "incident.create", f"incident:{incident.id}", None, snapshot(incident))
+        created += 1
     return created
 
 
-def incidents_follow_reports(ctx: DispatchContext, reports: tuple[CitizenReportIn, ...],
+def incidents_follow_reports(session: Session, reports: tuple[CitizenReportIn, ...],
                              now: datetime | None = None) -> int:
     """A known request received again with a later status updates the incident it opened (never a new one).
 
     Closed at its source while still in the queue: the incident is cancelled (no response needed).
     Once a unit is on it, the dispatcher decides: the change goes on the incident's timeline.
+    Runs in the transaction that stores the update (services/store.py), so it is as durable as the
+    message: a report updated in place has no new row for the reactions' cursor to find.
     """
     updated = 0
     for report in reports:
         now = now or utcnow()
-        with session_scope(ctx.engine) as session:
-            # locked (PostgreSQL) so that a dispatcher's change in flight sees a new version and reloads
-            incident = session.execute(select(Incident).where(
-                Incident.external_id == input_from_report(report).external_id).with_for_update()).scalar_one_or_none()
-            if incident is None:  # it opened none (outside the city, or closed when first seen)
-                continue
-            before, status_before = snapshot(incident), incident.status
-            cancel = report.closed and incident.status in QUEUE_STATUSES
-            if cancel:
-                incident.status, incident.status_since = "cancelled", now
-            incident.updated_at, incident.version = now, incident.version + 1
-            message = (f"the citizen request was {report.status or 'updated'} at its source"
-                       + ("; cancelled, no response needed" if cancel else "")
-                       + (f" (updated {iso(report.updated_at)})" if report.updated_at else ""))
-            add_event(session, incident, "status" if cancel else "updated", "citizen-report", message, now,
-                      status_before=status_before if cancel else None, unit_id=incident.unit_id)
-            record(session, "citizen-report", "incident.update", f"incident:{incident.id}", before, snapshot(incident))
+        # locked (PostgreSQL) so that a dispatcher's change in flight sees a new version and reloads
+        incident = session.execute(select(Incident).where(
+            Incident.external_id == input_from_report(report).external_id).with_for_update()).scalar_one_or_none()
+        if incident is None:  # it opened none (outside the city, or closed when first seen)
+            continue
+        before, status_before = snapshot(incident), incident.status
+        cancel = report.closed and incident.status in QUEUE_STATUSES
+        if cancel:
+            incident.status, incident.status_since = "cancelled", now
+        incident.updated_at, incident.version = now, incident.version + 1
+        message = (f"the citizen request was {report.status or 'updated'} at its source"
+                   + ("; cancelled, no response needed" if cancel else "")
+                   + (f" (updated {iso(report.updated_at)})" if report.updated_at else ""))
+        add_event(session, incident, "status" if cancel else "updated", "citizen-report", message, now,
+                  status_before=status_before if cancel else None, unit_id=incident.unit_id)
+        record(session, "citizen-report", "incident.update", f"incident:{incident.id}", before, snapshot(incident))
         updated += 1
     return updated
 
 
-def apply_reply(ctx: DispatchContext, reply: CommandReplyIn) -> str | None:
-    """Moves unit and incident on a cmdexe reply; returns what happened (None: nothing to do)."""
+def apply_reply(ctx: DispatchContext, reply: CommandReplyIn, session: Session | None = None) -> str | None:
+    """Moves unit and incident on a cmdexe reply; returns what happened (None: nothing to do). In
+    ``session`` when given (the reactions: with their cursor), else in a transaction of its own."""
+    if session is None:
+        with session_scope(ctx.engine) as own:
+            return apply_reply(ctx, reply, own)
     actor = f"unit:{reply.unit_id}"
     now = reply.received_at
-    with session_scope(ctx.engine) as session:
-        command = session.get(UnitCommand, reply.cmd_id)
-        if command is None or command.unit_id != reply.unit_id:
-            return None
-        if command.command != "dispatch":
-            if reply.result == "accepted" and command.state == "sent":
-                command.state, command.answered_at = "accepted", reply.at
-            return None
-        incident = session.get(Incident, command.incident_id) if command.incident_id else None
-        if command.state in ("timed_out", "superseded", "rejected", "cleared"):
-            if incident is not None and reply.result == "accepted" and command.state == "timed_out":
-                add_event(session, incident, "late_reply", actor, f"{reply.unit_id} accepted after the timeout; "
-                                                                  f"ignored (a cancel was sent)", now,
-                          unit_id=reply.unit_id)
-            return None
-        steps = {"accepted": ("accepted", "en_route", ("dispatched",), "en_route", ("dispatched",)),
-                 "arrived": ("arrived", "on_scene", ("dispatched", "en_route"), "on_scene", ("dispatched", "en_route")),
-                 "cleared": ("cleared", "returning", ("dispatched", "en_route", "on_scene"), "resolved",
-                             ("dispatched", "en_route", "on_scene"))}
-        if reply.result == "rejected":
-            command.state, command.answered_at = "rejected", reply.at
-            _free_unit(session, reply.unit_id, reply.cmd_id, "available", now)
-            if incident is not None and incident.unit_id == reply.unit_id and incident.status in ACTIVE_STATUSES:
-                _queue_after_release(ctx, session, incident, reply.unit_id, now, actor, "escalated",
-                                     f"{reply.unit_id} rejected the dispatch; back in the queue", escalate=True)
-            return "rejected"
-        state, unit_status, unit_from, incident_status, incident_from = steps[reply.result]
-        command.state, command.answered_at = state, reply.at
-        unit_values = {"status": unit_status, "status_since": now, "version": ResponseUnit.version + 1}
-        if unit_status == "returning":
-            unit_values.update(incident_id=None, command_id=None)
-        session.execute(update(ResponseUnit).where(ResponseUnit.unit_id == reply.unit_id,
-                                                   ResponseUnit.command_id == reply.cmd_id,
-                                                   ResponseUnit.status.in_(unit_from)).values(**unit_values))
-        if incident is not None and incident.unit_id == reply.unit_id and incident.status in incident_from:
-            status_before = incident.status
-            before = snapshot(incident)
-            incident.status, incident.status_since, incident.updated_at = incident_status, now, now
-            incident.version += 1
-            if incident_status == "on_scene":
-                incident.on_scene_at = now
-            if incident_status == "resolved":
-                incident.resolved_at = now
-            add_event(session, incident, "status", actor, f"{reply.unit_id}: {reply.result}", now,
-                      status_before=status_before, unit_id=reply.unit_id, detail={"cmdId": reply.cmd_id})
-            record(session, actor, f"incident.{reply.result}", f"incident:{incident.id}", before, snapshot(incident))
-        return reply.result
+    command = session.get(UnitCommand, reply.cmd_id)
+    if command is None or command.unit_id != reply.unit_id:
+        return None
+    if command.command != "dispatch":
+        if reply.result == "accepted" and command.state == "sent":
+            command.state, command.answered_at = "accepted", reply.at
+        return None
+    incident = session.get(Incident, command.incident_id) if command.incident_id else None
+    if command.state in ("timed_out", "superseded", "rejected", "cleared"):
+        if incident is not None and reply.result == "accepted" and command.state == "timed_out":
+            add_event(session, incident, "late_reply", actor, f"{reply.unit_id} accepted after the timeout; "
+                                                              f"ignored (a cancel was sent)", now,
+                      unit_id=reply.unit_id)
+        return None
+    steps = {"accepted": ("accepted", "en_route", ("dispatched",), "en_route", ("dispatched",)),
+             "arrived": ("arrived", "on_scene", ("dispatched", "en_route"), "on_scene", ("dispatched", "en_route")),
+             "cleared": ("cleared", "returning", ("dispatched", "en_route", "on_scene"), "resolved",
+                         ("dispatched", "en_route", "on_scene"))}
+    if reply.result == "rejected":
+        command.state, command.answered_at = "rejected", reply.at
+        _free_unit(session, reply.unit_id, reply.cmd_id, "available", now)
+        if incident is not None and incident.unit_id == reply.unit_id and incident.status in ACTIVE_STATUSES:
+            _queue_after_release(ctx, session, incident, reply.unit_id, now, actor, "escalated",
+                                 f"{reply.unit_id} rejected the dispatch; back in the queue", escalate=True)
+        return "rejected"
+    state, unit_status, unit_from, incident_status, incident_from = steps[reply.result]
+    command.state, command.answered_at = state, reply.at
+    unit_values = {"status": unit_status, "status_since": now, "version": ResponseUnit.version + 1}
+    if unit_status == "returning":
+        unit_values.update(incident_id=None, command_id=None)
+    session.execute(update(ResponseUnit).where(ResponseUnit.unit_id == reply.unit_id,
+                                               ResponseUnit.command_id == reply.cmd_id,
+                                               ResponseUnit.status.in_(unit_from)).values(**unit_values))
+    if incident is not None and incident.unit_id == reply.unit_id and incident.status in incident_from:
+        status_before = incident.status
+        before = snapshot(incident)
+        incident.status, incident.status_since, incident.updated_at = incident_status, now, now
+        incident.version += 1
+        if incident_status == "on_scene":
+            incident.on_scene_at = now
+        if incident_status == "resolved":
+            incident.resolved_at = now
+        add_event(session, incident, "status", actor, f"{reply.unit_id}: {reply.result}", now,
+                  status_before=status_before, unit_id=reply.unit_id, detail={"cmdId": reply.cmd_id})
+        record(session, actor, f"incident.{reply.result}", f"incident:{incident.id}", before, snapshot(incident))
+    return reply.result
 
 
 def _free_unit(session: Session, unit_id: str, cmd_id: str, status: str, now: datetime) -> None:
@@ -635,17 +647,20 @@ def _free_unit(session: Session, unit_id: str, cmd_id: str, status: str, now: da
                             version=ResponseUnit.version + 1))
 
 
-def units_back_home(ctx: DispatchContext, observations: tuple[ObservationIn, ...], now: datetime | None = None) -> int:
+def units_back_home(ctx: DispatchContext, observations: Sequence[ObservationIn], now: datetime | None = None,
+                    session: Session | None = None) -> int:
     """A returning unit is available again once its own state says parked (or patrolling)."""
     home = {o.device_id for o in observations if o.entity_type == "Vehicle" and moves_unit(o)
             and (o.values or {}).get("serviceStatus") in HOME_SERVICE_STATUSES}
     if not home:
         return 0
+    statement = (update(ResponseUnit).where(ResponseUnit.unit_id.in_(sorted(home)), ResponseUnit.status == "returning")
+                 .values(status="available", status_since=now or utcnow(), command_id=None,
+                         version=ResponseUnit.version + 1))
+    if session is not None:
+        return session.execute(statement).rowcount
     with ctx.engine.begin() as connection:
-        return connection.execute(update(ResponseUnit).where(ResponseUnit.unit_id.in_(sorted(home)),
-                                                             ResponseUnit.status == "returning")
-                                  .values(status="available", status_since=now or utcnow(), command_id=None,
-                                          version=ResponseUnit.version + 1)).rowcount
+        return connection.execute(statement).rowcount
 
 
 def escalate_overdue(ctx: DispatchContext, now: datetime | None = None, timeout_s: float | None = None) -> list[int]:
@@ -696,37 +711,26 @@ def _fresh_recommendation(ctx: DispatchContext, incident_id: int, silent_unit: s
             [c.unit.unit_id for c in candidates[:5]])
 
 
-class DispatchListener:
-    """Called by the ingest after each committed batch (a worker thread, in order)."""
-
-    def __init__(self, ctx: DispatchContext):
-        self.ctx = ctx
-
-    def __call__(self, result: BatchResult) -> None:
-        if result.stored_reports:
-            incidents_from_reports(self.ctx, result.stored_reports)
-        if result.updated_reports:
-            incidents_follow_reports(self.ctx, result.updated_reports)
-        for reply in sorted(result.stored_replies, key=lambda r: (r.at, _REPLY_ORDER.get(r.result, 9))):
-            apply_reply(self.ctx, reply)
-        vehicles = tuple(o for o in result.stored_observations if o.entity_type == "Vehicle")
-        if vehicles:
-            units_back_home(self.ctx, vehicles)
+REPLY_ORDER = {"accepted": 0, "rejected": 0, "arrived": 1, "cleared": 2}
 
 
-_REPLY_ORDER = {"accepted": 0, "rejected": 0, "arrived": 1, "cleared": 2}
+def apply_replies(ctx: DispatchContext, replies: Sequence[CommandReplyIn], session: Session) -> None:
+    """Replies in the order the unit gave them (by their time, then accepted < arrived < cleared)."""
+    for reply in sorted(replies, key=lambda r: (r.at, REPLY_ORDER.get(r.result, 9))):
+        apply_reply(ctx, reply, session)
 
 
-def attach(runtime, ingest) -> None:
-    """Wires dispatch into an ingest (runtime.build_ingest)."""
-    ingest.batch_listeners.append(DispatchListener(DispatchContext.of(runtime)))
-
-
-def schedule(runtime, scheduler) -> None:
-    """The overdue-acceptance check, in the ingest role's scheduler (runtime.start_scheduler)."""
+def schedule(runtime, scheduler, when: Callable[[], bool] = lambda: True) -> None:
+    """The overdue-acceptance check, in the ingest role's scheduler (runtime.start_scheduler), run
+    by the leading ingest process only (``when``, services/reactions.py)."""
     ctx = DispatchContext.of(runtime)
-    scheduler.add_job(escalate_overdue, "interval", seconds=ctx.config.check_every_s, args=[ctx],
-                      id="dispatch-escalation", replace_existing=True)
+
+    def check() -> None:
+        if when():
+            escalate_overdue(ctx)
+
+    scheduler.add_job(check, "interval", seconds=ctx.config.check_every_s, id="dispatch-escalation",
+                      replace_existing=True)
 
 
 def assigned_route(engine: Engine, incident_id: int) -> list | None:

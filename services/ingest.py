@@ -14,6 +14,10 @@ One bad message never stalls the ingest: a batch the database refuses because of
 (a value too long, a character it does not take, a constraint) is split in halves down to the
 message it refuses, which is kept as a rejection (``refused_by_database``) and acknowledged;
 only failures of the database itself (connection lost, locked, unavailable) are retried.
+
+What follows from a stored message (an incident, a unit's status, an alarm) is not done here: the
+reactions (services/reactions.py) read it from the database, with a cursor moved in the same
+transaction, on the leading ingest process; the ingest only wakes them after each commit.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ import gc
 import logging
 import os
 import random
+import signal
 import socket
 import threading
 import time
@@ -100,15 +105,20 @@ def reconnect_delay(backoff: float, draw: Callable[[float, float], float] = rand
 class Ingest:
     def __init__(self, settings: Settings, engine: Engine, *, context: ParseContext,
                  district_of: Callable[[float, float], str | None] = lambda lon, lat: None,
-                 instance_id: str | None = None):
+                 instance_id: str | None = None, reactions=None):
         self.settings = settings
         self.engine = engine
         self.context = context
         self.store = ObservationStore(engine, district_of)
         self.stats = IngestStats()
         self.instance_id = instance_id or f"{socket.gethostname()}:{os.getpid()}"
-        # Called after each commit, on the ingest's loop, in order: rules, dispatch, ... (see runtime)
+        # the durable reactions (services/reactions.py): run while the ingest runs, woken after each commit
+        self.reactions = reactions
+        # called after each commit, on the ingest's loop, in order (benchmarks and tools)
         self.batch_listeners: list[Callable[[BatchResult], None]] = []
+        crash_after = os.environ.get("CITYOPS_TEST_CRASH_AFTER_COMMIT")  # fault injection for the tests
+        self._crash_after_stored = int(crash_after) if crash_after else None
+        self._stored_for_crash = 0
         self._queue: asyncio.Queue[_Pending] | None = None
         self._generation = 0
         self._client: aiomqtt.Client | None = None
@@ -123,14 +133,17 @@ class Ingest:
         self._queue = asyncio.Queue()
         writer = asyncio.create_task(self._write_loop(), name="ingest-writer")
         heartbeat = asyncio.create_task(self._heartbeat_loop(stop), name="ingest-heartbeat")
+        tasks = [writer, heartbeat]
+        if self.reactions is not None:
+            tasks.append(asyncio.create_task(self.reactions.run(), name="ingest-reactions"))
         try:
             await self._receive_with_reconnect(stop)
         finally:
             await self._queue.join()  # everything received is written and acknowledged
-            writer.cancel()
             self.stats.broker_connected = False
-            heartbeat.cancel()
-            await asyncio.gather(writer, heartbeat, return_exceptions=True)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.to_thread(self._write_heartbeat)
 
     async def _receive_with_reconnect(self, stop: asyncio.Event) -> None:
@@ -268,9 +281,14 @@ class Ingest:
         finally:
             self._writing_since = None
         self.stats.lag_seconds = time.monotonic() - pending[0].received_monotonic
-        self._acknowledge(pending)
-        if self.batch_listeners:
+        if self._crash_after_stored is not None:
             for result in results:
+                self._crash_if_due(result)
+        self._acknowledge(pending)
+        for result in results:
+            if self.reactions is not None:
+                self.reactions.wake(result)
+            if self.batch_listeners:
                 self._notify(result)
 
     async def _write_or_split(self, pending: list[_Pending]) -> list[BatchResult]:
@@ -315,6 +333,14 @@ class Ingest:
                     return
                 log.exception("keeping a rejection failed; retrying in %.0f s", DATABASE_RETRY_S)
                 await asyncio.sleep(DATABASE_RETRY_S)
+
+    def _crash_if_due(self, result: BatchResult) -> None:
+        """CITYOPS_TEST_CRASH_AFTER_COMMIT=n: the process is killed (SIGKILL) right after the commit
+        that brings the rows it stored to n, before acknowledging and before any reaction."""
+        self._stored_for_crash += result.stored + result.reports_stored + result.replies_stored
+        if self._stored_for_crash >= self._crash_after_stored:
+            log.warning("CITYOPS_TEST_CRASH_AFTER_COMMIT: killing the ingest after the commit")
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def _notify(self, result: BatchResult) -> None:
         for listener in self.batch_listeners:

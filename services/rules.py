@@ -6,11 +6,13 @@ registry value such as ``device.alert_level``), how long it must hold, a clearin
 at the top of config/rules.yaml; ``parse_rules`` turns its text into a ``RuleSet`` or a
 ``Refused`` (``rules_refused``) listing every problem with its place (``rules[2].threshold: ...``).
 
-``RuleEngine.on_batch`` runs after each committed ingest batch. Rules are indexed by entity
-type, so an observation only meets the rules that can match it. Durations use observation
-times (dateObserved). State per (rule, device) lives in memory and only while a condition is
-building up, holding or clearing; the database is the truth for open alarms and is re-read
-every few seconds (an operator's clear, a restart, another process).
+``RuleEngine.react`` runs on the committed observations, on the leading ingest process, in the
+transaction that moves the reactions' cursor (services/reactions.py). Rules are indexed by
+entity type, so an observation only meets the rules that can match it. Durations use
+observation times (dateObserved). State per (rule, device) exists only while a condition is
+building up, holding or clearing; it is kept in memory and written to ``rule_states`` with the
+alarms, so a restart or a new leader resumes it. The database is the truth for open alarms and
+is re-read every few seconds (an operator's clear).
 """
 from __future__ import annotations
 
@@ -28,7 +30,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from services.alarms import (
@@ -39,6 +42,7 @@ from services.alarms import (
     Trigger,
     active_alarm_keys,
     clear_by_rule,
+    clear_by_rule_in,
     escalate_due,
     open_incident_for_alarm,
 )
@@ -47,10 +51,12 @@ from services.audit import record
 from services.commands import Command, Refused
 from services.db import session_scope
 from services.devices import DEFAULT_INTERVAL_S, station_levels
-from services.models import Device, utcnow
+from services.models import Alarm, Device, RuleState, utcnow
 from services.telemetry import ENTITY_SPECS, TELEMETRY_TYPES, ObservationIn
 
 log = logging.getLogger("cityops.rules")
+
+RULE_STATES = RuleState.__table__
 
 OPS: dict[str, Callable[[float, float], bool]] = {">": operator.gt, ">=": operator.ge, "<": operator.lt,
                                                   "<=": operator.le}
@@ -674,8 +680,18 @@ class _Action:
     started_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class _Raised:
+    rule: Rule
+    alarm_id: int
+    incident_id: int | None
+
+
 class RuleEngine:
-    """Evaluates the rules on each committed batch and raises/clears alarms (ingest role)."""
+    """Evaluates the rules on committed observations and raises/clears alarms (the reactions'
+    leader, services/reactions.py). The state of each (rule, device) whose condition is building
+    up, holding or clearing is kept in memory and written to ``rule_states`` in the transaction
+    that writes the alarms (and moves the reactions' cursor): a restart or a new leader resumes it."""
 
     def __init__(self, engine: Engine, rules: RulesFile, *, after_change: Callable[[], None] = lambda: None,
                  resync_s: float = 5.0, device_refresh_s: float = 300.0, runtime=None):
@@ -686,26 +702,97 @@ class RuleEngine:
         self.resync_s = resync_s
         self.device_refresh_s = device_refresh_s
         self._states: dict[tuple[str, str], _State] = {}
+        self._dirty: set[tuple[str, str]] = set()  # states changed since they were last written
+        self._states_loaded = False
+        self._changed = False  # an alarm was cleared (the Alert outbox has something to publish)
         self._devices: dict[str, DeviceInfo] = {}
         self._devices_loaded = 0.0
+        # (device, entity type) -> the rules that apply to it (by type and scope) under the current rules
+        self._applicable: dict[tuple[str, str], tuple[Rule, ...]] = {}
         self._synced = 0.0
         self._ruleset: RuleSet | None = None
         self._lock = threading.RLock()
+        self._insert_state = (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(RULE_STATES)
+        self._upsert_state = self._insert_state.on_conflict_do_update(
+            index_elements=["rule_id", "device_id"],
+            set_={name: self._insert_state.excluded[name] for name in ("active", "breach_since", "clear_since",
+                                                                        "last_at")})
 
-    # ------------------------------------------------------------ the batch listener
+    # ------------------------------------------------------------ reacting to committed observations
 
     def on_batch(self, result) -> None:
+        """Evaluates observations in a transaction of their own (tests, tools, the rules bench)."""
         observations = result.stored_observations
         if not observations:
             return
+        try:
+            with session_scope(self.engine) as session:
+                raised = self.react(session, observations)
+        except Exception:
+            self.forget()
+            raise
+        self.after_commit(raised)
+
+    def react(self, session, observations: Sequence[ObservationIn]) -> list[_Raised]:
+        """The alarms and rule states that follow from ``observations``, written in ``session``.
+        If the caller's transaction does not commit, it must call ``forget()``."""
         with self._lock:
-            actions = self.evaluate(observations)
-        if actions:
-            self.apply(actions)
+            if not self._states_loaded:
+                self._load_states()
+            actions = self.evaluate(list(observations))
+            raised = self.apply_in(session, actions)
+            self._write_states(session)
+        return raised
+
+    def after_commit(self, raised: list[_Raised]) -> None:
+        """What follows a committed reaction: the Alert outbox, and the incidents of ``incident: auto``."""
+        for item in raised:
+            request = item.rule.incident_request()
+            if item.rule.incident == "auto" and request and item.incident_id is None:
+                try:
+                    open_incident_for_alarm(self.engine, item.alarm_id, SYSTEM_ACTOR, request, self.runtime)
+                except Exception as error:  # the alarm stands; the operator can still open it in one click
+                    log.warning("alarm %s: could not open its incident automatically: %s", item.alarm_id, error)
+        if raised or self._changed:
+            self._changed = False
             self.after_change()
 
-    def evaluate(self, observations: Sequence[ObservationIn]) -> list[_Action]:
-        """The state transitions of a batch; the database is touched only to learn new devices."""
+    def forget(self) -> None:
+        """The transaction did not commit: the in-memory state goes back to the database's."""
+        with self._lock:
+            self._states, self._dirty, self._states_loaded, self._synced = {}, set(), False, 0.0
+
+    def _load_states(self) -> None:
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(RULE_STATES)).all()
+        self._states = {(r.rule_id, r.device_id): _State(r.active, r.breach_since, r.clear_since, r.last_at)
+                        for r in rows}
+        self._dirty = set()
+        self._states_loaded = True
+        self._changed = False
+
+    def _write_states(self, session) -> None:
+        if not self._dirty:
+            return
+        upserts, deletes = [], []
+        for key in self._dirty:
+            state = self._states.get(key)
+            if state is None:
+                deletes.append({"r": key[0], "d": key[1]})
+            else:
+                upserts.append({"rule_id": key[0], "device_id": key[1], "active": state.active,
+                                "breach_since": state.breach_since, "clear_since": state.clear_since,
+                                "last_at": state.last_at})
+        if deletes:
+            session.execute(RULE_STATES.delete().where(RULE_STATES.c.rule_id == bindparam("r"),
+                                                       RULE_STATES.c.device_id == bindparam("d")), deletes)
+        if upserts:
+            session.execute(self._upsert_state, upserts)
+        self._dirty = set()
+
+    def evaluate(self, observations: list[ObservationIn]) -> list[_Action]:
+        """The state transitions of a batch, in observation time; the database is touched only to
+        learn new devices and open alarms. Changed states are marked for ``_write_states``."""
         ruleset = self.rules.current()
         if ruleset is not self._ruleset:
             self._on_new_rules(ruleset)
@@ -718,13 +805,17 @@ class RuleEngine:
         if len(relevant) > 1:
             relevant.sort(key=lambda o: o.observed_at)
         actions: list[_Action] = []
-        states = self._states
+        states, dirty, applicable = self._states, self._dirty, self._applicable
         for observation in relevant:
             device = devices.get(observation.device_id)
             meta = station_levels(observation.values, device.meta if device else None)
-            for rule in by_type[observation.entity_type]:
-                if rule.scoped and not rule.scope.matches(observation.device_id, device.district if device else None):
-                    continue
+            rules = applicable.get((observation.device_id, observation.entity_type))
+            if rules is None:  # the rules of its type whose scope takes this device, once per device
+                district = device.district if device else None
+                rules = applicable[(observation.device_id, observation.entity_type)] = tuple(
+                    rule for rule in by_type[observation.entity_type]
+                    if not rule.scoped or rule.scope.matches(observation.device_id, district))
+            for rule in rules:
                 key = (rule.id, observation.device_id)
                 state = states.get(key)
                 if state is None and rule.prefilter is not None and not rule.prefilter(observation.values):
@@ -737,6 +828,7 @@ class RuleEngine:
                     if threshold is None or not rule.raises(value, threshold):
                         continue  # the common case: nothing to remember
                     state = states[key] = _State()
+                dirty.add(key)
                 self._step(rule, key, state, observation, device, meta, value, actions)
         return actions
 
@@ -768,28 +860,28 @@ class RuleEngine:
         else:
             state.clear_since = None
 
-    def apply(self, actions: Iterable[_Action]) -> None:
+    def apply_in(self, session, actions: Iterable[_Action]) -> list[_Raised]:
+        raised: list[_Raised] = []
         for action in actions:
-            try:
-                if action.kind == "raise":
-                    self._raise(action)
-                else:
-                    text = (f"{_label(action.rule)} {action.value:.3g} back past {action.threshold:.3g} "
-                            f"for {_human(action.rule.clear_for_s)}")
-                    clear_by_rule(self.engine, action.rule.id, action.device.id, action.value, text)
-            except Exception:  # one failing alarm must not stop the others (nor the ingest)
-                log.exception("rule %s on %s: %s failed", action.rule.id, action.device.id, action.kind)
-                with self._lock:
-                    self._states.pop((action.rule.id, action.device.id), None)
+            rule, device = action.rule, action.device
+            if action.kind == "clear":
+                text = f"{_label(rule)} {action.value:.3g} back past {action.threshold:.3g} for {_human(rule.clear_for_s)}"
+                clear_by_rule_in(session, rule.id, device.id, action.value, text)
+                self._changed = True
+                continue
+            description = (f"{rule.name}: {_label(rule)} {action.value:.3g} {OP_SYMBOLS[rule.op]} "
+                           f"{action.threshold:.3g} at {device.name or device.id}")
+            trigger = _trigger(rule, device, description, rule.metric, action.value, action.threshold,
+                               action.started_at, action.observation.lon, action.observation.lat)
+            outcome = RaiseAlarm(trigger).validate().run_in(session)
+            drill = (action.observation.values or {}).get("drill")
+            if drill and outcome.outcome == "new":  # raised from a drill's reading (services/drills.py)
+                from services.drills import mark_alarm
 
-    def _raise(self, action: _Action) -> None:
-        rule, device = action.rule, action.device
-        description = (f"{rule.name}: {_label(rule)} {action.value:.3g} {OP_SYMBOLS[rule.op]} {action.threshold:.3g} "
-                       f"at {device.name or device.id}")
-        outcome = raise_for_rule(self.engine, rule, device, description, rule.metric, action.value, action.threshold,
-                                 action.started_at, action.observation.lon, action.observation.lat, self.runtime,
-                                 drill=(action.observation.values or {}).get("drill"))
-        log.info("alarm %s (%s) on %s: %s", outcome.alarm.id, rule.id, device.id, outcome.outcome)
+                mark_alarm(session.connection(), outcome.alarm.id, drill)
+            log.info("alarm %s (%s) on %s: %s", outcome.alarm.id, rule.id, device.id, outcome.outcome)
+            raised.append(_Raised(rule, outcome.alarm.id, outcome.alarm.incident_id))
+        return raised
 
     # ------------------------------------------------------------ the scheduled silence check
 
@@ -861,11 +953,15 @@ class RuleEngine:
 
     def _on_new_rules(self, ruleset: RuleSet) -> None:
         current = {rule.id: rule for rule in ruleset.rules}
-        old = self._ruleset.by_id if self._ruleset else {}
+        old = self._ruleset.by_id if self._ruleset else None
         for key in list(self._states):
-            if key[0] not in current or current[key[0]] != old.get(key[0]):
-                self._states.pop(key)  # a changed rule starts afresh; the DB says which alarms are open
+            # a changed rule starts afresh (the DB says which alarms are open); on the first rules of
+            # this process, the states written by the previous leader are kept for the rules that exist
+            if key[0] not in current or (old is not None and current[key[0]] != old.get(key[0])):
+                self._states.pop(key)
+                self._dirty.add(key)
         self._ruleset = ruleset
+        self._applicable = {}
         self._synced = 0.0
 
     def _maybe_resync(self) -> None:
@@ -877,20 +973,24 @@ class RuleEngine:
         for key, state in list(self._states.items()):
             if state.active and key not in active:
                 del self._states[key]  # cleared by an operator: the condition must build up again
+                self._dirty.add(key)
         threshold_rules = {rule_id for rule_id, rule in self._ruleset.by_id.items() if rule.kind == "threshold"}
         for key, started_at in active.items():
             if key[0] in threshold_rules:
                 state = self._states.get(key)
-                if state is None:  # after a restart: readings older than the condition cannot clear it
+                if state is None:  # raised before states were kept: older readings cannot clear it
                     self._states[key] = _State(active=True, last_at=started_at)
+                    self._dirty.add(key)
                 elif not state.active:
                     state.active, state.breach_since = True, None
+                    self._dirty.add(key)
 
     def _device_infos(self, device_ids: set[str]) -> dict[str, DeviceInfo]:
         now = time.monotonic()
         if now - self._devices_loaded > self.device_refresh_s:
             self._devices = self._load_devices(None)
             self._devices_loaded = now
+            self._applicable = {}  # a device may have moved to another district
         missing = [d for d in device_ids if d not in self._devices]
         if missing:
             self._devices.update(self._load_devices(missing))
@@ -914,24 +1014,23 @@ def _label(rule: Rule) -> str:
     return f"{label} / {rule.per.text.replace('device.', '')}" if rule.per else label
 
 
-def raise_for_rule(engine: Engine, rule: Rule, device: DeviceInfo, description: str, metric: str,
-                   value: float | None, threshold: float | None, started_at: datetime, lon, lat, runtime=None,
-                   drill: str | None = None):
-    """Raises (or counts, or re-activates) the alarm of a rule on a device; opens its incident
-    when the rule says ``incident: auto``. ``drill``: the reading came from that drill (services/drills.py)."""
-    trigger = Trigger(
+def _trigger(rule: Rule, device: DeviceInfo, description: str, metric: str, value: float | None,
+             threshold: float | None, started_at: datetime, lon, lat) -> Trigger:
+    return Trigger(
         rule_id=rule.id, rule_name=rule.name, device_id=device.id, device_type=device.type,
         device_name=device.name, district=device.district, category=rule.category, sub_category=rule.sub_category,
         severity=rule.severity, description=description, metric=metric, value=value, threshold=threshold,
         lon=lon if lon is not None else device.lon, lat=lat if lat is not None else device.lat,
         started_at=started_at, min_reraise_s=rule.min_reraise_s,
     )
-    outcome = RaiseAlarm(trigger).validate().run(engine)
-    if drill and outcome.outcome == "new":
-        from services.drills import mark_alarm
 
-        with engine.begin() as connection:
-            mark_alarm(connection, outcome.alarm.id, drill)
+
+def raise_for_rule(engine: Engine, rule: Rule, device: DeviceInfo, description: str, metric: str,
+                   value: float | None, threshold: float | None, started_at: datetime, lon, lat, runtime=None):
+    """Raises (or counts, or re-activates) the alarm of a rule on a device; opens its incident
+    when the rule says ``incident: auto``."""
+    trigger = _trigger(rule, device, description, metric, value, threshold, started_at, lon, lat)
+    outcome = RaiseAlarm(trigger).validate().run(engine)
     request = rule.incident_request()
     if rule.incident == "auto" and request and outcome.alarm.incident_id is None:
         try:
@@ -955,19 +1054,43 @@ class AlarmService:
         self.publisher = AlertPublisher(settings, runtime.engine)
         self.engine = RuleEngine(runtime.engine, self.rules, after_change=self.publish, runtime=runtime)
 
-    def on_batch(self, result) -> None:
-        self.engine.on_batch(result)
-
     def publish(self) -> None:
         try:
             self.publisher.flush()
         except Exception:  # the broker or database is away: the outbox keeps it for the next flush
             log.exception("publishing alerts failed")
 
-    def schedule(self, scheduler) -> None:
-        scheduler.add_job(self.engine.check_silence, "interval", seconds=15, id="alarms-silence")
-        scheduler.add_job(self.engine.escalate, "interval", seconds=10, id="alarms-escalation")
-        scheduler.add_job(self.publish, "interval", seconds=2, id="alarms-publish")
+    def schedule(self, scheduler, when: Callable[[], bool] = lambda: True) -> None:
+        """The jobs that must run once however many ingest processes run: ``when`` says whether
+        this process leads (services/reactions.py)."""
+        every = float(os.environ.get("CITYOPS_SILENCE_CHECK_S") or 15)
+        for job, seconds, job_id in ((self.engine.check_silence, every, "alarms-silence"),
+                                     (self.engine.escalate, 10, "alarms-escalation"),
+                                     (self.open_missing_incidents, 10, "alarms-auto-incidents"),
+                                     (self.publish, 2, "alarms-publish")):
+            scheduler.add_job(_when(when, job), "interval", seconds=seconds, id=job_id)
+
+    def open_missing_incidents(self) -> int:
+        """``incident: auto`` alarms whose incident was not opened (the process stopped between the
+        alarm's commit and the incident's): opened now, once (open_incident_for_alarm claims it)."""
+        auto = {rule.id: rule for rule in self.rules.current().rules if rule.incident == "auto"}
+        if not auto:
+            return 0
+        with self.runtime.engine.connect() as connection:
+            rows = connection.execute(select(Alarm.id, Alarm.rule_id).where(
+                Alarm.active.is_(True), Alarm.incident_id.is_(None), Alarm.incident_requested.is_(False),
+                Alarm.rule_id.in_(sorted(auto)))).all()
+        opened = 0
+        for alarm_id, rule_id in rows:
+            request = auto[rule_id].incident_request()
+            if request is None:
+                continue
+            try:
+                open_incident_for_alarm(self.runtime.engine, alarm_id, SYSTEM_ACTOR, request, self.runtime)
+                opened += 1
+            except Exception as error:
+                log.warning("alarm %s: could not open its incident automatically: %s", alarm_id, error)
+        return opened
 
     def close(self) -> None:
         self.publisher.close()
@@ -986,11 +1109,17 @@ def alarm_service(runtime) -> AlarmService:
         return service
 
 
-def attach_alarms(runtime, ingest) -> None:
-    """build_ingest: the rules run after each committed batch."""
-    ingest.batch_listeners.append(alarm_service(runtime).on_batch)
+def _when(condition: Callable[[], bool], job: Callable[[], Any]) -> Callable[[], Any]:
+    def run_if():
+        if condition():
+            return job()
+        return None
+
+    run_if.__name__ = getattr(job, "__name__", "job")
+    return run_if
 
 
-def schedule_alarm_jobs(scheduler, runtime) -> None:
-    """start_scheduler: silence check, escalation and the Alert outbox (ingest role)."""
-    alarm_service(runtime).schedule(scheduler)
+def schedule_alarm_jobs(scheduler, runtime, when: Callable[[], bool] = lambda: True) -> None:
+    """start_scheduler: silence check, escalation, missed auto-incidents and the Alert outbox,
+    run by the leading ingest process only (``when``)."""
+    alarm_service(runtime).schedule(scheduler, when)

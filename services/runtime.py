@@ -33,6 +33,7 @@ class Runtime:
     city: City
     _snapshots: object = field(default=None, repr=False)
     _live_payloads: object = field(default=None, repr=False)
+    _reactions: object = field(default=None, repr=False)
 
     @property
     def timezone(self) -> str:
@@ -55,6 +56,14 @@ class Runtime:
 
             self._live_payloads = LivePayloads(self.snapshots())
         return self._live_payloads
+
+    def reactions(self):
+        """The durable reactions of this (ingest) process and its leadership, created on first use."""
+        if self._reactions is None:
+            from services.reactions import build_reactions
+
+            self._reactions = build_reactions(self)
+        return self._reactions
 
 
 def open_runtime(settings: Settings) -> Runtime:
@@ -80,10 +89,11 @@ def build_ingest(runtime: Runtime, **kwargs) -> Ingest:
     context = ParseContext(root=runtime.settings.topic_root, max_entities=runtime.settings.max_entities_per_message,
                            registered_location=locations.get, in_area=runtime.city.is_in_area,
                            adapters=adapters.configure_all(runtime.settings, runtime.engine))
-    ingest = Ingest(runtime.settings, runtime.engine, context=context, district_of=runtime.city.district_of, **kwargs)
-    dispatch_service.attach(runtime, ingest)  # citizen reports -> incidents, cmdexe replies -> unit/incident states
-    from services.rules import attach_alarms
-    attach_alarms(runtime, ingest)  # alarm rules after each committed batch
+    # what follows from the stored rows (reports -> incidents, replies -> unit states, observations ->
+    # alarms) runs from the database on the leading ingest process, woken by each commit (services/reactions.py)
+    ingest = Ingest(runtime.settings, runtime.engine, context=context, district_of=runtime.city.district_of,
+                    reactions=runtime.reactions(), **kwargs)
+    ingest.store.follow_report_updates = dispatch_service.incidents_follow_reports
     return ingest
 
 
@@ -98,9 +108,10 @@ def start_scheduler(runtime: Runtime) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
     scheduler.add_job(run_retention, "interval", hours=1, args=[runtime], id="retention",
                       next_run_time=None)
-    dispatch_service.schedule(runtime, scheduler)  # dispatches not accepted in time escalate
+    leading = runtime.reactions().leadership  # jobs that must run once: on the leading ingest process
+    dispatch_service.schedule(runtime, scheduler, lambda: leading.is_leader)  # dispatches not accepted in time
     from services.rules import schedule_alarm_jobs
-    schedule_alarm_jobs(scheduler, runtime)  # silence check, alarm escalation, Alert outbox
+    schedule_alarm_jobs(scheduler, runtime, lambda: leading.is_leader)  # silence, escalation, Alert outbox
     scheduler.start()
     run_retention(runtime)
     return scheduler

@@ -14,6 +14,7 @@ from typing import Callable, Iterable
 from sqlalchemy import JSON, Boolean, and_, bindparam, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from services import fastjson
 from services.models import (
@@ -86,6 +87,8 @@ class BatchResult:
 class ObservationStore:
     def __init__(self, engine: Engine, district_of: Callable[[float, float], str | None] = lambda lon, lat: None):
         self.engine = engine
+        # what a citizen request's later status changes (its incident: services/dispatch.py), set by the runtime
+        self.follow_report_updates: Callable[[Session, tuple[CitizenReportIn, ...]], object] | None = None
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         # a fixed sensor reports from the same spot every time: one point-in-polygon per spot
         self._district_of = lru_cache(maxsize=65_536)(district_of)
@@ -137,6 +140,11 @@ class ObservationStore:
             reports = self._insert_reports(connection, batch.reports)
             inserted = {r.external_id for r in reports}
             updated = self._update_reports(connection, [r for r in batch.reports if r.external_id not in inserted])
+            if updated and self.follow_report_updates is not None:
+                # in this transaction: a report updated in place leaves no new row for a reaction to find
+                with Session(bind=connection) as session:
+                    self.follow_report_updates(session, tuple(updated))
+                    session.flush()
             replies = self._insert_replies(connection, batch.replies)
             if batch.rejected:
                 self._insert_rejected(connection, batch.rejected)

@@ -1,14 +1,14 @@
 """citizen reports: when the request was last updated at its source (Open311 updated_datetime)
 
 Revision ID: 0006
-Revises: 0004_iot_agent
+Revises: 0005
 """
 from alembic import op
 import sqlalchemy as sa
 import services.models
 
 revision = "0006"
-down_revision = "0004_iot_agent"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -7,6 +7,7 @@ from services.models.alarms import Alarm, AlarmEvent
 from services.models.base import AUTO_ID, UTCDateTime, utcnow
 from services.models.dispatch import Incident, IncidentEvent, ResponseUnit, UnitCommand
 from services.models.iot_agent import IotDevice, IotServiceGroup
+from services.models.reactions import ReactionCursor, ReactorLease, RuleState
 from services.models.telemetry import (
     ApiToken,
     AuditEntry,
@@ -26,5 +27,5 @@ __all__ = [
     "Alarm", "AlarmEvent",
     "Display", "SignInFailure", "User",
     "Incident", "IncidentEvent", "ResponseUnit", "UnitCommand",
-    "IotDevice", "IotServiceGroup",
+    "IotDevice", "IotServiceGroup", "ReactionCursor", "ReactorLease", "RuleState",
 ]

@@ -90,7 +90,6 @@ def send(city, readings, device="flood-1", topic_device: str | None = None) -> N
     publisher.publish_all([(f"{root}/telemetry/{topic_device or device}", entity) for entity in readings])
     wait_until(lambda: count_observations(running.runtime.engine, device) >= before + len(readings), 10,
                message="the readings to be stored")
-    # the listener runs right after the commit; the next heartbeat-free check is the alarm table itself
     wait_until(lambda: running.ingest.stats.stored >= before + len(readings), 10, message="the batch")
 
 
@@ -100,9 +99,11 @@ def alarms(city, rule_id: str | None = None):
 
 
 def settle(city) -> None:
-    """Waits until the ingest has run its listeners on everything received."""
-    ingest = city[0].ingest
+    """Waits until the ingest has stored everything received and the reactions have caught up."""
+    running = city[0]
+    ingest = running.ingest
     wait_until(lambda: ingest._queue is not None and ingest._queue._unfinished_tasks == 0, 10, message="idle ingest")
+    wait_until(running.runtime.reactions().caught_up, 10, message="the reactions to catch up")
 
 
 def test_level_held_above_alert_for_the_rules_duration_raises_exactly_one_alarm(city):
