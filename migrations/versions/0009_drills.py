@@ -1,4 +1,4 @@
-"""drills: incidents and alarms raised from drill data say which drill
+"""drills: incidents, alarms and citizen reports raised from drill data say which drill
 
 Revision ID: 0009_drills
 Revises: 0008
@@ -16,12 +16,12 @@ _TEXT = sqlmodel.sql.sqltypes.AutoString
 
 
 def upgrade() -> None:
-    for table in ("incidents", "alarms"):
+    for table in ("incidents", "alarms", "citizen_reports"):
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("drill", _TEXT(length=64), nullable=True))
 
 
 def downgrade() -> None:
-    for table in ("incidents", "alarms"):
+    for table in ("incidents", "alarms", "citizen_reports"):
         with op.batch_alter_table(table) as batch:
             batch.drop_column("drill")

@@ -118,6 +118,7 @@ class CitizenReport(SQLModel, table=True):
     received_at: datetime = utc_field()
     time_from_receive: bool = False
     updated_at: Optional[datetime] = utc_field(default=None)  # the request's updated_datetime at its source
+    drill: Optional[str] = Field(default=None, max_length=64)  # sent by a drill (services.drills)
 
 
 class UnitCommandReply(SQLModel, table=True):
