@@ -77,8 +77,8 @@ from services.units import (
     seed_units,
 )
 
-__all__ = ["CreateIncident", "UpdateIncident", "ResolveIncident", "DispatchUnit", "ReturnUnit", "Refused", "DispatchContext",
-           "DispatchConfig", "DispatchListener", "recommend", "escalate_overdue", "apply_reply", "attach",
+__all__ = ["CreateIncident", "UpdateIncident", "ResolveIncident", "DispatchUnit", "ReturnUnit", "Refused",
+           "DispatchContext", "DispatchConfig", "DispatchListener", "recommend", "escalate_overdue", "apply_reply", "attach",
            "schedule", "seed_units", "assigned_route"]  # seed_units: for services.runtime
 
 log = logging.getLogger("cityops.dispatch")
