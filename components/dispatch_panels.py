@@ -120,7 +120,7 @@ def unit_board(units: list[UnitView], now: datetime, may_act: bool = True) -> ht
             html.Td(unit.service_status or "—", className="sub"),
             html.Td(html.Button("Return", id={"type": RETURN, "index": unit.unit_id}, n_clicks=0,
                                 className="btn btn-small", disabled=unit.status in ("returning", "out_of_service"),
-                                title="Send back to base (recalls it from its incident)") if may_act else ""),
+                                title="Send back to base (an incident it has not reached goes back to the queue)") if may_act else ""),
         ]))
     return html.Table(className="dispatch-table units", children=[
         html.Thead(html.Tr([html.Th("Unit"), html.Th("Kind"), html.Th("Status"), html.Th("Timer", className="num"),

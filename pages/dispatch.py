@@ -164,7 +164,7 @@ def refresh(_n, selected, chosen, _version):
         not may_act or incident is None or incident.status != "new" or not candidates,
         not may_act or incident is None or incident.status in ("resolved", "closed", "cancelled"),
         not may_act or not resolvable(incident),
-        incident.id if incident is not None and selected is None else no_update,  # pins the first one shown
+        incident.id if incident is not None and incident.id != selected else no_update,  # pins what is shown
     )
 
 
