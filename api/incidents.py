@@ -9,8 +9,9 @@ from __future__ import annotations
 from flask import g, jsonify, request
 
 from api.core import ApiError, Parameter, endpoint, int_arg, run
-from services.dispatch import CreateIncident, DispatchContext, DispatchUnit, UpdateIncident, recommend
-from services.incidents import OPEN_STATUSES, STATUSES, get_incident, incident_timeline, list_incidents
+from services.dispatch import (CreateIncident, DispatchContext, DispatchUnit, ResolveIncident, UpdateIncident,
+                               recommend)
+from services.incidents import DISPOSITIONS, OPEN_STATUSES, STATUSES, get_incident, incident_timeline, list_incidents
 from services.runtime import current
 
 _ID = Parameter("incident_id", "path", "incident id", {"type": "integer"})
@@ -107,4 +108,12 @@ def dispatch(incident_id: int):
           method="POST", role="incident.update", parameters=(_ID,))
 def cancel(incident_id: int):
     view = run(UpdateIncident(context(), g.principal, incident_id, {"status": "cancelled"}))
+    return jsonify(view.as_json())
+
+
+@endpoint("/incidents/<int:incident_id>/resolve", "Close a handled incident {outcome (the operator's words), "
+                                                  f"disposition ({' | '.join(DISPOSITIONS)})}}, releasing its units",
+          method="POST", role="incident.resolve", parameters=(_ID,))
+def resolve(incident_id: int):
+    view = run(ResolveIncident(context(), g.principal, incident_id, json_body()))
     return jsonify(view.as_json())

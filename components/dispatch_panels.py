@@ -13,6 +13,8 @@ from components.drill import drill_badge
 from components.format import site_time
 from services.incidents import (
     CATEGORIES,
+    DISPOSITIONS,
+    RESOLVABLE_STATUSES,
     SEVERITY_OF_PRIORITY,
     STATUS_LABELS,
     IncidentView,
@@ -29,6 +31,8 @@ RETURN = "dispatch-return"
 TOP_BUTTON = "dispatch-top-button"
 CANCEL_BUTTON = "dispatch-cancel-button"
 NEW_BUTTON = "dispatch-new-button"
+RESOLVE_BUTTON = "dispatch-resolve-button"
+SHOWN_ATTRIBUTE = "data-shown-incident"  # on the detail head: the incident the dispatcher sees (assets/dispatch.js)
 
 FORM = "dispatch-form"
 FORM_CATEGORY = "dispatch-form-category"
@@ -40,6 +44,12 @@ FORM_LON = "dispatch-form-lon"
 FORM_LAT = "dispatch-form-lat"
 FORM_SUBMIT = "dispatch-form-submit"
 FORM_CLOSE = "dispatch-form-close"
+
+RESOLVE_FORM = "dispatch-resolve-form"
+RESOLVE_OUTCOME = "dispatch-resolve-outcome"
+RESOLVE_DISPOSITION = "dispatch-resolve-disposition"
+RESOLVE_SUBMIT = "dispatch-resolve-submit"
+RESOLVE_CLOSE = "dispatch-resolve-close"
 
 
 def timer(since: datetime | None, now: datetime, *, class_name: str = "") -> html.Span:
@@ -112,7 +122,7 @@ def unit_board(units: list[UnitView], now: datetime, may_act: bool = True) -> ht
             html.Td(unit.service_status or "—", className="sub"),
             html.Td(html.Button("Return", id={"type": RETURN, "index": unit.unit_id}, n_clicks=0,
                                 className="btn btn-small", disabled=unit.status in ("returning", "out_of_service"),
-                                title="Send back to base (recalls it from its incident)") if may_act else ""),
+                                title="Send back to base (an incident it has not reached goes back to the queue)") if may_act else ""),
         ]))
     return html.Table(className="dispatch-table units", children=[
         html.Thead(html.Tr([html.Th("Unit"), html.Th("Kind"), html.Th("Status"), html.Th("Timer", className="num"),
@@ -135,7 +145,7 @@ def incident_detail(incident: IncidentView | None, candidates: list[Candidate], 
         ("On scene", timer(incident.on_scene_at, now) if incident.on_scene_at else "—"),
         ("Unit", incident.unit_id or "—"),
     ]
-    header = html.Div(className="detail-head", children=[
+    header = html.Div(className="detail-head", **{SHOWN_ATTRIBUTE: str(incident.id)}, children=[
         priority_badge(incident.priority),
         html.Span(f"#{incident.id}", className="mono strong"),
         html.Span(category_key(incident.category, incident.sub_category), className="detail-title"),
@@ -199,6 +209,8 @@ def detail_actions(may_act: bool = True) -> html.Div:
                     disabled=True, hidden=not may_act),
         html.Button(["Cancel incident ", html.Kbd("C")], id=CANCEL_BUTTON, n_clicks=0, className="btn btn-danger",
                     disabled=True, hidden=not may_act),
+        html.Button("Resolve…", id=RESOLVE_BUTTON, n_clicks=0, className="btn", disabled=True, hidden=not may_act,
+                    title="Close the incident with its outcome; its units go back to base"),
         html.Button(["New incident ", html.Kbd("N")], id=NEW_BUTTON, n_clicks=0, className="btn",
                     disabled=not may_act, hidden=not may_act),
         html.Span("Read only: your role may not dispatch or change incidents.", className="detail-readonly")
@@ -213,13 +225,13 @@ def new_incident_form() -> html.Div:
                                                   html.Button("×", id=FORM_CLOSE, n_clicks=0, className="btn-close",
                                                               title="Close (Esc)")]),
         html.Div(className="form-grid", children=[
+            html.Label("Description"), dcc.Input(id=FORM_DESCRIPTION, type="text", debounce=False,
+                                                 placeholder="what happened", className="input"),
             html.Label("Category"), dcc.Dropdown(id=FORM_CATEGORY, options=categories, value="health",
                                                  clearable=False, className="dd"),
             html.Label("Sub-category"), dcc.Dropdown(id=FORM_SUB, clearable=True, className="dd"),
             html.Label("Priority"), dcc.RadioItems(id=FORM_PRIORITY, value=2, inline=True, className="prio-radio",
                                                    options=[{"label": f"P{p}", "value": p} for p in (1, 2, 3, 4)]),
-            html.Label("Description"), dcc.Input(id=FORM_DESCRIPTION, type="text", debounce=False,
-                                                 placeholder="what happened", className="input"),
             html.Label("Address"), dcc.Input(id=FORM_ADDRESS, type="text", placeholder="street, landmark",
                                              className="input"),
             html.Label("Location"), html.Div(className="lonlat", children=[
@@ -229,4 +241,25 @@ def new_incident_form() -> html.Div:
         ]),
         html.P("Click the map to set the location.", className="hint"),
         html.Button("Create incident", id=FORM_SUBMIT, n_clicks=0, className="btn btn-primary"),
+    ])
+
+
+def resolvable(incident: IncidentView | None) -> bool:
+    return incident is not None and incident.status in RESOLVABLE_STATUSES
+
+
+def resolve_form() -> html.Div:
+    """Static and hidden: the Resolve button opens it in the browser; it resolves the incident shown."""
+    return html.Div(id=RESOLVE_FORM, className="dispatch-form resolve-form hidden", children=[
+        html.Div(className="form-head", children=[html.Span("Resolve the incident shown"),
+                                                  html.Button("×", id=RESOLVE_CLOSE, n_clicks=0, className="btn-close",
+                                                              title="Close (Esc)")]),
+        html.Div(className="form-grid", children=[
+            html.Label("Outcome"), dcc.Textarea(id=RESOLVE_OUTCOME, placeholder="what was done, in your words",
+                                                className="input", rows=2),
+            html.Label("Disposition"), dcc.RadioItems(id=RESOLVE_DISPOSITION, className="disposition-radio",
+                                                      options=[{"label": label, "value": code}
+                                                               for code, label in DISPOSITIONS.items()]),
+        ]),
+        html.Button("Resolve and close", id=RESOLVE_SUBMIT, n_clicks=0, className="btn btn-primary"),
     ])

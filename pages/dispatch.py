@@ -3,7 +3,11 @@
 Thin: every action is a command of services/dispatch.py (the REST API calls the same ones).
 Timers tick in the browser and keyboard shortcuts live in assets/dispatch.js:
 J/K move in the queue, D dispatches the top recommendation, C cancels the incident, N opens the
-new-incident form, Esc closes it.
+new-incident form, Esc closes it. Shortcuts act only while no text field has focus and no form is open.
+
+The detail panel shows the incident the dispatcher selected (the first of the queue only until one is
+pinned) and stays on it whatever its status becomes; every action names the incident shown (the intent
+carries it from the screen), so D never acts on an incident the dispatcher has not seen.
 """
 from __future__ import annotations
 
@@ -36,6 +40,12 @@ from components.dispatch_panels import (
     FORM_SUBMIT,
     NEW_BUTTON,
     QUEUE_ROW,
+    RESOLVE_BUTTON,
+    RESOLVE_CLOSE,
+    RESOLVE_DISPOSITION,
+    RESOLVE_FORM,
+    RESOLVE_OUTCOME,
+    RESOLVE_SUBMIT,
     RETURN,
     SEND,
     TOP_BUTTON,
@@ -43,18 +53,21 @@ from components.dispatch_panels import (
     incident_detail,
     new_incident_form,
     queue_table,
+    resolvable,
+    resolve_form,
     unit_board,
 )
 from services.dispatch import (
     CreateIncident,
     DispatchContext,
     DispatchUnit,
+    ResolveIncident,
     ReturnUnit,
     UpdateIncident,
     assigned_route,
     recommend,
 )
-from services.incidents import CATEGORIES, OPEN_STATUSES, incident_timeline, list_incidents
+from services.incidents import CATEGORIES, DISPOSITIONS, OPEN_STATUSES, get_incident, incident_timeline, list_incidents
 from services.models import utcnow
 from services.runtime import current
 from services.units import list_units
@@ -96,7 +109,7 @@ def layout(**_query):
             html.Span("DISPATCH", className="dispatch-title"),
             html.Div(id=COUNTS, className="dispatch-counts"),
             html.Div(id=MESSAGE, className="dispatch-message", role="status"),
-            html.Span(["J/K queue · D dispatch · C cancel · N new"], className="dispatch-keys"),
+            html.Span(["J/K queue · D dispatch · C cancel · N new · Esc close"], className="dispatch-keys"),
         ]),
         html.Div(className="dispatch-grid", children=[
             html.Section(className="panel panel-queue", children=[
@@ -106,7 +119,7 @@ def layout(**_query):
                              [[minlat, minlon], [maxlat, maxlon]]),
                 legend(), new_incident_form()]),
             html.Section(className="panel panel-detail", children=[
-                detail_actions(_may_act()), html.Div(id=DETAIL, className="scroll")]),
+                detail_actions(_may_act()), resolve_form(), html.Div(id=DETAIL, className="scroll")]),
             html.Section(className="panel panel-units", children=[
                 html.H2("Units"), html.Div(id=UNITS, className="scroll")]),
         ]),
@@ -117,15 +130,17 @@ def layout(**_query):
     Output(QUEUE, "children"), Output(UNITS, "children"), Output(DETAIL, "children"),
     Output(DISPATCH_MAP_INCIDENTS, "children"), Output(DISPATCH_MAP_UNITS, "children"),
     Output(DISPATCH_MAP_ROUTE, "children"), Output(COUNTS, "children"),
-    Output(TOP_BUTTON, "disabled"), Output(CANCEL_BUTTON, "disabled"),
+    Output(TOP_BUTTON, "disabled"), Output(CANCEL_BUTTON, "disabled"), Output(RESOLVE_BUTTON, "disabled"),
+    Output(SELECTED, "data", allow_duplicate=True),
     Input(TICK, "n_intervals"), Input(SELECTED, "data"), Input(CHOSEN, "data"), Input(VERSION, "data"),
+    prevent_initial_call="initial_duplicate",
 )
 def refresh(_n, selected, chosen, _version):
     runtime = current()
     now = utcnow()
     incidents = list_incidents(runtime.engine, OPEN_STATUSES)
     units = list_units(runtime.engine)
-    incident = next((i for i in incidents if i.id == selected), None) or (incidents[0] if incidents else None)
+    incident = _shown(incidents, selected)
     candidates, timeline, route, highlight = [], [], None, None
     if incident is not None:
         timeline = incident_timeline(runtime.engine, incident.id)
@@ -148,7 +163,19 @@ def refresh(_n, selected, chosen, _version):
         _counts(incidents, units),
         not may_act or incident is None or incident.status != "new" or not candidates,
         not may_act or incident is None or incident.status in ("resolved", "closed", "cancelled"),
+        not may_act or not resolvable(incident),
+        incident.id if incident is not None and incident.id != selected else no_update,  # pins what is shown
     )
+
+
+def _shown(incidents: list, selected: int | None):
+    """The incident selected, even once it left the board (closed, cancelled): the panel never jumps to
+    another by itself. Nothing selected yet (or no longer existing): the first of the queue."""
+    if selected is not None:
+        incident = next((i for i in incidents if i.id == selected), None) or get_incident(current().engine, selected)
+        if incident is not None:
+            return incident
+    return incidents[0] if incidents else None
 
 
 def _counts(incidents, units) -> list:
@@ -181,56 +208,62 @@ def choose_candidate(_clicks):
     return ctx.triggered_id["index"]
 
 
-def _shown_incident(selected):
-    if selected is not None:
-        return selected
-    incidents = list_incidents(current().engine, OPEN_STATUSES, limit=1)
-    return incidents[0].id if incidents else None
-
-
 # A button click becomes an "intent" in the browser first: the buttons are re-rendered every tick,
 # and a re-triggered server callback would discard the answer of the one still running.
 clientside_callback(
     ClientsideFunction(namespace="dispatch", function_name="intent"),
     Output(INTENT, "data"),
     Input({"type": SEND, "index": ALL}, "n_clicks"), Input(TOP_BUTTON, "n_clicks"),
-    Input(CANCEL_BUTTON, "n_clicks"), Input({"type": RETURN, "index": ALL}, "n_clicks"), prevent_initial_call=True,
+    Input(CANCEL_BUTTON, "n_clicks"), Input({"type": RETURN, "index": ALL}, "n_clicks"),
+    Input(RESOLVE_SUBMIT, "n_clicks"), prevent_initial_call=True,
 )
 
 
 @callback(Output(MESSAGE, "children"), Output(MESSAGE, "className"), Output(VERSION, "data"),
-          Input(INTENT, "data"), State(SELECTED, "data"), State(VERSION, "data"), prevent_initial_call=True)
-def act(intent, selected, version):
+          Output(RESOLVE_FORM, "className", allow_duplicate=True), Output(RESOLVE_OUTCOME, "value"),
+          Input(INTENT, "data"), State(RESOLVE_OUTCOME, "value"), State(RESOLVE_DISPOSITION, "value"),
+          State(VERSION, "data"), prevent_initial_call=True)
+def act(intent, outcome_text, disposition, version):
+    """Runs the intent's command on the incident the screen showed when it was clicked (``intent.incident``)."""
     if not intent or not intent.get("action"):
-        return no_update, no_update, no_update
-    action, target = intent["action"], intent.get("target")
-    incident_id = _shown_incident(selected)
+        return (no_update,) * 5
+    action, target, incident_id = intent["action"], intent.get("target"), intent.get("incident")
     if action == RETURN:
         outcome = attempt(ReturnUnit(_ctx(), acting(), target))
-    elif incident_id is None:
-        return "Select an incident first.", "dispatch-message error", (version or 0) + 1
+    elif not isinstance(incident_id, int):
+        return "Select an incident first.", "dispatch-message error", (version or 0) + 1, no_update, no_update
     elif action == CANCEL_BUTTON:
         outcome = attempt(UpdateIncident(_ctx(), acting(), incident_id, {"status": "cancelled"}))
+    elif action == RESOLVE_SUBMIT:
+        outcome = attempt(ResolveIncident(_ctx(), acting(), incident_id,
+                                          {"outcome": outcome_text, "disposition": disposition}))
     else:
         outcome = attempt(DispatchUnit(_ctx(), acting(), incident_id, target if action == SEND else None))
     if not outcome.ok:
-        return outcome.message, "dispatch-message error", (version or 0) + 1
-    return _confirmation(action, target, incident_id, outcome.value), "dispatch-message ok", (version or 0) + 1
+        return outcome.message, "dispatch-message error", (version or 0) + 1, no_update, no_update
+    resolved = action == RESOLVE_SUBMIT
+    return (_confirmation(action, target, incident_id, outcome.value, disposition), "dispatch-message ok",
+            (version or 0) + 1, "dispatch-form resolve-form hidden" if resolved else no_update,
+            "" if resolved else no_update)
 
 
-def _confirmation(action: str, target, incident_id: int | None, result) -> str:
+def _confirmation(action: str, target, incident_id: int | None, result, disposition: str | None = None) -> str:
     if action == RETURN:
         return f"{target} sent back to base ({result['command']})."
     if action == CANCEL_BUTTON:
         return f"Incident #{incident_id} cancelled."
+    if action == RESOLVE_SUBMIT:
+        return f"Incident #{incident_id} resolved ({DISPOSITIONS[disposition].lower()}) and closed."
     warning = "" if result.published else " — the broker did not confirm the command"
     return f"{result.unit_id} dispatched to #{incident_id}, ETA {result.eta_seconds / 60:.1f} min{warning}."
 
 
-@callback(Output(FORM, "className"), Input(NEW_BUTTON, "n_clicks"), Input(FORM_CLOSE, "n_clicks"),
-          prevent_initial_call=True)
-def toggle_form(_new, _close):
-    return "dispatch-form" if ctx.triggered_id == NEW_BUTTON else "dispatch-form hidden"
+# The forms open and close in the browser (no server round trip), their first field focused.
+clientside_callback(ClientsideFunction(namespace="dispatch", function_name="newForm"), Output(FORM, "className"),
+                    Input(NEW_BUTTON, "n_clicks"), Input(FORM_CLOSE, "n_clicks"), prevent_initial_call=True)
+clientside_callback(ClientsideFunction(namespace="dispatch", function_name="resolveForm"),
+                    Output(RESOLVE_FORM, "className"), Input(RESOLVE_BUTTON, "n_clicks"),
+                    Input(RESOLVE_CLOSE, "n_clicks"), prevent_initial_call=True)
 
 
 @callback(Output(FORM_LAT, "value"), Output(FORM_LON, "value"), Output(FORM, "className", allow_duplicate=True),

@@ -44,7 +44,9 @@ from services.config import Settings
 from services.db import session_scope
 from services.incidents import (
     ACTIVE_STATUSES,
+    DISPOSITIONS,
     QUEUE_STATUSES,
+    RESOLVABLE_STATUSES,
     STATUS_LABELS,
     TRANSITIONS,
     IncidentInput,
@@ -74,8 +76,8 @@ from services.units import (
     seed_units,
 )
 
-__all__ = ["CreateIncident", "UpdateIncident", "DispatchUnit", "ReturnUnit", "Refused", "DispatchContext",
-           "DispatchConfig", "recommend", "escalate_overdue", "apply_reply", "apply_replies",
+__all__ = ["CreateIncident", "UpdateIncident", "ResolveIncident", "DispatchUnit", "ReturnUnit", "Refused",
+           "DispatchContext", "DispatchConfig", "recommend", "escalate_overdue", "apply_reply", "apply_replies",
            "incidents_from_reports", "units_back_home", "schedule", "seed_units", "assigned_route"]  # seed_units: for services.runtime
 
 log = logging.getLogger("cityops.dispatch")
@@ -284,7 +286,7 @@ class UpdateIncident(Command):
 
     def run(self, now: datetime | None = None) -> IncidentView:
         now = now or utcnow()
-        recall: tuple[str, dict] | None = None
+        recalls: list[tuple[str, dict]] = []
         with session_scope(self.ctx.engine) as session:
             taken = session.execute(update(Incident).where(Incident.id == self.incident_id,
                                                            Incident.version == self.current.version)
@@ -307,38 +309,111 @@ class UpdateIncident(Command):
                     incident.closed_at = now
                 elif new_status == "on_scene":
                     incident.on_scene_at = now
-                if new_status in ("resolved", "cancelled") and incident.unit_id:
-                    recall = self._release_unit(session, incident, now)
+                if new_status in ("resolved", "cancelled"):
+                    recalls = _release_units(session, incident, self.actor.name, now, "cancel")
             described = ", ".join(f"{k}={v}" for k, v in self.changes.items())
             add_event(session, incident, "status" if new_status else "updated", self.actor.name,
                       f"changed {described}", now, status_before=status_before if new_status else None,
                       unit_id=incident.unit_id)
             record(session, self.actor.name, "incident.update", f"incident:{incident.id}", before, snapshot(incident))
             view = view_of(incident)
-        if recall:
-            _publish_recorded(self.ctx, *recall)
+        for unit_id, payload in recalls:
+            _publish_recorded(self.ctx, unit_id, payload)
         return view
 
-    def _release_unit(self, session: Session, incident: Incident, now: datetime) -> tuple[str, dict] | None:
-        unit_id, incident.unit_id = incident.unit_id, None
-        unit = session.get(ResponseUnit, unit_id)
-        if unit is None or unit.incident_id != incident.id:
-            return None
+
+def _release_units(session: Session, incident: Incident, actor: str, now: datetime,
+                   command: str) -> list[tuple[str, dict]]:
+    """Every unit still on ``incident`` goes back to base (returning, then available once parked, as after a
+    clear): its open command is superseded and ``command`` (cancel | return) recorded for it. Returns the
+    (unit, payload) pairs to publish after the commit."""
+    incident.unit_id = None
+    units = session.execute(select(ResponseUnit).where(ResponseUnit.incident_id == incident.id)).scalars().all()
+    released = []
+    for unit in units:
         before = {"status": unit.status, "incident_id": unit.incident_id}
         cmd_id = _new_cmd_id()
-        session.execute(update(UnitCommand).where(UnitCommand.unit_id == unit_id,
+        session.execute(update(UnitCommand).where(UnitCommand.unit_id == unit.unit_id,
                                                   UnitCommand.incident_id == incident.id,
                                                   UnitCommand.state.in_(("sent", "accepted", "arrived")))
                         .values(state="superseded"))
         unit.status, unit.status_since, unit.incident_id, unit.command_id = "returning", now, None, cmd_id
         unit.version += 1
-        payload = _command_payload(cmd_id, "cancel", view_of(incident), now)
-        session.add(UnitCommand(cmd_id=cmd_id, unit_id=unit_id, incident_id=incident.id, command="cancel",
-                                issued_by=self.actor.name, issued_at=now, payload=payload))
-        record(session, self.actor.name, "unit.recall", f"unit:{unit_id}", before,
+        payload = _command_payload(cmd_id, command, view_of(incident), now)
+        session.add(UnitCommand(cmd_id=cmd_id, unit_id=unit.unit_id, incident_id=incident.id, command=command,
+                                issued_by=actor, issued_at=now, payload=payload))
+        record(session, actor, "unit.recall", f"unit:{unit.unit_id}", before,
                {"status": unit.status, "incident_id": None})
-        return unit_id, payload
+        released.append((unit.unit_id, payload))
+    return released
 
+
+@dataclass
+class ResolveIncident(Command):
+    """Closes a handled incident with the operator's words (``outcome``) and a disposition code
+    (services/incidents.py DISPOSITIONS), releasing its units. Closed and cancelled incidents are final."""
+
+    ctx: DispatchContext
+    actor: Principal
+    incident_id: int
+    body: Any
+    outcome: str = ""
+    disposition: str = ""
+    current: IncidentView | None = None
+
+    permission = "incident.resolve"
+
+    @property
+    def principal(self) -> Principal:
+        return self.actor
+
+    def check(self) -> None:
+        if not isinstance(self.body, dict):
+            raise Refused.invalid("send a JSON object with outcome and disposition", "body")
+        outcome, disposition = self.body.get("outcome"), self.body.get("disposition")
+        if not isinstance(outcome, str) or not outcome.strip():
+            raise Refused.invalid("say in words how the incident ended (outcome)", "outcome")
+        if len(outcome) > 2000:
+            raise Refused.invalid("the outcome must be at most 2000 characters", "outcome")
+        if disposition not in DISPOSITIONS:
+            raise Refused.invalid(f"disposition must be one of {', '.join(DISPOSITIONS)}", "disposition")
+        self.outcome, self.disposition = outcome.strip(), disposition
+        self.current = get_incident(self.ctx.engine, self.incident_id)
+        if self.current is None:
+            raise Refused.not_found(f"no incident #{self.incident_id}", "incident_id")
+        if self.current.status not in RESOLVABLE_STATUSES:
+            raise Refused.conflict("invalid_state", f"incident #{self.incident_id} is already "
+                                                    f"{STATUS_LABELS[self.current.status].lower()}; nothing to resolve",
+                                   "status")
+
+    def run(self, now: datetime | None = None) -> IncidentView:
+        now = now or utcnow()
+        with session_scope(self.ctx.engine) as session:
+            moved = session.execute(update(Incident).where(Incident.id == self.incident_id,
+                                                           Incident.status.in_(RESOLVABLE_STATUSES))
+                                    .values(version=Incident.version + 1)).rowcount
+            if moved != 1:
+                fresh = get_incident(self.ctx.engine, self.incident_id)
+                raise Refused.conflict("invalid_state", f"incident #{self.incident_id} changed meanwhile: it is now "
+                                                        f"{STATUS_LABELS[fresh.status].lower()}", "status")
+            incident = session.get(Incident, self.incident_id)
+            session.refresh(incident)
+            before, status_before = snapshot(incident), incident.status
+            releases = _release_units(session, incident, self.actor.name, now, "return")
+            incident.status, incident.status_since, incident.updated_at = "closed", now, now
+            incident.resolved_at, incident.closed_at = incident.resolved_at or now, now
+            resolution = {"outcome": self.outcome, "disposition": self.disposition}
+            released = ", ".join(unit_id for unit_id, _ in releases)
+            add_event(session, incident, "resolved", self.actor.name,
+                      f"resolved: {DISPOSITIONS[self.disposition]} — {self.outcome}"
+                      + (f" ({released} released)" if released else ""), now, status_before=status_before,
+                      detail={**resolution, "released": [unit_id for unit_id, _ in releases]})
+            record(session, self.actor.name, "incident.resolve", f"incident:{incident.id}", before,
+                   {**snapshot(incident), **resolution})
+            view = view_of(incident)
+        for unit_id, payload in releases:
+            _publish_recorded(self.ctx, unit_id, payload)
+        return view
 
 @dataclass(frozen=True)
 class DispatchResult:
@@ -462,6 +537,20 @@ class DispatchUnit(Command):
                               self.candidate.route.distance_m, published, payload)
 
 
+ON_THE_WAY = ("dispatched", "en_route")  # a unit recalled from these has not handled its incident yet
+
+
+def _leave_scene(session: Session, incident: Incident, unit: ResponseUnit, now: datetime, actor: str) -> None:
+    """The unit goes; the incident it handled stays on scene, for the dispatcher to resolve."""
+    before = snapshot(incident)
+    incident.unit_id, incident.updated_at = None, now
+    incident.version += 1
+    add_event(session, incident, "unit_left", actor, f"{unit.name} ({unit.unit_id}) sent back to base from the "
+                                                     f"scene by {actor}; the incident stays on scene until resolved",
+              now, unit_id=unit.unit_id)
+    record(session, actor, "incident.unit_left", f"incident:{incident.id}", before, snapshot(incident))
+
+
 class _Lost(Exception):
     def __init__(self, what: str):
         super().__init__(what)
@@ -470,7 +559,9 @@ class _Lost(Exception):
 
 @dataclass
 class ReturnUnit(Command):
-    """Sends a unit back to base. A unit on an incident is recalled: the incident returns to the queue."""
+    """Sends a unit back to base. A unit recalled before it reached its incident puts the incident back in the
+    queue; a unit leaving the scene leaves the incident on scene (handled, to be resolved); an incident that
+    is resolved, closed or served by another unit is not touched."""
 
     ctx: DispatchContext
     actor: Principal
@@ -504,10 +595,13 @@ class ReturnUnit(Command):
             session.refresh(unit)
             before = {"status": unit.status, "incident_id": unit.incident_id}
             incident = session.get(Incident, unit.incident_id) if unit.incident_id else None
-            command = "cancel" if incident is not None else "return"
-            if incident is not None and incident.unit_id == self.unit_id and incident.status in ACTIVE_STATUSES:
+            serving = incident is not None and incident.unit_id == self.unit_id
+            command = "cancel" if serving and incident.status in ON_THE_WAY else "return"
+            if command == "cancel":
                 _queue_after_release(self.ctx, session, incident, self.unit_id, now, self.actor.name, "recalled",
                                      f"{unit.name} recalled by {self.actor.name}; back in the queue", escalate=False)
+            elif serving and incident.status == "on_scene":
+                _leave_scene(session, incident, unit, now, self.actor.name)
             session.execute(update(UnitCommand).where(UnitCommand.unit_id == self.unit_id,
                                                       UnitCommand.state.in_(("sent", "accepted", "arrived")))
                             .values(state="superseded"))

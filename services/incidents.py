@@ -48,6 +48,17 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "cancelled": (),
 }
 
+# how a handled incident ended (the resolve command's disposition code), with its words on screen
+DISPOSITIONS: dict[str, str] = {
+    "treated_on_scene": "Treated on scene",
+    "transported": "Transported",
+    "resolved_on_scene": "Resolved on scene (no casualty)",
+    "referred": "Referred to another service",
+    "no_action_needed": "No action needed",
+    "false_alarm": "False alarm",
+}
+RESOLVABLE_STATUSES = ACTIVE_STATUSES + ("resolved",)  # closed and cancelled are final
+
 SEVERITY_OF_PRIORITY = {1: "critical", 2: "high", 3: "medium", 4: "low"}
 PRIORITY_OF_SEVERITY = {"critical": 1, "high": 2, "medium": 3, "low": 4, "informational": 4}
 SOURCES = ("operator", "citizen", "alarm", "api")

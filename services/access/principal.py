@@ -14,6 +14,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "read": frozenset(ROLES),
     "incident.create": _OPERATIONS,
     "incident.update": _OPERATIONS,
+    "incident.resolve": _OPERATIONS,
     "incident.dispatch": _OPERATIONS,
     "unit.return": _OPERATIONS,
     "alarm.acknowledge": _OPERATIONS,

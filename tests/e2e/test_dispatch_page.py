@@ -1,9 +1,13 @@
 """The dispatch console in a real browser against `manage.py serve` (demo simulator answering commands)."""
 from __future__ import annotations
 
+import time
+
 import requests
 from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 from tests.brokers import wait_until
 from tests.e2e.conftest import PEOPLE, sign_in
@@ -102,3 +106,138 @@ def test_dispatcher_selects_an_incident_dispatches_with_d_and_sees_the_unit_go(s
     wait_until(lambda: not form_open(), PAGE_TIMEOUT_S, interval=0.2, message="the form to close")
     errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert not errors, errors
+
+
+def _create(city, **changes) -> int:
+    body = {"category": "health", "subCategory": "heartAttack", "priority": "P1",
+            "location": {"type": "Point", "coordinates": [24.9414, 60.1699]}, "description": "e2e", **changes}
+    created = _api(city, "POST", "/incidents", json=body)
+    assert created.status_code == 201, created.text
+    return created.json()["id"]
+
+
+def _incident(city, incident_id: int) -> dict:
+    return _api(city, "GET", f"/incidents/{incident_id}").json()
+
+
+def _shown(browser) -> str:
+    """The incident the detail panel shows (its head's data-shown-incident), "" between renders."""
+    try:
+        heads = browser.find_elements(By.CSS_SELECTOR, "#dispatch-detail [data-shown-incident]")
+        return heads[0].get_attribute("data-shown-incident") if heads else ""
+    except StaleElementReferenceException:
+        return ""
+
+
+def _stays(condition, seconds: float, message: str) -> None:
+    """``condition`` holds throughout ``seconds`` (a bounded window for something that must NOT happen)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert condition(), message
+        time.sleep(0.2)
+
+
+def _cancel_waiting_urgent(city) -> None:
+    """Cancels the P1/P2 incidents still waiting (only tests create them; citizen reports are P3/P4), so
+    that the incidents a test creates are the first of the queue."""
+    for incident in _api(city, "GET", "/incidents?status=new").json()["incidents"]:
+        if incident["priority"] <= 2:
+            _api(city, "POST", f"/incidents/{incident['id']}/cancel")
+
+
+def _open_console_on(browser, city, incident_id: int) -> None:
+    sign_in(browser, city, "dispatcher", "/dispatch")
+    row = f'tr[data-incident="{incident_id}"]'
+    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, row), PAGE_TIMEOUT_S, interval=0.2,
+               message=f"incident #{incident_id} in the queue")
+    _fresh(lambda: browser.find_element(By.CSS_SELECTOR, row).click())
+    wait_until(lambda: _shown(browser) == str(incident_id), PAGE_TIMEOUT_S, interval=0.2,
+               message=f"the detail of #{incident_id}")
+
+
+def test_keys_typed_into_the_new_incident_form_right_after_n_are_text_never_shortcuts(served_city, browser):
+    incident_id = _create(served_city, description="e2e: typing after N")
+    _open_console_on(browser, served_city, incident_id)
+    wait_until(lambda: _fresh(lambda: browser.find_element(By.ID, "dispatch-top-button").is_enabled()
+                              and browser.find_element(By.ID, "dispatch-cancel-button").is_enabled()),
+               PAGE_TIMEOUT_S, interval=0.2, message="dispatch and cancel possible for the incident")
+    typed = "Man collapsed, cold and dizzy; d c dispatch cancel"
+    # a fast typist: N and the words in one burst, no pause for the form to appear
+    ActionChains(browser).send_keys("n" + typed).perform()
+    description = browser.find_element(By.ID, "dispatch-form-description")
+    wait_until(lambda: description.get_attribute("value") == typed, PAGE_TIMEOUT_S, interval=0.1,
+               message=f"every key in the description (it has {description.get_attribute('value')!r})")
+    assert "hidden" not in browser.find_element(By.ID, "dispatch-form").get_attribute("class")
+    _stays(lambda: _incident(served_city, incident_id)["status"] == "new", 3,
+           "a key typed into the form dispatched or cancelled the incident")
+    timeline = [entry["kind"] for entry in _incident(served_city, incident_id)["timeline"]]
+    assert timeline == ["created"]
+    assert "dispatched" not in _text(browser, "#dispatch-message")
+    ActionChains(browser).send_keys(Keys.ESCAPE).perform()
+    wait_until(lambda: "hidden" in browser.find_element(By.ID, "dispatch-form").get_attribute("class"),
+               PAGE_TIMEOUT_S, interval=0.1, message="Escape to close the form")
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert not errors, errors
+    _api(served_city, "POST", f"/incidents/{incident_id}/cancel")
+
+
+def test_after_a_dispatch_the_panel_stays_on_the_incident_and_d_acts_only_on_the_one_shown(served_city, browser):
+    _cancel_waiting_urgent(served_city)
+    first = _create(served_city, category="security", subCategory="robbery", description="e2e: first")
+    second = _create(served_city, category="security", subCategory="assault", description="e2e: second")
+    sign_in(browser, served_city, "dispatcher", "/dispatch")
+    # no row clicked: the panel shows the first of the queue
+    wait_until(lambda: _shown(browser) == str(first), PAGE_TIMEOUT_S, interval=0.2,
+               message=f"#{first} shown first (shown: {_shown(browser)!r})")
+    wait_until(lambda: _fresh(lambda: browser.find_element(By.ID, "dispatch-top-button").is_enabled()),
+               PAGE_TIMEOUT_S, interval=0.2, message="the dispatch button")
+    browser.find_element(By.TAG_NAME, "body").send_keys("d")
+    wait_until(lambda: f"dispatched to #{first}" in _text(browser, "#dispatch-message"), PAGE_TIMEOUT_S,
+               interval=0.2, message=f"the confirmation; message: {_text(browser, '#dispatch-message')!r}")
+    # the panel re-renders the dispatched incident (its status moved on) and stays on it
+    wait_until(lambda: _shown(browser) == str(first) and "New" not in _text(browser, ".detail-head .badge"),
+               PAGE_TIMEOUT_S, interval=0.2,
+               message=f"#{first} still shown after its dispatch (shown: {_shown(browser)!r})")
+    assert not _fresh(lambda: browser.find_element(By.ID, "dispatch-top-button").is_enabled())
+    browser.find_element(By.TAG_NAME, "body").send_keys("d")  # D again: the incident shown is not waiting
+    _stays(lambda: _incident(served_city, second)["status"] == "new" and _shown(browser) in ("", str(first)), 3,
+           "D dispatched an incident the dispatcher was not looking at")
+    _api(served_city, "POST", f"/incidents/{second}/cancel")
+    _api(served_city, "POST", f"/incidents/{first}/cancel")
+
+
+def test_dispatcher_resolves_the_incident_from_the_console_and_its_unit_is_released(served_city, browser):
+    incident_id = _create(served_city, category="fire", subCategory="buildingFire", description="e2e: resolve")
+    _open_console_on(browser, served_city, incident_id)
+    wait_until(lambda: _fresh(lambda: browser.find_element(By.ID, "dispatch-top-button").is_enabled()),
+               PAGE_TIMEOUT_S, interval=0.2, message="the dispatch button")
+    browser.find_element(By.TAG_NAME, "body").send_keys("d")
+    wait_until(lambda: _incident(served_city, incident_id)["unit_id"], PAGE_TIMEOUT_S, interval=0.2,
+               message="the dispatch")
+    unit_id = _incident(served_city, incident_id)["unit_id"]
+    wait_until(lambda: _fresh(lambda: browser.find_element(By.ID, "dispatch-resolve-button").is_enabled()),
+               PAGE_TIMEOUT_S, interval=0.2, message="the resolve button")
+    browser.find_element(By.ID, "dispatch-resolve-button").click()
+    outcome = browser.find_element(By.ID, "dispatch-resolve-outcome")
+    wait_until(lambda: browser.switch_to.active_element == outcome, PAGE_TIMEOUT_S, interval=0.1,
+               message="the outcome field focused")
+    outcome.send_keys("Kitchen fire put out, nobody hurt")
+    browser.find_element(By.XPATH, "//*[@id='dispatch-resolve-disposition']//label[contains(., 'Resolved on scene')]"
+                         ).click()
+    browser.find_element(By.ID, "dispatch-resolve-submit").click()
+    wait_until(lambda: f"#{incident_id} resolved" in _text(browser, "#dispatch-message"), PAGE_TIMEOUT_S,
+               interval=0.2, message=f"the confirmation; message: {_text(browser, '#dispatch-message')!r}")
+    detail = _incident(served_city, incident_id)
+    assert detail["status"] == "closed" and detail["unit_id"] is None
+    resolution = detail["timeline"][-1]
+    assert resolution["kind"] == "resolved" and resolution["actor"] == PEOPLE["dispatcher"]
+    assert resolution["detail"] == {"outcome": "Kitchen fire put out, nobody hurt",
+                                    "disposition": "resolved_on_scene", "released": [unit_id]}
+    unit = next(u for u in _api(served_city, "GET", "/units").json()["units"] if u["id"] == unit_id)
+    assert unit["status"] in ("returning", "available") and unit["incident_id"] is None
+    # the panel stays on the closed incident and shows who resolved it
+    wait_until(lambda: _shown(browser) == str(incident_id) and "Closed" in _text(browser, ".detail-head")
+               and "Kitchen fire put out" in _text(browser, ".timeline"), PAGE_TIMEOUT_S, interval=0.2,
+               message="the resolution on the incident's timeline")
+    assert PEOPLE["dispatcher"] in _text(browser, ".timeline .tl-resolved")
+    assert "hidden" in browser.find_element(By.ID, "dispatch-resolve-form").get_attribute("class")

@@ -393,9 +393,10 @@ class Case:
     done: object  # (site, target, before) -> bool
 
 
-def _act(intent_action, target_of=lambda t: None):
-    return lambda app, t: callback_body(app, "act", [{"action": intent_action, "target": target_of(t), "at": 1}],
-                                        [t, 0])
+def _act(intent_action, target_of=lambda t: None, states=(None, None, 0)):
+    """The console's intent on the incident shown (``t``); states: outcome, disposition, version."""
+    return lambda app, t: callback_body(app, "act", [{"action": intent_action, "target": target_of(t), "incident": t,
+                                                      "at": 1}], list(states))
 
 
 CASES = [
@@ -412,8 +413,12 @@ CASES = [
          lambda s, t: get_incident(s.runtime.engine, t).status == "cancelled"),
     Case("incident.update", _new_incident, None, lambda t: ("PATCH", f"/api/v1/incidents/{t}", {"priority": 4}),
          lambda s, t: get_incident(s.runtime.engine, t).priority == 4),
+    Case("incident.resolve", _new_incident, _act("dispatch-resolve-submit", states=("false alarm", "false_alarm", 0)),
+         lambda t: ("POST", f"/api/v1/incidents/{t}/resolve", {"outcome": "false alarm", "disposition": "false_alarm"}),
+         lambda s, t: get_incident(s.runtime.engine, t).status == "closed"),
     Case("unit.return", lambda s: (_units_free(s), _new_incident(s))[1],
-         lambda app, t: callback_body(app, "act", [{"action": "dispatch-return", "target": "amb-1", "at": 1}], [t, 0]),
+         lambda app, t: callback_body(app, "act", [{"action": "dispatch-return", "target": "amb-1", "incident": t,
+                                                    "at": 1}], [None, None, 0]),
          lambda t: ("POST", "/api/v1/units/amb-1/return", None),
          lambda s, t: s.runtime.engine.connect().execute(select(ResponseUnit.status)).scalar_one() == "returning"),
     Case("alarm.acknowledge", _new_alarm,
@@ -494,8 +499,8 @@ def test_every_world_changing_command_answers_each_role_as_spec_section_6_says_o
 def test_a_replayed_dispatch_callback_without_a_session_changes_nothing_and_gets_401(site):
     _units_free(site)
     incident_id = _new_incident(site)
-    body = callback_body(site.app, "act", [{"action": "dispatch-top-button", "target": None, "at": 1}],
-                         [incident_id, 0])
+    body = callback_body(site.app, "act", [{"action": "dispatch-top-button", "target": None, "incident": incident_id,
+                                            "at": 1}], [None, None, 0])
     replay = site.app.server.test_client().post("/_dash-update-component", json=body, headers={"Origin": ORIGIN})
     assert replay.status_code == 401 and replay.get_json()["error"]["code"] == "unauthorized"
     assert get_incident(site.runtime.engine, incident_id).status == "new"

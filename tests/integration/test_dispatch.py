@@ -16,8 +16,8 @@ from api.core import register_api
 from services.auth import Principal, create_token
 from services.config import PROJECT_ROOT
 from services.devices import device_observations
-from services.dispatch import (CreateIncident, DispatchContext, DispatchUnit, Refused, ReturnUnit, UpdateIncident,
-                               units_back_home)
+from services.dispatch import (CreateIncident, DispatchContext, DispatchUnit, Refused, ResolveIncident, ReturnUnit,
+                               UpdateIncident, units_back_home)
 from services.incidents import get_incident, incident_timeline, list_incidents
 from services.models import AuditEntry, ResponseUnit, utcnow
 from services.runtime import start_scheduler
@@ -215,6 +215,61 @@ def test_return_to_base_recalls_the_unit_and_requeues_its_incident(city_running)
     wait_until(lambda: watcher.for_unit(unit_id, "cancel"), 10, message="the cancel cmd")
 
 
+def _on_scene(city_running, body=HEART_ATTACK):
+    """An incident whose unit accepted and arrived (the unit's replies on the broker)."""
+    running, publisher, watcher, ctx = city_running
+    root, engine = running.runtime.settings.topic_root, running.runtime.engine
+    incident = CreateIncident(ctx, DISPATCHER, body)()
+    sent = DispatchUnit(ctx, DISPATCHER, incident.id)()
+    for answer, status in (("accepted", "en_route"), ("arrived", "on_scene")):
+        _reply(publisher, root, sent.unit_id, sent.cmd_id, answer)
+        wait_until(lambda status=status: get_incident(engine, incident.id).status == status, 10,
+                   message=f"incident {status} after {answer}")
+    return incident, sent.unit_id
+
+
+def test_resolving_an_incident_on_scene_closes_it_with_its_outcome_and_sends_its_unit_back(city_running):
+    running, _, watcher, ctx = city_running
+    engine = running.runtime.engine
+    incident, unit_id = _on_scene(city_running)
+    resolved = ResolveIncident(ctx, DISPATCHER, incident.id,
+                               {"outcome": "Patient stabilised, taken to Meilahti", "disposition": "transported"})()
+    assert resolved.status == "closed" and resolved.unit_id is None
+    assert resolved.resolved_at is not None and resolved.closed_at is not None
+    unit = get_unit(engine, unit_id)
+    assert unit.status == "returning" and unit.incident_id is None
+    wait_until(lambda: watcher.for_unit(unit_id, "return"), 10, message="the return cmd on the broker")
+    last = incident_timeline(engine, incident.id)[-1]
+    assert (last.kind, last.actor, last.status_before, last.status_after) == ("resolved", "dispatcher-a",
+                                                                              "on_scene", "closed")
+    assert last.detail["outcome"] == "Patient stabilised, taken to Meilahti"
+    assert last.detail["disposition"] == "transported" and last.detail["released"] == [unit_id]
+    assert "Transported" in last.message
+    with engine.connect() as connection:
+        audit = connection.execute(select(AuditEntry).where(AuditEntry.action == "incident.resolve")).one()
+    assert audit.actor == "dispatcher-a" and audit.after["disposition"] == "transported"
+    with pytest.raises(Refused) as again:
+        ResolveIncident(ctx, DISPATCHER, incident.id, {"outcome": "twice", "disposition": "false_alarm"})()
+    assert again.value.status == 409 and "already closed" in again.value.message
+
+
+def test_returning_a_unit_from_the_scene_leaves_its_incident_on_scene_not_back_in_the_queue(city_running):
+    running, _, watcher, ctx = city_running
+    engine = running.runtime.engine
+    incident, unit_id = _on_scene(city_running)
+    answer = ReturnUnit(ctx, DISPATCHER, unit_id)()
+    assert answer["command"] == "return"
+    handled = get_incident(engine, incident.id)
+    assert handled.status == "on_scene" and handled.unit_id is None and not handled.escalated
+    assert get_unit(engine, unit_id).status == "returning"
+    assert incident_timeline(engine, incident.id)[-1].kind == "unit_left"
+    wait_until(lambda: watcher.for_unit(unit_id, "return"), 10, message="the return cmd")
+    # still the dispatcher's to close, with no unit left to release
+    closed = ResolveIncident(ctx, DISPATCHER, incident.id, {"outcome": "done", "disposition": "treated_on_scene"})()
+    assert closed.status == "closed"
+    assert incident_timeline(engine, incident.id)[-1].detail["released"] == []
+
+
 # ---------------------------------------------------------------- the REST API
 
 @pytest.fixture
@@ -408,3 +463,38 @@ def test_a_citizen_request_closed_before_it_was_ever_seen_opens_no_incident(city
                            (f"{root}/reports", citizen_request("r-9"))])
     wait_until(lambda: incidents_of(engine, "r-9"), 10, message="the open request's incident")
     assert incidents_of(engine, "r-8") == []
+
+
+def test_api_resolve_closes_a_handled_incident_and_refuses_bad_input_or_a_final_state(api, city_running):
+    client, tokens, running = api
+    engine = running.runtime.engine
+    incident, unit_id = _on_scene(city_running)
+    path = f"/api/v1/incidents/{incident.id}/resolve"
+    dispatcher = _auth(tokens["dispatcher"])
+    for body, field in (({"disposition": "transported"}, "outcome"), ({"outcome": "  ", "disposition": "transported"},
+                        "outcome"), ({"outcome": "ok", "disposition": "vanished"}, "disposition"),
+                        ({"outcome": "ok"}, "disposition"), ({"outcome": 5, "disposition": "referred"}, "outcome")):
+        response = client.post(path, json=body, headers=dispatcher)
+        assert response.status_code == 422 and response.get_json()["error"]["field"] == field, body
+    assert client.post(path, data="[", headers={**dispatcher, "Content-Type": "application/json"}).status_code == 400
+    assert client.post(path, json={"outcome": "ok", "disposition": "referred"},
+                       headers=_auth(tokens["manager"])).status_code == 403
+    assert client.post("/api/v1/incidents/999999/resolve", json={"outcome": "ok", "disposition": "referred"},
+                       headers=dispatcher).status_code == 404
+    assert get_incident(engine, incident.id).status == "on_scene"  # nothing changed by the refusals
+
+    done = client.post(path, json={"outcome": "Minor cut, patched up", "disposition": "treated_on_scene"},
+                       headers=dispatcher)
+    assert done.status_code == 200 and done.get_json()["status"] == "closed"
+    assert get_unit(engine, unit_id).status == "returning"
+    timeline = client.get(f"/api/v1/incidents/{incident.id}", headers=_auth(tokens["display"])).get_json()["timeline"]
+    assert timeline[-1]["kind"] == "resolved" and timeline[-1]["actor"] == "dispatcher-1" and timeline[-1]["at"]
+    assert timeline[-1]["detail"]["outcome"] == "Minor cut, patched up"
+    again = client.post(path, json={"outcome": "again", "disposition": "referred"}, headers=dispatcher)
+    assert again.status_code == 409 and "already closed" in again.get_json()["error"]["message"]
+
+    queued = client.post("/api/v1/incidents", json=HEART_ATTACK, headers=dispatcher).get_json()
+    assert client.post(f"/api/v1/incidents/{queued['id']}/cancel", headers=dispatcher).status_code == 200
+    cancelled = client.post(f"/api/v1/incidents/{queued['id']}/resolve",
+                            json={"outcome": "x", "disposition": "false_alarm"}, headers=dispatcher)
+    assert cancelled.status_code == 409 and "already cancelled" in cancelled.get_json()["error"]["message"]
