@@ -67,7 +67,8 @@ def site(database_url, tiny_city, tmp_path, broker):
     _, token = CreateDisplay(runtime.engine, SYSTEM, "Wall 1", "/wall", {"rotate": 30})()
     tokens = {role: create_token(runtime.engine, f"{role}-token", role)
               for role in ("display", "manager", "dispatcher", "admin")}
-    return Site(runtime, app, token, tokens)
+    yield Site(runtime, app, token, tokens)
+    runtime.engine.dispose()  # its idle connections: the PostgreSQL server is shared by every test
 
 
 def _audit(engine, action: str) -> list[AuditEntry]:

@@ -21,7 +21,9 @@ NOW = datetime.now(timezone.utc).replace(microsecond=0)
 @pytest.fixture
 def runtime(database_url, tiny_city, tmp_path):
     load_plugins()
-    return open_runtime(Settings.from_env({}, database_url=database_url, city=str(tiny_city), data_dir=tmp_path))
+    runtime = open_runtime(Settings.from_env({}, database_url=database_url, city=str(tiny_city), data_dir=tmp_path))
+    yield runtime
+    runtime.engine.dispose()  # its idle connections: the PostgreSQL server is shared by every test
 
 
 def reading(device_id: str, entity_type: str, values: dict, lon: float = 24.945, lat: float = 60.170,

@@ -27,7 +27,9 @@ NEW_PER_WRITE = 3
 @pytest.fixture
 def runtime(database_url, tiny_city, tmp_path):
     load_plugins()
-    return open_runtime(Settings.from_env({}, database_url=database_url, city=str(tiny_city), data_dir=tmp_path))
+    runtime = open_runtime(Settings.from_env({}, database_url=database_url, city=str(tiny_city), data_dir=tmp_path))
+    yield runtime
+    runtime.engine.dispose()  # its idle connections: the PostgreSQL server is shared by every test
 
 
 class Browser:

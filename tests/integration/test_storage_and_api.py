@@ -28,8 +28,10 @@ def observation(device_id: str, minutes_ago: float, speed: float = 40.0) -> Obse
 
 @pytest.fixture
 def runtime(database_url, tiny_city, tmp_path):
-    return open_runtime(Settings.from_env({}, database_url=database_url, city=str(tiny_city),
-                                          admin_token=ADMIN, data_dir=tmp_path))
+    runtime = open_runtime(Settings.from_env({}, database_url=database_url, city=str(tiny_city),
+                                             admin_token=ADMIN, data_dir=tmp_path))
+    yield runtime
+    runtime.engine.dispose()  # its idle connections: the PostgreSQL server is shared by every test
 
 
 @pytest.fixture
