@@ -134,11 +134,15 @@ class Ingest:
         writer = asyncio.create_task(self._write_loop(), name="ingest-writer")
         heartbeat = asyncio.create_task(self._heartbeat_loop(stop), name="ingest-heartbeat")
         tasks = [writer, heartbeat]
+        reactions = None
         if self.reactions is not None:
-            tasks.append(asyncio.create_task(self.reactions.run(), name="ingest-reactions"))
+            reactions = asyncio.create_task(self.reactions.run(), name="ingest-reactions")
+            tasks.append(reactions)
         try:
             await self._receive_with_reconnect(stop)
         finally:
+            if reactions is not None:  # durable: what they have not reached, the next leader does
+                reactions.cancel()
             await self._queue.join()  # everything received is written and acknowledged
             self.stats.broker_connected = False
             for task in tasks:

@@ -449,6 +449,7 @@ class Reactions:
                     due = outcome.held_back_s if due is None else min(due, outcome.held_back_s)
                 if not outcome.more:
                     break
+                await asyncio.sleep(0)  # a long catch-up lets the ingest's writer (same loop) go on
         return due
 
     def _anything_new(self, tables) -> bool:
