@@ -106,6 +106,26 @@ def _start_ingest(runtime, stop: threading.Event):
     return scheduler, thread
 
 
+def create_demo_administrator(runtime) -> str | None:
+    """The demo opens on the sign-in page; with nobody to sign in yet, it makes an administrator and
+    says its password once in the log (as a notebook server shows its token). Not in production:
+    only ``serve`` in demo mode does this, and only while no user exists."""
+    import secrets
+
+    from services.access.principal import Principal
+    from services.access.users import CreateUser, user_count
+
+    if user_count(runtime.engine):
+        return None
+    password = secrets.token_urlsafe(12)
+    CreateUser(runtime.engine, Principal.system("demo"), "admin", "admin", password)()
+    settings = runtime.settings
+    log.warning("demo: no user existed, so an administrator was made. Sign in at http://%s:%s/login as "
+                "'admin' with the password %s  (change it: python manage.py user passwd admin)",
+                settings.host, settings.port, password)
+    return password
+
+
 def cmd_serve(_args) -> None:
     from services.runtime import open_runtime
 
@@ -114,6 +134,8 @@ def cmd_serve(_args) -> None:
     _stop_on_signals(stop)
     _ensure_broker(settings)
     runtime = open_runtime(settings)
+    if settings.demo:
+        create_demo_administrator(runtime)
     scheduler, ingest_thread = _start_ingest(runtime, stop)
     if settings.demo:
         from services.simulator import start_simulator_thread

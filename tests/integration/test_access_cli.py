@@ -64,3 +64,21 @@ def test_the_first_run_says_exactly_how_to_create_the_first_administrator(databa
     with caplog.at_level(logging.WARNING, logger="cityops"):
         create_app(runtime)
     assert "python manage.py user create NAME --role admin" in caplog.text
+
+
+def test_the_demo_makes_an_administrator_once_and_says_its_password(database_url, tiny_city, tmp_path, caplog):
+    import manage
+    from app import create_app
+    from services.access.users import user_count
+    from services.runtime import open_runtime
+
+    runtime = open_runtime(Settings.from_env({}, database_url=database_url, city=str(tiny_city), data_dir=tmp_path))
+    with caplog.at_level(logging.WARNING, logger="cityops"):
+        password = manage.create_demo_administrator(runtime)
+    assert password and f"as 'admin' with the password {password}" in caplog.text
+    app = create_app(runtime)
+    answer = app.server.test_client().post("/login", data={"name": "admin", "password": password, "next": "/"},
+                                           headers={"Origin": "http://localhost"})
+    assert answer.status_code == 303
+    assert manage.create_demo_administrator(runtime) is None and user_count(runtime.engine) == 1  # once
+    runtime.engine.dispose()
