@@ -17,6 +17,12 @@ def health():
     return jsonify(report), 200 if report["status"] == "ok" else 503
 
 
+@endpoint("/health/live", "The web server answers (no database query): what screens poll for their connection banner",
+          role=None)
+def liveness():
+    return jsonify({"status": "ok"})
+
+
 _TIME = {"type": "string", "format": "date-time"}
 
 

@@ -1,4 +1,5 @@
-// Never silently stale: every screen checks the server every 3 s and says so when it cannot
+// Never silently stale: every screen checks that the server answers every 3 s (/health/live: no
+// database query, so a degraded pipeline is not a lost connection) and says so when it cannot
 // reach it; the banner goes away by itself when the server answers again.
 (function () {
   "use strict";
@@ -26,7 +27,7 @@
   function check() {
     var controller = new AbortController();
     var timer = setTimeout(function () { controller.abort(); }, 2500);
-    fetch("/api/v1/health", { cache: "no-store", signal: controller.signal })
+    fetch("/api/v1/health/live", { cache: "no-store", signal: controller.signal })
       .then(function (response) {
         clearTimeout(timer);
         if (!response.ok) { throw new Error("HTTP " + response.status); }

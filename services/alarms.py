@@ -599,10 +599,6 @@ def open_incident_for_alarm(engine: Engine, alarm_id: int, actor, request: Incid
         alarm = session.get(Alarm, alarm_id, with_for_update=True)
         before = _snapshot(alarm)
         alarm.incident_id = int(incident_id)
-        if alarm.drill:  # an incident opened from a drill's alarm is the drill's too
-            from services.drills import mark_incident
-
-            mark_incident(session.connection(), alarm.incident_id, alarm.drill)
         _event(session, alarm, "incident", actor_name, f"incident {incident_id} opened",
                {"incident_id": incident_id}, now)
         _touch(alarm, now)
@@ -612,33 +608,23 @@ def open_incident_for_alarm(engine: Engine, alarm_id: int, actor, request: Incid
 
 
 def _create_incident(engine: Engine, row, actor, request: IncidentRequest, runtime) -> int:
+    """Creates the alarm's incident through dispatch, in one transaction with everything it carries
+    (a drill's alarm makes a drill's incident: no screen ever sees it unmarked)."""
+    from services.dispatch import CreateIncident, DispatchContext
+    from services.incidents import IncidentInput
+
+    if runtime is None:
+        from services.runtime import current
+
+        runtime = current()
     title = f"{row.rule_name}: {row.device_name or row.device_id}"
-    try:
-        from services.dispatch import CreateIncident, DispatchContext
-        from services.incidents import IncidentInput
-    except ImportError:
-        CreateIncident = None
-    if CreateIncident is not None and hasattr(DispatchContext, "of"):
-        if runtime is None:
-            from services.runtime import current
-
-            runtime = current()
-        principal = actor if isinstance(actor, Principal) else Principal.system(str(actor))
-        data = IncidentInput(request.category, request.sub_category, request.priority, row.lon, row.lat,
-                             description=f"{title} — {row.description}", address=row.device_name,
-                             source="alarm", external_id=f"alarm:{row.id}")
-        command = CreateIncident(DispatchContext.of(runtime, engine=engine), principal, data)
-        command.validate()
-        return int(command.run().id)
-    # the call agreed before dispatch existed (services.incidents.CreateIncident)
-    from services.incidents import CreateIncident as AgreedCreateIncident
-
-    incident = AgreedCreateIncident(
-        getattr(actor, "name", actor), category=request.category, sub_category=request.sub_category,
-        priority=request.priority, lon=row.lon, lat=row.lat, title=title, description=row.description,
-        source="alarm", source_ref=row.id,
-    ).validate().run(engine)
-    return int(incident["id"] if isinstance(incident, dict) else incident.id)
+    principal = actor if isinstance(actor, Principal) else Principal.system(str(actor))
+    data = IncidentInput(request.category, request.sub_category, request.priority, row.lon, row.lat,
+                         description=f"{title} — {row.description}", address=row.device_name,
+                         source="alarm", external_id=f"alarm:{row.id}", drill=row.drill)
+    command = CreateIncident(DispatchContext.of(runtime, engine=engine), principal, data)
+    command.validate()
+    return int(command.run().id)
 
 
 def _iso(moment: datetime | None) -> str | None:

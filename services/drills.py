@@ -81,10 +81,5 @@ def mark_alarm(connection: Connection, alarm_id: int, drill: str | None) -> None
         connection.execute(update(Alarm).where(Alarm.id == alarm_id, Alarm.drill.is_(None)).values(drill=drill))
 
 
-def mark_incident(connection: Connection, incident_id: int, drill: str | None) -> None:
-    if drill:
-        connection.execute(update(Incident).where(Incident.id == incident_id).values(drill=drill))
-
-
 def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -284,7 +284,7 @@ def snapshot(row: Incident) -> dict:
     """The audit log's before/after of an incident."""
     return {"status": row.status, "priority": row.priority, "category": row.category,
             "subCategory": row.sub_category, "unit_id": row.unit_id, "escalated": row.escalated,
-            "description": row.description, "version": row.version}
+            "description": row.description, "version": row.version, "drill": row.drill}
 
 
 def list_incidents(engine: Engine, statuses: tuple[str, ...] | None = OPEN_STATUSES, limit: int = 500) -> list[IncidentView]:

@@ -205,6 +205,7 @@ def test_sign_in_page_assets_and_health_load_without_identity(site):
     assert client.get("/login").status_code == 200
     assert client.get("/assets/cityops.css").status_code == 200
     assert client.get("/api/v1/health").status_code in (200, 503)
+    assert client.get("/api/v1/health/live").status_code == 200
     assert client.get("/api/v1/openapi.json").status_code == 200
     assert client.get("/api/v1/devices").status_code == 401
 

@@ -203,30 +203,9 @@ def test_acknowledged_alarm_is_not_escalated(city):
     assert alarm_service(running.runtime).engine.escalate(now=utcnow() + timedelta(seconds=30)) == []
 
 
-class FakeCreateIncident:
-    """Stands in for services.incidents.CreateIncident where the dispatch module does not have it yet."""
+def test_alarm_with_auto_incident_opens_one_incident_once(city):
+    from services.incidents import list_incidents
 
-    calls: list[dict] = []
-
-    def __init__(self, actor, **fields):
-        self.actor, self.fields = actor, fields
-
-    def validate(self):
-        return self
-
-    def run(self, engine):
-        FakeCreateIncident.calls.append({"actor": self.actor, **self.fields})
-        return {"id": 900 + len(FakeCreateIncident.calls)}
-
-
-def test_alarm_with_auto_incident_opens_one_incident_once(city, monkeypatch):
-    import services.dispatch as dispatch
-    import services.incidents as incidents
-
-    real = hasattr(dispatch, "CreateIncident")
-    if not real:  # the dispatch module is not there yet: the seam's agreed call, faked
-        FakeCreateIncident.calls = []
-        monkeypatch.setattr(incidents, "CreateIncident", FakeCreateIncident, raising=False)
     running, _ = city
     send(city, [flood(0, 2.1), flood(30, 2.2)])
     alarm = wait_until(lambda: [a for a in alarms(city, "water-danger") if a.incident_id], 10,
@@ -238,18 +217,22 @@ def test_alarm_with_auto_incident_opens_one_incident_once(city, monkeypatch):
                                     IncidentRequest("naturalDisaster", "flood", 1), running.runtime)
     assert again == alarm.incident_id
     assert len(alarms(city, "water-danger")) == 1
-    if real:
-        from services.incidents import list_incidents
+    opened = [i for i in list_incidents(running.runtime.engine, statuses=None) if i.source == "alarm"]
+    assert [(i.id, i.external_id, i.priority, i.category, i.sub_category, i.drill) for i in opened] == [
+        (alarm.incident_id, f"alarm:{alarm.id}", 1, "naturalDisaster", "flood", None)]
 
-        opened = [i for i in list_incidents(running.runtime.engine, statuses=None) if i.source == "alarm"]
-        assert [(i.id, i.external_id, i.priority, i.category, i.sub_category) for i in opened] == [
-            (alarm.incident_id, f"alarm:{alarm.id}", 1, "naturalDisaster", "flood")]
-    else:
-        assert len(FakeCreateIncident.calls) == 1
-        call = FakeCreateIncident.calls[0]
-        assert call["source"] == "alarm" and call["source_ref"] == alarm.id and call["priority"] == 1
-        assert (call["category"], call["sub_category"]) == ("naturalDisaster", "flood")
-        assert (call["lon"], call["lat"]) == (24.951, 60.166)
+
+def test_a_drill_alarms_incident_is_a_drill_from_the_moment_it_is_created(city):
+    running, _ = city
+    send(city, [{**flood(0, 2.1), "drill": "storm"}, {**flood(30, 2.2), "drill": "storm"}])
+    alarm = wait_until(lambda: [a for a in alarms(city, "water-danger") if a.incident_id], 10,
+                       message="the drill alarm's incident")[0]
+    assert alarm.drill == "storm"
+    with running.runtime.engine.connect() as connection:
+        created = connection.execute(select(AuditEntry).where(
+            AuditEntry.action == "incident.create", AuditEntry.target == f"incident:{alarm.incident_id}")).one()
+    after = created.after if isinstance(created.after, dict) else json.loads(created.after)
+    assert after["drill"] == "storm"  # the row was written marked, never marked afterwards
 
 
 def _retained_alerts(broker, root: str, expected: int) -> dict[str, tuple[dict, bool]]:

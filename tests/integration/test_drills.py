@@ -49,9 +49,9 @@ def test_a_storm_drill_from_the_cli_marks_its_readings_alarm_and_incidents_and_s
                                     if a.rule_id == "water-danger"], 90, interval=0.5,
                            message="the water-danger alarm")[0]
         assert alarm.drill == "storm" and alarm.as_json()["drill"] == "storm"
-        incidents = wait_until(lambda: [i for i in list_incidents(engine) if i.source == "alarm"], 30, interval=0.5,
-                               message="the alarm's incident")
-        assert {i.drill for i in incidents} == {"storm"}
+        incident = wait_until(lambda: [i for i in list_incidents(engine) if i.external_id == f"alarm:{alarm.id}"], 30,
+                              interval=0.5, message="the alarm's incident")[0]
+        assert incident.drill == "storm"
         calls = wait_until(lambda: [i for i in list_incidents(engine) if i.source == "citizen" and i.drill], 60,
                            interval=0.5, message="the drill's calls as incidents")
         assert {i.drill for i in calls} == {"storm"} and calls[0].as_json()["drill"] == "storm"

@@ -172,3 +172,9 @@ def test_health_without_a_running_ingest_says_degraded_with_503(client):
     assert response.status_code == 503
     assert body["db"] is True and body["broker"] is False and body["status"] == "degraded"
     assert body["problems"] == ["no ingest process has reported in the last 10 s"]
+
+
+def test_liveness_answers_200_while_the_pipeline_is_degraded_so_screens_do_not_say_the_server_is_lost(client):
+    assert client.get("/api/v1/health").status_code == 503  # no ingest: degraded
+    response = client.get("/api/v1/health/live")
+    assert response.status_code == 200 and response.get_json() == {"status": "ok"}
