@@ -12,7 +12,7 @@ run: $(STAMP)
 	CITYOPS_DEMO=$${CITYOPS_DEMO:-1} $(PY) manage.py serve
 
 test: $(STAMP) system-packages
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n $${CITYOPS_TEST_WORKERS:-2}
 
 bench: $(STAMP) system-packages
 	$(PY) bench/ingest.py
