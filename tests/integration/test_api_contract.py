@@ -26,7 +26,6 @@ from schemathesis.specs.openapi.checks import response_schema_conformance  # noq
 
 EXAMPLES = 8  # per operation and generation mode; every case is sent three times (admin, display, none)
 SYSTEM = Principal.system("test")
-STATS = {}
 
 
 @pytest.fixture
@@ -55,7 +54,6 @@ def test_no_generated_request_to_any_operation_gets_a_server_error(served):
     for operation in operations:
         for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
             _exercise(operation, mode, principals, failures)
-    print(sorted(STATS.items()))
     assert not failures, "\n".join(failures[:20])
 
 
@@ -64,12 +62,12 @@ def _exercise(operation, mode, principals: dict, failures: list[str]) -> None:
     @settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
               suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
     def send(case):
+        made_up = dict(case.headers or {})
         for who, headers in principals.items():
-            if headers:  # the principal's token, whatever credentials the case made up
-                case.headers = {name: value for name, value in (case.headers or {}).items()
-                                if name.lower() != "authorization"}
-            response = case.call(headers=headers)
-            STATS[(who, response.status_code)] = STATS.get((who, response.status_code), 0) + 1
+            generated = {name: value for name, value in made_up.items()
+                         if not headers or name.lower() != "authorization"}  # the principal's token wins
+            case.headers = {**generated, **headers}
+            response = case.call()
             where = f"{who} {case.method} {case.formatted_path} {case.query or ''} {case.body!r:.200}"
             degraded_health = case.path == "/health" and response.status_code == 503  # documented: no ingest here
             if response.status_code >= 500 and not degraded_health:
@@ -77,7 +75,7 @@ def _exercise(operation, mode, principals: dict, failures: list[str]) -> None:
             elif who == "admin" and mode == schemathesis.GenerationMode.POSITIVE and response.status_code < 300:
                 try:
                     case.validate_response(response, checks=[response_schema_conformance])
-                except AssertionError as error:
+                except Exception as error:  # schemathesis reports each violation (a group of them)
                     failures.append(f"answer unlike its schema for {where}: {str(error)[:500]}")
 
     try:
