@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from flask import g, jsonify, request
 
-from api.core import ApiError, Parameter, endpoint, int_arg, run, time_arg
+from api import models
+from api.core import ID64, ApiError, Parameter, endpoint, int_arg, run, time_arg
 from services.alarms import (
     SEVERITIES,
     STATE_FILTERS,
@@ -21,23 +22,7 @@ from services.alarms import (
 )
 from services.runtime import current
 
-_ID = Parameter("alarm_id", "path", "alarm id", {"type": "integer"})
-
-
-def _body() -> dict:
-    if not request.data:
-        return {}
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "send a JSON object")
-    return body
-
-
-def _text(body: dict, name: str) -> str | None:
-    value = body.get(name)
-    if value is not None and not isinstance(value, str):
-        raise ApiError(400, "invalid_value", f"{name} must be text", name)
-    return value
+_ID = Parameter("alarm_id", "path", "alarm id", ID64)
 
 
 @endpoint("/alerts", "Alarms, newest first",
@@ -51,7 +36,7 @@ def _text(body: dict, name: str) -> str | None:
               Parameter("since", "query", "ISO 8601: raised or repeated at or after", {"type": "string"}),
               Parameter("until", "query", "ISO 8601: raised at or before", {"type": "string"}),
               Parameter("limit", "query", "at most this many, 1..1000", {"type": "integer"}),
-          ))
+          ), response=models.Alarms)
 def alerts():
     severities = tuple(s.strip() for s in (request.args.get("severity") or "").split(",") if s.strip())
     filters = AlarmFilter(
@@ -64,7 +49,8 @@ def alerts():
                     "severities": list(SEVERITIES)})
 
 
-@endpoint("/alerts/<int:alarm_id>", "One alarm with its history", parameters=(_ID,))
+@endpoint("/alerts/<int:alarm_id>", "One alarm with its history", parameters=(_ID,),
+          response=models.AlarmWithHistory)
 def alert(alarm_id: int):
     engine = current().engine
     view = get_alarm(engine, alarm_id)
@@ -74,35 +60,31 @@ def alert(alarm_id: int):
 
 
 @endpoint("/alerts/<int:alarm_id>/ack", "Acknowledge an alarm", method="POST", role="alarm.acknowledge",
-          parameters=(_ID,))
+          parameters=(_ID,), response=models.Alarm)
 def acknowledge(alarm_id: int):
     return jsonify(run(AcknowledgeAlarm(current().engine, g.principal, alarm_id)).as_json())
 
 
 @endpoint("/alerts/<int:alarm_id>/clear", "Clear an alarm; body {\"note\"} optional", method="POST", role="alarm.clear",
-          parameters=(_ID,))
-def clear(alarm_id: int):
-    return jsonify(run(ClearAlarm(current().engine, g.principal, alarm_id, _text(_body(), "note"))).as_json())
+          parameters=(_ID,), body=models.AlarmNote, response=models.Alarm)
+def clear(alarm_id: int, body: models.AlarmNote):
+    return jsonify(run(ClearAlarm(current().engine, g.principal, alarm_id, body.note)).as_json())
 
 
 @endpoint("/alerts/<int:alarm_id>/assign", "Assign an alarm: body {\"assignee\"} (null to unassign)", method="POST",
-          role="alarm.assign", parameters=(_ID,))
-def assign(alarm_id: int):
-    body = _body()
-    if "assignee" not in body:
-        raise ApiError(400, "invalid_value", "send {\"assignee\": \"name\"} (null to unassign)", "assignee")
-    return jsonify(run(AssignAlarm(current().engine, g.principal, alarm_id, _text(body, "assignee"))).as_json())
+          role="alarm.assign", parameters=(_ID,), body=models.AlarmAssignee, response=models.Alarm)
+def assign(alarm_id: int, body: models.AlarmAssignee):
+    return jsonify(run(AssignAlarm(current().engine, g.principal, alarm_id, body.assignee)).as_json())
 
 
 @endpoint("/alerts/<int:alarm_id>/comments", "Comment on an alarm: body {\"text\"}", method="POST",
-          role="alarm.comment",
-          parameters=(_ID,))
-def comment(alarm_id: int):
-    return jsonify(run(CommentAlarm(current().engine, g.principal, alarm_id, _text(_body(), "text"))).as_json())
+          role="alarm.comment", parameters=(_ID,), body=models.AlarmComment, response=models.Alarm)
+def comment(alarm_id: int, body: models.AlarmComment):
+    return jsonify(run(CommentAlarm(current().engine, g.principal, alarm_id, body.text)).as_json())
 
 
 @endpoint("/alerts/<int:alarm_id>/incident", "Open the incident the alarm's rule offers (once)", method="POST",
-          role="alarm.open_incident", parameters=(_ID,))
+          role="alarm.open_incident", parameters=(_ID,), response=models.AlarmIncident)
 def open_incident(alarm_id: int):
     incident_id = run(OpenIncidentFromAlarm(current(), g.principal, alarm_id))
     return jsonify({"alarm_id": alarm_id, "incident_id": incident_id})

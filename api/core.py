@@ -4,7 +4,11 @@ Each endpoint is declared once with ``endpoint(...)`` in a module of this packag
 incidents.py, ...): that registers the Flask route, its required role and its entry in the
 OpenAPI document served at /api/v1/openapi.json. ``register_api`` imports every module of the
 package, so a new module is registered by existing.
-Errors are JSON ``{"error": {"code", "message", "field"?}}`` with a 4xx status.
+Request and response bodies are pydantic models (api/models.py): ``body=`` validates the request
+before the view runs and hands the view the model (``body`` argument), ``response=`` documents the
+answer; both become schemas of the OpenAPI document.
+Errors are JSON ``{"error": {"code", "message", "field"?}}`` with a 4xx status: a body that is not
+a JSON object is 400 ``invalid_body``, one that breaks its model 422 ``invalid_value`` naming the field.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from datetime import datetime
 from typing import Callable
 
 from flask import Blueprint, Response, g, jsonify, request
+from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from services.access.principal import Principal
@@ -50,28 +55,61 @@ class EndpointDoc:
     summary: str
     role: str | None
     parameters: tuple[Parameter, ...]
+    body: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
 
 
 ENDPOINTS: list[EndpointDoc] = []
+# Path ids as the database stores them: a larger one names nothing, and must not reach the database
+ID32 = {"type": "integer", "format": "int32", "minimum": 0, "maximum": 2 ** 31 - 1}
+ID64 = {"type": "integer", "format": "int64", "minimum": 0, "maximum": 2 ** 63 - 1}
 
 
 def endpoint(path: str, summary: str, *, method: str = "GET", role: str | None = "read",
-             parameters: tuple[Parameter, ...] = ()) -> Callable:
+             parameters: tuple[Parameter, ...] = (), body: type[BaseModel] | None = None,
+             response: type[BaseModel] | None = None, status: int = 200) -> Callable:
     """Registers a route with the permission it needs (``role``: a key of PERMISSIONS; None: public)
-    and documents it in OpenAPI."""
+    and documents it in OpenAPI. With ``body`` the request's JSON is validated into that model and
+    passed to the view as ``body``; ``response`` (answered with ``status``) is documentation."""
+
+    largest = {p.name: p.schema["maximum"] for p in parameters if p.where == "path" and "maximum" in p.schema}
 
     def decorate(view: Callable) -> Callable:
         def guarded(**kwargs):
             if role is not None:
                 require(role)
+            for name, value in kwargs.items():
+                if isinstance(value, int) and value > largest.get(name, ID64["maximum"]):
+                    raise ApiError(404, "not_found", f"no {name.removesuffix('_id')} {value}", name)
+            if body is not None:
+                kwargs["body"] = request_body(body)
             return view(**kwargs)
 
         guarded.__name__ = view.__name__
         blueprint.add_url_rule(path, view_func=guarded, methods=[method])
-        ENDPOINTS.append(EndpointDoc(method, path, summary, role, parameters))
+        ENDPOINTS.append(EndpointDoc(method, path, summary, role, parameters, body, response, status))
         return view
 
     return decorate
+
+
+def request_body(model: type[BaseModel]) -> BaseModel:
+    """The request's JSON object as ``model``: 400 when it is not a JSON object, 422 naming the first
+    field that breaks the model. A model without required fields takes an empty body as ``{}``."""
+    if not request.get_data(cache=True) and not any(f.is_required() for f in model.model_fields.values()):
+        raw = {}
+    else:
+        raw = request.get_json(silent=True)
+    if not isinstance(raw, dict):
+        raise ApiError(400, "invalid_body", "send a JSON object (Content-Type: application/json)", "body")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        problem = error.errors(include_url=False, include_input=False)[0]
+        field = str(problem["loc"][0]) if problem["loc"] else "body"  # the body's field, as commands name them
+        where = ".".join(str(part) for part in problem["loc"]) or "body"
+        raise ApiError(422, "invalid_value", f"{where}: {problem['msg']}", field) from None
 
 
 def require(permission: str) -> Principal:
@@ -150,45 +188,61 @@ def api_not_found(path: str) -> Response:
     return jsonify({"error": {"code": "not_found", "message": f"no endpoint /api/v1/{path}"}}), 404
 
 
+def _json(schema: dict) -> dict:
+    return {"application/json": {"schema": schema}}
+
+
+def _schema_of(model: type[BaseModel], schemas: dict[str, dict]) -> dict:
+    """A reference to ``model``'s JSON Schema, kept with the models it uses in ``schemas``."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(schema.pop("$defs", {}))
+    schemas[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
 def openapi_document() -> dict:
     paths: dict[str, dict] = {}
+    schemas: dict[str, dict] = {}
     for doc in ENDPOINTS:
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", doc.path)  # Flask <int:id> -> OpenAPI {id}
+        answer = {"description": "OK" if doc.status == 200 else "Created" if doc.status == 201 else "Done"}
+        answer["content"] = _json(_schema_of(doc.response, schemas)) if doc.response else {"application/json": {}}
         operation = {
             "summary": doc.summary,
+            "operationId": f"{doc.method.lower()}_{re.sub(r'[^A-Za-z0-9]+', '_', path).strip('_')}",
             "parameters": [
                 {"name": p.name, "in": p.where, "required": p.where == "path", "description": p.description,
                  "schema": p.schema}
                 for p in doc.parameters
             ],
             "responses": {
-                "200": {"description": "OK", "content": {"application/json": {}}},
-                "400": {"$ref": "#/components/responses/Error"},
-                "401": {"$ref": "#/components/responses/Error"},
-                "403": {"$ref": "#/components/responses/Error"},
-                "404": {"$ref": "#/components/responses/Error"},
-                "409": {"$ref": "#/components/responses/Error"},
-                "422": {"$ref": "#/components/responses/Error"},
+                str(doc.status): answer,
+                **{str(code): {"$ref": "#/components/responses/Error"} for code in (400, 401, 403, 404, 409, 422)},
             },
         }
+        if doc.body is not None:
+            required = any(field.is_required() for field in doc.body.model_fields.values())
+            operation["requestBody"] = {"required": required, "content": _json(_schema_of(doc.body, schemas))}
         if doc.role is None:
             operation["security"] = []
         else:
             operation["x-required-role"] = doc.role
         paths.setdefault(path, {})[doc.method.lower()] = operation
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {"title": "CityOps API", "version": "1"},
         "servers": [{"url": "/api/v1"}],
         "paths": paths,
         "security": [{"bearer": []}],
         "components": {
+            "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "responses": {"Error": {"description": "JSON error", "content": {"application/json": {"schema": {
-                "type": "object", "properties": {"error": {"type": "object", "required": ["code", "message"],
-                                                           "properties": {"code": {"type": "string"},
-                                                                          "message": {"type": "string"},
-                                                                          "field": {"type": "string"}}}}}}}}},
+                "type": "object", "required": ["error"],
+                "properties": {"error": {"type": "object", "required": ["code", "message"],
+                                         "properties": {"code": {"type": "string"},
+                                                        "message": {"type": "string"},
+                                                        "field": {"type": "string"}}}}}}}}},
         },
     }
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
+from api import models
 from api.core import ApiError, Parameter, endpoint, int_arg, time_arg
 from services.devices import device_observations, get_device, list_devices
 from services.health import health_report
@@ -11,7 +12,8 @@ from services.runtime import current
 from services.telemetry import REASONS
 
 
-@endpoint("/health", "Broker, database and ingest counters; HTTP 503 when degraded", role=None)
+@endpoint("/health", "Broker, database and ingest counters; HTTP 503 when degraded", role=None,
+          response=models.Health)
 def health():
     report = health_report(current().engine)
     return jsonify(report), 200 if report["status"] == "ok" else 503
@@ -27,14 +29,15 @@ _TIME = {"type": "string", "format": "date-time"}
 
 
 @endpoint("/devices", "Devices with type, location, last observation and stale flag",
-          parameters=(Parameter("type", "query", "only devices of this entity type", {"type": "string"}),))
+          parameters=(Parameter("type", "query", "only devices of this entity type", {"type": "string"}),),
+          response=models.Devices)
 def devices():
     views = list_devices(current().engine, device_type=request.args.get("type") or None)
     return jsonify({"devices": [view.as_json() for view in views], "count": len(views)})
 
 
 @endpoint("/devices/<device_id>", "One device",
-          parameters=(Parameter("device_id", "path", "device id", {"type": "string"}),))
+          parameters=(Parameter("device_id", "path", "device id", {"type": "string"}),), response=models.Device)
 def device(device_id: str):
     view = get_device(current().engine, device_id)
     if view is None:
@@ -48,7 +51,7 @@ def device(device_id: str):
               Parameter("since", "query", "ISO 8601; observations at or after", _TIME),
               Parameter("until", "query", "ISO 8601; observations at or before", _TIME),
               Parameter("limit", "query", "at most this many (the newest), 1..10000", {"type": "integer"}),
-          ))
+          ), response=models.Observations)
 def observations(device_id: str):
     engine = current().engine
     if get_device(engine, device_id) is None:
@@ -65,7 +68,8 @@ def observations(device_id: str):
           role="rejections.read",
           parameters=(Parameter("reason", "query", "one of the reason codes",
                                 {"type": "string", "enum": sorted(REASONS)}),
-                      Parameter("limit", "query", "at most this many, newest first", {"type": "integer"})))
+                      Parameter("limit", "query", "at most this many, newest first", {"type": "integer"})),
+          response=models.Rejections)
 def rejected_messages():
     reason = request.args.get("reason") or None
     if reason is not None and reason not in REASONS:

@@ -8,24 +8,18 @@ from __future__ import annotations
 
 from flask import g, jsonify, request
 
-from api.core import ApiError, Parameter, endpoint, int_arg, run
+from api import models
+from api.core import ID32, ApiError, Parameter, endpoint, int_arg, run
 from services.dispatch import (CreateIncident, DispatchContext, DispatchUnit, ResolveIncident, UpdateIncident,
                                recommend)
 from services.incidents import DISPOSITIONS, OPEN_STATUSES, STATUSES, get_incident, incident_timeline, list_incidents
 from services.runtime import current
 
-_ID = Parameter("incident_id", "path", "incident id", {"type": "integer"})
+_ID = Parameter("incident_id", "path", "incident id", ID32)
 
 
 def context() -> DispatchContext:
     return DispatchContext.of(current())
-
-
-def json_body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_body", "send a JSON object (Content-Type: application/json)", "body")
-    return body
 
 
 def _incident_or_404(incident_id: int):
@@ -38,7 +32,8 @@ def _incident_or_404(incident_id: int):
 @endpoint("/incidents", "Incidents, the queue order (waiting first, then priority, then age)",
           parameters=(Parameter("status", "query", "comma-separated statuses, 'open' (default) or 'all'",
                                 {"type": "string"}),
-                      Parameter("limit", "query", "at most this many, 1..2000", {"type": "integer"})))
+                      Parameter("limit", "query", "at most this many, 1..2000", {"type": "integer"})),
+          response=models.Incidents)
 def incidents():
     raw = (request.args.get("status") or "open").strip()
     if raw == "open":
@@ -56,13 +51,14 @@ def incidents():
 
 @endpoint("/incidents", "Create an incident {category, subCategory, priority (1-4 | P1-P4 | SDM severity), "
                         "location (GeoJSON Point) or lon/lat, description, address}", method="POST",
-          role="incident.create")
-def create_incident():
-    view = run(CreateIncident(context(), g.principal, json_body(), default_source="api"))
+          role="incident.create", body=models.IncidentCreate, response=models.Incident, status=201)
+def create_incident(body: models.IncidentCreate):
+    view = run(CreateIncident(context(), g.principal, body.model_dump(exclude_unset=True), default_source="api"))
     return jsonify(view.as_json()), 201
 
 
-@endpoint("/incidents/<int:incident_id>", "One incident with its timeline", parameters=(_ID,))
+@endpoint("/incidents/<int:incident_id>", "One incident with its timeline", parameters=(_ID,),
+          response=models.IncidentWithTimeline)
 def incident(incident_id: int):
     view = _incident_or_404(incident_id)
     timeline = incident_timeline(current().engine, incident_id)
@@ -71,15 +67,15 @@ def incident(incident_id: int):
 
 @endpoint("/incidents/<int:incident_id>", "Change priority, category, description, or status "
                                           "(resolved, closed, cancelled)", method="PATCH", role="incident.update",
-          parameters=(_ID,))
-def patch_incident(incident_id: int):
-    view = run(UpdateIncident(context(), g.principal, incident_id, json_body()))
+          parameters=(_ID,), body=models.IncidentChange, response=models.Incident)
+def patch_incident(incident_id: int, body: models.IncidentChange):
+    view = run(UpdateIncident(context(), g.principal, incident_id, body.model_dump(exclude_unset=True)))
     return jsonify(view.as_json())
 
 
 @endpoint("/incidents/<int:incident_id>/recommendations",
           "Available units able to handle the incident, ranked by road-network ETA (live traffic)",
-          parameters=(_ID,))
+          parameters=(_ID,), response=models.Recommendations)
 def recommendations(incident_id: int):
     view = _incident_or_404(incident_id)
     candidates = recommend(context(), view)
@@ -89,23 +85,15 @@ def recommendations(incident_id: int):
 
 @endpoint("/incidents/<int:incident_id>/dispatch", "Assign a unit ({\"unit_id\"}; omitted: the top "
                                                    "recommendation) and send it the MQTT command",
-          method="POST", role="incident.dispatch", parameters=(_ID,))
-def dispatch(incident_id: int):
-    body = request.get_json(silent=True)
-    if body is None and request.content_length:
-        raise ApiError(400, "invalid_body", "send a JSON object", "body")
-    body = body or {}
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_body", "send a JSON object", "body")
-    unit_id = body.get("unit_id")
-    if unit_id is not None and (not isinstance(unit_id, str) or not unit_id):
-        raise ApiError(400, "invalid_value", "unit_id must be a unit id (text)", "unit_id")
-    result = run(DispatchUnit(context(), g.principal, incident_id, unit_id))
+          method="POST", role="incident.dispatch", parameters=(_ID,), body=models.DispatchRequest,
+          response=models.Dispatched)
+def dispatch(incident_id: int, body: models.DispatchRequest):
+    result = run(DispatchUnit(context(), g.principal, incident_id, body.unit_id))
     return jsonify(result.as_json())
 
 
 @endpoint("/incidents/<int:incident_id>/cancel", "Cancel the incident (its unit, if any, is recalled)",
-          method="POST", role="incident.update", parameters=(_ID,))
+          method="POST", role="incident.update", parameters=(_ID,), response=models.Incident)
 def cancel(incident_id: int):
     view = run(UpdateIncident(context(), g.principal, incident_id, {"status": "cancelled"}))
     return jsonify(view.as_json())
@@ -113,7 +101,8 @@ def cancel(incident_id: int):
 
 @endpoint("/incidents/<int:incident_id>/resolve", "Close a handled incident {outcome (the operator's words), "
                                                   f"disposition ({' | '.join(DISPOSITIONS)})}}, releasing its units",
-          method="POST", role="incident.resolve", parameters=(_ID,))
-def resolve(incident_id: int):
-    view = run(ResolveIncident(context(), g.principal, incident_id, json_body()))
+          method="POST", role="incident.resolve", parameters=(_ID,), body=models.ResolveRequest,
+          response=models.Incident)
+def resolve(incident_id: int, body: models.ResolveRequest):
+    view = run(ResolveIncident(context(), g.principal, incident_id, body.model_dump(exclude_unset=True)))
     return jsonify(view.as_json())

@@ -3,8 +3,9 @@ configuration and provisioning APIs take them (services/adapters/iot_agent.py). 
 reaches the ingest within seconds; every write is in the audit log."""
 from __future__ import annotations
 
-from flask import g, jsonify, request
+from flask import g, jsonify
 
+from api import models
 from api.core import ApiError, Parameter, endpoint
 from services.adapters.iot_agent import (
     ProvisioningError,
@@ -20,14 +21,10 @@ from services.adapters.iot_agent import (
 from services.runtime import current
 
 
-def _items(name: str) -> list:
+def _items(body: models.IotServiceGroups | models.IotDevices, name: str) -> list:
     """``{"<name>": [...]}`` as an IoT Agent takes it, or one object."""
-    body = request.get_json(silent=True)
-    if isinstance(body, dict) and isinstance(body.get(name), list):
-        return body[name]
-    if isinstance(body, dict):
-        return [body]
-    raise ApiError(400, "invalid_json", f"send a JSON object, or {{\"{name}\": [...]}}")
+    items = getattr(body, name)
+    return items if items is not None else [body.model_dump(exclude_unset=True)]
 
 
 def _validated(items: list, read) -> list:
@@ -38,37 +35,40 @@ def _validated(items: list, read) -> list:
 
 
 @endpoint("/iot/services", "IoT Agent service groups (apikey -> entity type, mapping, static attributes)",
-          role="devices.provision")
+          role="devices.provision", response=models.ServiceGroups)
 def iot_service_groups():
     groups = list_groups(current().engine)
     return jsonify({"services": [group.as_json() for group in groups], "count": len(groups)})
 
 
-@endpoint("/iot/services", "Create or replace IoT Agent service groups", method="POST", role="devices.provision")
-def save_iot_service_groups():
-    groups = _validated(_items("services"), service_group_from)
+@endpoint("/iot/services", "Create or replace IoT Agent service groups", method="POST", role="devices.provision",
+          body=models.IotServiceGroups, response=models.ServiceGroups, status=201)
+def save_iot_service_groups(body: models.IotServiceGroups):
+    groups = _validated(_items(body, "services"), service_group_from)
     for group in groups:
         save_group(current().engine, group, principal=g.principal)
     return jsonify({"services": [group.as_json() for group in groups], "count": len(groups)}), 201
 
 
 @endpoint("/iot/services/<apikey>", "Remove an IoT Agent service group", method="DELETE", role="devices.provision",
-          parameters=(Parameter("apikey", "path", "the group's apikey", {"type": "string"}),))
+          parameters=(Parameter("apikey", "path", "the group's apikey", {"type": "string"}),), response=models.Deleted)
 def remove_iot_service_group(apikey: str):
     if not delete_group(current().engine, apikey, principal=g.principal):
         raise ApiError(404, "not_found", f"no service group with apikey {apikey!r}", "apikey")
     return jsonify({"deleted": apikey})
 
 
-@endpoint("/iot/devices", "IoT Agent devices (device id -> entity id, own mapping)", role="devices.provision")
+@endpoint("/iot/devices", "IoT Agent devices (device id -> entity id, own mapping)", role="devices.provision",
+          response=models.ProvisionedDevices)
 def iot_devices():
     rows = list_devices(current().engine)
     return jsonify({"devices": [device.as_json() for device in rows], "count": len(rows)})
 
 
-@endpoint("/iot/devices", "Create or replace IoT Agent devices", method="POST", role="devices.provision")
-def save_iot_devices():
-    rows = _validated(_items("devices"), device_from)
+@endpoint("/iot/devices", "Create or replace IoT Agent devices", method="POST", role="devices.provision",
+          body=models.IotDevices, response=models.ProvisionedDevices, status=201)
+def save_iot_devices(body: models.IotDevices):
+    rows = _validated(_items(body, "devices"), device_from)
     for device in rows:
         save_device(current().engine, device, principal=g.principal)
     return jsonify({"devices": [device.as_json() for device in rows], "count": len(rows)}), 201
@@ -76,7 +76,7 @@ def save_iot_devices():
 
 @endpoint("/iot/devices/<apikey>/<device_id>", "Remove an IoT Agent device", method="DELETE", role="devices.provision",
           parameters=(Parameter("apikey", "path", "its service group's apikey", {"type": "string"}),
-                      Parameter("device_id", "path", "the device id", {"type": "string"})))
+                      Parameter("device_id", "path", "the device id", {"type": "string"})), response=models.Deleted)
 def remove_iot_device(apikey: str, device_id: str):
     if not delete_device(current().engine, apikey, device_id, principal=g.principal):
         raise ApiError(404, "not_found", f"no device {device_id!r} under apikey {apikey!r}", "device_id")

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from flask import jsonify
 
+from api import models
 from api.core import ApiError, Parameter, endpoint
 from services.layers import layer_names, load_plugins
 from services.runtime import current
 
 
 @endpoint("/layers/<name>", "A map layer as a GeoJSON FeatureCollection, with its freshness",
-          parameters=(Parameter("name", "path", "traffic | air | flood | incidents | units", {"type": "string"}),))
+          parameters=(Parameter("name", "path", "traffic | air | flood | incidents | units", {"type": "string"}),),
+          response=models.Layer)
 def layer(name: str):
     load_plugins()
     if name not in layer_names():

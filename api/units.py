@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import g, jsonify, request
 
+from api import models
 from api.core import ApiError, Parameter, endpoint, run
 from api.incidents import context
 from services.dispatch import ReturnUnit
@@ -14,7 +15,8 @@ _ID = Parameter("unit_id", "path", "unit id", {"type": "string"})
 
 @endpoint("/units", "Units with status, timer start, position and current incident",
           parameters=(Parameter("status", "query", "only units with this status", {"type": "string",
-                                                                                     "enum": list(UNIT_STATUSES)}),))
+                                                                                     "enum": list(UNIT_STATUSES)}),),
+          response=models.Units)
 def units():
     status = request.args.get("status") or None
     if status is not None and status not in UNIT_STATUSES:
@@ -23,7 +25,7 @@ def units():
     return jsonify({"units": [u.as_json() for u in views], "count": len(views)})
 
 
-@endpoint("/units/<unit_id>", "One unit", parameters=(_ID,))
+@endpoint("/units/<unit_id>", "One unit", parameters=(_ID,), response=models.Unit)
 def unit(unit_id: str):
     view = get_unit(current().engine, unit_id)
     if view is None:
@@ -32,6 +34,7 @@ def unit(unit_id: str):
 
 
 @endpoint("/units/<unit_id>/return", "Send the unit back to base (recalls it from its incident, which "
-                                     "returns to the queue)", method="POST", role="unit.return", parameters=(_ID,))
+                                     "returns to the queue)", method="POST", role="unit.return", parameters=(_ID,),
+          response=models.Returned)
 def return_to_base(unit_id: str):
     return jsonify(run(ReturnUnit(context(), g.principal, unit_id)))

@@ -64,9 +64,10 @@ def show_users(_changed):
     runtime = current()
     users = list_users(runtime.engine)
     rows = [[user.name, user.role, "disabled" if user.disabled else "active",
+             "city sign-in" if user.external else "password",
              site_time(user.created_at, runtime.timezone, with_date=True),
              site_time(user.last_sign_in_at, runtime.timezone, with_date=True)] for user in users]
-    table = data_table(["User", "Role", "State", "Created", "Last sign-in"], rows, class_name="data-table admin-table",
+    table = data_table(["User", "Role", "State", "Signs in with", "Created", "Last sign-in"], rows, class_name="data-table admin-table",
                        empty="No users yet.")
     return table, [{"label": user.name, "value": user.name} for user in users]
 

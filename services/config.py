@@ -1,7 +1,7 @@
 """One Settings object, read once from the CITYOPS_* environment variables (SPEC section 3).
 
-Secrets never reach a repr, a log line or an error message: the session key and the admin
-token are ``SecretStr``, and the URLs (database, broker, Redis) show their password as ``***``
+Secrets never reach a repr, a log line or an error message: the session key, the admin
+token and the OpenID Connect client secret are ``SecretStr``, and the URLs (database, broker, Redis) show their password as ``***``
 (``masked_url``). A bad value stops the start with ``SettingsError`` naming the variable.
 """
 from __future__ import annotations
@@ -18,6 +18,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+
+from services.access.principal import PEOPLE_ROLES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CITIES_DIR = PROJECT_ROOT / "cities"
@@ -122,6 +124,14 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     session_idle_minutes: float = 30.0  # a signed-in person's session ends after this long idle
     secure_cookies: bool = False  # session and display cookies only over HTTPS (set behind TLS)
+    # Single sign-on with the city's OpenID Connect provider (Keycloak and the like); off without an issuer
+    oidc_issuer: str | None = None  # e.g. https://sso.city.example/realms/city (discovery below it)
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_name: str = "the city's sign-in"  # the sign-in page says "Sign in with <name>"
+    oidc_scopes: str = "openid profile email"
+    oidc_role_claim: str = "roles"  # a claim (text or list); a dotted path reaches in: realm_access.roles
+    oidc_role_map: dict[str, str] = {}  # claim value -> CityOps role; without it the values are role names
     city: str = "helsinki"
     retention_days: float = 30.0
     ingest_client_id: str = "cityops-ingest"
@@ -163,6 +173,29 @@ class Settings(BaseSettings):
             data_dir = Path(values.get("data_dir") or cls.model_fields["data_dir"].default)
             values = {**values, "database_url": f"sqlite:///{data_dir.absolute() / DATABASE_FILE}"}
         return values
+
+    @model_validator(mode="after")
+    def _single_sign_on(self) -> "Settings":
+        if (self.oidc_client_id or self.oidc_client_secret) and not self.oidc_issuer:
+            raise ValueError("CITYOPS_OIDC_ISSUER is needed with CITYOPS_OIDC_CLIENT_ID / _CLIENT_SECRET")
+        if self.oidc_issuer and not self.oidc_client_id:
+            raise ValueError("CITYOPS_OIDC_CLIENT_ID is needed with CITYOPS_OIDC_ISSUER")
+        return self
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("https", "http"):
+            raise ValueError("must be the provider's https:// issuer URL")
+        return value.rstrip("/") if value else value
+
+    @field_validator("oidc_role_map")
+    @classmethod
+    def _role_map(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value.values()) - set(PEOPLE_ROLES))
+        if unknown:
+            raise ValueError(f"maps to unknown roles {', '.join(unknown)}; roles: {', '.join(PEOPLE_ROLES)}")
+        return value
 
     @field_validator("topic_root")
     @classmethod
@@ -235,6 +268,10 @@ class Settings(BaseSettings):
         candidate = Path(self.city)
         return candidate if candidate.is_dir() else CITIES_DIR / self.city
 
+    @property
+    def single_sign_on(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
+
     def admin_token_value(self) -> str | None:
         return self.admin_token.get_secret_value() if self.admin_token else None
 
@@ -256,7 +293,8 @@ def _describe(error: ValidationError) -> str:
     """One line per bad variable, without the value (it may be a secret)."""
     lines = []
     for problem in error.errors(include_input=False, include_url=False):
-        name = str(problem["loc"][0]) if problem["loc"] else "settings"
         message = problem["msg"].removeprefix("Value error, ")
-        lines.append(f"{ENV_PREFIX}{name.upper()}: {message}")
+        if problem["loc"]:
+            message = f"{ENV_PREFIX}{str(problem['loc'][0]).upper()}: {message}"
+        lines.append(message)  # a rule across variables names them itself
     return "invalid configuration: " + "; ".join(lines)

@@ -301,5 +301,9 @@ def install(app) -> None:
     server.config.update(SESSION_COOKIE_NAME="cityops_session", SESSION_COOKIE_HTTPONLY=True,
                          SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=settings.secure_cookies)
     server.register_blueprint(blueprint)
+    if settings.single_sign_on:
+        from web import single_sign_on
+
+        single_sign_on.install(server, settings)
     server.before_request(check_request)
     server.after_request(SecurityHeaders(app))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, redirect, request, session
 from markupsafe import escape
@@ -28,16 +29,22 @@ def plain_page(title: str, body: str, status: int = 200) -> Response:
     return Response(html, status=status, mimetype="text/html")
 
 
-def _safe_next(raw: str | None) -> str:
+def safe_next(raw: str | None) -> str:
     """Only a path of this site (never //other.site or a scheme)."""
     if not raw or not raw.startswith("/") or raw.startswith("//") or "\\" in raw or "\n" in raw:
         return "/"
     return raw
 
 
-def _form(message: str | None, name: str = "", next_path: str = "/", status: int = 200) -> Response:
+def signin_form(message: str | None, name: str = "", next_path: str = "/", status: int = 200) -> Response:
     alert = f'<p class="signin-error" role="alert">{escape(message)}</p>' if message else ""
-    body = f"""<h1>Sign in to CityOps</h1>{alert}
+    settings = current().settings
+    single_sign_on = ""
+    if settings.single_sign_on:  # a link, not a form: the provider's page is a navigation away
+        link = f"/login/oidc?{urlencode({'next': next_path})}"
+        single_sign_on = (f'<p class="signin-sso"><a id="signin-sso" class="signin-sso-link" href="{escape(link)}">'
+                          f'Sign in with {escape(settings.oidc_name)}</a></p><p class="signin-or">or</p>')
+    body = f"""<h1>Sign in to CityOps</h1>{alert}{single_sign_on}
 <form method="post" action="/login" class="signin-form">
   <input type="hidden" name="next" value="{escape(next_path)}">
   <label for="signin-name">User name</label>
@@ -52,20 +59,25 @@ def _form(message: str | None, name: str = "", next_path: str = "/", status: int
 @blueprint.get("/login")
 def login_form():
     notice = session.pop("notice", None)
-    return _form(notice, next_path=_safe_next(request.args.get("next")))
+    return signin_form(notice, next_path=safe_next(request.args.get("next")))
 
 
 @blueprint.post("/login")
 def login():
     runtime = current()
     name = (request.form.get("name") or "").strip()
-    next_path = _safe_next(request.form.get("next"))
+    next_path = safe_next(request.form.get("next"))
     try:
         principal = sign_in(runtime.engine, name, request.form.get("password") or "", request.remote_addr or "unknown")
     except Refused as refusal:
-        return _form(refusal.message, name, next_path, status=refusal.status)
-    session.clear()  # a fresh session: nothing carried over from before sign-in
-    session.update(uid=principal.id, ver=session_version(runtime.engine, principal.id), seen=time.time())
+        return signin_form(refusal.message, name, next_path, status=refusal.status)
+    return open_session(principal, next_path)
+
+
+def open_session(principal, next_path: str) -> Response:
+    """A person signed in (password or the city's provider): a fresh session, then where they were going."""
+    session.clear()  # nothing carried over from before sign-in
+    session.update(uid=principal.id, ver=session_version(current().engine, principal.id), seen=time.time())
     response = redirect(next_path, code=303)
     from web.gate import DISPLAY_COOKIE
 

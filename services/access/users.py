@@ -42,15 +42,17 @@ class UserView:
     disabled: bool
     created_at: datetime
     last_sign_in_at: datetime | None
+    external: bool = False  # signs in with the city's OpenID Connect provider; no password here
 
     def as_json(self) -> dict:
         return {"id": self.id, "name": self.name, "role": self.role, "disabled": self.disabled,
-                "created_at": self.created_at.isoformat(),
+                "external": self.external, "created_at": self.created_at.isoformat(),
                 "last_sign_in_at": self.last_sign_in_at.isoformat() if self.last_sign_in_at else None}
 
 
 def _view(user: User) -> UserView:
-    return UserView(user.id, user.name, user.role, user.disabled_at is not None, user.created_at, user.last_sign_in_at)
+    return UserView(user.id, user.name, user.role, user.disabled_at is not None, user.created_at, user.last_sign_in_at,
+                    user.external_subject is not None)
 
 
 def list_users(engine: Engine) -> list[UserView]:
@@ -186,6 +188,9 @@ class ResetPassword(Command):
     def run(self) -> UserView:
         with session_scope(self.engine) as session:
             user = _find(session, self.name)
+            if user.external_subject is not None:
+                raise Refused.conflict("external", f"{self.name} signs in with the city's provider and has no "
+                                                   f"password here", "name")
             user.password_hash = hash_password(self.password)
             user.password_changed_at, user.session_version = utcnow(), user.session_version + 1
             record(session, self.principal.name, "user.password", f"user:{self.name}", None, {"changed": True})

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from services.models.base import AUTO_ID, utc_field
@@ -12,9 +12,11 @@ from services.models.base import AUTO_ID, utc_field
 
 class User(SQLModel, table=True):
     """A person who signs in. ``session_version`` changes when their sessions must end
-    (password reset, role change, disabled)."""
+    (password reset, role change, disabled). An external user signs in with the city's OpenID
+    Connect provider (``external_issuer`` and its ``external_subject``) and has no password here."""
 
     __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("external_issuer", "external_subject", name="uq_users_external"),)
 
     id: Optional[int] = Field(default=None, primary_key=True)
     name: str = Field(max_length=64, unique=True)
@@ -26,6 +28,8 @@ class User(SQLModel, table=True):
     password_changed_at: datetime = utc_field()
     last_sign_in_at: Optional[datetime] = utc_field(default=None)
     disabled_at: Optional[datetime] = utc_field(default=None)
+    external_issuer: Optional[str] = Field(default=None, max_length=256)
+    external_subject: Optional[str] = Field(default=None, max_length=256)
 
 
 class Display(SQLModel, table=True):

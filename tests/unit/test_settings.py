@@ -19,9 +19,12 @@ SECRETS = {
     "CITYOPS_REDIS_URL": "redis://:redis-pass-4711@cache.example:6379/0",
     "CITYOPS_DATABASE_URL": "postgresql+psycopg://cityops:db-pass-4711@db.example/cityops",
     "CITYOPS_SIM_MQTT_URL": "mqtt://simulator:sim-pass-4711@broker.example:1883",
+    "CITYOPS_OIDC_ISSUER": "https://sso.city.example/realms/city",
+    "CITYOPS_OIDC_CLIENT_ID": "cityops",
+    "CITYOPS_OIDC_CLIENT_SECRET": "oidc-secret-4711",
 }
 SECRET_WORDS = ("mqtt-pass-4711", "session-key-4711", "admin-token-4711", "redis-pass-4711", "db-pass-4711",
-                "sim-pass-4711")
+                "sim-pass-4711", "oidc-secret-4711")
 
 
 def assert_no_secret(text: str) -> None:
@@ -41,6 +44,7 @@ def test_repr_and_str_of_settings_show_no_secret():
     assert settings.admin_token_value() == "admin-token-4711"
     assert settings.resolved_secret_key() == "session-key-4711"
     assert make_url(settings.database_url).password == "db-pass-4711"
+    assert settings.single_sign_on and settings.oidc_client_secret.get_secret_value() == "oidc-secret-4711"
 
 
 def test_defaults_are_those_of_the_spec():
@@ -73,6 +77,10 @@ def test_a_given_mapping_is_read_and_the_process_environment_ignored(monkeypatch
     ({"CITYOPS_MQTT_URL": "mqtts://cityops:mqtt-pass-4711@broker.example:88x3"}, "CITYOPS_MQTT_URL"),
     ({"CITYOPS_MQTT_CA_FILE": "/nonexistent/ca.pem"}, "CITYOPS_MQTT_CA_FILE"),
     ({"CITYOPS_TOPIC_ROOT": "city/#"}, "CITYOPS_TOPIC_ROOT"),
+    ({"CITYOPS_OIDC_CLIENT_ID": "cityops", "CITYOPS_OIDC_CLIENT_SECRET": "oidc-secret-4711"}, "CITYOPS_OIDC_ISSUER"),
+    ({"CITYOPS_OIDC_ISSUER": "https://sso.city.example"}, "CITYOPS_OIDC_CLIENT_ID"),
+    ({"CITYOPS_OIDC_ISSUER": "sso.city.example", "CITYOPS_OIDC_CLIENT_ID": "c"}, "CITYOPS_OIDC_ISSUER"),
+    ({**SECRETS, "CITYOPS_OIDC_ROLE_MAP": '{"ops": "superuser"}'}, "CITYOPS_OIDC_ROLE_MAP"),
 ])
 def test_bad_value_is_refused_naming_the_variable_without_its_secret(env, variable):
     with pytest.raises(SettingsError) as refused:
