@@ -20,7 +20,7 @@ def health():
 
 
 @endpoint("/health/live", "The web server answers (no database query): what screens poll for their connection banner",
-          role=None)
+          role=None, response=models.Liveness)
 def liveness():
     return jsonify({"status": "ok"})
 

@@ -191,6 +191,10 @@ class Health(ResponseBody):
     problems: list[str] = []
 
 
+class Liveness(ResponseBody):
+    status: Literal["ok"]
+
+
 class Device(ResponseBody):
     id: str
     type: str
