@@ -106,7 +106,7 @@
     } else if (kind === "air") {
       var aqi = p["aqi_" + std];
       var dominant = p["dom_" + std];
-      line = "AQI " + (aqi === null || aqi === undefined ? "—" : aqi) + (dominant ? " · dominant " + esc(POLLUTANT[dominant] || dominant) : "") +
+      line = ((context && context.hideout && context.hideout.name) || "AQI") + " " + (aqi === null || aqi === undefined ? "—" : aqi) + (dominant ? " · dominant " + esc(POLLUTANT[dominant] || dominant) : "") +
         (p.pm25 !== null && p.pm25 !== undefined ? " · PM2.5 " + fmt(p.pm25) + " µg/m³" : "");
     } else if (kind === "water") {
       line = fmt(p.value, 2) + " m" + (p.alert !== null && p.alert !== undefined ? " · alert " + fmt(p.alert, 2) + " m" : "") +
