@@ -17,6 +17,15 @@
     holder.hidden = false;
   }
 
+  function outline(state) {  // the district shown, drawn around (none for the whole city)
+    if (state.outline) { state.map.removeLayer(state.outline); state.outline = null; }
+    var view = state.views[state.index];
+    if (view.outline) {
+      state.outline = L.geoJSON(view.outline, { interactive: false, style: {
+        color: "#39c6ff", weight: 4, opacity: 0.95, fill: true, fillOpacity: 0.06, dashArray: null } }).addTo(state.map);
+    }
+  }
+
   function fit(state, animate) {
     var map = state.map;
     map.invalidateSize({ pan: false });
@@ -24,6 +33,7 @@
     if (!size.x || !size.y) { return; }  // not laid out yet (a hidden tab): the next resize fits it
     var bounds = L.latLngBounds(state.views[state.index].bounds);
     var options = { padding: [PADDING, PADDING], animate: !!animate };
+    outline(state);
     if (animate) { map.flyToBounds(bounds, Object.assign({ duration: 1.2 }, options)); } else { map.fitBounds(bounds, options); }
     viewName(state);
   }

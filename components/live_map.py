@@ -59,11 +59,16 @@ def leaflet_bounds(bbox) -> list[list[float]]:
     return [[minlat, minlon], [maxlat, maxlon]]
 
 
-def fit_views(city_bbox, districts: list[tuple[str, tuple]] = ()) -> list[dict]:
+def fit_views(city_bbox, districts: dict | None = None) -> list[dict]:
     """The views a map shows, fitted to its box by assets/mapview.js: the whole city first, then (on a
-    rotating wall) each district; ``districts`` are (name, bbox) pairs."""
-    return [{"name": WHOLE_CITY, "bounds": leaflet_bounds(city_bbox)},
-            *({"name": name, "bounds": leaflet_bounds(bbox)} for name, bbox in districts)]
+    rotating wall) each district of the ``districts`` FeatureCollection, outlined while it is shown."""
+    from shapely.geometry import shape
+
+    views = [{"name": WHOLE_CITY, "bounds": leaflet_bounds(city_bbox)}]
+    for number, feature in enumerate((districts or {}).get("features", []), start=1):
+        views.append({"name": feature["properties"].get("name") or f"District {number}",
+                      "bounds": leaflet_bounds(shape(feature["geometry"]).bounds), "outline": feature["geometry"]})
+    return views
 
 
 def fitted(views: list[dict], rotate_s: int = 0) -> dict:

@@ -28,7 +28,7 @@ SOUND = {True: "on", False: "off", None: ""}
 def wall_view(**query) -> html.Div:
     city = current().city
     options = screen_options(query, site_standard())
-    views = fit_views(city.bbox, city.district_bounds() if options.rotate_s else ())
+    views = fit_views(city.bbox, city.basemap("districts") if options.rotate_s else None)
     return html.Div(className="wall", **{"data-sound": SOUND[options.sound]}, children=[
         html.Div(id=WALL_FIGURES, className="wall-figures"),
         map_view(dark=True, standard=options.standard, views=views, rotate_s=options.rotate_s),

@@ -106,11 +106,6 @@ class City:
         dlon = margin_m / (111_320.0 * max(math.cos(math.radians((minlat + maxlat) / 2)), 0.01))
         return (minlon - dlon) <= lon <= (maxlon + dlon) and (minlat - dlat) <= lat <= (maxlat + dlat)
 
-    def district_bounds(self) -> list[tuple[str, tuple[float, float, float, float]]]:
-        """Each district's name and bounding box (minlon, minlat, maxlon, maxlat), in the basemap's order."""
-        return [(feature["properties"].get("name") or f"District {number}", tuple(shape(feature["geometry"]).bounds))
-                for number, feature in enumerate(self.basemap("districts")["features"], start=1)]
-
     def district_of(self, lon: float, lat: float) -> str | None:
         if not self._districts:
             for feature in self.basemap("districts")["features"]:
