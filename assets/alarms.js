@@ -1,12 +1,14 @@
 // Alarm strip: a sound (Web Audio, no files) and a flash for each new critical alarm on wall
-// screens (/wall or ?mode=wall), mutable per screen (kept in localStorage).
-// Browsers start audio only after a user gesture: click the strip's sound button once on a wall
-// screen, or start the kiosk browser with --autoplay-policy=no-user-gesture-required.
+// screens (/wall or ?mode=wall), mutable per screen (kept in localStorage). A wall's link decides
+// (?sound=1, a display's {"sound": true}: sound on at every load; ?sound=0: a silent wall).
+// Browsers start audio only after a user gesture: an unattended wall's kiosk browser runs with
+// --autoplay-policy=no-user-gesture-required; without it the wall says "Sound muted — click to enable".
 (function () {
   "use strict";
   var MUTE_KEY = "cityops.alarms.muted";
   var SEEN_KEY = "cityops.alarms.lastCritical";
   var audio = null;
+  var played = 0;  // tones played on this page (for tests)
 
   function isWall() {
     return location.pathname.replace(/\/$/, "") === "/wall" || /(^|[?&])mode=wall(&|$)/.test(location.search);
@@ -17,6 +19,16 @@
     return null;
   }
   function muted() { return store(MUTE_KEY) === "1"; }
+  function wallSound() {  // the wall's link: "on", "off" or "" (not set)
+    var wall = document.querySelector(".wall[data-sound]");
+    return wall ? wall.getAttribute("data-sound") : "";
+  }
+  function audioContext() {
+    try { audio = audio || new (window.AudioContext || window.webkitAudioContext)(); } catch (e) { audio = null; }
+    return audio;
+  }
+  // The browser lets this page play sound (an autoplay policy, or a click here since it loaded).
+  function audible() { return !!audio && audio.state === "running"; }
 
   function tone(start, freq, length) {
     var osc = audio.createOscillator();
@@ -32,8 +44,10 @@
   }
   function sound(pulses) {
     try {
-      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      if (!audioContext()) { return; }
       if (audio.state === "suspended") { audio.resume(); }
+      if (!audible()) { return; }
+      played += pulses;
       var t = audio.currentTime + 0.05;
       for (var i = 0; i < pulses; i++) {  // a two-tone alarm: hard to miss, not a tune
         tone(t + i * 0.5, 988, 0.22);
@@ -52,11 +66,14 @@
   function showMute() {
     var wall = isWall();
     document.body.classList.toggle("alarm-wall", wall);
+    document.body.classList.toggle("alarm-silent", wall && wallSound() === "off");
     var off = muted();
+    var blocked = wall && !off && !audible();
     document.querySelectorAll("[data-alarm-mute]").forEach(function (button) {
-      var label = off ? "Sound muted" : "Sound on";
+      var label = off ? "Sound muted" : blocked ? "Sound muted — click to enable" : "Sound on";
       if (button.textContent !== label) { button.textContent = label; }
       button.classList.toggle("is-muted", off);
+      button.classList.toggle("is-blocked", blocked);
     });
   }
 
@@ -72,7 +89,7 @@
       seenThisPage = id;
       if (isWall()) {
         flash();
-        if (!muted()) { sound(3); }
+        if (!muted() && wallSound() !== "off") { sound(3); }
       }
     }
   }
@@ -81,9 +98,32 @@
     var button = event.target.closest && event.target.closest("[data-alarm-mute]");
     if (!button) { return; }
     event.preventDefault();
-    store(MUTE_KEY, muted() ? "0" : "1");
-    if (!muted()) { sound(1); }  // the click is the gesture that unlocks audio; a short test tone
+    var unlocking = !muted() && !audible();  // "click to enable": the click is the gesture the browser waits for
+    if (!unlocking) { store(MUTE_KEY, muted() ? "0" : "1"); }
+    if (!muted() && audioContext()) {
+      audio.resume().then(function () { sound(1); showMute(); });  // a short test tone
+    }
     showMute();
   });
-  setInterval(check, 500);
+
+  // A wall whose link asks for sound starts unmuted and asks the browser for audio at once: an
+  // autoplay policy lets it run; otherwise the wall shows that it is muted until someone clicks.
+  var asked = false;
+  function askForSound() {
+    if (asked || !isWall() || !document.querySelector(".wall[data-sound]") || wallSound() === "off") { return; }
+    asked = true;
+    if (wallSound() === "on") { store(MUTE_KEY, "0"); }
+    if (!muted() && audioContext() && audio.state === "suspended") { audio.resume().then(showMute, showMute); }
+  }
+  var watched = null;  // the strip is re-rendered every 2 s: its button shows this screen's state at once
+  function watchStrip() {
+    var strip = document.getElementById("shell-alarm-strip");
+    if (strip && strip !== watched) {
+      watched = strip;
+      new MutationObserver(showMute).observe(strip, { childList: true, subtree: true });
+    }
+  }
+  setInterval(function () { watchStrip(); askForSound(); check(); }, 500);
+  window.cityops = window.cityops || {};
+  window.cityops.alarmSound = function () { return { played: played, audible: audible(), muted: muted() }; };
 })();

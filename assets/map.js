@@ -58,10 +58,12 @@
     return Number(value).toFixed(digits === undefined ? 1 : digits).replace(/\.0+$/, "");
   }
 
-  function trend(p) {
-    var value = p.kind === "air" ? p.aqi_us : p.value;
-    if (p._prev === undefined || p._prev === null || value === null || value === undefined) { return ""; }
-    var delta = value - p._prev;
+  // the change since the previous reading, of the value shown (an air station's: the screen's index)
+  function trend(p, key) {
+    var value = p[key];
+    var prev = (p._prev || {})[key];
+    if (prev === undefined || prev === null || value === null || value === undefined) { return ""; }
+    var delta = value - prev;
     if (Math.abs(delta) < 1e-9) { return " <span class='trend flat'>→</span>"; }
     return " <span class='trend " + (delta > 0 ? "up'>↑ +" : "down'>↓ ") + fmt(delta, 2) + "</span>";
   }
@@ -106,7 +108,7 @@
     } else if (kind === "air") {
       var aqi = p["aqi_" + std];
       var dominant = p["dom_" + std];
-      line = "AQI " + (aqi === null || aqi === undefined ? "—" : aqi) + (dominant ? " · dominant " + esc(POLLUTANT[dominant] || dominant) : "") +
+      line = ((context && context.hideout && context.hideout.name) || "AQI") + " " + (aqi === null || aqi === undefined ? "—" : aqi) + (dominant ? " · dominant " + esc(POLLUTANT[dominant] || dominant) : "") +
         (p.pm25 !== null && p.pm25 !== undefined ? " · PM2.5 " + fmt(p.pm25) + " µg/m³" : "");
     } else if (kind === "water") {
       line = fmt(p.value, 2) + " m" + (p.alert !== null && p.alert !== undefined ? " · alert " + fmt(p.alert, 2) + " m" : "") +
@@ -125,7 +127,7 @@
     var when = p.t === null || p.t === undefined ? "" :
       "<div class='tip-age" + (isStale(p, context && context.hideout && context.hideout.layer) ? " stale" : "") + "'>" +
       siteTime(p.t) + " · " + ageText(p.t) + "</div>";
-    return head + "<div>" + line + trend(p) + "</div>" + when;
+    return head + "<div>" + line + trend(p, kind === "air" ? "aqi_" + std : "value") + "</div>" + when;
   }
 
   var map = {
@@ -237,8 +239,9 @@
       if (!old) { return; }
       var props = Object.assign({}, old.properties);
       state.fields.forEach(function (key, i) { props[key] = row[i + 1]; });
-      var trendKey = props.kind === "air" ? "aqi_us" : "value";
-      if (props[trendKey] !== old.properties[trendKey]) { props._prev = old.properties[trendKey]; }
+      ["value", "aqi_us", "aqi_cn"].forEach(function (key) {
+        if (props[key] !== old.properties[key]) { props._prev = Object.assign({}, props._prev, { [key]: old.properties[key] }); }
+      });
       var geometry = row[row.length - 1] || old.geometry;
       state.features.set(String(row[0]), { type: "Feature", id: old.id, geometry: geometry, properties: props });
       changed = true;

@@ -5,8 +5,12 @@ them from the snapshot (assets/map.js merges deltas into their ``data`` in the b
 """
 from __future__ import annotations
 
+import json
+
 import dash_leaflet as dl
 from dash import dcc, html
+
+from services.aqi import CODES, SHORT_NAMES
 
 MAP = "map-map"
 MAP_TICK = "map-tick"
@@ -20,6 +24,8 @@ PANEL_REFRESH_MS = 10_000
 MAP_PANEL_BODY = "map-panel-body"
 MAP_PANEL_CLOSE = "map-panel-close"
 MAP_SELECTED = "map-selected"
+MAP_VIEW_NAME = "map-view-name"
+WHOLE_CITY = "Whole city"
 
 
 def layer_id(name: str) -> dict:
@@ -45,6 +51,30 @@ DARK_BASEMAP_STYLES = {
     "buildings": {"color": "#2c3640", "weight": 0.4, "fillColor": "#27313b", "fillOpacity": 1},
     "roads": {"color": "#46525e", "weight": 3, "opacity": 1},
 }
+
+
+def leaflet_bounds(bbox) -> list[list[float]]:
+    """(minlon, minlat, maxlon, maxlat) as Leaflet's [[south, west], [north, east]]."""
+    minlon, minlat, maxlon, maxlat = bbox
+    return [[minlat, minlon], [maxlat, maxlon]]
+
+
+def fit_views(city_bbox, districts: dict | None = None) -> list[dict]:
+    """The views a map shows, fitted to its box by assets/mapview.js: the whole city first, then (on a
+    rotating wall) each district of the ``districts`` FeatureCollection, outlined while it is shown."""
+    from shapely.geometry import shape
+
+    views = [{"name": WHOLE_CITY, "bounds": leaflet_bounds(city_bbox)}]
+    for number, feature in enumerate((districts or {}).get("features", []), start=1):
+        views.append({"name": feature["properties"].get("name") or f"District {number}",
+                      "bounds": leaflet_bounds(shape(feature["geometry"]).bounds), "outline": feature["geometry"]})
+    return views
+
+
+def fitted(views: list[dict], rotate_s: int = 0) -> dict:
+    """The attributes of the element holding a map that assets/mapview.js fits to ``views``: on load and
+    whenever its box changes size, and every ``rotate_s`` seconds to the next view when rotating."""
+    return {"data-views": json.dumps(views), "data-rotate": str(rotate_s)}
 
 
 def basemap(layers: dict[str, dict], *, dark: bool = False, tile_url: str | None = None,
@@ -88,7 +118,13 @@ LIVE_LAYER_OPTIONS = {
 }
 
 
+def hideout(layer: str, standard: str) -> dict:
+    """What assets/map.js reads to draw a live layer: its name, and the screen's AQI standard (code, name)."""
+    return {"standard": CODES[standard], "name": SHORT_NAMES[standard], "layer": layer}
+
+
 def live_layer(name: str, *, standard: str) -> dl.GeoJSON:
+    """``standard``: the screen's AQI standard (its key); the air badges show its index."""
     options = LIVE_LAYER_OPTIONS.get(name, {"cluster": False})
     return dl.GeoJSON(
         id=layer_id(name),
@@ -96,7 +132,8 @@ def live_layer(name: str, *, standard: str) -> dl.GeoJSON:
         style=_fn("style"), pointToLayer=_fn("pointToLayer"), onEachFeature=_fn("onEachFeature"),
         clusterToLayer=_fn("clusterToLayer") if options["cluster"] else None,
         # a click on a cluster expands it; a click on a feature opens its panel and keeps the view
-        zoomToBoundsOnClick=options["cluster"], hideout={"standard": standard, "layer": name},
+        zoomToBoundsOnClick=options["cluster"],
+        hideout=hideout(name, standard),
         **options,
     )
 

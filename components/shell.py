@@ -5,6 +5,8 @@ from dash import dcc, html
 
 SHELL_CLOCK = "shell-clock"
 SHELL_ALARM_STRIP = "shell-alarm-strip"  # filled by the alarms page module's callback
+SHELL_NAV = "shell-nav"
+SHELL_MENU = "shell-menu"  # opens the navigation on a phone (assets/shell.js); hidden where the links fit
 
 
 def user_badge(name: str, role: str, sign_out: bool = True) -> html.Div:
@@ -23,7 +25,9 @@ def shell(*, city_name: str, timezone: str, attribution: str, nav: list[tuple[st
         html.Header(className="shell-header", children=[
             html.Div(className="shell-brand", children=[html.Span("CityOps", className="shell-logo"),
                                                          html.Span(city_name, className="shell-city")]),
-            html.Nav(className="shell-nav", children=[
+            html.Button("☰ Menu", id=SHELL_MENU, className="shell-menu-button", type="button",
+                        **{"aria-controls": SHELL_NAV, "aria-expanded": "false"}),
+            html.Nav(id=SHELL_NAV, className="shell-nav", children=[
                 dcc.Link(name, href=path, className="shell-nav-link") for name, path in nav
             ]),
             html.Div(className="shell-clock", children=[

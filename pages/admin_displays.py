@@ -9,6 +9,7 @@ from flask import request
 from components.format import age, site_time
 from components.tables import data_table
 from services.access.displays import DISPLAY_PAGES, CreateDisplay, RevokeDisplay, list_displays
+from services.aqi import CODES, SHORT_NAMES
 from services.models import utcnow
 from services.runtime import current
 from web.ui import acting, attempt
@@ -20,8 +21,9 @@ DISPLAYS_TICK = "admin-displays-tick"
 DISPLAYS_TABLE = "admin-displays-table"
 DISPLAYS_CHANGED = "admin-displays-changed"
 DISPLAYS_MESSAGE = "admin-displays-message"
-NAME, PAGE, LANG, ROTATE, CREATE = ("admin-displays-name", "admin-displays-page", "admin-displays-lang",
-                                    "admin-displays-rotate", "admin-displays-create")
+NAME, PAGE, LANG, ROTATE, AQI, SOUND, CREATE = (
+    "admin-displays-name", "admin-displays-page", "admin-displays-lang", "admin-displays-rotate", "admin-displays-aqi",
+    "admin-displays-sound", "admin-displays-create")
 REVOKE = "admin-displays-revoke"
 
 
@@ -42,6 +44,11 @@ def layout(**_query):
                                         value=DISPLAY_PAGES[0], clearable=False, style={"minWidth": "8rem"})),
             _field("Language", dcc.Input(id=LANG, placeholder="en", className="alarm-input")),
             _field("Rotate every (s)", dcc.Input(id=ROTATE, type="number", min=0, max=3600, className="alarm-input")),
+            _field("Air quality index", dcc.Dropdown(
+                id=AQI, options=[{"label": "the city's", "value": ""}] + [
+                    {"label": SHORT_NAMES[key], "value": code} for key, code in CODES.items()],
+                value="", clearable=False, style={"minWidth": "9rem"})),
+            dcc.Checklist(id=SOUND, options=[{"label": " Sound for critical alarms", "value": "on"}], value=[]),
             html.Button("Create display link", id=CREATE, className="alarm-action is-primary", n_clicks=0),
         ]),
         html.Div(id=DISPLAYS_MESSAGE, className="alarms-message", role="status"),
@@ -68,15 +75,16 @@ def show_displays(_n, _changed):
 
 @callback(Output(DISPLAYS_MESSAGE, "children"), Output(DISPLAYS_CHANGED, "data"),
           Input(CREATE, "n_clicks"), Input({"type": REVOKE, "index": ALL}, "n_clicks"),
-          State(NAME, "value"), State(PAGE, "value"), State(LANG, "value"), State(ROTATE, "value"),
-          State(DISPLAYS_CHANGED, "data"), prevent_initial_call=True)
-def change_displays(_create, _revokes, name, page, lang, rotate, changed):
+          State(NAME, "value"), State(PAGE, "value"), State(LANG, "value"), State(ROTATE, "value"), State(AQI, "value"),
+          State(SOUND, "value"), State(DISPLAYS_CHANGED, "data"), prevent_initial_call=True)
+def change_displays(_create, _revokes, name, page, lang, rotate, aqi, sound, changed):
     if not ctx.triggered or not ctx.triggered[0].get("value"):
         return no_update, no_update  # buttons re-rendered, not clicked
     engine, who = current().engine, acting()
     if ctx.triggered_id == CREATE:
         rotate = int(rotate) if isinstance(rotate, (int, float)) and float(rotate).is_integer() else rotate
-        options = {key: value for key, value in (("lang", (lang or "").strip()), ("rotate", rotate)) if value}
+        options = {key: value for key, value in (("lang", (lang or "").strip()), ("rotate", rotate), ("aqi", aqi),
+                                                 ("sound", "on" in (sound or []))) if value}
         outcome = attempt(CreateDisplay(engine, who, name or "", page, options))
         if not outcome.ok:
             return html.Span(outcome.message, className="alarms-message-error"), no_update

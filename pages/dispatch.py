@@ -57,6 +57,7 @@ from components.dispatch_panels import (
     resolve_form,
     unit_board,
 )
+from components.live_map import fit_views, fitted
 from services.dispatch import (
     CreateIncident,
     DispatchContext,
@@ -114,7 +115,7 @@ def layout(**_query):
         html.Div(className="dispatch-grid", children=[
             html.Section(className="panel panel-queue", children=[
                 html.H2("Incident queue"), html.Div(id=QUEUE, className="scroll")]),
-            html.Section(className="panel panel-map", children=[
+            html.Section(className="panel panel-map", **fitted(fit_views(city.bbox)), children=[
                 dispatch_map(basemap, tuple(city.meta.get("center", ((minlon + maxlon) / 2, (minlat + maxlat) / 2))),
                              [[minlat, minlon], [maxlat, maxlon]]),
                 legend(), new_incident_form()]),

@@ -18,16 +18,22 @@ from components.live_map import (
     MAP_SELECTED,
     MAP_STANDARD,
     MAP_TICK,
+    MAP_VIEW_NAME,
+    fit_views,
+    fitted,
+    hideout,
     layer_id,
     legend_items,
     legend_panel,
     live_map,
     side_panel,
 )
-from services.aqi import DEFAULT_STANDARD, STANDARDS, categories
+from services.access.displays import screen_options
+from services.aqi import SHORT_NAMES, STANDARDS, categories
 from services.devices import device_observations, get_device
 from services.layers import LAYERS, layer_names, load_plugins
 from services.models import utcnow
+from services.rules import RulesFile
 from services.runtime import current
 
 dash.register_page(__name__, path="/", name="Map", order=0, title="CityOps — operations map")
@@ -40,8 +46,15 @@ def map_layers() -> list[tuple[str, str]]:
     return [(name, LAYERS[name].title) for name in layer_names()]
 
 
-def map_view(*, dark: bool) -> html.Div:
-    """The live map with legends and the device panel; the wall screen embeds it too."""
+def site_standard() -> str:
+    """The city's AQI standard: CITYOPS_AQI_STANDARD, else the rules file's (the one its alarms use)."""
+    settings = current().settings
+    return settings.aqi_standard or RulesFile(settings.rules_file).current().aqi_standard
+
+
+def map_view(*, dark: bool, standard: str, views: list[dict] | None = None, rotate_s: int = 0) -> html.Div:
+    """The live map with legends and the device panel; the wall screen embeds it too. The map shows
+    ``views`` (default: the whole city) fitted to its box, rotating through them every ``rotate_s``."""
     runtime = current()
     city = runtime.city
     basemap_layers = {name: city.basemap(name) for name in ("districts", "water", "parks", "buildings", "roads")}
@@ -51,15 +64,18 @@ def map_view(*, dark: bool) -> html.Div:
         dcc.Store(id=MAP_PAYLOAD),
         dcc.Store(id=MAP_CLIENT, data={"epoch": None, "version": None}),
         dcc.Store(id=MAP_SELECTED),
-        html.Div(className="map-canvas", children=live_map(
-            city_bounds=city.bbox, basemap_layers=basemap_layers, layers=layers, standard=DEFAULT_STANDARD,
-            dark=dark, tile_url=runtime.settings.tile_url, attribution=city.attribution)),
+        html.Div(className="map-canvas", **fitted(views or fit_views(city.bbox), rotate_s), children=[
+            live_map(city_bounds=city.bbox, basemap_layers=basemap_layers, layers=layers, standard=standard,
+                     dark=dark, tile_url=runtime.settings.tile_url, attribution=city.attribution),
+            html.Div(id=MAP_VIEW_NAME, className="map-view-name", hidden=not rotate_s),
+        ]),
         html.Div(className="map-sidebar", children=[
             html.Div(className="map-standard", hidden=dark, children=[
                 html.Label("Air quality index", htmlFor=MAP_STANDARD),
+                # a wall shows the standard of its link; a desk keeps the one chosen last
                 dcc.Dropdown(id=MAP_STANDARD, options=[{"label": title, "value": key} for key, title in STANDARDS.items()],
-                             value=DEFAULT_STANDARD, clearable=False, searchable=False,
-                             persistence=True, persistence_type="local"),
+                             value=standard, clearable=False, searchable=False,
+                             persistence=not dark, persistence_type="local"),
             ]),
             legend_panel(layers),
         ]),
@@ -67,12 +83,13 @@ def map_view(*, dark: bool) -> html.Div:
     ])
 
 
-def layout(mode: str | None = None, rotate: str | None = None, **_query):
+def layout(mode: str | None = None, **query):
     if mode == "wall":
         from pages.wall import wall_view
 
-        return wall_view(rotate)
-    return html.Div(className="page page-map", children=[map_view(dark=False)])
+        return wall_view(**query)
+    standard = screen_options(query, site_standard()).standard
+    return html.Div(className="page page-map", children=[map_view(dark=False, standard=standard)])
 
 
 # ---------------------------------------------------------------- live updates
@@ -99,9 +116,11 @@ clientside_callback(
 @callback(Output(layer_id("air"), "hideout"), Output("map-legend-items-air", "children"),
           Input(MAP_STANDARD, "value"))
 def choose_standard(standard):
-    standard = standard if standard in STANDARDS else DEFAULT_STANDARD
-    legend = legend_items([(colour, label) for _level, _key, label, colour in categories(standard)])
-    return {"standard": "cn" if standard.startswith("cn") else "us", "layer": "air"}, legend
+    """The map's badges and the legend show the screen's one standard, named as its wall tile names it."""
+    standard = standard if standard in STANDARDS else site_standard()
+    legend = [html.Div(f"{SHORT_NAMES[standard]} · {STANDARDS[standard]}", className="map-legend-standard"),
+              *legend_items([(colour, label) for _level, _key, label, colour in categories(standard)])]
+    return hideout("air", standard), legend
 
 
 @callback(*(Output(f"map-legend-items-{name}", "children") for name in ("traffic", "flood")),

@@ -1,79 +1,66 @@
-"""Wall mode: the live map for a 1920x1080 screen seen from across the room.
+"""Wall mode: the live map for a screen seen from across the room, from a 1600x900 desk to a 4K wall.
 
-Dark, no editing controls, large type, a strip of headline figures; the alarm strip of the
-shell shows the newest alarms. ``?rotate=30`` cycles the view between the whole city and
-each district every 30 seconds.
+Dark, no editing controls, type and tiles that grow with the screen, a strip of headline figures;
+the alarm strip of the shell shows the newest alarms. The map fits the whole city to its box. The
+link's options (a display's options arrive the same way, services/access/displays.py):
+``?rotate=30`` shows each district in turn for 30 s, then the whole city again; ``?aqi=cn`` the
+China AQI on the map, its legend and the tile (default: the city's standard); ``?sound=1`` a tone
+for each new critical alarm (``sound=0``: a silent wall).
 """
 from __future__ import annotations
 
 import dash
-from dash import Input, Output, callback, clientside_callback, dcc, html
+from dash import Input, Output, State, callback, html
 
-from components.live_map import MAP, MAP_TICK
-from pages.map import map_view
+from components.live_map import MAP_STANDARD, MAP_TICK, fit_views
+from pages.map import map_view, site_standard
+from services.access.displays import screen_options
+from services.aqi import STANDARDS
 from services.headlines import headlines
 from services.runtime import current
 
 dash.register_page(__name__, path="/wall", name="Wall", order=90, title="CityOps — wall")
 
 WALL_FIGURES = "wall-figures"
-WALL_ROTATE = "wall-rotate"
-WALL_VIEWS = "wall-views"
+SOUND = {True: "on", False: "off", None: ""}
 
 
-def wall_view(rotate: str | None = None) -> html.Div:
+def wall_view(**query) -> html.Div:
     city = current().city
-    views = [list(city.bbox)]
-    from shapely.geometry import shape
-
-    for feature in city.basemap("districts")["features"]:
-        views.append(list(shape(feature["geometry"]).bounds))
-    seconds = int(rotate) if rotate and rotate.isdigit() and int(rotate) >= 5 else 0
-    return html.Div(className="wall", children=[
+    options = screen_options(query, site_standard())
+    views = fit_views(city.bbox, city.basemap("districts") if options.rotate_s else None)
+    return html.Div(className="wall", **{"data-sound": SOUND[options.sound]}, children=[
         html.Div(id=WALL_FIGURES, className="wall-figures"),
-        dcc.Store(id=WALL_VIEWS, data=views),
-        dcc.Interval(id=WALL_ROTATE, interval=max(seconds, 5) * 1000, disabled=not seconds),
-        map_view(dark=True),
+        map_view(dark=True, standard=options.standard, views=views, rotate_s=options.rotate_s),
     ])
 
 
-def layout(rotate: str | None = None, **_query):
-    return wall_view(rotate)
+def layout(**query):
+    return wall_view(**query)
 
 
-_figures_of_tick: tuple = (None, None)  # (snapshot epoch and version, the tiles): built once per tick
+_figures_of_tick: dict[str, tuple] = {}  # per AQI standard: (snapshot epoch and version, the tiles)
 
 
-@callback(Output(WALL_FIGURES, "children"), Input(MAP_TICK, "n_intervals"))
-def refresh_figures(_n):
-    global _figures_of_tick
+@callback(Output(WALL_FIGURES, "children"), Input(MAP_TICK, "n_intervals"), State(MAP_STANDARD, "value"))
+def refresh_figures(_n, standard):
+    """Built once per tick and standard for all the walls (a dict item is replaced in one step)."""
+    standard = standard if standard in STANDARDS else site_standard()
     snapshot = current().snapshots().current()
     tick = (snapshot.epoch, snapshot.version)
-    built_for, figures = _figures_of_tick
+    built_for, figures = _figures_of_tick.get(standard, (None, None))
     if built_for != tick:
-        figures = _wall_figures(snapshot)
-        _figures_of_tick = (tick, figures)  # one assignment: a reader sees the old pair or the new
+        figures = _wall_figures(snapshot, standard)
+        _figures_of_tick[standard] = (tick, figures)
     return figures
 
 
-def _wall_figures(snapshot) -> list:
+def _wall_figures(snapshot, standard: str) -> list:
     return [
-        html.Div(className=f"wall-figure tone-{figure.tone}", children=[
+        html.Div(className=f"wall-figure tone-{figure.tone}", **{"data-figure": figure.key}, children=[
             html.Div(figure.label, className="wall-figure-label"),
             html.Div(figure.value, className="wall-figure-value"),
             html.Div(figure.note, className="wall-figure-note"),
         ])
-        for figure in headlines(snapshot)
+        for figure in headlines(snapshot, standard)
     ]
-
-
-clientside_callback(
-    """function (n, views) {
-        if (!n || !views || !views.length) { return window.dash_clientside.no_update; }
-        var b = views[n % views.length];
-        return [[b[1], b[0]], [b[3], b[2]]];
-    }""",
-    Output(MAP, "bounds"),
-    Input(WALL_ROTATE, "n_intervals"),
-    Input(WALL_VIEWS, "data"),
-)

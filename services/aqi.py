@@ -63,6 +63,10 @@ STANDARDS: dict[str, str] = {
     "cn-hj633-2012": "China HJ 633-2012",
 }
 DEFAULT_STANDARD = "us-epa-2024"
+# What a screen calls each standard (on its tiles, legend and tips), and the short codes a wall's URL
+# (``/wall?aqi=cn``), a display's options and the map's live features use for it (``aqi_cn``).
+SHORT_NAMES: dict[str, str] = {"us-epa-2024": "US AQI", "cn-hj633-2012": "China AQI"}
+CODES: dict[str, str] = {"us-epa-2024": "us", "cn-hj633-2012": "cn"}
 
 POLLUTANTS: tuple[str, ...] = ("pm25", "pm10", "o3", "no2", "so2", "co")
 
@@ -273,6 +277,19 @@ def category_for(index: int, standard: str = DEFAULT_STANDARD) -> tuple[int, str
         if index <= top:
             return category[:4]
     return _CATEGORIES[standard][-1][:4]
+
+
+def standard_named(name: str | None, default: str = DEFAULT_STANDARD) -> str:
+    """The standard a screen asks for, by code (``cn``) or key (``cn-hj633-2012``); ``default`` for none."""
+    if not name:
+        return default
+    name = name.strip().lower()
+    if name in STANDARDS:
+        return name
+    by_code = {code: standard for standard, code in CODES.items()}
+    if name not in by_code:
+        raise ValueError(f"unknown AQI standard {name!r}; expected one of {', '.join([*by_code, *STANDARDS])}")
+    return by_code[name]
 
 
 def _local_label(standard: str, level: int) -> str | None:

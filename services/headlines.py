@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.aqi import CODES, DEFAULT_STANDARD, SHORT_NAMES, category_for
 from services.snapshot import LiveSnapshot
 
 CLOSED_INCIDENT_STATES = {"resolved", "closed", "cancelled"}
@@ -23,7 +24,8 @@ def _props(snapshot: LiveSnapshot, layer: str) -> list[dict]:
     return [] if state is None else [fs.feature["properties"] for fs in state.features.values()]
 
 
-def headlines(snapshot: LiveSnapshot, standard_suffix: str = "us") -> list[Headline]:
+def headlines(snapshot: LiveSnapshot, standard: str = DEFAULT_STANDARD) -> list[Headline]:
+    """The wall's tiles; the air quality one in the screen's AQI ``standard``, named with its category."""
     figures: list[Headline] = []
     if "incidents" in snapshot.layers:
         active = [p for p in _props(snapshot, "incidents") if p.get("status") not in CLOSED_INCIDENT_STATES]
@@ -35,15 +37,7 @@ def headlines(snapshot: LiveSnapshot, standard_suffix: str = "us") -> list[Headl
         available = sum(1 for p in units if p.get("status") in AVAILABLE_UNIT_STATES)
         figures.append(Headline("units", "Units available", f"{available}/{len(units)}",
                                 "bad" if units and available == 0 else "good", ""))
-    air = [p for p in _props(snapshot, "air") if p.get(f"aqi_{standard_suffix}") is not None]
-    worst = max(air, key=lambda p: p[f"aqi_{standard_suffix}"], default=None)
-    if worst is None:
-        figures.append(Headline("aqi", "Worst AQI", "—", "neutral", "no data"))
-    else:
-        index = worst[f"aqi_{standard_suffix}"]
-        level = 1 + sum(index > edge for edge in (50, 100, 150, 200, 300))
-        figures.append(Headline("aqi", "Worst AQI", str(worst[f"aqi_{standard_suffix}"]),
-                                "bad" if level >= 4 else "warn" if level >= 3 else "good", worst.get("label", "")))
+    figures.append(_worst_air(snapshot, standard))
     water = [p for p in _props(snapshot, "flood") if p.get("kind") == "water" and p.get("level") is not None]
     above = sum(1 for p in water if p["level"] >= 1)
     danger = sum(1 for p in water if p["level"] >= 2)
@@ -56,3 +50,14 @@ def headlines(snapshot: LiveSnapshot, standard_suffix: str = "us") -> list[Headl
                             "neutral" if share is None else "bad" if share >= 25 else "warn" if share >= 10 else "good",
                             f"{congested} of {len(roads)} segments"))
     return figures
+
+
+def _worst_air(snapshot: LiveSnapshot, standard: str) -> Headline:
+    key = f"aqi_{CODES[standard]}"
+    worst = max((p for p in _props(snapshot, "air") if p.get(key) is not None), key=lambda p: p[key], default=None)
+    label = f"Worst {SHORT_NAMES[standard]}"
+    if worst is None:
+        return Headline("aqi", label, "—", "neutral", "no data")
+    level, _key, category, _colour = category_for(worst[key], standard)
+    return Headline("aqi", label, str(worst[key]), "bad" if level >= 4 else "warn" if level >= 3 else "good",
+                    f"{category} · {worst.get('label', '')}")

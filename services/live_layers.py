@@ -19,7 +19,7 @@ from typing import Callable
 from sqlalchemy import Text, select, type_coerce
 from sqlalchemy.engine import Engine
 
-from services.aqi import STANDARDS, compute_aqi
+from services.aqi import CODES, STANDARDS, compute_aqi
 from services.city import City
 from services.db import json_value
 from services.devices import station_levels
@@ -237,7 +237,7 @@ def air_feature(row: LiveRow) -> dict:
                   "district": row.district, "unit": "AQI", "t": _epoch(row.observed_at)}
     for standard in STANDARDS:
         result = compute_aqi(row.values, standard)
-        suffix = "cn" if standard.startswith("cn") else "us"
+        suffix = CODES[standard]
         properties[f"aqi_{suffix}"] = result.index
         properties[f"dom_{suffix}"] = result.dominant
     properties["pm25"] = row.values.get("pm25")

@@ -18,7 +18,7 @@ from urllib.parse import urlencode, urlsplit
 
 from flask import Flask, Response, g, jsonify, redirect, request, session
 
-from services.access.displays import DisplayIdentity, identify_display, mark_seen
+from services.access.displays import DisplayIdentity, identify_display, link_query, mark_seen
 from services.access.principal import Principal
 from services.access.users import record_sign_out, session_principal
 from services.auth import authenticate
@@ -232,7 +232,7 @@ def _display_request(display: DisplayIdentity) -> Response | None:
 
 def display_url(page: str, options: dict, token: str | None) -> str:
     query = {"display": token} if token else {}
-    query.update({key: str(value) for key, value in options.items()})
+    query.update(link_query(options))
     return f"{page}?{urlencode(query)}" if query else page
 
 

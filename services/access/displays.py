@@ -16,14 +16,47 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from services.access.principal import Principal
+from services.aqi import CODES, standard_named
 from services.audit import record
 from services.commands import Command, Refused
 from services.db import session_scope
 from services.models import Display, utcnow
 
 DISPLAY_PAGES = ("/wall", "/")  # pages a display may show (the public kiosk joins when it exists)
-OPTIONS = {"lang": str, "rotate": int}
+# rotate: seconds per district (0: the whole city only); aqi: the AQI standard's code (us, cn); sound: a
+# tone for each new critical alarm (the screen's browser must allow audio without a click, see README)
+OPTIONS = {"lang": str, "rotate": int, "aqi": "aqi", "sound": bool}
 TOKEN_PREFIX = "d_"
+
+
+MIN_ROTATE_S = 2
+SWITCHES = {"1": True, "true": True, "on": True, "yes": True, "0": False, "false": False, "off": False, "no": False}
+
+
+@dataclass(frozen=True)
+class ScreenOptions:
+    """What a screen's link asks for (a display's options arrive in its link: ``display_url``)."""
+
+    rotate_s: int  # seconds per view when rotating through the districts; 0: the whole city only
+    standard: str  # the AQI standard's key
+    sound: bool | None  # a tone for new critical alarms: on, off, or None (not set: the screen's own choice)
+
+
+def screen_options(query: dict[str, str | None], default_standard: str) -> ScreenOptions:
+    """``?rotate=30&aqi=cn&sound=1`` as options; nonsense counts as not set, never as an error page."""
+    rotate = (query.get("rotate") or "").strip()
+    seconds = int(rotate) if rotate.isdigit() else 0
+    try:
+        standard = standard_named(query.get("aqi"), default_standard)
+    except ValueError:
+        standard = default_standard
+    return ScreenOptions(max(seconds, MIN_ROTATE_S) if seconds else 0, standard,
+                         SWITCHES.get((query.get("sound") or "").strip().lower()))
+
+
+def link_query(options: dict) -> dict[str, str]:
+    """A display's options as its link's query (``screen_options`` reads them back): true/false as 1/0."""
+    return {key: ("1" if value else "0") if isinstance(value, bool) else str(value) for key, value in options.items()}
 
 
 def token_hash(token: str) -> str:
@@ -66,7 +99,8 @@ def _read_options(raw: Any) -> dict:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise Refused.invalid("options must be an object such as {\"lang\": \"zh\", \"rotate\": 30}", "options")
+        raise Refused.invalid("options must be an object such as {\"lang\": \"zh\", \"rotate\": 30, \"aqi\": \"cn\", "
+                              "\"sound\": true}", "options")
     options = {}
     for key, value in raw.items():
         kind = OPTIONS.get(key)
@@ -74,6 +108,13 @@ def _read_options(raw: Any) -> dict:
             raise Refused.invalid(f"unknown option {key!r}; options are {', '.join(OPTIONS)}", "options")
         if kind is int and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 3600):
             raise Refused.invalid(f"{key} is a whole number of seconds, 0..3600", "options")
+        if kind == "aqi":
+            try:
+                value = CODES[standard_named(value if isinstance(value, str) and value else "?")]
+            except ValueError as error:
+                raise Refused.invalid(f"{key}: {error}", "options") from None
+        if kind is bool and not isinstance(value, bool):
+            raise Refused.invalid(f"{key} is true or false", "options")
         if kind is str and (not isinstance(value, str) or not value.isascii() or not 1 <= len(value) <= 16
                             or not value.replace("-", "").isalnum()):
             raise Refused.invalid(f"{key} is a language tag such as en, fi or zh", "options")

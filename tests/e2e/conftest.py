@@ -128,14 +128,26 @@ def start_served_city(workdir: Path, *, demo: bool = True, web_port: int | None 
 
 def sign_in(browser, city: ServedCity, role: str = "admin", next_path: str = "/") -> None:
     """Signs the browser in through the sign-in form, as a person of ``role``, and opens ``next_path``."""
+    sign_in_as(browser, city.base_url, PEOPLE[role], PASSWORD, next_path)
+
+
+def sign_in_as(browser, base_url: str, name: str, password: str, next_path: str = "/") -> None:
     from selenium.webdriver.common.by import By
 
-    browser.get(city.url(f"/login?next={next_path}"))
-    browser.find_element(By.ID, "signin-name").send_keys(PEOPLE[role])
-    browser.find_element(By.ID, "signin-password").send_keys(PASSWORD)
+    browser.get(f"{base_url}/login?next={next_path}")
+    browser.find_element(By.ID, "signin-name").send_keys(name)
+    browser.find_element(By.ID, "signin-password").send_keys(password)
     browser.find_element(By.ID, "signin-submit").click()
     wait_until(lambda: "/login" not in browser.current_url, 15, interval=0.1,
-               message=f"the sign-in of {PEOPLE[role]} to finish")
+               message=f"the sign-in of {name} to finish")
+
+
+def set_viewport(browser, width: int, height: int) -> None:
+    """The page's viewport is exactly ``width`` x ``height`` CSS pixels (a window's frame does not count);
+    below 800 px wide the browser is a phone (touch, and the page's own viewport meta tag applies)."""
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 800})
+    browser.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": width < 800})
 
 
 def stop_served_city(city: ServedCity) -> bool:
@@ -184,14 +196,9 @@ def served_city(tmp_path_factory, served_database) -> ServedCity:
                     f"last 50 lines of {city.log_path}:\n{city.log_tail()}", pytrace=False)
 
 
-@pytest.fixture
-def browser():
+@contextmanager
+def headless_chromium(*arguments: str) -> Iterator:
     """Headless Chromium (selenium 4.2) that records console messages and network requests."""
-    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"missing {', '.join(missing)} (CI must run the browser tests)")
-        pytest.skip(f"missing {', '.join(missing)}")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -200,7 +207,7 @@ def browser():
     options.binary_location = str(CHROMIUM)
     for argument in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                      "--disable-component-update", "--no-first-run", "--disable-sync", "--window-size=1600,1000",
-                     f"--user-data-dir={profile}"):
+                     f"--user-data-dir={profile}", *arguments):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
@@ -209,3 +216,18 @@ def browser():
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def require_chromium() -> None:
+    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"missing {', '.join(missing)} (CI must run the browser tests)")
+        pytest.skip(f"missing {', '.join(missing)}")
+
+
+@pytest.fixture
+def browser():
+    require_chromium()
+    with headless_chromium() as driver:
+        yield driver

@@ -149,7 +149,7 @@ def test_timers_and_the_connection_check_do_not_keep_an_idle_session_alive_but_a
     with client.session_transaction() as session:
         session["seen"] = ten_minutes_ago
     assert client.get("/api/v1/health").status_code in (200, 503)
-    tick = callback_body(site.app, "refresh_figures", [7])  # a dcc.Interval's n_intervals
+    tick = callback_body(site.app, "refresh_figures", [7], ["us-epa-2024"])  # a dcc.Interval's n_intervals
     assert client.post("/_dash-update-component", json=tick, headers={"Origin": ORIGIN}).status_code == 200
     with client.session_transaction() as session:
         assert session["seen"] == ten_minutes_ago
@@ -280,13 +280,14 @@ def test_a_cookieless_reload_of_the_display_url_recovers_without_a_sign_in(site)
     client = site.app.server.test_client()
     answer = client.get(f"/wall?display={site.display_token}&rotate=30")
     assert answer.status_code == 200 and "cityops_display=" in answer.headers["Set-Cookie"]
-    assert client.post("/_dash-update-component", json=callback_body(site.app, "refresh_figures", [1]),
+    assert client.post("/_dash-update-component", json=callback_body(site.app, "refresh_figures", [1],
+                                                                              ["us-epa-2024"]),
                        headers={"Origin": ORIGIN}).status_code == 200
 
 
 def test_display_fetches_are_noted_and_a_revoked_display_is_switched_off_at_its_next_tick(site):
     client = site.client("display")
-    tick = callback_body(site.app, "refresh_figures", [1])
+    tick = callback_body(site.app, "refresh_figures", [1], ["us-epa-2024"])
     assert client.post("/_dash-update-component", json=tick, headers={"Origin": ORIGIN}).status_code == 200
     listed = site.app.server.test_client().get("/api/v1/displays", headers=site.api("admin")).get_json()
     wall = next(d for d in listed["displays"] if d["name"] == "Wall 1")
@@ -453,7 +454,7 @@ CASES = [
                                        0]),
          None, lambda s, t: _count(s.runtime.engine, User) == t + 1),
     Case("displays.manage", lambda s: _count(s.runtime.engine, Display),
-         lambda app, t: callback_body(app, "change_displays", [1, []], ["Lobby", "/wall", "fi", 20, 0]),
+         lambda app, t: callback_body(app, "change_displays", [1, []], ["Lobby", "/wall", "fi", 20, "cn", ["on"], 0]),
          lambda t: ("POST", "/api/v1/displays", {"name": "Lobby", "page": "/wall", "options": {"lang": "fi"}}),
          lambda s, t: _count(s.runtime.engine, Display) == t + 1),
 ]

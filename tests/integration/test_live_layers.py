@@ -78,8 +78,17 @@ def test_wall_headlines_show_the_worst_air_and_the_flood_stations(runtime):
 
     figures = {figure.key: figure for figure in headlines(snapshot)}
     assert figures["aqi"].value.isdigit() and int(figures["aqi"].value) > 150
-    assert figures["aqi"].note == "Kamppi air"
+    assert (figures["aqi"].label, figures["aqi"].note) == ("Worst US AQI", "Unhealthy · Kamppi air")
     assert figures["flood"].value == "1/1"
+
+
+def test_the_wall_tile_names_the_screens_aqi_standard_and_its_category(runtime):
+    ObservationStore(runtime.engine).write(Batch(observations=[
+        reading("air-1", "AirQualityObserved", {"pm25": 80.0}, lon=24.940)]))
+    snapshot = LiveSnapshot().next_tick(runtime.engine, runtime.city)
+
+    tile = next(figure for figure in headlines(snapshot, "cn-hj633-2012") if figure.key == "aqi")
+    assert (tile.label, tile.value, tile.note) == ("Worst China AQI", "107", "Lightly polluted · Kamppi air")
 
 
 def level_lines(runtime, device_id: str) -> list[float]:

@@ -279,3 +279,20 @@ def test_noise_and_junk_inputs():
     assert compute_aqi({"pm25": True}).index is None
     assert compute_aqi({"pm25": math.inf, "pm10": 10}).sub_indices == {"pm10": 9}
     assert compute_aqi(None).index is None  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- a screen's standard
+
+@pytest.mark.parametrize("asked, expected", [
+    ("cn", CN), ("CN", CN), ("us", EPA), (CN, CN), (EPA, EPA), (None, EPA), ("", EPA)])
+def test_a_screen_asks_for_its_standard_by_code_or_key(asked, expected):
+    assert aqi.standard_named(asked) == expected
+
+
+def test_a_screen_without_a_standard_gets_the_sites_default():
+    assert aqi.standard_named(None, default=CN) == CN
+
+
+def test_an_unknown_standard_is_refused_with_the_ones_there_are():
+    with pytest.raises(ValueError, match="us, cn"):
+        aqi.standard_named("eu")
