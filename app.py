@@ -6,10 +6,13 @@ from pathlib import Path
 
 import dash
 
+import json
+
 from api.core import register_api
 from components.shell import shell, user_badge
 from services.access.users import user_count
 from services.runtime import Runtime
+from services.vocabulary import for_javascript
 from web import gate
 
 HERE = Path(__file__).resolve().parent
@@ -28,6 +31,10 @@ def create_app(runtime: Runtime) -> dash.Dash:
         serve_locally=True,
     )
     app.server.secret_key = runtime.settings.resolved_secret_key()
+    # one vocabulary for the page and its JavaScript (assets/vocabulary.js reads it)
+    vocabulary = json.dumps(for_javascript(), ensure_ascii=False).replace("</", "<\\/")
+    app.index_string = app.index_string.replace(
+        "{%scripts%}", f"<script>window.cityopsVocabulary = {vocabulary};</script>{{%scripts%}}", 1)
     register_api(app.server)
     gate.install(app)
 

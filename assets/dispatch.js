@@ -1,17 +1,16 @@
 // Dispatch console (pages/dispatch.py): live timers and keyboard shortcuts, in the browser.
 (function () {
-  function pad(n) { return n < 10 ? "0" + n : "" + n; }
-  function clock(seconds) {
-    seconds = Math.max(0, Math.floor(seconds));
-    var h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
-    return h ? h + ":" + pad(m) + ":" + pad(s) : pad(m) + ":" + pad(s);
-  }
+  // each timer says what it counts ("on scene 3 min 05 s"), in the one duration format (assets/vocabulary.js)
   function tick() {
     var now = Date.now();
     var timers = document.querySelectorAll(".dispatch-page .dispatch-timer[data-since]");
     for (var i = 0; i < timers.length; i++) {
       var since = Date.parse(timers[i].getAttribute("data-since"));
-      if (!isNaN(since)) { timers[i].textContent = clock((now - since) / 1000); }
+      var counts = timers[i].getAttribute("data-counts");
+      if (!isNaN(since)) {
+        var text = window.cityopsFormat.duration((now - since) / 1000);
+        timers[i].textContent = counts ? counts + " " + text : text;
+      }
     }
   }
   setInterval(tick, 1000);

@@ -71,6 +71,7 @@ from services.incidents import CATEGORIES, DISPOSITIONS, OPEN_STATUSES, get_inci
 from services.models import utcnow
 from services.runtime import current
 from services.units import list_units
+from services.vocabulary import duration
 from web.ui import acting, attempt, may
 
 dash.register_page(__name__, path="/dispatch", name="Dispatch", order=10, title="CityOps — dispatch")
@@ -255,7 +256,7 @@ def _confirmation(action: str, target, incident_id: int | None, result, disposit
     if action == RESOLVE_SUBMIT:
         return f"Incident #{incident_id} resolved ({DISPOSITIONS[disposition].lower()}) and closed."
     warning = "" if result.published else " — the broker did not confirm the command"
-    return f"{result.unit_id} dispatched to #{incident_id}, ETA {result.eta_seconds / 60:.1f} min{warning}."
+    return f"{result.unit_id} dispatched to #{incident_id}, ETA {duration(result.eta_seconds)}{warning}."
 
 
 # The forms open and close in the browser (no server round trip), their first field focused.

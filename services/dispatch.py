@@ -52,7 +52,6 @@ from services.incidents import (
     IncidentInput,
     IncidentView,
     add_event,
-    category_key,
     get_incident,
     input_from_report,
     insert_incident,
@@ -67,6 +66,7 @@ from services.models import Incident, ResponseUnit, UnitCommand, utcnow
 from services.routing import SpeedPolicy
 from services.telemetry import CitizenReportIn, CommandReplyIn, ObservationIn
 from services.unit_fixes import moves_unit
+from services.vocabulary import duration, incident_kind
 from services.units import (
     DISPATCHABLE,
     UNIT_STATUS_LABELS,
@@ -466,15 +466,15 @@ class DispatchUnit(Command):
 
             if not can_handle(unit.capabilities, self.incident.category, self.incident.sub_category):
                 raise Refused.conflict("not_capable", f"{unit.name} ({unit.unit_id}) cannot handle "
-                                                  f"{category_key(self.incident.category, self.incident.sub_category)}"
-                                                  f" incidents (it handles {', '.join(unit.capabilities)})", "unit_id")
+                                                  f"{incident_kind(self.incident.category, self.incident.sub_category).lower()}"
+                                                  f" incidents (it handles {', '.join(incident_kind(*c.partition('/')[::2]).lower() for c in unit.capabilities)})", "unit_id")
             if not unit.dispatchable:
                 raise Refused.conflict("unit_unavailable", _unit_busy_reason(engine, unit.unit_id), "unit_id")
         candidates = recommend(self.ctx, self.incident)
         if self.unit_id is None:
             if not candidates:
                 raise Refused.conflict("no_unit", "no available unit can handle "
-                                              f"{category_key(self.incident.category, self.incident.sub_category)}"
+                                              f"{incident_kind(self.incident.category, self.incident.sub_category).lower()}"
                                               " incidents right now")
             self.candidate = candidates[0]
             self.unit_id = self.candidate.unit.unit_id
@@ -514,8 +514,8 @@ class DispatchUnit(Command):
                 row = session.get(Incident, incident.id)
                 session.refresh(row)
                 add_event(session, row, "dispatched", self.actor.name,
-                          f"{unit_seen.name} ({self.unit_id}) dispatched, ETA {self.candidate.eta_seconds / 60:.1f} "
-                          f"min, {self.candidate.route.distance_m / 1000:.2f} km", now, status_before=incident.status,
+                          f"{unit_seen.name} ({self.unit_id}) dispatched, ETA {duration(self.candidate.eta_seconds)}, "
+                          f"{self.candidate.route.distance_m / 1000:.2f} km", now, status_before=incident.status,
                           unit_id=self.unit_id, detail={"cmdId": cmd_id, "rank": self.candidate.rank})
                 record(session, self.actor.name, "incident.dispatch", f"incident:{incident.id}",
                        {"status": incident.status, "unit_id": None},
@@ -801,7 +801,7 @@ def _fresh_recommendation(ctx: DispatchContext, incident_id: int, silent_unit: s
     if not candidates:
         return "fresh recommendation: no available unit can handle it now", []
     top = candidates[0]
-    return (f"fresh recommendation: {top.unit.name} ({top.unit.unit_id}), ETA {top.eta_seconds / 60:.1f} min",
+    return (f"fresh recommendation: {top.unit.name} ({top.unit.unit_id}), ETA {duration(top.eta_seconds)}",
             [c.unit.unit_id for c in candidates[:5]])
 
 
