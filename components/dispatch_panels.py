@@ -19,6 +19,7 @@ from services.incidents import (
     TimelineEntry,
     iso,
 )
+from services.places import KIND_LABELS as PLACE_KIND_LABELS
 from services.units import Candidate, UnitView
 from services.vocabulary import (
     INCIDENT_STATUS_LABELS,
@@ -51,6 +52,11 @@ FORM_ADDRESS = "dispatch-form-address"
 FORM_LON = "dispatch-form-lon"
 FORM_LAT = "dispatch-form-lat"
 FORM_SUBMIT = "dispatch-form-submit"
+FORM_PLACES = "dispatch-form-places"  # the suggestions under the location field
+FORM_FOUND = "dispatch-form-found"  # the places suggested (their points)
+FORM_PICKED = "dispatch-form-picked"  # the place picked or the map point: {name, from: "list" | "map"}
+FORM_WHERE = "dispatch-form-where"  # the location the incident will get, in words
+PLACE_OPTION = "dispatch-place-option"
 FORM_CLOSE = "dispatch-form-close"
 
 RESOLVE_FORM = "dispatch-resolve-form"
@@ -233,11 +239,14 @@ def detail_actions(may_act: bool = True) -> html.Div:
 
 
 def new_incident_form() -> html.Div:
-    categories = [{"label": name, "value": name} for name in CATEGORIES]
+    """The location is chosen by typing an address, street, place or district and picking a suggestion
+    (assets/dispatch.js asks GET /api/v1/places as the dispatcher types), or by clicking the map."""
+    categories = [{"label": words(name), "value": name} for name in CATEGORIES]
     return html.Div(id=FORM, className="dispatch-form hidden", children=[
         html.Div(className="form-head", children=[html.Span("New incident"),
                                                   html.Button("×", id=FORM_CLOSE, n_clicks=0, className="btn-close",
                                                               title="Close (Esc)")]),
+        dcc.Store(id=FORM_FOUND, data=[]), dcc.Store(id=FORM_PICKED),
         html.Div(className="form-grid", children=[
             html.Label("Description"), dcc.Input(id=FORM_DESCRIPTION, type="text", debounce=False,
                                                  placeholder="what happened", className="input"),
@@ -246,16 +255,33 @@ def new_incident_form() -> html.Div:
             html.Label("Sub-category"), dcc.Dropdown(id=FORM_SUB, clearable=True, className="dd"),
             html.Label("Priority"), dcc.RadioItems(id=FORM_PRIORITY, value=2, inline=True, className="prio-radio",
                                                    options=[{"label": f"P{p}", "value": p} for p in (1, 2, 3, 4)]),
-            html.Label("Address"), dcc.Input(id=FORM_ADDRESS, type="text", placeholder="street, landmark",
-                                             className="input"),
-            html.Label("Location"), html.Div(className="lonlat", children=[
-                dcc.Input(id=FORM_LAT, type="number", placeholder="lat", className="input", step="any"),
-                dcc.Input(id=FORM_LON, type="number", placeholder="lon", className="input", step="any"),
+            html.Label("Location", htmlFor=FORM_ADDRESS),
+            html.Div(className="place-search", children=[
+                dcc.Input(id=FORM_ADDRESS, type="text", debounce=False, autoComplete="off", className="input",
+                          placeholder="address, street or place"),
+                html.Div(id=FORM_PLACES, className="place-list", role="listbox"),
             ]),
         ]),
-        html.P("Click the map to set the location.", className="hint"),
+        html.P("Type an address and pick it from the list, or click the map.", id=FORM_WHERE, className="hint"),
+        html.Details(className="form-coordinates", children=[
+            html.Summary("Coordinates"),
+            html.Div(className="lonlat", children=[
+                dcc.Input(id=FORM_LAT, type="number", placeholder="latitude", className="input", step="any"),
+                dcc.Input(id=FORM_LON, type="number", placeholder="longitude", className="input", step="any"),
+            ]),
+        ]),
         html.Button("Create incident", id=FORM_SUBMIT, n_clicks=0, className="btn btn-primary"),
     ])
+
+
+def place_options(places: list[dict]) -> list:
+    """The suggestions under the location field: a button per place ("Mannerheimintie 5 · Address · Kallio")."""
+    return [html.Button(id={"type": PLACE_OPTION, "index": i}, n_clicks=0, className="place-option", role="option",
+                        children=[html.Span(place["name"], className="place-name"),
+                                  html.Span(" · ".join(part for part in (PLACE_KIND_LABELS.get(place["kind"], ""),
+                                                                         place.get("detail")) if part),
+                                            className="place-kind")])
+            for i, place in enumerate(places)]
 
 
 def resolvable(incident: IncidentView | None) -> bool:
