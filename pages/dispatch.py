@@ -78,7 +78,7 @@ from services.models import utcnow
 from services.places import fold, nearest_address, search_places
 from services.runtime import current
 from services.units import list_units
-from services.vocabulary import duration
+from services.vocabulary import duration, words
 from web.ui import acting, attempt, may
 
 dash.register_page(__name__, path="/dispatch", name="Dispatch", order=10, title="CityOps — dispatch")
@@ -331,7 +331,7 @@ def pick_location(click, address):
 
 @callback(Output(FORM_SUB, "options"), Output(FORM_SUB, "value"), Input(FORM_CATEGORY, "value"))
 def sub_categories(category):
-    return [{"label": s, "value": s} for s in CATEGORIES.get(category, ())], None
+    return [{"label": words(s), "value": s} for s in CATEGORIES.get(category, ())], None
 
 
 @callback(Output(MESSAGE, "children", allow_duplicate=True), Output(MESSAGE, "className", allow_duplicate=True),
