@@ -2,7 +2,7 @@
 
 A built city keeps them in ``places.json`` (written by services/citybuild.py from the OpenStreetMap
 extract: ``{"places": [[name, kind, lon, lat, detail], ...]}``). A city built before that file existed
-gets its gazetteer from what it stores: street names of its roads layer, the named buildings, parks and
+gets its gazetteer from what it stores: the street names of its road graph, the named buildings, parks and
 emergency-service places of its basemap, and its districts (no house addresses then).
 
 ``search_places`` is what the incident form and ``GET /api/v1/places?q=`` answer with: the name typed in
@@ -69,7 +69,9 @@ def street_places(lines: dict, district_of: DistrictOf) -> list[Place]:
                                                 else geometry)
     places = []
     for name, parts in sorted(by_name.items()):
-        merged = linemerge(unary_union(parts)) if len(parts) > 1 else parts[0]
+        merged = unary_union(parts) if len(parts) > 1 else parts[0]
+        if merged.geom_type == "MultiLineString":
+            merged = linemerge(merged)
         longest = max(getattr(merged, "geoms", [merged]), key=lambda line: line.length)
         middle = longest.interpolate(0.5, normalized=True) if longest.length else longest.representative_point()
         places.append(Place(name, "street", middle.x, middle.y, district_of(middle.x, middle.y) or ""))
@@ -117,9 +119,15 @@ def basemap_places(layers: dict[str, dict], streets: dict, district_of: District
 
 
 def places_from_layers(city: City) -> list[Place]:
-    """The gazetteer of a city built without places.json: what its basemap keeps."""
+    """The gazetteer of a city built without places.json: what it stores (the street names of its road
+    graph, the named features of its basemap, its districts)."""
     layers = {name: city.basemap(name) for name in ("districts", "pois", "parks", "buildings")}
-    return unique(basemap_places(layers, city.basemap("roads"), city.district_of))
+    _, edges = city.road_graph()
+    streets = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": edge.name},
+         "geometry": {"type": "LineString", "coordinates": [list(c) for c in edge.coords]}}
+        for edge in edges if edge.name and len(edge.coords) >= 2]}
+    return unique(basemap_places(layers, streets, city.district_of))
 
 
 # ---------------------------------------------------------------- reading and searching
