@@ -108,14 +108,12 @@ def queue_table(incidents: list[IncidentView], selected: int | None, now: dateti
             html.Td([status_badge(incident.status, INCIDENT_STATUS_LABELS),
                      html.Span("ESC", className="badge esc", title=incident.escalation_reason or "")
                      if incident.escalated else None,
-                     html.Div(incident.unit_id or "", className="sub mono")]),
-            html.Td([timer(incident.created_at, now, "open"),
-                     html.Div(timer(incident.status_since, now, TIMER_LABELS.get(incident.status, ""), class_name="sub"))],
-                    className="num"),
+                     html.Span(incident.unit_id or "", className="sub mono"),
+                     html.Div(timer(incident.status_since, now, TIMER_LABELS.get(incident.status, ""),
+                                    class_name="sub"))]),
         ]))
     return html.Table(className="dispatch-table queue", children=[
-        html.Thead(html.Tr([html.Th("Pri"), html.Th("#"), html.Th("Incident / location"), html.Th("Status"),
-                            html.Th("Timers", className="num")])),
+        html.Thead(html.Tr([html.Th("Pri"), html.Th("#"), html.Th("Incident / location"), html.Th("Status")])),
         html.Tbody(rows),
     ])
 
