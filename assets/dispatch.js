@@ -124,12 +124,12 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         .catch(function () { return [[]].concat(clear); });
     },
     pickPlace: function (clicks, found) {
-      var noUpdate = window.dash_clientside.no_update;
+      var nothing = [0, 0, 0, 0, 0].map(function () { return window.dash_clientside.no_update; });
       var triggered = window.dash_clientside.callback_context.triggered;
-      if (!triggered || !triggered.length || !triggered[0].value || !found) { return [noUpdate, noUpdate, noUpdate, noUpdate, noUpdate]; }
+      if (!triggered || !triggered.length || !triggered[0].value || !found) { return nothing; }
       var id = JSON.parse(triggered[0].prop_id.slice(0, triggered[0].prop_id.lastIndexOf(".")));
       var place = found[id.index];
-      if (!place) { return [noUpdate, noUpdate, noUpdate, noUpdate, noUpdate]; }
+      if (!place) { return nothing; }
       var lonlat = place.location.coordinates;
       var field = document.getElementById("dispatch-form-address");
       if (field) { field.focus(); }

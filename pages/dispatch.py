@@ -281,8 +281,9 @@ clientside_callback(ClientsideFunction(namespace="dispatch", function_name="sear
                     Output(FORM_LON, "value", allow_duplicate=True),
                     Input(FORM_ADDRESS, "value"), State(FORM_PICKED, "data"), prevent_initial_call=True)
 clientside_callback(ClientsideFunction(namespace="dispatch", function_name="pickPlace"),
-                    Output(FORM_ADDRESS, "value", allow_duplicate=True), Output(FORM_LAT, "value", allow_duplicate=True),
-                    Output(FORM_LON, "value", allow_duplicate=True), Output(FORM_PICKED, "data", allow_duplicate=True),
+                    Output(FORM_ADDRESS, "value", allow_duplicate=True),
+                    Output(FORM_LAT, "value", allow_duplicate=True), Output(FORM_LON, "value", allow_duplicate=True),
+                    Output(FORM_PICKED, "data", allow_duplicate=True),
                     Output(FORM_FOUND, "data", allow_duplicate=True),
                     Input({"type": PLACE_OPTION, "index": ALL}, "n_clicks"), State(FORM_FOUND, "data"),
                     prevent_initial_call=True)

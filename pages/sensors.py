@@ -69,7 +69,8 @@ def _rejections() -> list:
         html.H2("Rejected messages"),
         html.Div(className="filters", children=[
             html.Label(["Reason ", dcc.Dropdown(id=SENSORS_REASON, placeholder="all reasons", clearable=True,
-                                                options=[{"label": f"{words(k)} — {v}", "value": k} for k, v in REASONS.items()],
+                                                options=[{"label": f"{words(k)} — {v}", "value": k}
+                                                         for k, v in REASONS.items()],
                                                 style={"minWidth": "24rem"})]),
         ]),
         _table(SENSORS_REJECTED, REJECTION_COLUMNS, style_data_conditional=[

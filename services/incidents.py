@@ -28,10 +28,9 @@ from sqlmodel import Session
 from services.commands import Refused
 from services.models import Incident, IncidentEvent
 from services.telemetry import CitizenReportIn
-from services.vocabulary import INCIDENT_STATUS_LABELS, SOURCE_LABELS, incident_kind
+from services.vocabulary import SOURCE_LABELS, incident_kind
 
 STATUSES = ("new", "dispatched", "en_route", "on_scene", "resolved", "closed", "cancelled")
-STATUS_LABELS = INCIDENT_STATUS_LABELS
 QUEUE_STATUSES = ("new",)  # waiting for a unit
 ACTIVE_STATUSES = ("new", "dispatched", "en_route", "on_scene")
 OPEN_STATUSES = ACTIVE_STATUSES + ("resolved",)  # on the dispatcher's board

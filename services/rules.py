@@ -857,8 +857,8 @@ class RuleEngine:
             rule, device = action.rule, action.device
             if action.kind == "clear":
                 metric = alarm_metric(rule)
-                text = (f"back to {alarm_value(metric, action.value)} (clears past {alarm_value(metric, action.threshold)})"
-                        f" for {duration(rule.clear_for_s)}")
+                text = (f"back to {alarm_value(metric, action.value)} (clears past "
+                        f"{alarm_value(metric, action.threshold)}) for {duration(rule.clear_for_s)}")
                 clear_by_rule_in(session, rule.id, device.id, action.value, text)
                 self._changed = True
                 continue

@@ -21,11 +21,9 @@ from services.city import City
 from services.incidents import IncidentView, can_handle, iso
 from services.models import DeviceLatest, ResponseUnit, utcnow
 from services.routing import Route, SpeedPolicy, live_edge_speeds, router_for
-from services.vocabulary import UNIT_KIND_LABELS, UNIT_STATUS_LABELS  # noqa: F401 (their home; importable here)
 
 UNIT_STATUSES = ("available", "dispatched", "en_route", "on_scene", "returning", "out_of_service")
 DISPATCHABLE = ("available", "returning")
-KIND_LABELS = UNIT_KIND_LABELS
 
 
 def seed_units(engine: Engine, city: City, now: datetime | None = None) -> int:

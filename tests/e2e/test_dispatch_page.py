@@ -254,7 +254,9 @@ def test_dispatcher_creates_an_incident_by_typing_an_address_and_picking_the_sug
     sign_in(browser, served_city, "dispatcher", "/dispatch")
     wait_until(lambda: _fresh(lambda: any(b.is_enabled() for b in browser.find_elements(By.ID, "dispatch-new-button"))),
                PAGE_TIMEOUT_S, interval=0.2, message="the console")
-    form_open = lambda: "hidden" not in browser.find_element(By.ID, "dispatch-form").get_attribute("class")  # noqa: E731
+    def form_open() -> bool:
+        return "hidden" not in browser.find_element(By.ID, "dispatch-form").get_attribute("class")
+
     # no location: the dispatcher is told what to do, in words
     browser.find_element(By.TAG_NAME, "body").send_keys("n")
     wait_until(form_open, PAGE_TIMEOUT_S, interval=0.1, message="the new-incident form")
