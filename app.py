@@ -6,10 +6,13 @@ from pathlib import Path
 
 import dash
 
+import json
+
 from api.core import register_api
 from components.shell import shell, user_badge
 from services.access.users import user_count
 from services.runtime import Runtime
+from services.vocabulary import for_javascript
 from web import gate
 
 HERE = Path(__file__).resolve().parent
@@ -28,6 +31,11 @@ def create_app(runtime: Runtime) -> dash.Dash:
         serve_locally=True,
     )
     app.server.secret_key = runtime.settings.resolved_secret_key()
+    # one vocabulary for the page and its JavaScript (assets/vocabulary.js reads it); the script's hash
+    # lets it through the Content-Security-Policy (web/gate.py)
+    script = f"window.cityopsVocabulary = {json.dumps(for_javascript(), ensure_ascii=False)};".replace("</", "<\\/")
+    app.index_string = app.index_string.replace("{%scripts%}", f"<script>{script}</script>{{%scripts%}}", 1)
+    app.server.config["CITYOPS_INLINE_SCRIPTS"] = (script,)
     register_api(app.server)
     gate.install(app)
 

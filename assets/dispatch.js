@@ -1,17 +1,16 @@
 // Dispatch console (pages/dispatch.py): live timers and keyboard shortcuts, in the browser.
 (function () {
-  function pad(n) { return n < 10 ? "0" + n : "" + n; }
-  function clock(seconds) {
-    seconds = Math.max(0, Math.floor(seconds));
-    var h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
-    return h ? h + ":" + pad(m) + ":" + pad(s) : pad(m) + ":" + pad(s);
-  }
+  // each timer says what it counts ("on scene 3 min 05 s"), in the one duration format (assets/vocabulary.js)
   function tick() {
     var now = Date.now();
     var timers = document.querySelectorAll(".dispatch-page .dispatch-timer[data-since]");
     for (var i = 0; i < timers.length; i++) {
       var since = Date.parse(timers[i].getAttribute("data-since"));
-      if (!isNaN(since)) { timers[i].textContent = clock((now - since) / 1000); }
+      var counts = timers[i].getAttribute("data-counts");
+      if (!isNaN(since)) {
+        var text = window.cityopsFormat.duration((now - since) / 1000);
+        timers[i].textContent = counts ? counts + " " + text : text;
+      }
     }
   }
   setInterval(tick, 1000);
@@ -46,10 +45,27 @@
     form.classList.remove("hidden");
     if (field) { field.focus(); }
   }
+  // The location suggestions: Down from the field goes into the list, Up/Down move in it, Enter picks
+  // (the options are buttons); Enter in the field picks the first suggestion.
+  function placeKeys(event) {
+    var options = Array.prototype.slice.call(document.querySelectorAll("#dispatch-form-places .place-option"));
+    var inField = event.target && event.target.id === "dispatch-form-address";
+    var at = options.indexOf(event.target);
+    if (!options.length || (!inField && at < 0)) { return false; }
+    if (event.key === "ArrowDown") { options[inField ? 0 : Math.min(options.length - 1, at + 1)].focus(); }
+    else if (event.key === "ArrowUp" && !inField) {
+      if (at === 0) { event.target.blur(); document.getElementById("dispatch-form-address").focus(); }
+      else { options[at - 1].focus(); }
+    } else if (event.key === "Enter" && inField) { options[0].click(); }
+    else { return false; }
+    event.preventDefault();
+    return true;
+  }
   document.addEventListener("keydown", function (event) {
     if (!document.querySelector(".dispatch-page")) { return; }
     if (event.ctrlKey || event.metaKey || event.altKey) { return; }
     if (event.key === "Escape") { click("dispatch-form-close"); click("dispatch-resolve-close"); return; }
+    if (placeKeys(event)) { return; }
     if (isTextField(event.target) || isTextField(document.activeElement) || formOpen()) { return; }
     var key = event.key.toLowerCase();
     if (key === "j") { moveInQueue(1); }
@@ -89,6 +105,35 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         return { action: parsed.type, target: parsed.index, incident: incident, at: Date.now() };
       }
       return { action: id, target: null, incident: incident, at: Date.now() };
+    },
+    // The location field asks the city's places (GET /api/v1/places) as the dispatcher types. Editing the
+    // name of a place picked from the list clears its point: the point must match the words.
+    searchPlaces: function (text, picked) {
+      var noUpdate = window.dash_clientside.no_update;
+      var stale = picked && picked.from === "list" && text !== picked.name;
+      var clear = stale ? [null, null] : [noUpdate, noUpdate];
+      if (!text || text.trim().length < 2 || (picked && text === picked.name)) { return [[]].concat(clear); }
+      var asked = text;
+      return fetch("/api/v1/places?q=" + encodeURIComponent(text), { credentials: "same-origin" })
+        .then(function (answer) { return answer.ok ? answer.json() : { places: [] }; })
+        .then(function (body) {
+          var field = document.getElementById("dispatch-form-address");
+          if (field && field.value !== asked) { return [noUpdate].concat(clear); }  // a later keystroke asks anew
+          return [body.places || []].concat(clear);
+        })
+        .catch(function () { return [[]].concat(clear); });
+    },
+    pickPlace: function (clicks, found) {
+      var nothing = [0, 0, 0, 0, 0].map(function () { return window.dash_clientside.no_update; });
+      var triggered = window.dash_clientside.callback_context.triggered;
+      if (!triggered || !triggered.length || !triggered[0].value || !found) { return nothing; }
+      var id = JSON.parse(triggered[0].prop_id.slice(0, triggered[0].prop_id.lastIndexOf(".")));
+      var place = found[id.index];
+      if (!place) { return nothing; }
+      var lonlat = place.location.coordinates;
+      var field = document.getElementById("dispatch-form-address");
+      if (field) { field.focus(); }
+      return [place.name, lonlat[1], lonlat[0], { name: place.name, from: "list" }, []];
     },
     toggleForm: function (formId, fieldId, base) {
       return function () {

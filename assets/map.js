@@ -10,12 +10,8 @@
     us: [null, "#00e400", "#ffff00", "#ff7e00", "#ff0000", "#8f3f97", "#7e0023"],
     cn: [null, "#00e400", "#ffff00", "#ff7e00", "#ff0000", "#99004c", "#7e0023"]
   };
-  var PRIORITY = { 1: "#d7261e", 2: "#f08a1c", 3: "#e0b000", 4: "#5b8def" };
-  var UNIT_STATUS = {
-    available: "#2e9e4f", parked: "#2e9e4f", patrolling: "#2e9e4f", dispatched: "#f08a1c",
-    en_route: "#f08a1c", onRoute: "#f08a1c", on_scene: "#d7261e", onScene: "#d7261e",
-    returning: "#5b8def", out_of_service: "#777777"
-  };
+  // incident and unit colours, words, times and durations: the one vocabulary (assets/vocabulary.js)
+  function format() { return window.cityopsFormat; }  // loaded after this file
   var UNIT_LETTER = { ambulance: "A", fire: "F", police: "P", flood: "W", road: "R" };
   var NO_DATA = "#9aa5b1";
 
@@ -23,23 +19,14 @@
   var hovered = {};  // the live feature whose tip is open: its id, its Leaflet layer, the tip
   window.cityopsLive = live;
 
-  function timezone() {
-    var clock = document.getElementById("shell-clock");
-    return (clock && clock.getAttribute("data-timezone")) || undefined;
-  }
-
   function siteTime(epochSeconds) {
     if (epochSeconds === null || epochSeconds === undefined) { return "never"; }
-    return new Date(epochSeconds * 1000).toLocaleTimeString("en-GB", { timeZone: timezone(), hour12: false });
+    return format().siteTime(epochSeconds * 1000);
   }
 
   function ageText(epochSeconds) {
     if (epochSeconds === null || epochSeconds === undefined) { return "no data"; }
-    var s = Math.max(0, Date.now() / 1000 - epochSeconds);
-    if (s < 90) { return Math.round(s) + " s ago"; }
-    if (s < 5400) { return Math.round(s / 60) + " min ago"; }
-    if (s < 172800) { return (s / 3600).toFixed(1) + " h ago"; }
-    return Math.round(s / 86400) + " d ago";
+    return format().duration(Date.now() / 1000 - epochSeconds) + " ago";
   }
 
   function isStale(p, layer) {
@@ -118,9 +105,11 @@
     } else if (kind === "road_risk") {
       line = "at risk of flooding (station " + esc(p.station) + ")";
     } else if (kind === "incident") {
-      line = "P" + esc(p.priority) + " · " + esc(p.category) + (p.subCategory ? "/" + esc(p.subCategory) : "") + " · " + esc(p.status);
+      line = "P" + esc(p.priority) + " · " + esc(format().incidentKind(p.category, p.subCategory)) + " · " +
+        esc(format().incidentStatus(p.status));
     } else if (kind === "unit") {
-      line = esc(p.status) + (p.speed ? " · " + fmt(p.speed, 0) + " km/h" : "") + (p.incident_id ? " · incident " + esc(p.incident_id) : "");
+      line = esc(format().unitStatus(p.status)) + (p.speed ? " · " + fmt(p.speed, 0) + " km/h" : "") +
+        (p.incident_id ? " · incident #" + esc(p.incident_id) : "");
     } else if (p.value !== undefined) {
       line = fmt(p.value) + " " + esc(p.unit || "");
     }
@@ -180,14 +169,14 @@
       }
       if (kind === "incident") {
         var marker = badge(latlng, "incident p" + p.priority + (p.escalated ? " escalated" : ""),
-          PRIORITY[p.priority] || NO_DATA, "P" + (p.priority || "?"), 30);
+          format().priorityColour(p.priority), "P" + (p.priority || "?"), 30);
         // the most urgent on top, and among equals the newest
         var created = Date.parse(p.created_at || "") || 0;
         marker.setZIndexOffset((5 - (p.priority || 4)) * 100000 + Math.floor(created / 60000) % 100000);
         return marker;
       }
       if (kind === "unit") {
-        var uc = UNIT_STATUS[p.status] || NO_DATA;
+        var uc = format().unitStatusColour(p.status);
         return L.marker(latlng, {
           icon: L.divIcon({
             className: "map-unit" + staleClass,

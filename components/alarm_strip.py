@@ -6,9 +6,7 @@ from datetime import datetime
 from dash import dcc, html
 
 from components.drill import drill_badge
-from components.format import age
-
-SEVERITY_LABELS = {"informational": "Info", "low": "Low", "medium": "Medium", "high": "High", "critical": "Critical"}
+from services.vocabulary import SEVERITY_LABELS, alarm_value, duration
 
 
 def severity_pill(severity: str, escalated: bool = False) -> html.Span:
@@ -54,17 +52,18 @@ def alarm_strip(summary, now: datetime) -> html.Div:
 
 
 def _chip(alarm, now: datetime) -> dcc.Link:
+    """Which device and what it measures tell two chips apart (the rule's name is in the tooltip)."""
     state = "unack" if not alarm.acknowledged else "ack"
     return dcc.Link(
         href=f"/alarms?alarm={alarm.id}",
         className=f"alarm-chip severity-{alarm.severity} is-{state}",
-        title=alarm.description,
+        title=f"{alarm.rule_name}: {alarm.description}",
         children=[
             severity_pill(alarm.severity, alarm.escalated),
             drill_badge(getattr(alarm, "drill", None)),
-            html.Span(alarm.rule_name, className="alarm-chip-rule"),
             html.Span(alarm.device_name or alarm.device_id, className="alarm-chip-device"),
-            html.Span(age((now - alarm.last_raised_at).total_seconds()), className="alarm-chip-age"),
+            html.Span(alarm_value(alarm.metric, alarm.value), className="alarm-chip-value"),
+            html.Span(duration((now - alarm.last_raised_at).total_seconds()), className="alarm-chip-age"),
             html.Span(f"×{alarm.repeat_count + 1}", className="alarm-chip-repeat") if alarm.repeat_count else None,
         ],
     )

@@ -7,7 +7,7 @@ from dash import dcc, html
 
 from components.alarm_strip import severity_pill
 from components.drill import drill_badge
-from components.format import age, site_time
+from services.vocabulary import SEVERITY_LABELS, alarm_value, duration, site_time, words
 
 KIND_LABELS = {"raised": "Raised", "repeated": "Repeated", "reactivated": "Re-activated", "escalated": "Escalated",
                "acknowledged": "Acknowledged", "cleared": "Cleared", "assigned": "Assigned",
@@ -21,14 +21,6 @@ def state_badges(alarm) -> list:
         html.Span("Acknowledged" if alarm.acknowledged else "Unacknowledged",
                   className="alarm-badge " + ("is-ack" if alarm.acknowledged else "is-unack")),
     ]
-
-
-def _value(alarm) -> str:
-    if alarm.value is None:
-        return "—"
-    if alarm.threshold is None:
-        return f"{alarm.value:.3g}"
-    return f"{alarm.value:.3g} / {alarm.threshold:.3g}"
 
 
 def _button(label: str, action: str, alarm_id: int, kind: str = "") -> html.Button:
@@ -64,14 +56,15 @@ def alarm_table(alarms, timezone: str, now: datetime, selected: int | None = Non
                                if alarm.incident_id else None]) if alarm.assignee or alarm.incident_id else None],
                     title=alarm.description),
             html.Td(alarm.district or "—", className="alarm-district"),
-            html.Td(_value(alarm), className="alarm-number"),
+            html.Td(alarm_value(alarm.metric, alarm.value, alarm.threshold), className="alarm-number"),
             html.Td([html.Div(site_time(alarm.raised_at, timezone)),
-                     html.Div(age((now - alarm.last_raised_at).total_seconds()) + " ago", className="alarm-muted")],
-                    title=site_time(alarm.raised_at, timezone, with_date=True), className="alarm-number"),
+                     html.Div(duration((now - alarm.last_raised_at).total_seconds()) + " ago",
+                              className="alarm-muted")],
+                    title=site_time(alarm.raised_at, timezone), className="alarm-number"),
             html.Td(str(alarm.repeat_count + 1), className="alarm-number"),
             html.Td(html.Div(actions, className="alarm-actions")),
         ]))
-    header = ["Severity", "State", "Alarm and device", "District", "Value / limit", "Raised", "Count", ""]
+    header = ["Severity", "State", "Alarm and device", "District", "Value (limit)", "Raised", "Count", ""]
     return html.Table(className="data-table alarm-table", children=[
         html.Thead(html.Tr([html.Th(h) for h in header])),
         html.Tbody(rows),
@@ -80,15 +73,18 @@ def alarm_table(alarms, timezone: str, now: datetime, selected: int | None = Non
 
 def alarm_detail(alarm, history, timezone: str, offers_incident: bool, ids: dict, may_act: bool = True) -> html.Div:
     facts = [
-        ("Rule", alarm.rule_id), ("Device", f"{alarm.device_name or ''} ({alarm.device_id})"),
-        ("District", alarm.district or "—"), ("Category", f"{alarm.category} / {alarm.sub_category}"),
-        ("Severity", f"{alarm.severity}" + (f" (raised as {alarm.base_severity}, escalated ×{alarm.escalation_level})"
-                                           if alarm.escalated else "")),
-        ("Condition since", site_time(alarm.started_at, timezone, with_date=True)),
-        ("Raised", site_time(alarm.raised_at, timezone, with_date=True)),
-        ("Acknowledged", f"{alarm.acknowledged_by} at {site_time(alarm.acknowledged_at, timezone, with_date=True)}"
+        ("Rule", f"{alarm.rule_name} ({alarm.rule_id})"),
+        ("Device", f"{alarm.device_name or ''} ({alarm.device_id})"), ("District", alarm.district or "—"),
+        ("Value", alarm_value(alarm.metric, alarm.value, alarm.threshold)),
+        ("Category", f"{words(alarm.category)} · {words(alarm.sub_category)}"),
+        ("Severity", SEVERITY_LABELS.get(alarm.severity, alarm.severity)
+         + (f" (raised as {SEVERITY_LABELS.get(alarm.base_severity, alarm.base_severity).lower()}, "
+            f"escalated ×{alarm.escalation_level})" if alarm.escalated else "")),
+        ("Condition since", site_time(alarm.started_at, timezone)),
+        ("Raised", site_time(alarm.raised_at, timezone)),
+        ("Acknowledged", f"{alarm.acknowledged_by} at {site_time(alarm.acknowledged_at, timezone)}"
          if alarm.acknowledged else "—"),
-        ("Cleared", f"{alarm.cleared_by} at {site_time(alarm.cleared_at, timezone, with_date=True)}"
+        ("Cleared", f"{alarm.cleared_by} at {site_time(alarm.cleared_at, timezone)}"
          if alarm.cleared_at else "—"),
         ("Incident", f"#{alarm.incident_id}" if alarm.incident_id else "—"),
     ]
@@ -116,7 +112,7 @@ def alarm_detail(alarm, history, timezone: str, offers_incident: bool, ids: dict
         ]),
         html.H3("History"),
         html.Ol(className="alarm-history", children=[
-            html.Li([html.Span(site_time(event.at, timezone, with_date=True), className="alarm-history-time"),
+            html.Li([html.Span(site_time(event.at, timezone), className="alarm-history-time"),
                      html.Span(KIND_LABELS.get(event.kind, event.kind), className=f"alarm-history-kind kind-{event.kind}"),
                      html.Span(event.actor, className="alarm-history-actor"),
                      html.Span(event.text or "", className="alarm-history-text")])

@@ -8,9 +8,16 @@ import dash_leaflet as dl
 from dash import html
 
 from components.live_map import basemap
-from services.dispatch_layers import PRIORITY_COLOURS, UNIT_COLOURS
-from services.incidents import IncidentView, category_key
-from services.units import UNIT_STATUS_LABELS, UnitView
+from services.incidents import IncidentView
+from services.units import UnitView
+from services.vocabulary import (
+    INCIDENT_STATUS_LABELS,
+    NO_DATA_COLOUR,
+    PRIORITY_COLOURS,
+    UNIT_STATUS_COLOURS,
+    UNIT_STATUS_LABELS,
+    incident_kind,
+)
 
 DISPATCH_MAP = "dispatch-map"
 DISPATCH_MAP_INCIDENTS = "dispatch-map-incidents"
@@ -40,7 +47,8 @@ def incident_markers(incidents: list[IncidentView], selected: int | None) -> lis
             weight=3 if chosen or incident.escalated else 1.5, fillColor=colour, fillOpacity=0.95,
             id={"type": "dispatch-map-incident", "index": incident.id},
             children=dl.Tooltip(f"#{incident.id} P{incident.priority} "
-                                f"{category_key(incident.category, incident.sub_category)} — {incident.status}"),
+                                f"{incident_kind(incident.category, incident.sub_category)} — "
+                                f"{INCIDENT_STATUS_LABELS.get(incident.status, incident.status)}"),
         ))
     return markers
 
@@ -50,7 +58,7 @@ def unit_markers(units: list[UnitView], highlight: str | None) -> list:
     for unit in units:
         if unit.lon is None:
             continue
-        colour = UNIT_COLOURS.get(unit.status, "#7a7f86")
+        colour = UNIT_STATUS_COLOURS.get(unit.status, NO_DATA_COLOUR)
         ring = " unit-pin-highlight" if unit.unit_id == highlight else ""
         markers.append(dl.DivMarker(
             position=[unit.lat, unit.lon],
@@ -74,6 +82,6 @@ def legend() -> html.Div:
     return html.Div(className="dispatch-legend", children=[
         *[html.Span([html.I(style={"background": PRIORITY_COLOURS[p]}), f"P{p}"]) for p in (1, 2, 3, 4)],
         html.Span("|", className="sep"),
-        *[html.Span([html.I(className="sq", style={"background": UNIT_COLOURS[s]}), UNIT_STATUS_LABELS[s]])
+        *[html.Span([html.I(className="sq", style={"background": UNIT_STATUS_COLOURS[s]}), UNIT_STATUS_LABELS[s]])
           for s in ("available", "dispatched", "en_route", "on_scene", "returning")],
     ])

@@ -10,19 +10,28 @@ from datetime import datetime
 from dash import dcc, html
 
 from components.drill import drill_badge
-from components.format import site_time
 from services.incidents import (
     CATEGORIES,
     DISPOSITIONS,
     RESOLVABLE_STATUSES,
     SEVERITY_OF_PRIORITY,
-    STATUS_LABELS,
     IncidentView,
     TimelineEntry,
-    category_key,
     iso,
 )
-from services.units import KIND_LABELS, UNIT_STATUS_LABELS, Candidate, UnitView
+from services.places import KIND_LABELS as PLACE_KIND_LABELS
+from services.units import Candidate, UnitView
+from services.vocabulary import (
+    INCIDENT_STATUS_LABELS,
+    SOURCE_LABELS,
+    TIMER_LABELS,
+    UNIT_KIND_LABELS,
+    UNIT_STATUS_LABELS,
+    duration,
+    incident_kind,
+    site_time,
+    words,
+)
 
 QUEUE_ROW = "dispatch-queue-row"
 CANDIDATE_ROW = "dispatch-candidate-row"
@@ -43,6 +52,11 @@ FORM_ADDRESS = "dispatch-form-address"
 FORM_LON = "dispatch-form-lon"
 FORM_LAT = "dispatch-form-lat"
 FORM_SUBMIT = "dispatch-form-submit"
+FORM_PLACES = "dispatch-form-places"  # the suggestions under the location field
+FORM_FOUND = "dispatch-form-found"  # the places suggested (their points)
+FORM_PICKED = "dispatch-form-picked"  # the place picked or the map point: {name, from: "list" | "map"}
+FORM_WHERE = "dispatch-form-where"  # the location the incident will get, in words
+PLACE_OPTION = "dispatch-place-option"
 FORM_CLOSE = "dispatch-form-close"
 
 RESOLVE_FORM = "dispatch-resolve-form"
@@ -52,17 +66,13 @@ RESOLVE_SUBMIT = "dispatch-resolve-submit"
 RESOLVE_CLOSE = "dispatch-resolve-close"
 
 
-def timer(since: datetime | None, now: datetime, *, class_name: str = "") -> html.Span:
+def timer(since: datetime | None, now: datetime, counts: str = "", *, class_name: str = "") -> html.Span:
+    """A running timer that says what it counts ("on scene 3 min 05 s"); assets/dispatch.js ticks it."""
     if since is None:
         return html.Span("—", className="dispatch-timer-none")
-    seconds = (now - since).total_seconds()
-    return html.Span(clock(seconds), className=f"dispatch-timer {class_name}".strip(), **{"data-since": iso(since)})
-
-
-def clock(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
+    text = duration((now - since).total_seconds())
+    return html.Span(f"{counts} {text}".strip(), className=f"dispatch-timer {class_name}".strip(),
+                     **{"data-since": iso(since), "data-counts": counts})
 
 
 def status_badge(status: str, labels: dict[str, str]) -> html.Span:
@@ -91,19 +101,19 @@ def queue_table(incidents: list[IncidentView], selected: int | None, now: dateti
                             **{"data-incident": str(incident.id)}, children=[
             html.Td(priority_badge(incident.priority)),
             html.Td(f"#{incident.id}", className="mono"),
-            html.Td([html.Div([category_key(incident.category, incident.sub_category),
-                               drill_badge(getattr(incident, "drill", None))], className="cat"),
+            html.Td([html.Div([incident_kind(incident.category, incident.sub_category),
+                               drill_badge(getattr(incident, "drill", None))], className="cat",
+                              title=words(incident.category)),
                      html.Div(where(incident), className="sub")]),
-            html.Td([status_badge(incident.status, STATUS_LABELS),
+            html.Td([status_badge(incident.status, INCIDENT_STATUS_LABELS),
                      html.Span("ESC", className="badge esc", title=incident.escalation_reason or "")
                      if incident.escalated else None,
-                     html.Div(incident.unit_id or "", className="sub mono")]),
-            html.Td([timer(incident.created_at, now), html.Div(timer(incident.status_since, now, class_name="sub"))],
-                    className="num"),
+                     html.Span(incident.unit_id or "", className="sub mono"),
+                     html.Div(timer(incident.status_since, now, TIMER_LABELS.get(incident.status, ""),
+                                    class_name="sub"))]),
         ]))
     return html.Table(className="dispatch-table queue", children=[
-        html.Thead(html.Tr([html.Th("Pri"), html.Th("#"), html.Th("Incident / location"), html.Th("Status"),
-                            html.Th("Age", className="num")])),
+        html.Thead(html.Tr([html.Th("Pri"), html.Th("#"), html.Th("Incident / location"), html.Th("Status")])),
         html.Tbody(rows),
     ])
 
@@ -114,12 +124,12 @@ def unit_board(units: list[UnitView], now: datetime, may_act: bool = True) -> ht
     for unit in units:
         rows.append(html.Tr(className=f"unit-row unit-{unit.status}", children=[
             html.Td(html.Span(unit.unit_id, className="mono strong"), title=unit.name),
-            html.Td(KIND_LABELS.get(unit.kind, unit.kind), title=unit.base_name or ""),
+            html.Td(UNIT_KIND_LABELS.get(unit.kind, unit.kind), title=unit.base_name or ""),
             html.Td(status_badge(unit.status, UNIT_STATUS_LABELS)),
-            html.Td(timer(unit.status_since, now), className="num"),
+            html.Td(timer(unit.status_since, now, TIMER_LABELS.get(unit.status, "")), className="num"),
             html.Td(f"#{unit.incident_id}" if unit.incident_id else "—", className="mono"),
             html.Td(f"{unit.speed_kmh:.0f} km/h" if unit.speed_kmh else "—", className="num"),
-            html.Td(unit.service_status or "—", className="sub"),
+            html.Td(words(unit.service_status) or "—", className="sub"),
             html.Td(html.Button("Return", id={"type": RETURN, "index": unit.unit_id}, n_clicks=0,
                                 className="btn btn-small", disabled=unit.status in ("returning", "out_of_service"),
                                 title="Send back to base (an incident it has not reached goes back to the queue)") if may_act else ""),
@@ -138,18 +148,22 @@ def incident_detail(incident: IncidentView | None, candidates: list[Candidate], 
         return [html.P("Select an incident in the queue (J/K), or create one (N).", className="empty")]
     waiting = incident.status == "new"
     facts = [
-        ("Severity", SEVERITY_OF_PRIORITY[incident.priority]), ("Source", incident.source),
+        ("Kind", f"{words(incident.category)} · {incident_kind(incident.category, incident.sub_category)}"),
+        ("Severity", words(SEVERITY_OF_PRIORITY[incident.priority])), ("Reported via", SOURCE_LABELS[incident.source]),
         ("Location", where(incident)), ("District", incident.district or "—"),
-        ("Created", html.Span([site_time(incident.created_at, timezone), " · ", timer(incident.created_at, now)])),
-        ("Dispatched", timer(incident.dispatched_at, now) if incident.dispatched_at else "—"),
-        ("On scene", timer(incident.on_scene_at, now) if incident.on_scene_at else "—"),
+        ("Created", site_time(incident.created_at, timezone, seconds=True)),
         ("Unit", incident.unit_id or "—"),
     ]
+    if incident.status not in ("resolved", "closed", "cancelled"):
+        facts.insert(6, ("Timers", html.Span([timer(incident.created_at, now, "open"), " · ",
+                                              timer(incident.status_since, now,
+                                                    TIMER_LABELS.get(incident.status, ""))])))
+    steps = incident.step_durations()
     header = html.Div(className="detail-head", **{SHOWN_ATTRIBUTE: str(incident.id)}, children=[
         priority_badge(incident.priority),
         html.Span(f"#{incident.id}", className="mono strong"),
-        html.Span(category_key(incident.category, incident.sub_category), className="detail-title"),
-        status_badge(incident.status, STATUS_LABELS),
+        html.Span(incident_kind(incident.category, incident.sub_category), className="detail-title"),
+        status_badge(incident.status, INCIDENT_STATUS_LABELS),
     ])
     banner = html.Div(["ESCALATED — ", incident.escalation_reason or ""], className="escalation-banner") \
         if incident.escalated else None
@@ -158,6 +172,10 @@ def incident_detail(incident: IncidentView | None, candidates: list[Candidate], 
         html.P(incident.description or "", className="detail-description"),
         html.Dl(className="facts", children=[item for label, value in facts
                                              for item in (html.Dt(label), html.Dd(value))]),
+        html.Div([html.H3("How long each step took"),
+                  html.Dl(className="facts steps", children=[item for name, seconds in steps
+                                                             for item in (html.Dt(name), html.Dd(duration(seconds)))])])
+        if steps else None,
         html.H3("Recommended units" if waiting else "Units (incident is not waiting)"),
         candidate_table(candidates, chosen_unit, waiting, may_act),
         html.H3("Timeline"),
@@ -178,7 +196,7 @@ def candidate_table(candidates: list[Candidate], chosen_unit: str | None, waitin
             html.Td(str(candidate.rank), className="num"),
             html.Td([html.Span(unit.unit_id, className="mono strong"), html.Div(unit.name, className="sub")]),
             html.Td(status_badge(unit.status, UNIT_STATUS_LABELS)),
-            html.Td(clock(candidate.eta_seconds), className="num strong"),
+            html.Td(duration(candidate.eta_seconds), className="num strong"),
             html.Td(f"{candidate.route.distance_m / 1000:.2f} km", className="num"),
             html.Td(html.Button("Send", id={"type": SEND, "index": unit.unit_id}, n_clicks=0,
                                 className="btn btn-small btn-primary") if may_act else ""),
@@ -193,7 +211,7 @@ def candidate_table(candidates: list[Candidate], chosen_unit: str | None, waitin
 def timeline_list(timeline: list[TimelineEntry], timezone: str) -> html.Ol:
     return html.Ol(className="timeline", children=[
         html.Li(className=f"tl-{entry.kind}", children=[
-            html.Span(site_time(entry.at, timezone), className="mono tl-time"),
+            html.Span(site_time(entry.at, timezone, seconds=True), className="mono tl-time"),
             html.Span(entry.actor, className="tl-actor"),
             html.Span(entry.message, className="tl-message"),
         ]) for entry in reversed(timeline)
@@ -219,11 +237,14 @@ def detail_actions(may_act: bool = True) -> html.Div:
 
 
 def new_incident_form() -> html.Div:
-    categories = [{"label": name, "value": name} for name in CATEGORIES]
+    """The location is chosen by typing an address, street, place or district and picking a suggestion
+    (assets/dispatch.js asks GET /api/v1/places as the dispatcher types), or by clicking the map."""
+    categories = [{"label": words(name), "value": name} for name in CATEGORIES]
     return html.Div(id=FORM, className="dispatch-form hidden", children=[
         html.Div(className="form-head", children=[html.Span("New incident"),
                                                   html.Button("×", id=FORM_CLOSE, n_clicks=0, className="btn-close",
                                                               title="Close (Esc)")]),
+        dcc.Store(id=FORM_FOUND, data=[]), dcc.Store(id=FORM_PICKED),
         html.Div(className="form-grid", children=[
             html.Label("Description"), dcc.Input(id=FORM_DESCRIPTION, type="text", debounce=False,
                                                  placeholder="what happened", className="input"),
@@ -232,16 +253,33 @@ def new_incident_form() -> html.Div:
             html.Label("Sub-category"), dcc.Dropdown(id=FORM_SUB, clearable=True, className="dd"),
             html.Label("Priority"), dcc.RadioItems(id=FORM_PRIORITY, value=2, inline=True, className="prio-radio",
                                                    options=[{"label": f"P{p}", "value": p} for p in (1, 2, 3, 4)]),
-            html.Label("Address"), dcc.Input(id=FORM_ADDRESS, type="text", placeholder="street, landmark",
-                                             className="input"),
-            html.Label("Location"), html.Div(className="lonlat", children=[
-                dcc.Input(id=FORM_LAT, type="number", placeholder="lat", className="input", step="any"),
-                dcc.Input(id=FORM_LON, type="number", placeholder="lon", className="input", step="any"),
+            html.Label("Location", htmlFor=FORM_ADDRESS),
+            html.Div(className="place-search", children=[
+                dcc.Input(id=FORM_ADDRESS, type="text", debounce=False, autoComplete="off", className="input",
+                          placeholder="address, street or place"),
+                html.Div(id=FORM_PLACES, className="place-list", role="listbox"),
             ]),
         ]),
-        html.P("Click the map to set the location.", className="hint"),
+        html.P("Type an address and pick it from the list, or click the map.", id=FORM_WHERE, className="hint"),
+        html.Details(className="form-coordinates", children=[
+            html.Summary("Coordinates"),
+            html.Div(className="lonlat", children=[
+                dcc.Input(id=FORM_LAT, type="number", placeholder="latitude", className="input", step="any"),
+                dcc.Input(id=FORM_LON, type="number", placeholder="longitude", className="input", step="any"),
+            ]),
+        ]),
         html.Button("Create incident", id=FORM_SUBMIT, n_clicks=0, className="btn btn-primary"),
     ])
+
+
+def place_options(places: list[dict]) -> list:
+    """The suggestions under the location field: a button per place ("Mannerheimintie 5 · Address · Kallio")."""
+    return [html.Button(id={"type": PLACE_OPTION, "index": i}, n_clicks=0, className="place-option", role="option",
+                        children=[html.Span(place["name"], className="place-name"),
+                                  html.Span(" · ".join(part for part in (PLACE_KIND_LABELS.get(place["kind"], ""),
+                                                                         place.get("detail")) if part),
+                                            className="place-kind")])
+            for i, place in enumerate(places)]
 
 
 def resolvable(incident: IncidentView | None) -> bool:

@@ -4,39 +4,47 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from components.format import age, site_time
+from services.vocabulary import (
+    DEVICE_STATUS_LABELS,
+    DEVICE_TYPE_LABELS,
+    duration,
+    label,
+    quantity,
+    site_time,
+    unit_of,
+    words,
+)
 from components.tables import data_table
 
-# What to chart per device type: (value key, label, unit); the first present ones are shown.
+# What to chart per device type; the first present ones are shown, with their words and units.
 SERIES = {
-    "TrafficFlowObserved": [("averageVehicleSpeed", "Speed", "km/h"), ("intensity", "Vehicles", "per interval")],
-    "AirQualityObserved": [("pm25", "PM2.5", "µg/m³"), ("pm10", "PM10", "µg/m³"), ("no2", "NO₂", "µg/m³"),
-                           ("o3", "O₃", "µg/m³")],
-    "FloodMonitoring": [("currentLevel", "Water level", "m")],
-    "WaterObserved": [("height", "Water level", "m"), ("waterLevel", "Water level", "m"), ("flow", "Flow", "m³/s")],
-    "WeatherObserved": [("precipitation", "Rain", "mm/h"), ("temperature", "Temperature", "°C")],
-    "Vehicle": [("speed", "Speed", "km/h")],
+    "TrafficFlowObserved": ["averageVehicleSpeed", "intensity"],
+    "AirQualityObserved": ["pm25", "pm10", "no2", "o3"],
+    "FloodMonitoring": ["currentLevel"],
+    "WaterObserved": ["height", "waterLevel", "flow"],
+    "WeatherObserved": ["precipitation", "temperature"],
+    "Vehicle": ["speed"],
 }
-STATUS_LABELS = {"ok": "OK", "stale": "Stale", "silent": "Silent", "out_of_area": "Out of area"}
 
 
 def history_figure(device, history, timezone: str) -> go.Figure:
     figure = go.Figure()
     shown = 0
-    for key, label, unit in SERIES.get(device.type, []):
+    for key in SERIES.get(device.type, []):
         points = [(row.observed_at, row.values[key]) for row in history if key in row.values]
         if not points or shown >= 3:
             continue
         shown += 1
         figure.add_trace(go.Scatter(
             x=[moment.astimezone(_zone(timezone)) for moment, _ in points], y=[value for _, value in points],
-            name=f"{label} ({unit})", mode="lines", line={"width": 2}, yaxis="y" if shown == 1 else "y2",
+            name=f"{label(key)} ({unit_of(key)})" if unit_of(key) else label(key), mode="lines", line={"width": 2},
+            yaxis="y" if shown == 1 else "y2",
         ))
     for level_key, colour in (("alert_level", "#f08a1c"), ("danger_level", "#d7261e")):
         level = device.levels.get(level_key)  # the station's reported level first, the registry's else
         if level is not None and device.type in ("FloodMonitoring", "WaterObserved"):
             figure.add_hline(y=level, line={"color": colour, "dash": "dash", "width": 1},
-                             annotation_text=level_key.replace("_", " "), annotation_position="top left")
+                             annotation_text=words(level_key), annotation_position="top left")
     figure.update_layout(
         height=260, margin={"l": 40, "r": 40, "t": 10, "b": 30}, showlegend=True,
         legend={"orientation": "h", "y": -0.25}, paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="#fafbfc",
@@ -53,14 +61,13 @@ def _zone(name: str):
 
 def device_history(device, history, timezone: str, *, hours: int) -> html.Div:
     rows = [
-        ["Device", device.id], ["Type", device.type], ["District", device.district or "—"],
-        ["Status", STATUS_LABELS.get(device.status, device.status)],
-        ["Last observed", f"{site_time(device.last_observed_at, timezone, with_date=True)} ({age(device.age_s)} ago)"],
-        ["Reports every", f"{device.interval_s} s"],
+        ["Device", device.id], ["Type", DEVICE_TYPE_LABELS.get(device.type, device.type)],
+        ["District", device.district or "—"], ["Status", DEVICE_STATUS_LABELS.get(device.status, device.status)],
+        ["Last observed", f"{site_time(device.last_observed_at, timezone)} ({duration(device.age_s)} ago)"],
+        ["Reports every", duration(device.interval_s)],
         ["Location", "—" if device.lon is None else f"{device.lat:.5f}, {device.lon:.5f}"],
     ]
-    rows += [[key, f"{value:g}" if isinstance(value, float) else str(value)]
-             for key, value in sorted(device.last_values.items())]
+    rows += [[label(key), quantity(key, value)] for key, value in sorted(device.last_values.items())]
     return html.Div(className="device-panel", children=[
         html.H2(device.name or device.id),
         html.Div(f"Last {hours} h · {len(history)} observations", className="panel-note"),

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dash import dcc, html
 
+from services.vocabulary import css_variables
+
 SHELL_CLOCK = "shell-clock"
 SHELL_ALARM_STRIP = "shell-alarm-strip"  # filled by the alarms page module's callback
 SHELL_NAV = "shell-nav"
@@ -21,7 +23,7 @@ def user_badge(name: str, role: str, sign_out: bool = True) -> html.Div:
 
 def shell(*, city_name: str, timezone: str, attribution: str, nav: list[tuple[str, str]], content,
           user: html.Div | None = None) -> html.Div:
-    return html.Div(className="shell", children=[
+    return html.Div(className="shell", style=css_variables(), children=[
         html.Header(className="shell-header", children=[
             html.Div(className="shell-brand", children=[html.Span("CityOps", className="shell-logo"),
                                                          html.Span(city_name, className="shell-city")]),

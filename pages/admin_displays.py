@@ -6,7 +6,7 @@ import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from flask import request
 
-from components.format import age, site_time
+from services.vocabulary import duration, site_time
 from components.tables import data_table
 from services.access.displays import DISPLAY_PAGES, CreateDisplay, RevokeDisplay, list_displays
 from services.aqi import CODES, SHORT_NAMES
@@ -63,8 +63,8 @@ def show_displays(_n, _changed):
     for display in list_displays(runtime.engine):
         seen = "never"
         if display.last_seen_at is not None:
-            ago = age((now - display.last_seen_at).total_seconds())
-            seen = f"{site_time(display.last_seen_at, runtime.timezone, with_date=True)} ({ago} ago)"
+            ago = duration((now - display.last_seen_at).total_seconds())
+            seen = f"{site_time(display.last_seen_at, runtime.timezone)} ({ago} ago)"
         options = ", ".join(f"{key}={value}" for key, value in display.options.items()) or "—"
         action = "revoked" if display.revoked else html.Button(
             "Revoke", id={"type": REVOKE, "index": display.id}, className="alarm-action", n_clicks=0)

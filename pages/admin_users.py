@@ -5,7 +5,7 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
-from components.format import site_time
+from services.vocabulary import site_time
 from components.tables import data_table
 from services.access.principal import PEOPLE_ROLES
 from services.access.users import ChangeRole, CreateUser, ResetPassword, SetDisabled, list_users
@@ -65,9 +65,10 @@ def show_users(_changed):
     users = list_users(runtime.engine)
     rows = [[user.name, user.role, "disabled" if user.disabled else "active",
              "city sign-in" if user.external else "password",
-             site_time(user.created_at, runtime.timezone, with_date=True),
-             site_time(user.last_sign_in_at, runtime.timezone, with_date=True)] for user in users]
-    table = data_table(["User", "Role", "State", "Signs in with", "Created", "Last sign-in"], rows, class_name="data-table admin-table",
+             site_time(user.created_at, runtime.timezone),
+             site_time(user.last_sign_in_at, runtime.timezone)] for user in users]
+    table = data_table(["User", "Role", "State", "Signs in with", "Created", "Last sign-in"], rows,
+                       class_name="data-table admin-table",
                        empty="No users yet.")
     return table, [{"label": user.name, "value": user.name} for user in users]
 

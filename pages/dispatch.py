@@ -33,12 +33,17 @@ from components.dispatch_panels import (
     FORM_CATEGORY,
     FORM_CLOSE,
     FORM_DESCRIPTION,
+    FORM_FOUND,
     FORM_LAT,
     FORM_LON,
+    FORM_PICKED,
+    FORM_PLACES,
     FORM_PRIORITY,
     FORM_SUB,
     FORM_SUBMIT,
+    FORM_WHERE,
     NEW_BUTTON,
+    PLACE_OPTION,
     QUEUE_ROW,
     RESOLVE_BUTTON,
     RESOLVE_CLOSE,
@@ -52,6 +57,7 @@ from components.dispatch_panels import (
     detail_actions,
     incident_detail,
     new_incident_form,
+    place_options,
     queue_table,
     resolvable,
     resolve_form,
@@ -70,8 +76,10 @@ from services.dispatch import (
 )
 from services.incidents import CATEGORIES, DISPOSITIONS, OPEN_STATUSES, get_incident, incident_timeline, list_incidents
 from services.models import utcnow
+from services.places import fold, nearest_address, search_places
 from services.runtime import current
 from services.units import list_units
+from services.vocabulary import duration, words
 from web.ui import acting, attempt, may
 
 dash.register_page(__name__, path="/dispatch", name="Dispatch", order=10, title="CityOps — dispatch")
@@ -256,7 +264,7 @@ def _confirmation(action: str, target, incident_id: int | None, result, disposit
     if action == RESOLVE_SUBMIT:
         return f"Incident #{incident_id} resolved ({DISPOSITIONS[disposition].lower()}) and closed."
     warning = "" if result.published else " — the broker did not confirm the command"
-    return f"{result.unit_id} dispatched to #{incident_id}, ETA {result.eta_seconds / 60:.1f} min{warning}."
+    return f"{result.unit_id} dispatched to #{incident_id}, ETA {duration(result.eta_seconds)}{warning}."
 
 
 # The forms open and close in the browser (no server round trip), their first field focused.
@@ -267,41 +275,106 @@ clientside_callback(ClientsideFunction(namespace="dispatch", function_name="reso
                     Input(RESOLVE_CLOSE, "n_clicks"), prevent_initial_call=True)
 
 
+# The location: typing asks GET /api/v1/places in the browser (assets/dispatch.js); a suggestion picked
+# sets the point; editing the text afterwards clears it (the point no longer matches the words).
+clientside_callback(ClientsideFunction(namespace="dispatch", function_name="searchPlaces"),
+                    Output(FORM_FOUND, "data"), Output(FORM_LAT, "value", allow_duplicate=True),
+                    Output(FORM_LON, "value", allow_duplicate=True),
+                    Input(FORM_ADDRESS, "value"), State(FORM_PICKED, "data"), prevent_initial_call=True)
+clientside_callback(ClientsideFunction(namespace="dispatch", function_name="pickPlace"),
+                    Output(FORM_ADDRESS, "value", allow_duplicate=True),
+                    Output(FORM_LAT, "value", allow_duplicate=True), Output(FORM_LON, "value", allow_duplicate=True),
+                    Output(FORM_PICKED, "data", allow_duplicate=True),
+                    Output(FORM_FOUND, "data", allow_duplicate=True),
+                    Input({"type": PLACE_OPTION, "index": ALL}, "n_clicks"), State(FORM_FOUND, "data"),
+                    prevent_initial_call=True)
+
+
+@callback(Output(FORM_PLACES, "children"), Input(FORM_FOUND, "data"), prevent_initial_call=True)
+def show_places(found):
+    return place_options(found or [])
+
+
+@callback(Output(FORM_WHERE, "children"), Output(FORM_WHERE, "className"), Input(FORM_LAT, "value"),
+          Input(FORM_LON, "value"), State(FORM_PICKED, "data"), prevent_initial_call=True)
+def describe_location(lat, lon, picked):
+    """The point the incident will get, in words, so the dispatcher sees what a click or a pick set."""
+    if not _is_number(lat) or not _is_number(lon):
+        return "Type an address and pick it from the list, or click the map.", "hint"
+    picked = picked or {}
+    if picked.get("from") == "list":
+        return f"Location: {picked.get('name')} ({lat:.5f}, {lon:.5f})", "hint is-set"
+    near = nearest_address(current().city, lon, lat)
+    return (f"Location: map point {lat:.5f}, {lon:.5f}" + (f", near {near.name}" if near else ""), "hint is-set")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 @callback(Output(FORM_LAT, "value"), Output(FORM_LON, "value"), Output(FORM, "className", allow_duplicate=True),
-          Input(DISPATCH_MAP, "clickData"), prevent_initial_call=True)
-def pick_location(click):
+          Output(FORM_ADDRESS, "value", allow_duplicate=True), Output(FORM_PICKED, "data", allow_duplicate=True),
+          Input(DISPATCH_MAP, "clickData"), State(FORM_ADDRESS, "value"), prevent_initial_call=True)
+def pick_location(click, address):
+    """A map click sets the point (and, into an empty location field, the nearest address)."""
     if not _may_act():  # a map click opens the new-incident form only for who may create one
-        return no_update, no_update, no_update
+        return (no_update,) * 5
     latlng = (click or {}).get("latlng")
     if isinstance(latlng, dict):
         lat, lon = latlng.get("lat"), latlng.get("lng")
     elif isinstance(latlng, (list, tuple)) and len(latlng) >= 2:
         lat, lon = latlng[0], latlng[1]
     else:
-        return no_update, no_update, no_update
-    return round(lat, 6), round(lon, 6), "dispatch-form"
+        return (no_update,) * 5
+    near = nearest_address(current().city, lon, lat) if not (address or "").strip() else None
+    text = near.name if near else no_update
+    return round(lat, 6), round(lon, 6), "dispatch-form", text, {"name": near.name if near else address, "from": "map"}
 
 
 @callback(Output(FORM_SUB, "options"), Output(FORM_SUB, "value"), Input(FORM_CATEGORY, "value"))
 def sub_categories(category):
-    return [{"label": s, "value": s} for s in CATEGORIES.get(category, ())], None
+    return [{"label": words(s), "value": s} for s in CATEGORIES.get(category, ())], None
 
 
 @callback(Output(MESSAGE, "children", allow_duplicate=True), Output(MESSAGE, "className", allow_duplicate=True),
           Output(VERSION, "data", allow_duplicate=True), Output(SELECTED, "data", allow_duplicate=True),
-          Output(FORM, "className", allow_duplicate=True),
+          Output(FORM, "className", allow_duplicate=True), Output(FORM_ADDRESS, "value", allow_duplicate=True),
+          Output(FORM_LAT, "value", allow_duplicate=True), Output(FORM_LON, "value", allow_duplicate=True),
+          Output(FORM_PICKED, "data", allow_duplicate=True), Output(FORM_DESCRIPTION, "value"),
           Input(FORM_SUBMIT, "n_clicks"),
           State(FORM_CATEGORY, "value"), State(FORM_SUB, "value"), State(FORM_PRIORITY, "value"),
           State(FORM_DESCRIPTION, "value"), State(FORM_ADDRESS, "value"), State(FORM_LAT, "value"),
           State(FORM_LON, "value"), State(VERSION, "data"), prevent_initial_call=True)
 def create(n_clicks, category, sub, priority, description, address, lat, lon, version):
+    """Creates the incident at the point chosen; a created incident empties the form, so the next one
+    never starts at the last one's location."""
     if not n_clicks:
-        return (no_update,) * 5
+        return (no_update,) * 10
+    if not _is_number(lat) or not _is_number(lon):
+        place = _named_exactly(address)
+        if place is None:
+            return (_no_location(address), "dispatch-message error") + (no_update,) * 8
+        lat, lon = place.lat, place.lon
     body = {"category": category, "subCategory": sub, "priority": priority, "description": description,
             "address": address, "lat": lat, "lon": lon, "source": "operator"}
     outcome = attempt(CreateIncident(_ctx(), acting(), body, default_source="operator"))
     if not outcome.ok:
-        return outcome.message, "dispatch-message error", no_update, no_update, no_update
+        return (outcome.message, "dispatch-message error") + (no_update,) * 8
     incident = outcome.value
     return (f"Incident #{incident.id} created.", "dispatch-message ok", (version or 0) + 1, incident.id,
-            "dispatch-form hidden")
+            "dispatch-form hidden", "", None, None, None, "")
+
+
+def _named_exactly(address: str | None):
+    """The one place whose whole name the dispatcher typed (without picking it from the list), if any."""
+    if not (address or "").strip():
+        return None
+    exact = [p for p in search_places(current().city, address) if fold(p.name) == fold(address)]
+    return exact[0] if len(exact) == 1 else None
+
+
+def _no_location(address: str | None) -> str:
+    if (address or "").strip():
+        return (f"Choose a location: “{address.strip()}” is not a place this city knows exactly — pick one of the "
+                "suggestions or click the map.")
+    return "Choose a location: type an address or click the map."

@@ -7,6 +7,7 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 
 from components.alarm_strip import severity_pill
 from services.runtime import current
+from services.vocabulary import duration
 from web.ui import acting, attempt, may
 
 dash.register_page(__name__, path="/rules", name="Rules", order=95, title="CityOps — alarm rules")
@@ -75,7 +76,7 @@ def show_rules(_saved):
             html.Td(", ".join(rule.entity_types)),
             html.Td(rule.explain()),
             html.Td(rule.scope.describe()),
-            html.Td("—" if not rule.escalate_after_s else f"{rule.escalate_after_s / 60:g} min"),
+            html.Td("—" if not rule.escalate_after_s else duration(rule.escalate_after_s)),
             html.Td(incident),
             html.Td(f"{rule.category}/{rule.sub_category}"),
         ]))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, callback, dash_table, dcc, html
 
-from components.format import age, site_time, value_summary
+from services.vocabulary import DEVICE_STATUS_LABELS, DEVICE_TYPE_LABELS, duration, site_time, values_summary, words
 from services.devices import list_devices
 from services.rejections import list_rejections
 from services.runtime import current
@@ -24,7 +24,6 @@ SENSORS_TABLE = "sensors-table"
 SENSORS_REASON = "sensors-reason-filter"
 SENSORS_REJECTED = "sensors-rejected"
 
-STATUS_LABELS = {"ok": "OK", "stale": "Stale", "silent": "Silent", "out_of_area": "Out of area"}
 STATUS_COLOURS = {"OK": "var(--good)", "Stale": "var(--warn)", "Silent": "var(--bad)", "Out of area": "var(--bad)"}
 DEVICE_COLUMNS = ("Device", "Name", "Type", "District", "Last value", "Last observed", "Age", "Status")
 REJECTION_COLUMNS = ("Received", "Topic", "Reason", "Detail", "Payload")
@@ -70,7 +69,8 @@ def _rejections() -> list:
         html.H2("Rejected messages"),
         html.Div(className="filters", children=[
             html.Label(["Reason ", dcc.Dropdown(id=SENSORS_REASON, placeholder="all reasons", clearable=True,
-                                                options=[{"label": f"{k} — {v}", "value": k} for k, v in REASONS.items()],
+                                                options=[{"label": f"{words(k)} — {v}", "value": k}
+                                                         for k, v in REASONS.items()],
                                                 style={"minWidth": "24rem"})]),
         ]),
         _table(SENSORS_REJECTED, REJECTION_COLUMNS, style_data_conditional=[
@@ -84,12 +84,13 @@ def _rejections() -> list:
 def refresh_devices(_n, device_type):
     runtime = current()
     devices = list_devices(runtime.engine)
-    options = sorted({device.type for device in devices})
+    options = [{"label": DEVICE_TYPE_LABELS.get(kind, kind), "value": kind}
+               for kind in sorted({device.type for device in devices})]
     rows = [
         dict(zip(DEVICE_COLUMNS, (
-            device.id, device.name or "", device.type, device.district or "—", value_summary(device.last_values),
-            site_time(device.last_observed_at, runtime.timezone, with_date=True), age(device.age_s),
-            STATUS_LABELS[device.status])))
+            device.id, device.name or "", DEVICE_TYPE_LABELS.get(device.type, device.type), device.district or "—",
+            values_summary(device.last_values), site_time(device.last_observed_at, runtime.timezone),
+            duration(device.age_s), DEVICE_STATUS_LABELS[device.status])))
         for device in devices if not device_type or device.type == device_type
     ]
     return rows, options
@@ -101,7 +102,7 @@ def refresh_rejections(_n, reason):
         return []  # the table is not in this role's page; the answer holds nothing either
     runtime = current()
     return [
-        dict(zip(REJECTION_COLUMNS, (site_time(item.received_at, runtime.timezone, with_date=True), item.topic,
-                                     item.reason, item.summary, item.preview[:160])))
+        dict(zip(REJECTION_COLUMNS, (site_time(item.received_at, runtime.timezone), item.topic,
+                                     words(item.reason), item.summary, item.preview[:160])))
         for item in list_rejections(runtime.engine, reason=reason, limit=100)
     ]

@@ -6,7 +6,7 @@ from collections import Counter
 import dash
 from dash import Input, Output, callback, dcc, html
 
-from components.format import site_time
+from services.vocabulary import site_time
 from components.tables import data_table, figure_card
 from services.devices import list_devices
 from services.health import ingest_health

@@ -432,6 +432,75 @@ def pois_layer(osm, area) -> dict:
     return collection(features)
 
 
+# ---------------------------------------------------------------------------- the gazetteer (places.json)
+
+# Named features an operator would say a place by, and what they are on screen (``detail``).
+PLACE_TAGS = ("amenity", "tourism", "historic", "leisure", "shop", "public_transport")
+
+
+def osm_streets(osm, area) -> dict:
+    """Every named street, square and path of the extract inside the area (more than the drivable graph)."""
+    inside = prep(area)
+    features = [feature(row.geometry, {"name": text(getattr(row, "name", ""))})
+                for row in osm_features(osm, {"highway": True}, nodes=False)
+                if text(getattr(row, "name", "")) and inside.intersects(row.geometry)]
+    return collection(features)
+
+
+def osm_addresses(osm, area) -> list:
+    """House addresses ("Mannerheimintie 5") at their building or entrance, inside the area."""
+    from services.places import Place
+
+    found = osm.get_data_by_custom_criteria(custom_filter={"addr:housenumber": True}, keep_nodes=True,
+                                            keep_ways=True, keep_relations=True)
+    if found is None or len(found) == 0:
+        return []
+    inside = prep(area)
+    places = []
+    for row in found.to_dict("records"):  # not itertuples: "addr:..." is no attribute name
+        tags = tag_dict(row.get("tags"))
+        street = text(row.get("addr:street")) or text(tags.get("addr:street"))
+        number = text(row.get("addr:housenumber")) or text(tags.get("addr:housenumber"))
+        geometry = row.get("geometry")
+        if not street or not number or geometry is None or geometry.is_empty:
+            continue
+        point = geometry.representative_point()
+        if inside.contains(point):
+            places.append(Place(f"{street} {number}", "address", point.x, point.y, ""))
+    return places
+
+
+def osm_places(osm, area) -> list:
+    """Named shops, restaurants, hotels, monuments, stations ... at an inner point, with what they are."""
+    from services.places import Place
+    from services.vocabulary import words
+
+    inside = prep(area)
+    places = []
+    for row in osm_features(osm, {key: True for key in PLACE_TAGS}):
+        name, point = text(getattr(row, "name", "")), row.geometry.representative_point()
+        key, value = first_tag(row, *PLACE_TAGS)
+        if not name or not inside.contains(point) or (key == "public_transport" and value != "station"):
+            continue
+        what = "Shop" if (key, value) == ("shop", "yes") else words(value) + (" shop" if key == "shop" else "")
+        places.append(Place(name, "place", point.x, point.y, what))
+    return places
+
+
+def gazetteer(osm, area, layers: dict, districts: "DistrictIndex") -> dict:
+    """``places.json``: districts, streets, named places and house addresses, each with its district."""
+    from services.places import PLACE_KINDS, Place, basemap_places, unique
+
+    def in_district(place: Place) -> Place:
+        return place if place.detail or place.kind == "district" else \
+            Place(place.name, place.kind, place.lon, place.lat, districts.district_of(place.lon, place.lat))
+
+    found = basemap_places(layers, osm_streets(osm, area), districts.district_of) + osm_places(osm, area)
+    found += [in_district(place) for place in osm_addresses(osm, area)]
+    places = sorted(unique(found), key=lambda p: (PLACE_KINDS.index(p.kind), p.name))
+    return {"places": [place.as_row() for place in places]}
+
+
 # ---------------------------------------------------------------------------- districts
 
 PLACE_MARGIN_M = 1000.0  # a neighbourhood's label node may sit just outside the extract
@@ -797,6 +866,9 @@ def build_city(pbf_path, out_dir, *, name: str | None = None, slug: str | None =
         rename_districts(layers["districts"], district_names or {})
 
     districts = DistrictIndex(layers["districts"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        places = gazetteer(osm, area, layers, districts)
     bases = all_bases(layers["pois"], graph, finder, name)
     sites = {
         "devices": (traffic_devices(graph, districts) + air_stations(graph, finder, districts, rng)
@@ -817,6 +889,7 @@ def build_city(pbf_path, out_dir, *, name: str | None = None, slug: str | None =
     write_json(out_dir / "city.json", meta)
     write_json(out_dir / "road_graph.json", graph.to_json())
     write_json(out_dir / "sites.json", sites)
+    write_json(out_dir / "places.json", places)
     for layer, data in layers.items():
         write_json(out_dir / "basemap" / f"{layer}.geojson", data)
     return out_dir
@@ -824,6 +897,7 @@ def build_city(pbf_path, out_dir, *, name: str | None = None, slug: str | None =
 
 def summary(folder: Path) -> str:
     from services.city import load_city
+    from services.places import city_places
 
     city = load_city(folder)
     nodes, edges = city.road_graph()
@@ -832,6 +906,7 @@ def summary(folder: Path) -> str:
     districts = [f["properties"]["name"] for f in city.basemap("districts")["features"]]
     return (f"built {city.name} in {folder} ({size_kb:.0f} kB): {len(nodes)} nodes, {len(edges)} edges, "
             f"devices {dict(kinds)}, {len(city.bases)} bases, {len(city.units)} units, "
+            f"{len(city_places(city))} places, "
             f"districts ({city.meta.get('districts_source')}): {', '.join(districts)}")
 
 

@@ -47,12 +47,10 @@ from services.incidents import (
     DISPOSITIONS,
     QUEUE_STATUSES,
     RESOLVABLE_STATUSES,
-    STATUS_LABELS,
     TRANSITIONS,
     IncidentInput,
     IncidentView,
     add_event,
-    category_key,
     get_incident,
     input_from_report,
     insert_incident,
@@ -69,12 +67,12 @@ from services.telemetry import CitizenReportIn, CommandReplyIn, ObservationIn
 from services.unit_fixes import moves_unit
 from services.units import (
     DISPATCHABLE,
-    UNIT_STATUS_LABELS,
     Candidate,
     get_unit,
     recommend_units,
     seed_units,
 )
+from services.vocabulary import INCIDENT_STATUS_LABELS, UNIT_STATUS_LABELS, duration, incident_kind
 
 __all__ = ["CreateIncident", "UpdateIncident", "ResolveIncident", "DispatchUnit", "ReturnUnit", "Refused",
            "DispatchContext", "DispatchConfig", "recommend", "escalate_overdue", "apply_reply", "apply_replies",
@@ -279,7 +277,7 @@ class UpdateIncident(Command):
             allowed = TRANSITIONS.get(self.current.status, ())
             if status not in allowed:
                 raise Refused.conflict("invalid_transition",
-                              f"incident #{self.incident_id} is {STATUS_LABELS[self.current.status].lower()}; "
+                              f"incident #{self.incident_id} is {INCIDENT_STATUS_LABELS[self.current.status].lower()}; "
                               f"it can become {', '.join(allowed) or 'nothing else'} by hand, not {status!r}",
                               "status")
             self.changes["status"] = status
@@ -383,7 +381,7 @@ class ResolveIncident(Command):
             raise Refused.not_found(f"no incident #{self.incident_id}", "incident_id")
         if self.current.status not in RESOLVABLE_STATUSES:
             raise Refused.conflict("invalid_state", f"incident #{self.incident_id} is already "
-                                                    f"{STATUS_LABELS[self.current.status].lower()}; nothing to resolve",
+                                                    f"{INCIDENT_STATUS_LABELS[self.current.status].lower()}; nothing to resolve",
                                    "status")
 
     def run(self, now: datetime | None = None) -> IncidentView:
@@ -395,7 +393,7 @@ class ResolveIncident(Command):
             if moved != 1:
                 fresh = get_incident(self.ctx.engine, self.incident_id)
                 raise Refused.conflict("invalid_state", f"incident #{self.incident_id} changed meanwhile: it is now "
-                                                        f"{STATUS_LABELS[fresh.status].lower()}", "status")
+                                                        f"{INCIDENT_STATUS_LABELS[fresh.status].lower()}", "status")
             incident = session.get(Incident, self.incident_id)
             session.refresh(incident)
             before, status_before = snapshot(incident), incident.status
@@ -448,6 +446,11 @@ class DispatchUnit(Command):
     def principal(self) -> Principal:
         return self.actor
 
+    @property
+    def _kind(self) -> str:
+        """What happened, in words, for a refusal ("car accident")."""
+        return incident_kind(self.incident.category, self.incident.sub_category).lower()
+
     def check(self) -> None:
         engine = self.ctx.engine
         self.incident = get_incident(engine, self.incident_id)
@@ -456,7 +459,7 @@ class DispatchUnit(Command):
         if self.incident.status not in QUEUE_STATUSES:
             holder = f" ({self.incident.unit_id})" if self.incident.unit_id else ""
             raise Refused.conflict("invalid_state", f"incident #{self.incident_id} is "
-                                                f"{STATUS_LABELS[self.incident.status].lower()}{holder}; only a "
+                                                f"{INCIDENT_STATUS_LABELS[self.incident.status].lower()}{holder}; only a "
                                                 f"new incident can be dispatched")
         if self.unit_id is not None:
             unit = get_unit(engine, self.unit_id)
@@ -465,17 +468,15 @@ class DispatchUnit(Command):
             from services.incidents import can_handle
 
             if not can_handle(unit.capabilities, self.incident.category, self.incident.sub_category):
-                raise Refused.conflict("not_capable", f"{unit.name} ({unit.unit_id}) cannot handle "
-                                                  f"{category_key(self.incident.category, self.incident.sub_category)}"
-                                                  f" incidents (it handles {', '.join(unit.capabilities)})", "unit_id")
+                handles = ", ".join(incident_kind(*c.partition("/")[::2]).lower() for c in unit.capabilities)
+                raise Refused.conflict("not_capable", f"{unit.name} ({unit.unit_id}) cannot handle {self._kind} "
+                                                      f"incidents (it handles {handles})", "unit_id")
             if not unit.dispatchable:
                 raise Refused.conflict("unit_unavailable", _unit_busy_reason(engine, unit.unit_id), "unit_id")
         candidates = recommend(self.ctx, self.incident)
         if self.unit_id is None:
             if not candidates:
-                raise Refused.conflict("no_unit", "no available unit can handle "
-                                              f"{category_key(self.incident.category, self.incident.sub_category)}"
-                                              " incidents right now")
+                raise Refused.conflict("no_unit", f"no available unit can handle {self._kind} incidents right now")
             self.candidate = candidates[0]
             self.unit_id = self.candidate.unit.unit_id
         else:
@@ -514,8 +515,8 @@ class DispatchUnit(Command):
                 row = session.get(Incident, incident.id)
                 session.refresh(row)
                 add_event(session, row, "dispatched", self.actor.name,
-                          f"{unit_seen.name} ({self.unit_id}) dispatched, ETA {self.candidate.eta_seconds / 60:.1f} "
-                          f"min, {self.candidate.route.distance_m / 1000:.2f} km", now, status_before=incident.status,
+                          f"{unit_seen.name} ({self.unit_id}) dispatched, ETA {duration(self.candidate.eta_seconds)}, "
+                          f"{self.candidate.route.distance_m / 1000:.2f} km", now, status_before=incident.status,
                           unit_id=self.unit_id, detail={"cmdId": cmd_id, "rank": self.candidate.rank})
                 record(session, self.actor.name, "incident.dispatch", f"incident:{incident.id}",
                        {"status": incident.status, "unit_id": None},
@@ -530,7 +531,7 @@ class DispatchUnit(Command):
                               "unit_id") from None
             fresh = get_incident(self.ctx.engine, incident.id)
             raise Refused.conflict("incident_changed", f"incident #{incident.id} changed meanwhile: it is now "
-                                                   f"{STATUS_LABELS[fresh.status].lower()}"
+                                                   f"{INCIDENT_STATUS_LABELS[fresh.status].lower()}"
                                                    f"{' with ' + fresh.unit_id if fresh.unit_id else ''}") from None
         published = _publish_recorded(self.ctx, self.unit_id, payload)
         return DispatchResult(view, self.unit_id, cmd_id, self.candidate.eta_seconds,
@@ -801,7 +802,7 @@ def _fresh_recommendation(ctx: DispatchContext, incident_id: int, silent_unit: s
     if not candidates:
         return "fresh recommendation: no available unit can handle it now", []
     top = candidates[0]
-    return (f"fresh recommendation: {top.unit.name} ({top.unit.unit_id}), ETA {top.eta_seconds / 60:.1f} min",
+    return (f"fresh recommendation: {top.unit.name} ({top.unit.unit_id}), ETA {duration(top.eta_seconds)}",
             [c.unit.unit_id for c in candidates[:5]])
 
 

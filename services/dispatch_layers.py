@@ -13,11 +13,9 @@ from sqlalchemy.engine import Engine
 from services.city import City
 from services.incidents import ACTIVE_STATUSES, IncidentView, iso, list_incidents
 from services.layers import LayerData, register_layer
-from services.units import UNIT_STATUS_LABELS, UnitView, list_units
+from services.units import UnitView, list_units
+from services.vocabulary import NO_DATA_COLOUR, PRIORITY_COLOURS, UNIT_STATUS_COLOURS, UNIT_STATUS_LABELS
 
-PRIORITY_COLOURS = {1: "#d7191c", 2: "#f07c1b", 3: "#e8c21a", 4: "#5b8fc7"}
-UNIT_COLOURS = {"available": "#1f9e5a", "dispatched": "#e07b00", "en_route": "#d7261e", "on_scene": "#8e2bb8",
-                "returning": "#2b7bba", "out_of_service": "#7a7f86"}
 UNITS_STALE_S = 30.0
 
 
@@ -45,7 +43,7 @@ def unit_feature(unit: UnitView) -> dict:
             "observed_at": iso(unit.position_at), "kind": unit.kind, "status": unit.status,
             "bearing": unit.bearing, "speed": unit.speed_kmh, "incident_id": unit.incident_id,
             "status_since": iso(unit.status_since), "serviceStatus": unit.service_status,
-            "colour": UNIT_COLOURS.get(unit.status, "#7a7f86"),
+            "colour": UNIT_STATUS_COLOURS.get(unit.status, NO_DATA_COLOUR),
         },
     }
 
@@ -68,5 +66,5 @@ def units_layer(engine: Engine, city: City, now: datetime) -> LayerData:
         features=[unit_feature(u) for u in units],
         newest_at=max((u.position_at for u in units if u.position_at), default=None),
         stale_after_s=UNITS_STALE_S,
-        legend=[(UNIT_COLOURS[s], UNIT_STATUS_LABELS[s]) for s in UNIT_COLOURS],
+        legend=[(UNIT_STATUS_COLOURS[s], UNIT_STATUS_LABELS[s]) for s in UNIT_STATUS_COLOURS],
     )

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.models import IngestStatus, utcnow
+from services.vocabulary import duration
 
 log = logging.getLogger("cityops.health")
 
@@ -55,11 +56,11 @@ def health_report(engine: Engine, now: datetime | None = None) -> dict:
     problems = []
     broker = ingest.pop("broker")
     if not ingest["running"]:
-        problems.append(f"no ingest process has reported in the last {HEARTBEAT_FRESH_S:.0f} s")
+        problems.append(f"no ingest process has reported in the last {duration(HEARTBEAT_FRESH_S)}")
     elif not broker:
         problems.append("the ingest is not connected to the broker")
     stalled = ingest["stalled_seconds"]
     if stalled is not None and stalled > STALLED_AFTER_S:
-        problems.append(f"messages have waited {stalled:.0f} s with nothing stored (the ingest is stalled)")
+        problems.append(f"messages have waited {duration(stalled)} with nothing stored (the ingest is stalled)")
     return {"status": "degraded" if problems else "ok", "broker": broker, "db": True, "ingest": ingest,
             "problems": problems}

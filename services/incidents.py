@@ -28,10 +28,9 @@ from sqlmodel import Session
 from services.commands import Refused
 from services.models import Incident, IncidentEvent
 from services.telemetry import CitizenReportIn
+from services.vocabulary import SOURCE_LABELS, incident_kind
 
 STATUSES = ("new", "dispatched", "en_route", "on_scene", "resolved", "closed", "cancelled")
-STATUS_LABELS = {"new": "New", "dispatched": "Dispatched", "en_route": "En route", "on_scene": "On scene",
-                 "resolved": "Resolved", "closed": "Closed", "cancelled": "Cancelled"}
 QUEUE_STATUSES = ("new",)  # waiting for a unit
 ACTIVE_STATUSES = ("new", "dispatched", "en_route", "on_scene")
 OPEN_STATUSES = ACTIVE_STATUSES + ("resolved",)  # on the dispatcher's board
@@ -59,11 +58,13 @@ DISPOSITIONS: dict[str, str] = {
 }
 RESOLVABLE_STATUSES = ACTIVE_STATUSES + ("resolved",)  # closed and cancelled are final
 
+# the steps of a handled incident whose durations the console shows: (name, start field, end field)
+STEPS = (("Call to dispatch", "created_at", "dispatched_at"), ("Dispatch to on scene", "dispatched_at", "on_scene_at"),
+         ("On scene to resolved", "on_scene_at", "resolved_at"), ("Call to resolved", "created_at", "resolved_at"))
+
 SEVERITY_OF_PRIORITY = {1: "critical", 2: "high", 3: "medium", 4: "low"}
 PRIORITY_OF_SEVERITY = {"critical": 1, "high": 2, "medium": 3, "low": 4, "informational": 4}
 SOURCES = ("operator", "citizen", "alarm", "api")
-SOURCE_LABELS = {"operator": "the dispatch console", "citizen": "a citizen report", "alarm": "an alarm",
-                 "api": "the API"}
 
 CATEGORIES: dict[str, tuple[str, ...]] = {
     "health": ("heartAttack", "injury", "fall", "breathingProblems", "unconscious", "other"),
@@ -238,7 +239,17 @@ class IncidentView:
 
     @property
     def label(self) -> str:
-        return f"#{self.id} P{self.priority} {category_key(self.category, self.sub_category)}"
+        return f"#{self.id} P{self.priority} {incident_kind(self.category, self.sub_category)}"
+
+    def step_durations(self) -> list[tuple[str, float]]:
+        """How long each finished step took, in seconds: call to dispatch, dispatch to on scene, on scene to
+        resolved, and the whole (call to resolved) once resolved."""
+        steps = []
+        for name, start, end in STEPS:
+            begun, ended = getattr(self, start), getattr(self, end)
+            if begun is not None and ended is not None and ended >= begun:
+                steps.append((name, (ended - begun).total_seconds()))
+        return steps
 
     def as_json(self) -> dict:
         return {
@@ -334,6 +345,6 @@ def insert_incident(session: Session, data: IncidentInput, actor: str, now: date
     session.flush()
     add_event(session, incident, "created", actor,
               f"created from {SOURCE_LABELS[data.source]}: P{data.priority} "
-              f"{category_key(data.category, data.sub_category)}",
+              f"{incident_kind(data.category, data.sub_category)}",
               created, status_before="", detail={"description": data.description})
     return incident

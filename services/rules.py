@@ -53,6 +53,7 @@ from services.db import session_scope
 from services.devices import DEFAULT_INTERVAL_S, station_levels
 from services.models import Alarm, Device, RuleState, utcnow
 from services.telemetry import ENTITY_SPECS, TELEMETRY_TYPES, ObservationIn
+from services.vocabulary import alarm_value, duration
 
 log = logging.getLogger("cityops.rules")
 
@@ -247,8 +248,6 @@ DERIVED_METRICS: dict[str, Callable[[str], Callable[[dict], float | None]]] = {
     "aqi": lambda standard: _aqi_reader(standard, "index"),
     "aqi_level": lambda standard: _aqi_reader(standard, "level"),
 }
-METRIC_LABELS = {"water_level": "water level", "aqi": "AQI", "aqi_level": "AQI band",
-                 "precipitation": "rainfall (mm/h)", "averageVehicleSpeed": "speed"}
 
 
 # ---------------------------------------------------------------- rules
@@ -330,21 +329,13 @@ class Rule:
         per = f" / {self.per.text}" if self.per else ""
         text = f"{self.metric}{per} {OP_SYMBOLS[self.op]} {self.threshold.text}"
         if self.for_s:
-            text += f" for {_human(self.for_s)}"
+            text += f" for {duration(self.for_s)}"
         clear = self.clear_threshold.text if self.clear_threshold else self.threshold.text
         if clear != self.threshold.text or self.clear_for_s:
             text += f"; clears once past {clear}"
             if self.clear_for_s:
-                text += f" for {_human(self.clear_for_s)}"
+                text += f" for {duration(self.clear_for_s)}"
         return text
-
-
-def _human(seconds: float) -> str:
-    if seconds >= 3600 and seconds % 3600 == 0:
-        return f"{seconds / 3600:g} h"
-    if seconds >= 60 and seconds % 60 == 0:
-        return f"{seconds / 60:g} min"
-    return f"{seconds:g} s"
 
 
 @dataclass(frozen=True)
@@ -865,13 +856,15 @@ class RuleEngine:
         for action in actions:
             rule, device = action.rule, action.device
             if action.kind == "clear":
-                text = f"{_label(rule)} {action.value:.3g} back past {action.threshold:.3g} for {_human(rule.clear_for_s)}"
+                metric = alarm_metric(rule)
+                text = (f"back to {alarm_value(metric, action.value)} (clears past "
+                        f"{alarm_value(metric, action.threshold)}) for {duration(rule.clear_for_s)}")
                 clear_by_rule_in(session, rule.id, device.id, action.value, text)
                 self._changed = True
                 continue
-            description = (f"{rule.name}: {_label(rule)} {action.value:.3g} {OP_SYMBOLS[rule.op]} "
-                           f"{action.threshold:.3g} at {device.name or device.id}")
-            trigger = _trigger(rule, device, description, rule.metric, action.value, action.threshold,
+            description = (f"{rule.name} at {device.name or device.id}: "
+                           f"{alarm_value(alarm_metric(rule), action.value, action.threshold)}")
+            trigger = _trigger(rule, device, description, alarm_metric(rule), action.value, action.threshold,
                                action.started_at, action.observation.lon, action.observation.lat)
             outcome = RaiseAlarm(trigger).validate().run_in(session)
             drill = (action.observation.values or {}).get("drill")
@@ -932,7 +925,7 @@ class RuleEngine:
             for row, silent_s, limit, interval, last in to_raise:
                 device = DeviceInfo(row.id, row.type, row.name, row.district, row.meta, row.interval_s, row.lon, row.lat)
                 description = (f"{rule.name}: no observation from {row.name or row.id} for "
-                               f"{_human(round(silent_s))} (expected every {_human(interval)})")
+                               f"{duration(silent_s)} (expected every {duration(interval)})")
                 try:
                     raise_for_rule(self.engine, rule, device, description, "silent_s", round(silent_s, 1), limit,
                                    last + timedelta(seconds=limit), row.lon, row.lat, self.runtime)
@@ -1009,9 +1002,10 @@ class RuleEngine:
         return found
 
 
-def _label(rule: Rule) -> str:
-    label = METRIC_LABELS.get(rule.metric, rule.metric)
-    return f"{label} / {rule.per.text.replace('device.', '')}" if rule.per else label
+def alarm_metric(rule: Rule) -> str:
+    """What an alarm's value is (services/vocabulary.py alarm_value shows it in its units): the rule's
+    metric, or ``metric/divisor`` for a rule with ``per`` (its value is then a ratio)."""
+    return f"{rule.metric}/{rule.per.text.replace('device.', '')}" if rule.per else rule.metric
 
 
 def _trigger(rule: Rule, device: DeviceInfo, description: str, metric: str, value: float | None,

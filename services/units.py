@@ -23,11 +23,7 @@ from services.models import DeviceLatest, ResponseUnit, utcnow
 from services.routing import Route, SpeedPolicy, live_edge_speeds, router_for
 
 UNIT_STATUSES = ("available", "dispatched", "en_route", "on_scene", "returning", "out_of_service")
-UNIT_STATUS_LABELS = {"available": "Available", "dispatched": "Dispatched", "en_route": "En route",
-                      "on_scene": "On scene", "returning": "Returning", "out_of_service": "Out of service"}
 DISPATCHABLE = ("available", "returning")
-KIND_LABELS = {"ambulance": "Ambulance", "fire": "Fire engine", "police": "Police car", "flood": "Flood rescue",
-               "road": "Road maintenance"}
 
 
 def seed_units(engine: Engine, city: City, now: datetime | None = None) -> int:

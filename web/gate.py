@@ -10,6 +10,8 @@ the security headers (CSP without inline scripts: Dash's own inline scripts are 
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import threading
 import time
@@ -265,7 +267,9 @@ class SecurityHeaders:
             if tile_url:  # an online basemap's tiles, e.g. https://{s}.tile.example.org/{z}/{x}/{y}.png
                 parts = urlsplit(tile_url)
                 tile_origin = f" {parts.scheme}://{parts.netloc.replace('{s}', '*')}"
-            scripts = " ".join(["'self'", *self.app.csp_hashes()])
+            own = [f"'sha256-{base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()}'"
+                   for script in self.app.server.config.get("CITYOPS_INLINE_SCRIPTS", ())]  # app.py's
+            scripts = " ".join(["'self'", *self.app.csp_hashes(), *own])
             self._csp = "; ".join([
                 "default-src 'self'",
                 f"script-src {scripts}",

@@ -1,8 +1,11 @@
 """The dispatch console in a real browser against `manage.py serve` (demo simulator answering commands)."""
 from __future__ import annotations
 
+import re
 import time
+from datetime import datetime, timezone
 
+import pytest
 import requests
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
@@ -57,7 +60,7 @@ def test_dispatcher_selects_an_incident_dispatches_with_d_and_sees_the_unit_go(s
     row = f'tr[data-incident="{incident_id}"]'
     # read until a render is caught whole: the queue re-renders every 2 s, and a row read across
     # a re-render reads as empty (_text)
-    wait_until(lambda: "heartAttack" in _text(browser, row), PAGE_TIMEOUT_S, interval=0.2,
+    wait_until(lambda: "Heart attack" in _text(browser, row), PAGE_TIMEOUT_S, interval=0.2,
                message="the incident in the queue")
     _fresh(lambda: browser.find_element(By.CSS_SELECTOR, row).click())
     wait_until(lambda: f"#{incident_id}" in _text(browser, ".detail-head")
@@ -240,4 +243,61 @@ def test_dispatcher_resolves_the_incident_from_the_console_and_its_unit_is_relea
                and "Kitchen fire put out" in _text(browser, ".timeline"), PAGE_TIMEOUT_S, interval=0.2,
                message="the resolution on the incident's timeline")
     assert PEOPLE["dispatcher"] in _text(browser, ".timeline .tl-resolved")
+    # and how long each step took, in the one duration format
+    steps = _text(browser, ".facts.steps")
+    assert "Call to dispatch" in steps and "Call to resolved" in steps, steps
+    assert re.search(r"Call to resolved\s+\d+ (s|min)", steps), steps
     assert "hidden" in browser.find_element(By.ID, "dispatch-resolve-form").get_attribute("class")
+
+
+def test_dispatcher_creates_an_incident_by_typing_an_address_and_picking_the_suggestion(served_city, browser):
+    sign_in(browser, served_city, "dispatcher", "/dispatch")
+    wait_until(lambda: _fresh(lambda: any(b.is_enabled() for b in browser.find_elements(By.ID, "dispatch-new-button"))),
+               PAGE_TIMEOUT_S, interval=0.2, message="the console")
+    def form_open() -> bool:
+        return "hidden" not in browser.find_element(By.ID, "dispatch-form").get_attribute("class")
+
+    # no location: the dispatcher is told what to do, in words
+    browser.find_element(By.TAG_NAME, "body").send_keys("n")
+    wait_until(form_open, PAGE_TIMEOUT_S, interval=0.1, message="the new-incident form")
+    browser.find_element(By.ID, "dispatch-form-description").send_keys("e2e: man collapsed at the shop door")
+    browser.find_element(By.ID, "dispatch-form-submit").click()
+    wait_until(lambda: "Choose a location: type an address or click the map" in _text(browser, "#dispatch-message"),
+               PAGE_TIMEOUT_S, interval=0.2, message=f"the advice; message: {_text(browser, '#dispatch-message')!r}")
+    # typing part of the address offers the city's own places; the dispatcher picks one
+    address = browser.find_element(By.ID, "dispatch-form-address")
+    address.send_keys("mannerheimintie 5")
+    wait_until(lambda: "Mannerheimintie 5" in _text(browser, "#dispatch-form-places .place-name"), PAGE_TIMEOUT_S,
+               interval=0.2, message="the suggestions")
+    option = next(o for o in browser.find_elements(By.CSS_SELECTOR, "#dispatch-form-places .place-option")
+                  if o.find_element(By.CSS_SELECTOR, ".place-name").text == "Mannerheimintie 5")
+    option.click()
+    wait_until(lambda: "Location: Mannerheimintie 5" in _text(browser, "#dispatch-form-where"), PAGE_TIMEOUT_S,
+               interval=0.2, message=f"the location set; hint: {_text(browser, '#dispatch-form-where')!r}")
+    assert not browser.find_elements(By.CSS_SELECTOR, "#dispatch-form-places .place-option")
+    browser.find_element(By.ID, "dispatch-form-submit").click()
+    wait_until(lambda: re.search(r"Incident #\d+ created", _text(browser, "#dispatch-message")), PAGE_TIMEOUT_S,
+               interval=0.2, message=f"the creation; message: {_text(browser, '#dispatch-message')!r}")
+    incident_id = int(re.search(r"#(\d+)", _text(browser, "#dispatch-message")).group(1))
+    created = _incident(served_city, incident_id)
+    place = _api(served_city, "GET", "/places?q=Mannerheimintie 5&limit=1").json()["places"][0]
+    assert created["address"] == "Mannerheimintie 5"
+    assert created["location"]["coordinates"] == pytest.approx(place["location"]["coordinates"], abs=1e-6)
+    # the timeline names the signed-in person, on screen and in the API
+    assert created["timeline"][0]["actor"] == PEOPLE["dispatcher"]
+    wait_until(lambda: _shown(browser) == str(incident_id) and PEOPLE["dispatcher"] in _text(browser, ".timeline"),
+               PAGE_TIMEOUT_S, interval=0.2, message="the new incident's timeline naming the dispatcher")
+    assert "Mannerheimintie 5" in _text(browser, f'tr[data-incident="{incident_id}"]')
+    assert browser.find_element(By.ID, "dispatch-form-address").get_attribute("value") == ""  # the next starts empty
+    # the browser formats as the server does (one vocabulary)
+    from services.vocabulary import duration, site_time
+
+    seconds = [0, 45, 245, 900, 4320, 273600]
+    assert browser.execute_script("return arguments[0].map(window.cityopsFormat.duration)", seconds) == \
+        [duration(s) for s in seconds]
+    moment = datetime(2026, 12, 1, 21, 38, 5, tzinfo=timezone.utc)
+    assert browser.execute_script("return window.cityopsFormat.siteTime(arguments[0], true)",
+                                  moment.timestamp() * 1000) == site_time(moment, "Europe/Helsinki", seconds=True)
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert not errors, errors
+    _api(served_city, "POST", f"/incidents/{incident_id}/cancel")

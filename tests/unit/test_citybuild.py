@@ -144,3 +144,18 @@ def test_committed_helsinki_districts_have_area_names():
     city = load_city(CITIES_DIR / "helsinki")
     names = {f["properties"]["name"] for f in city.basemap("districts")["features"]}
     assert "Punavuori (00120)" in names and "Kallio (00530)" in names
+
+
+def test_built_city_keeps_its_addresses_streets_places_and_districts_for_search(built_city):
+    from services.places import city_places, search_places
+
+    kinds = {place.kind for place in city_places(built_city)}
+    assert kinds == {"address", "street", "place", "district"}
+    assert all(built_city.is_in_area(p.lon, p.lat) for p in city_places(built_city))
+    assert search_places(built_city, "mannerheimintie 5")[0].name == "Mannerheimintie 5"
+    assert (built_city.folder / "places.json").exists()
+
+
+def test_committed_helsinki_has_its_gazetteer():
+    city = load_city(CITIES_DIR / "helsinki")
+    assert (city.folder / "places.json").exists(), "rebuild the city with `make city`"

@@ -168,6 +168,6 @@ def test_drill_incidents_and_alarms_show_a_drill_badge_and_real_ones_do_not():
 
     alarm = SimpleNamespace(id=5, acknowledged=False, severity="critical", escalated=False, description="d",
                             rule_name="Water level at danger level", device_name="gauge", device_id="flood-1",
-                            last_raised_at=now, repeat_count=0, drill="storm")
+                            last_raised_at=now, repeat_count=0, drill="storm", metric="water_level", value=2.1)
     assert "DRILL" in _rendered(_chip(alarm, now))
     assert "DRILL" not in _rendered(_chip(SimpleNamespace(**{**vars(alarm), "drill": None}), now))
