@@ -26,6 +26,7 @@ class User(SQLModel, table=True):
     password_changed_at: datetime = utc_field()
     last_sign_in_at: Optional[datetime] = utc_field(default=None)
     disabled_at: Optional[datetime] = utc_field(default=None)
+    department: Optional[str] = Field(default=None, max_length=32)  # a ``department`` role's department
 
 
 class Display(SQLModel, table=True):
