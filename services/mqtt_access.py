@@ -28,6 +28,7 @@ SHIPPED_ROOT = "city"  # the topic root the shipped ACL is written for
 # what each role other than "device" may do, as ACL topic lines below its user line
 ROLE_TOPICS: dict[str, tuple[str, ...]] = {
     "cityops": ("read {root}/#", "write {root}/units/+/cmd", "write {root}/alerts/#", "write {root}/kpis/#",
+                "write {root}/requests/+/status",
                 "write {root}/sim/drill"),
     "hotline": ("write {root}/reports",),
     "simulator": ("write {root}/telemetry/#", "write {root}/units/+/state", "write {root}/units/+/cmdexe",

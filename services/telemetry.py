@@ -319,6 +319,8 @@ def _route(topic: str, root: str) -> tuple[str, str] | None:
             return None
     if len(rest) == 2 and rest[0] == "alerts":
         return None
+    if len(rest) == 3 and rest[0] == "requests" and rest[2] == "status":
+        return None  # CityOps's own status updates of citizen requests (services/requests/publish.py)
     return _adapter_route(topic, parts, root_parts, f"CityOps does not read {topic!r}")
 
 

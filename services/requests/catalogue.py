@@ -132,6 +132,7 @@ class Catalogue:
     assign_on_receipt: bool = False
     services_text: str = ""
     departments_text: str = ""
+    time_limits: dict = field(default_factory=dict, compare=False)  # class name -> (response, resolution)
     _by_code: dict = field(default_factory=dict, repr=False, compare=False)
     _by_alias: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -153,6 +154,13 @@ class Catalogue:
 
     def department(self, department_id: str | None) -> Department | None:
         return next((d for d in self.departments if d.id == department_id), None)
+
+    @property
+    def default_limits(self) -> tuple[TimeLimit, TimeLimit]:
+        """The clocks of an unclassified request: the "general" class (else the first)."""
+        if "general" in self.time_limits:
+            return self.time_limits["general"]
+        return next(iter(self.time_limits.values()), (TimeLimit("24h", seconds=86400.0), TimeLimit("7d", days=7)))
 
     @property
     def work_order_services(self) -> tuple[Service, ...]:
@@ -243,7 +251,7 @@ def parse_catalogue(services_text: str, departments_text: str) -> Catalogue:
     if problems:
         raise catalogue_refused(problems)
     return Catalogue(tuple(services), departments, float(due_soon), distance_m, within, assign, services_text,
-                     departments_text)
+                     departments_text, classes)
 
 
 def _time_limit_classes(raw: Any, problems: list[str]) -> dict[str, tuple[TimeLimit, TimeLimit]]:
