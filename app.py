@@ -7,6 +7,7 @@ from pathlib import Path
 import dash
 
 from api.core import register_api
+from api.open311 import register_open311
 from components.shell import shell, user_badge
 from services.access.users import user_count
 from services.runtime import Runtime
@@ -29,6 +30,7 @@ def create_app(runtime: Runtime) -> dash.Dash:
     )
     app.server.secret_key = runtime.settings.resolved_secret_key()
     register_api(app.server)
+    register_open311(app.server)  # GeoReport v2, its own blueprint and error format
     gate.install(app)
 
     def layout():
