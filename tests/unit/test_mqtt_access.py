@@ -31,7 +31,7 @@ def test_shipped_acl_lets_devices_publish_only_under_their_own_name_and_cityops_
                         "pattern write city/units/%u/cmdexe", "pattern read city/units/%u/cmd"]
     assert user_lines(acl, "cityops") == ["topic read city/#", "topic write city/units/+/cmd",
                                           "topic write city/alerts/#", "topic write city/kpis/#",
-                                          "topic write city/sim/drill"]
+                                          "topic write city/requests/+/status", "topic write city/sim/drill"]
 
 
 def test_acl_follows_the_topic_root():
