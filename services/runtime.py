@@ -93,9 +93,10 @@ def build_ingest(runtime: Runtime, **kwargs) -> Ingest:
     # alarms) runs from the database on the leading ingest process, woken by each commit (services/reactions.py)
     ingest = Ingest(runtime.settings, runtime.engine, context=context, district_of=runtime.city.district_of,
                     reactions=runtime.reactions(), **kwargs)
-    from services.requests.jobs import follow_report_updates
+    from services.requests.jobs import follow_report_updates, ratings_receiver
 
     ingest.store.follow_report_updates = follow_report_updates  # an incident's or a work order's request
+    ingest.store.receive_ratings = ratings_receiver(runtime)  # citizens' satisfaction answers
     return ingest
 
 

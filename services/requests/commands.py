@@ -515,64 +515,81 @@ class MergeOrder(OrderCommand):
 
 @dataclass
 class RateRequest(Command):
-    """The citizen's satisfaction with a resolved or closed request (by its service_request_id).
-
-    Satisfied / basically satisfied: a resolved order closes. Dissatisfied: the order reopens for
-    review, with the comment as its reason. A duplicate's citizen rates the order that answered it."""
+    """The citizen's satisfaction with a resolved or closed request (by its service_request_id),
+    from Open311 or the page; MQTT answers go through ``rate`` directly (the broker's ACL is their check)."""
 
     ctx: RequestContext
     principal: Principal
     request_id: str
     satisfaction: str
     comment: str | None = None
-    rated: WorkOrderView | None = None
     permission = "request.rate"
 
     def check(self) -> None:
         from services.requests.orders import get_order
 
-        if self.satisfaction not in SATISFACTION:
-            raise Refused.invalid(f"satisfaction must be one of {', '.join(SATISFACTION)}", "satisfaction")
-        self.comment = _text(self.comment, "comment")
-        self.rated = get_order(self.ctx.engine, self.ctx.catalogue, utcnow(), request_id=self.request_id)
-        if self.rated is None:
+        self.comment = _rating_input(self.satisfaction, self.comment)
+        rated = get_order(self.ctx.engine, self.ctx.catalogue, utcnow(), request_id=self.request_id)
+        if rated is None:
             raise Refused.not_found(f"no request {self.request_id}", "service_request_id")
-        answering = self.rated
-        if self.rated.merged_into is not None:
-            answering = get_order(self.ctx.engine, self.ctx.catalogue, utcnow(), self.rated.merged_into)
-        if answering.status not in ("resolved", "closed"):
-            raise Refused.conflict("not_answered", f"request {self.request_id} is "
-                                                   f"{STATUS_LABELS[answering.status].lower()}: rate it once resolved")
 
     def run(self, now: datetime | None = None) -> WorkOrderView:
         now = now or utcnow()
-        actor, catalogue = self.principal.name, self.ctx.catalogue
         with session_scope(self.ctx.engine) as session:
-            row = session.get(WorkOrder, self.rated.id, with_for_update=True)
-            before = snapshot(row)
-            row.satisfaction, row.satisfaction_comment, row.rated_at = self.satisfaction, self.comment, now
-            row.version, row.updated_at = row.version + 1, now
-            words = SATISFACTION[self.satisfaction].lower() + (f": {self.comment}" if self.comment else "")
-            add_fact(session, row, "rated", actor, f"the citizen is {words}", now,
-                     detail={"satisfaction": self.satisfaction, "comment": self.comment})
-            record(session, actor, "request.rate", f"request:{row.request_id}", before, snapshot(row))
-            primary = row if row.merged_into is None else session.get(WorkOrder, row.merged_into, with_for_update=True)
-            status_before, primary_before = primary.status, snapshot(primary)
-            if self.satisfaction == "dissatisfied":
-                reopen(primary, self.ctx, now)
-                add_fact(session, primary, "reopened", actor, f"reopened for review: the citizen is {words}", now,
-                         status_before=status_before, detail={"reason": "dissatisfied"})
-            elif primary.status == "resolved":
-                close(primary, now, None)
-                add_fact(session, primary, "closed", actor, f"closed: the citizen is {words}", now,
-                         status_before=status_before)
-            if primary.status != status_before:
-                primary.version, primary.updated_at = primary.version + (primary is not row), now
-                record(session, actor, f"request.{primary.status}", f"request:{primary.request_id}",
-                       primary_before, snapshot(primary))
-            view = view_of(row, catalogue, now)
+            row = rate(session, self.ctx, self.principal.name, self.request_id, self.satisfaction, self.comment, now)
+            view = view_of(row, self.ctx.catalogue, now)
         publish_updates(self.ctx)
         return view
+
+
+def _rating_input(satisfaction: Any, comment: Any) -> str | None:
+    """The comment, once the answer is one of SATISFACTION; raises Refused."""
+    if satisfaction not in SATISFACTION:
+        raise Refused.invalid(f"satisfaction must be one of {', '.join(SATISFACTION)}", "satisfaction")
+    return _text(comment, "comment")
+
+
+def rate(session: Session, ctx: RequestContext, actor: str, request_id: str, satisfaction: str,
+         comment: str | None, now: datetime) -> WorkOrder:
+    """The citizen's answer, in the caller's transaction; raises Refused (nothing written then).
+
+    Satisfied / basically satisfied: a resolved order closes. Dissatisfied: the order reopens for
+    review, with the comment as its reason. A duplicate's citizen rates the order that answered it.
+    The same answer delivered again for the same resolution (an MQTT redelivery) changes nothing."""
+    comment = _rating_input(satisfaction, comment)
+    row = session.execute(select(WorkOrder).where(WorkOrder.request_id == request_id)
+                          .with_for_update()).scalar_one_or_none()
+    if row is None:
+        raise Refused.not_found(f"no request {request_id}", "service_request_id")
+    primary = row if row.merged_into is None else session.get(WorkOrder, row.merged_into, with_for_update=True)
+    replayed = (row.satisfaction, row.satisfaction_comment) == (satisfaction, comment) and row.rated_at is not None \
+        and (primary.resolved_at is None or row.rated_at >= primary.resolved_at)  # no resolution since
+    if replayed:
+        return row
+    if primary.status not in ("resolved", "closed"):
+        raise Refused.conflict("not_answered", f"request {request_id} is "
+                                               f"{STATUS_LABELS[primary.status].lower()}: rate it once resolved")
+    before = snapshot(row)
+    row.satisfaction, row.satisfaction_comment, row.rated_at = satisfaction, comment, now
+    row.version, row.updated_at = row.version + 1, now
+    words = SATISFACTION[satisfaction].lower() + (f": {comment}" if comment else "")
+    add_fact(session, row, "rated", actor, f"the citizen is {words}", now,
+             detail={"satisfaction": satisfaction, "comment": comment})
+    record(session, actor, "request.rate", f"request:{row.request_id}", before, snapshot(row))
+    status_before, primary_before = primary.status, snapshot(primary)
+    if satisfaction == "dissatisfied":
+        reopen(primary, ctx, now)
+        add_fact(session, primary, "reopened", actor, f"reopened for review: the citizen is {words}", now,
+                 status_before=status_before, detail={"reason": "dissatisfied"})
+    elif primary.status == "resolved":
+        close(primary, now, None)
+        add_fact(session, primary, "closed", actor, f"closed: the citizen is {words}", now,
+                 status_before=status_before)
+    if primary.status != status_before:
+        primary.version, primary.updated_at = primary.version + (primary is not row), now
+        record(session, actor, f"request.{primary.status}", f"request:{primary.request_id}",
+               primary_before, snapshot(primary))
+    return row
 
 
 def assign_many(ctx: RequestContext, principal: Principal, order_ids: list[int], department: str | None
@@ -600,4 +617,4 @@ def order_of_request(engine: Engine, request_id: str) -> int | None:
 
 __all__ = ["RequestContext", "RequestInput", "Received", "ReceiveRequest", "AssignOrder", "TransferOrder",
            "AcceptOrder", "StartWork", "ResolveOrder", "CloseOrder", "ReopenOrder", "AddNote", "MergeOrder",
-           "RateRequest", "assign_many", "receive", "read_request_input", "RESPONSE_PHASE"]
+           "RateRequest", "rate", "assign_many", "receive", "read_request_input", "RESPONSE_PHASE"]

@@ -5,6 +5,9 @@ transaction: an emergency service opens an incident as citizen reports always di
 id is the incident's unique external id), anything else becomes a work order keyed by the
 report's ``service_request_id``. A known request received again closed at its source, while no
 department has it yet, is closed with a note; later, the change goes on its timeline.
+
+A citizen's satisfaction answer on ``<root>/requests/<service_request_id>/satisfaction`` is applied
+by the same ``rate`` as an Open311 one, in the store's transaction (docs/OPEN311.md).
 """
 from __future__ import annotations
 
@@ -17,10 +20,12 @@ from sqlmodel import Session
 from services.audit import record
 from services.incidents import input_from_report
 from services.models import Incident, WorkOrder, utcnow
-from services.requests.commands import RequestContext, RequestInput, add_fact, close, receive, snapshot
-from services.telemetry import CitizenReportIn
+from services.commands import Refused
+from services.requests.commands import RequestContext, RequestInput, add_fact, close, rate, receive, snapshot
+from services.telemetry import CitizenRatingIn, CitizenReportIn
 
 ACTOR = "citizen-report"
+RATING_ACTOR = "citizen-app (mqtt)"
 
 
 def request_input(report: CitizenReportIn) -> RequestInput:
@@ -66,3 +71,16 @@ def orders_follow_reports(session: Session, reports: tuple[CitizenReportIn, ...]
         record(session, ACTOR, "request.update", f"request:{row.request_id}", before, snapshot(row))
         updated += 1
     return updated
+
+
+def ratings_from_mqtt(ctx: RequestContext, session: Session, ratings: tuple[CitizenRatingIn, ...],
+                      now: datetime | None = None) -> list[tuple[CitizenRatingIn, str]]:
+    """The citizens' satisfaction answers from ``<root>/requests/<id>/satisfaction`` (services/store.py,
+    in its transaction), in the order they arrived; returns those refused, with the reason."""
+    refused = []
+    for rating in ratings:
+        try:
+            rate(session, ctx, RATING_ACTOR, rating.request_id, rating.satisfaction, rating.comment, now or utcnow())
+        except Refused as refusal:
+            refused.append((rating, refusal.message))
+    return refused

@@ -33,3 +33,12 @@ def follow_report_updates(session, reports, now=None) -> int:
     from services.requests.intake import orders_follow_reports
 
     return incidents_follow_reports(session, reports, now) + orders_follow_reports(session, reports, now)
+
+
+def ratings_receiver(runtime):
+    """What the ingest's store does with citizens' satisfaction answers from MQTT (services/store.py)."""
+    from functools import partial
+
+    from services.requests.intake import ratings_from_mqtt
+
+    return partial(ratings_from_mqtt, RequestContext.of(runtime))

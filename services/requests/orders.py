@@ -26,6 +26,7 @@ from sqlmodel import Session
 from services.incidents import iso
 from services.models import WorkOrder, WorkOrderEvent
 from services.requests.catalogue import UNCLASSIFIED, Catalogue, TimeLimit
+from services.telemetry import SATISFACTION_LEVELS
 
 STATUSES = ("received", "assigned", "accepted", "in_progress", "resolved", "closed", "reopened", "merged")
 STATUS_LABELS = {"received": "Received", "assigned": "Assigned", "accepted": "Accepted",
@@ -35,8 +36,7 @@ RESPONSE_PHASE = ("received", "assigned", "reopened")  # waiting for the departm
 RESOLUTION_PHASE = ("accepted", "in_progress")
 OPEN_STATUSES = RESPONSE_PHASE + RESOLUTION_PHASE  # on a clock
 ACTIVE_STATUSES = OPEN_STATUSES + ("resolved",)  # not yet answered for good (the queues show these)
-SATISFACTION = {"satisfied": "Satisfied", "basically_satisfied": "Basically satisfied",
-                "dissatisfied": "Dissatisfied"}
+SATISFACTION = dict(zip(SATISFACTION_LEVELS, ("Satisfied", "Basically satisfied", "Dissatisfied")))
 SOURCES = ("mqtt", "open311", "hotline")
 DUE_STATES = ("on_time", "due_soon", "overdue")
 

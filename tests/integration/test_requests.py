@@ -24,6 +24,7 @@ from services.requests.orders import OrderFilter, get_order, list_orders, order_
 from services.requests.overdue import check_overdue
 from services.db import session_scope
 from services.telemetry import CitizenReportIn
+from tests.brokers import wait_until
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 CATALOGUE = parse_catalogue((CONFIG / "services.yaml").read_text(), (CONFIG / "departments.yaml").read_text())
@@ -260,3 +261,54 @@ def test_mqtt_reports_become_work_orders_or_for_emergencies_incidents_once(ctx):
     orders = {o.request_id: o for o in list_orders(ctx.engine, CATALOGUE, utcnow())}
     assert set(orders) == {"r-1", "r-3"} and orders["r-3"].service_label == "Cleaning and snow clearing"
     assert [i.external_id for i in list_incidents(ctx.engine)] == ["open311:r-2"]
+
+
+def test_a_citizen_apps_satisfaction_on_mqtt_closes_the_resolved_request_and_a_refused_one_is_kept(
+        database_url, broker, tiny_city):
+    from tests.integration.support import Publisher, count_rejections, make_settings, start_ingest
+
+    running = start_ingest(make_settings(database_url, broker, tiny_city))
+    publisher = Publisher("127.0.0.1", broker.port)
+    try:
+        context = RequestContext.of(running.runtime, publish=lambda topic, payload: False)
+        root = running.runtime.settings.topic_root
+        view = submit(context).order
+        for step in (AssignOrder(context, AGENT, view.id), AcceptOrder(context, ROADS, view.id),
+                     ResolveOrder(context, ROADS, view.id, notes="Filled")):
+            step()
+        publisher.publish_all([
+            (f"{root}/requests/{view.request_id}/satisfaction",
+             {"service_request_id": view.request_id, "satisfaction": "basically_satisfied", "comment": "slow"}),
+            (f"{root}/requests/NO-SUCH/satisfaction", {"satisfaction": "satisfied"}),
+            (f"{root}/requests/{view.request_id}/satisfaction", {"service_request_id": "other", "satisfaction": "x"}),
+        ])
+        closed = wait_until(lambda: (o := get_order(context.engine, CATALOGUE, utcnow(), view.id)).status == "closed"
+                            and o, 20, message="the rated request to close")
+        assert (closed.satisfaction, closed.satisfaction_comment) == ("basically_satisfied", "slow")
+        rated = [f for f in order_timeline(context.engine, view.id) if f.kind == "rated"]
+        assert [f.actor for f in rated] == ["citizen-app (mqtt)"]
+        assert wait_until(lambda: count_rejections(context.engine).get("request_refused") == 1
+                          and count_rejections(context.engine), 20, message="the refused answer kept")
+        assert count_rejections(context.engine).get("invalid_value") == 1
+    finally:
+        publisher.close()
+        running.close()
+
+
+def test_the_same_satisfaction_answer_delivered_again_changes_nothing_but_a_new_resolution_takes_a_new_one(ctx):
+    from services.requests.commands import rate
+
+    view = submit(ctx).order
+    AssignOrder(ctx, AGENT, view.id)()
+    AcceptOrder(ctx, ROADS, view.id)()
+    ResolveOrder(ctx, ROADS, view.id, notes="Done")()
+    for _ in range(2):  # an MQTT QoS 1 redelivery
+        with session_scope(ctx.engine) as session:
+            rate(session, ctx, "app", view.request_id, "dissatisfied", "still there", utcnow())
+    assert [f.kind for f in order_timeline(ctx.engine, view.id)].count("rated") == 1
+    assert order(ctx, view.id).status == "reopened"
+    AcceptOrder(ctx, ROADS, view.id)()
+    ResolveOrder(ctx, ROADS, view.id, notes="Done properly")()
+    with session_scope(ctx.engine) as session:
+        rate(session, ctx, "app", view.request_id, "dissatisfied", "still there", utcnow())
+    assert [f.kind for f in order_timeline(ctx.engine, view.id)].count("rated") == 2
