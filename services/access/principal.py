@@ -52,8 +52,8 @@ class Principal:
     department: str | None = None  # the department a ``department`` role works for
 
     def may(self, permission: str) -> bool:
-        if self.kind == "system":
-            return True
+        if self.kind == "system" and self.role == "system":
+            return True  # CityOps's own jobs; a system principal in a role (the simulator's) has that role's rights
         return self.role in PERMISSIONS[permission]
 
     @property
@@ -61,5 +61,5 @@ class Principal:
         return self.kind == "display"
 
     @classmethod
-    def system(cls, name: str) -> "Principal":
-        return cls(name=name, role="system", kind="system")
+    def system(cls, name: str, role: str = "system", department: str | None = None) -> "Principal":
+        return cls(name=name, role=role, kind="system", department=department)

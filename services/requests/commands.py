@@ -272,8 +272,7 @@ class OrderCommand(Command):
             raise Refused.not_found(f"no request #{self.order_id}", "order_id")
         if self.version is not None and self.version != self.current.version:
             raise Refused.conflict("changed", f"{self.current.label} changed meanwhile; look again")
-        if self.principal.role == "department" and self.principal.kind != "system" \
-                and self.current.department != self.principal.department:
+        if self.principal.role == "department" and self.current.department != self.principal.department:
             raise Refused.forbidden(f"{self.current.label} is not your department's "
                                     f"({self.principal.department or 'none'}) but {self.current.department or 'unassigned'}")
         if self.current.status not in self.from_statuses:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlmodel import Session
 
 from services.access.principal import Principal
 from services.alarms import AlarmFilter, list_alarms
@@ -312,3 +313,34 @@ def test_the_same_satisfaction_answer_delivered_again_changes_nothing_but_a_new_
     with session_scope(ctx.engine) as session:
         rate(session, ctx, "app", view.request_id, "dissatisfied", "still there", utcnow())
     assert [f.kind for f in order_timeline(ctx.engine, view.id)].count("rated") == 2
+
+
+def test_the_simulators_agent_and_departments_work_its_citizens_requests_through_the_commands(database_url, tiny_city):
+    from services.config import Settings
+    from services.simulator.hotline import HotlineDesk
+
+    settings = Settings.from_env({}, database_url=database_url, city=str(tiny_city), topic_root="sim/city")
+    engine = make_engine(database_url)
+    migrate(engine)
+    context = RequestContext(engine, load_city(tiny_city), lambda: CATALOGUE, "Europe/Helsinki", "sim/city")
+    with session_scope(engine) as session:
+        requests_from_reports(context, [report("S42-260312-080000", "POT"), report("S42-260312-080500", "POT"),
+                                        report("CO-000009", "POT")], session)
+    desk = HotlineDesk(settings, load_city(tiny_city), 42)
+    try:
+        sent, moment = [], utcnow()
+        for _ in range(12):  # each look takes the next step of each order, once its time has come
+            moment += timedelta(days=30)
+            sent += desk(moment)
+        orders = {o.request_id: o for o in list_orders(engine, CATALOGUE, utcnow(), OrderFilter(
+            statuses=None, include_merged=True))}
+    finally:
+        desk.close()
+        engine.dispose()
+    first, second, persons = orders["S42-260312-080000"], orders["S42-260312-080500"], orders["CO-000009"]
+    assert (first.status, second.status, second.merged_into) == ("resolved", "merged", first.id)
+    assert persons.status == "received"  # a person's request is left to people
+    assert [m.topic for m in sent] == ["sim/city/requests/S42-260312-080000/satisfaction"]
+    with Session(engine) as session:
+        actors = set(session.execute(select(AuditEntry.actor).where(AuditEntry.action.like("request.%"))).scalars())
+    assert {"simulator: hotline agent", "simulator: roads staff"} <= actors
