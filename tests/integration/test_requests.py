@@ -344,3 +344,14 @@ def test_the_simulators_agent_and_departments_work_its_citizens_requests_through
     with Session(engine) as session:
         actors = set(session.execute(select(AuditEntry.actor).where(AuditEntry.action.like("request.%"))).scalars())
     assert {"simulator: hotline agent", "simulator: roads staff"} <= actors
+
+
+def test_a_system_principal_in_a_role_has_that_roles_rights_and_a_department_only_its_own_orders(ctx):
+    view = submit(ctx).order
+    AssignOrder(ctx, Principal.system("sim agent", role="agent"), view.id)()
+    parks_staff = Principal.system("sim parks", role="department", department="parks")
+    assert refusal(AcceptOrder(ctx, parks_staff, view.id)).status == 403
+    assert refusal(AssignOrder(ctx, Principal.system("sim roads", role="department", department="roads"),
+                               view.id)).status == 403
+    assert AcceptOrder(ctx, Principal.system("sim roads", role="department", department="roads"),
+                       view.id)().status == "accepted"
