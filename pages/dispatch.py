@@ -57,6 +57,7 @@ from components.dispatch_panels import (
     resolve_form,
     unit_board,
 )
+from components.live_map import clicked_latlng
 from services.dispatch import (
     CreateIncident,
     DispatchContext,
@@ -271,14 +272,10 @@ clientside_callback(ClientsideFunction(namespace="dispatch", function_name="reso
 def pick_location(click):
     if not _may_act():  # a map click opens the new-incident form only for who may create one
         return no_update, no_update, no_update
-    latlng = (click or {}).get("latlng")
-    if isinstance(latlng, dict):
-        lat, lon = latlng.get("lat"), latlng.get("lng")
-    elif isinstance(latlng, (list, tuple)) and len(latlng) >= 2:
-        lat, lon = latlng[0], latlng[1]
-    else:
+    point = clicked_latlng(click)
+    if point is None:
         return no_update, no_update, no_update
-    return round(lat, 6), round(lon, 6), "dispatch-form"
+    return *point, "dispatch-form"
 
 
 @callback(Output(FORM_SUB, "options"), Output(FORM_SUB, "value"), Input(FORM_CATEGORY, "value"))

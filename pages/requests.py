@@ -10,7 +10,9 @@ from __future__ import annotations
 import dash
 from dash import ALL, Input, Output, State, callback, ctx, dash_table, dcc, html, no_update
 
-from components.requests import order_card, queue_row, timeline
+from components.live_map import clicked_latlng
+from components.requests import REQUESTS_MAP, REQUESTS_MAP_POINTS, order_card, queue_row, request_map, \
+    request_markers, timeline
 from services.models import utcnow
 from services.requests.commands import (AcceptOrder, AddNote, AssignOrder, CloseOrder, MergeOrder, ReceiveRequest,
                                         ReopenOrder, RequestContext, ResolveOrder, StartWork, TransferOrder,
@@ -24,6 +26,7 @@ dash.register_page(__name__, path="/requests", name="Requests", order=15, title=
 
 TICK, TABLE, DETAIL, SELECTED, CHANGED, MESSAGE = ("requests-tick", "requests-table", "requests-detail",
                                                    "requests-selected", "requests-changed", "requests-message")
+ACTIONS, ACTIONS_SHOWN = "requests-actions", "requests-actions-shown"  # the steps, and the version they are for
 F_DEPARTMENT, F_STATE, F_DISTRICT, F_SERVICE, F_OVERDUE = ("requests-filter-department", "requests-filter-state",
                                                            "requests-filter-district", "requests-filter-service",
                                                            "requests-filter-overdue")
@@ -43,8 +46,9 @@ def _own_department() -> str | None:
     return principal.department if principal is not None and principal.role == "department" else None
 
 
-def layout(**_query):
-    catalogue, own = _ctx().catalogue, _own_department()
+def layout(order=None, **_query):
+    """``/requests?order=<id>`` opens on that request's card."""
+    catalogue, own, city = _ctx().catalogue, _own_department(), current().city
     departments = [{"label": "Unclassified", "value": "unclassified"}] + [
         {"label": f"{d.name_en} {d.name_zh}", "value": d.id} for d in catalogue.departments]
     services = [{"label": f"{s.name_en} ({s.code})", "value": s.code} for s in catalogue.services]
@@ -66,31 +70,49 @@ def layout(**_query):
                                                    ("Status", "status"), ("District", "district"),
                                                    ("Received", "received"), ("Deadline", "due"),
                                                    ("Transfers", "transfers"))],
+        style_cell={"textAlign": "left", "fontFamily": "inherit"}, style_header={"fontWeight": 600},
+        style_cell_conditional=[{"if": {"column_id": "district"}, "whiteSpace": "normal", "minWidth": "8rem",
+                                 "maxWidth": "12rem"}],
         style_data_conditional=[
             {"if": {"filter_query": '{due_state} = "overdue"'}, "backgroundColor": "#fbe3e1", "color": "#a4161a",
              "fontWeight": "bold"},
             {"if": {"filter_query": '{due_state} = "due_soon"'}, "backgroundColor": "#fff4d6"}])
+    minlon, minlat, maxlon, maxlat = city.bbox
+    centre = tuple(city.meta.get("center", ((minlon + maxlon) / 2, (minlat + maxlat) / 2)))
+    basemap = {name: city.basemap(name) for name in ("districts", "water", "parks", "buildings", "roads")}
     return html.Div([
-        dcc.Interval(id=TICK, interval=5000), dcc.Store(id=SELECTED), dcc.Store(id=CHANGED, data=0),
-        html.H2("Citizen requests"), filters, bulk, html.Div(id=MESSAGE, className="requests-message"),
-        html.Div([html.Div(table, className="requests-queue"), html.Div(id=DETAIL, className="requests-detail")],
-                 className="requests-body"),
-        _hotline_form(services) if may("request.submit") else None,
-    ], className="requests-page")
+        dcc.Interval(id=TICK, interval=5000), dcc.Store(id=SELECTED, data=int(order) if str(order).isdigit() else None),
+        dcc.Store(id=CHANGED, data=0), dcc.Store(id=ACTIONS_SHOWN),
+        html.Div([html.H2("Citizen requests"), filters], className="requests-head"), bulk,
+        html.Div(id=MESSAGE, className="requests-message", role="status"),
+        html.Div([
+            html.Div(table, className="requests-queue"),
+            html.Div([
+                html.Div(request_map(basemap, centre, [[minlat, minlon], [maxlat, maxlon]]),
+                         className="requests-map-box"),
+                _hotline_form(services, hidden=not may("request.submit"), open=not str(order).isdigit()),
+                html.Div(id=ACTIONS, className="requests-actions-box"),
+                html.Div(id=DETAIL, className="requests-detail"),
+            ], className="requests-side"),
+        ], className="requests-body"),
+    ], className="requests-page" + (" with-order" if str(order).isdigit() else ""))
 
 
-def _hotline_form(services) -> html.Div:
-    """What a caller says. The location is typed (lat, lon) or clicked on the map; ``FORM["address"]``
-    is where the city's address search (being built) fills in the coordinates."""
+def _hotline_form(services, hidden: bool, open: bool) -> html.Details:
+    """What a caller says. The location is a click on the map above (as on /dispatch) or typed
+    (lat, lon); ``FORM["address"]`` is where the city's address search (being built) fills them in."""
     return html.Details([
-        html.Summary("Take a call (hotline)"),
-        dcc.Dropdown(id=FORM["service"], options=services, placeholder="service"),
-        dcc.Input(id=FORM["lat"], type="number", placeholder="lat", debounce=True),
-        dcc.Input(id=FORM["lon"], type="number", placeholder="lon", debounce=True),
-        dcc.Input(id=FORM["address"], type="text", placeholder="address (as the caller says it)"),
-        dcc.Textarea(id=FORM["description"], placeholder="what the caller says"),
-        html.Button("Register request", id=FORM["submit"]),
-    ], open=True, className="requests-hotline")
+        html.Summary("Take a call (hotline) — click the map where it is"),
+        html.Div([
+            dcc.Dropdown(id=FORM["service"], options=services, placeholder="service", className="requests-form-service"),
+            dcc.Input(id=FORM["lat"], type="number", placeholder="lat", debounce=True),
+            dcc.Input(id=FORM["lon"], type="number", placeholder="lon", debounce=True),
+            dcc.Input(id=FORM["address"], type="text", placeholder="address (as the caller says it)",
+                      className="requests-form-address"),
+            dcc.Textarea(id=FORM["description"], placeholder="what the caller says"),
+            html.Button("Register request", id=FORM["submit"], className="requests-form-submit"),
+        ], className="requests-form-fields"),
+    ], open=open, className="requests-hotline", hidden=hidden)
 
 
 @callback(Output(TABLE, "data"), Output(F_DISTRICT, "options"), Input(TICK, "n_intervals"),
@@ -115,19 +137,33 @@ def select_order(cell, rows):
     return rows[cell["row"]]["id"]
 
 
+def _shown_order(order_id):
+    """The order a person may see here (department staff: their department's), else None."""
+    if order_id is None:
+        return None
+    context = _ctx()
+    order = get_order(context.engine, context.catalogue, utcnow(), order_id)
+    own = _own_department()
+    return None if order is None or (own and order.department != own) else order
+
+
+def _duplicates(order) -> list:
+    if order.merged_into or order.status not in ACTIVE_STATUSES:
+        return []
+    context = _ctx()
+    return duplicate_candidates(context.engine, context.catalogue, order)
+
+
 @callback(Output(DETAIL, "children"), Input(SELECTED, "data"), Input(CHANGED, "data"), Input(TICK, "n_intervals"))
 def show_order(order_id, _changed, _n):
     if order_id is None:
-        return html.P("Select a request to see its card, timeline and duplicates.")
-    context, zone = _ctx(), current().timezone
-    order = get_order(context.engine, context.catalogue, utcnow(), order_id)
-    if order is None or (_own_department() and order.department != _own_department()):
-        return html.P("No such request in your queue.")
-    duplicates = [] if order.merged_into or order.status not in ACTIVE_STATUSES else \
-        duplicate_candidates(context.engine, context.catalogue, order)
+        return html.P("Select a request to see its card, timeline and duplicates.", className="empty")
+    order, context, zone = _shown_order(order_id), _ctx(), current().timezone
+    if order is None:
+        return html.P("No such request in your queue.", className="empty")
+    duplicates = _duplicates(order)
     return html.Div([
         order_card(order, zone),
-        _actions(order, context),
         html.Div([html.H4("Possible duplicates"),
                   html.Ul([html.Li([f"#{d.id} {d.description or ''} ",
                                     html.Button("Merge this request into it",
@@ -136,6 +172,37 @@ def show_order(order_id, _changed, _n):
                  if duplicates else None),
         html.H4("Timeline"), timeline(order_timeline(context.engine, order.id), zone),
     ])
+
+
+@callback(Output(ACTIONS, "children"), Output(ACTIONS_SHOWN, "data"), Input(SELECTED, "data"),
+          Input(CHANGED, "data"), Input(TICK, "n_intervals"), State(ACTIONS_SHOWN, "data"))
+def show_actions(order_id, _changed, _n, shown):
+    """Redrawn only when the order changes: what a person types into the notes survives the tick."""
+    order = _shown_order(order_id)
+    key = [order.id, order.version] if order is not None else None
+    if key == shown:
+        return no_update, no_update
+    return (_actions(order, _ctx()) if order is not None else None), key
+
+
+@callback(Output(REQUESTS_MAP_POINTS, "children"), Output(REQUESTS_MAP, "viewport"), Input(SELECTED, "data"),
+          Input(CHANGED, "data"), Input(FORM["lat"], "value"), Input(FORM["lon"], "value"))
+def show_on_map(order_id, _changed, lat, lon):
+    order = _shown_order(order_id)
+    new_call = (lat, lon) if isinstance(lat, (int, float)) and isinstance(lon, (int, float)) else None
+    markers = request_markers(order, _duplicates(order) if order is not None else [], new_call)
+    moved = ctx.triggered_id in (SELECTED, None) and order is not None  # None: the page opened on it
+    return markers, ({"center": [order.lat, order.lon], "zoom": 16, "transition": "flyTo"} if moved else no_update)
+
+
+@callback(Output(FORM["lat"], "value"), Output(FORM["lon"], "value"), Input(REQUESTS_MAP, "clickData"),
+          prevent_initial_call=True)
+def pick_location(click):
+    """A click on the map places the caller's request (as the new-incident form on /dispatch)."""
+    if not may("request.submit"):
+        return no_update, no_update
+    point = clicked_latlng(click)
+    return point if point is not None else (no_update, no_update)
 
 
 STEPS = (("assign", "Assign", "request.assign", ("received",)), ("accept", "Accept", "request.work",
@@ -152,7 +219,7 @@ def _actions(order, context) -> html.Div:
     buttons = [html.Button(label, id={"type": ACTION, "action": key, "into": 0}, className=f"request-{key}")
                for key, label, permission, statuses in STEPS if may(permission) and order.status in statuses]
     if not buttons:
-        return html.Div()
+        return html.Div(f"{order.label}: nothing for you to do here now.", className="empty")
     return html.Div([dcc.Input(id=TEXT, type="text", placeholder="notes for the citizen / reason / note"),
                      dcc.Dropdown(id=TARGET, options=[{"label": d.name_en, "value": d.id}
                                                       for d in context.catalogue.departments],
