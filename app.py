@@ -9,6 +9,7 @@ import dash
 import json
 
 from api.core import register_api
+from api.open311 import register_open311
 from components.shell import shell, user_badge
 from services.access.users import user_count
 from services.runtime import Runtime
@@ -37,6 +38,7 @@ def create_app(runtime: Runtime) -> dash.Dash:
     app.index_string = app.index_string.replace("{%scripts%}", f"<script>{script}</script>{{%scripts%}}", 1)
     app.server.config["CITYOPS_INLINE_SCRIPTS"] = (script,)
     register_api(app.server)
+    register_open311(app.server)  # GeoReport v2, its own blueprint and error format
     gate.install(app)
 
     def layout():

@@ -206,7 +206,7 @@ def cmd_token(args) -> None:
     engine = make_engine(_settings().database_url)
     migrate(engine)
     if args.action == "create":
-        print(create_token(engine, args.name, args.role))
+        print(create_token(engine, args.name, args.role, department=args.department))
     else:
         print(f"revoked {revoke_token(engine, args.name)} token(s) named {args.name!r}")
 
@@ -284,7 +284,7 @@ def cmd_user(args) -> None:
         if args.action == "create":
             if not args.role:
                 raise SystemExit("user create needs --role (admin, dispatcher, agent, department, manager)")
-            view = CreateUser(engine, cli, args.name, args.role, _read_password(args))()
+            view = CreateUser(engine, cli, args.name, args.role, _read_password(args), args.department)()
             print(f"user {view.name} created with the role {view.role}")
         elif args.action == "passwd":
             ResetPassword(engine, cli, args.name, _read_password(args))()
@@ -310,13 +310,15 @@ def main(argv: list[str] | None = None) -> None:
     token.add_argument("action", choices=("create", "revoke"))
     token.add_argument("--name", required=True)
     token.add_argument("--role", default="display",
-                       choices=("admin", "dispatcher", "agent", "department", "manager", "display"))
+                       choices=("admin", "dispatcher", "agent", "department", "manager", "reporter", "display"))
+    token.add_argument("--department", help="the department of a department token (config/departments.yaml)")
     token.set_defaults(handler=cmd_token)
     user = commands.add_parser("user", help="people who sign in: create, passwd, disable")
     user.add_argument("action", choices=("create", "passwd", "disable"))
     user.add_argument("name")
     user.add_argument("--role", choices=("admin", "dispatcher", "agent", "department", "manager"))
     user.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    user.add_argument("--department", help="the department of a department user (config/departments.yaml)")
     user.set_defaults(handler=cmd_user)
     drill = commands.add_parser("drill", help="list, start or stop a drill (a scripted scenario the simulator plays)")
     drill.add_argument("action", choices=("list", "start", "stop"))

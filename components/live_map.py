@@ -95,6 +95,20 @@ def basemap(layers: dict[str, dict], *, dark: bool = False, tile_url: str | None
     return children
 
 
+def clicked_latlng(click) -> tuple[float, float] | None:
+    """(lat, lon) of a dash-leaflet map's ``clickData``, rounded to 6 decimals (~0.1 m); None without one."""
+    latlng = (click or {}).get("latlng")
+    if isinstance(latlng, dict):
+        lat, lon = latlng.get("lat"), latlng.get("lng")
+    elif isinstance(latlng, (list, tuple)) and len(latlng) >= 2:
+        lat, lon = latlng[0], latlng[1]
+    else:
+        return None
+    if not isinstance(lat, (int, float)) or not isinstance(lon, (int, float)):
+        return None
+    return round(lat, 6), round(lon, 6)
+
+
 def district_labels(districts: dict, *, dark: bool = False) -> list:
     from shapely.geometry import shape
 

@@ -63,7 +63,7 @@ from components.dispatch_panels import (
     resolve_form,
     unit_board,
 )
-from components.live_map import fit_views, fitted
+from components.live_map import clicked_latlng, fit_views, fitted
 from services.dispatch import (
     CreateIncident,
     DispatchContext,
@@ -319,16 +319,13 @@ def pick_location(click, address):
     """A map click sets the point (and, into an empty location field, the nearest address)."""
     if not _may_act():  # a map click opens the new-incident form only for who may create one
         return (no_update,) * 5
-    latlng = (click or {}).get("latlng")
-    if isinstance(latlng, dict):
-        lat, lon = latlng.get("lat"), latlng.get("lng")
-    elif isinstance(latlng, (list, tuple)) and len(latlng) >= 2:
-        lat, lon = latlng[0], latlng[1]
-    else:
+    point = clicked_latlng(click)
+    if point is None:
         return (no_update,) * 5
+    lat, lon = point
     near = nearest_address(current().city, lon, lat) if not (address or "").strip() else None
     text = near.name if near else no_update
-    return round(lat, 6), round(lon, 6), "dispatch-form", text, {"name": near.name if near else address, "from": "map"}
+    return lat, lon, "dispatch-form", text, {"name": near.name if near else address, "from": "map"}
 
 
 @callback(Output(FORM_SUB, "options"), Output(FORM_SUB, "value"), Input(FORM_CATEGORY, "value"))

@@ -30,9 +30,10 @@ def authenticate(engine: Engine, token: str | None, admin_token: str | None) -> 
         return Principal(name="admin-token", role="admin")
     with engine.connect() as connection:
         row = connection.execute(
-            select(ApiToken.name, ApiToken.role).where(ApiToken.token_hash == _hash(token), ApiToken.revoked_at.is_(None))
+            select(ApiToken.name, ApiToken.role, ApiToken.department)
+            .where(ApiToken.token_hash == _hash(token), ApiToken.revoked_at.is_(None))
         ).first()
-    return Principal(name=row.name, role=row.role) if row else None
+    return Principal(name=row.name, role=row.role, department=row.department) if row else None
 
 
 @dataclass
@@ -41,9 +42,13 @@ class CreateToken(Command):
     principal: Principal
     name: str
     role: str
+    department: str | None = None
     permission = "tokens.manage"
 
     def check(self) -> None:
+        from services.access.users import check_department
+
+        self.department = check_department(self.role, self.department)
         if self.role not in ROLES:
             raise Refused.invalid(f"role must be one of {', '.join(ROLES)}", "role")
         if not isinstance(self.name, str) or not 1 <= len(self.name) <= 128:
@@ -52,11 +57,12 @@ class CreateToken(Command):
     def run(self) -> str:
         token = secrets.token_urlsafe(32)
         with session_scope(self.engine) as session:
-            entry = ApiToken(name=self.name, role=self.role, token_hash=_hash(token), created_at=utcnow())
+            entry = ApiToken(name=self.name, role=self.role, token_hash=_hash(token), created_at=utcnow(),
+                             department=self.department)
             session.add(entry)
             session.flush()
             record(session, self.principal.name, "token.create", f"token:{entry.id}", None,
-                   {"name": self.name, "role": self.role})
+                   {"name": self.name, "role": self.role, "department": self.department})
         return token
 
 
@@ -79,9 +85,9 @@ class RevokeToken(Command):
         return len(tokens)
 
 
-def create_token(engine: Engine, name: str, role: str, actor: str = "cli") -> str:
+def create_token(engine: Engine, name: str, role: str, actor: str = "cli", department: str | None = None) -> str:
     """The command line's way (a system principal)."""
-    return CreateToken(engine, Principal.system(actor), name, role)()
+    return CreateToken(engine, Principal.system(actor), name, role, department)()
 
 
 def revoke_token(engine: Engine, name: str, actor: str = "cli") -> int:

@@ -142,6 +142,8 @@ class Settings(BaseSettings):
     rules_file: Path = PROJECT_ROOT / "config" / "rules.yaml"
     iot_agent_file: Path = PROJECT_ROOT / "config" / "iot_agent.yaml"
     digitraffic_file: Path = PROJECT_ROOT / "config" / "digitraffic.yaml"
+    services_file: Path = PROJECT_ROOT / "config" / "services.yaml"  # citizen request catalogue
+    departments_file: Path = PROJECT_ROOT / "config" / "departments.yaml"
     data_dir: Path = PROJECT_ROOT / "data"
     sim_mqtt_url: str | None = None  # the demo simulator's broker account; None: mqtt_url's
     sim_backfill_minutes: float = 15.0

@@ -405,6 +405,8 @@ def _batch_of(pending: list[_Pending]) -> Batch:
             batch.reports += parsed.reports
         if parsed.replies:
             batch.replies += parsed.replies
+        if parsed.ratings:
+            batch.ratings += parsed.ratings
         if item.rejected:
             batch.rejected.append(item.rejected)
     return batch

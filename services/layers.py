@@ -48,7 +48,7 @@ def register_layer(name: str, title: str, order: int):
 
 
 # Modules whose import registers layers (a plug-in registry, as Redash does for its sources).
-PLUGINS = ("services.live_layers",)
+PLUGINS = ("services.live_layers", "services.requests.layer")
 
 
 def load_plugins() -> None:

@@ -6,7 +6,8 @@ Accounts with another role get a ``user`` block of their own in the ACL file:
 
   cityops    the ingest and the web: reads everything under the root; alone publishes unit
              commands, alerts and KPIs
-  hotline    hotline and citizen apps: publish service requests on <root>/reports
+  hotline    hotline and citizen apps: publish service requests on <root>/reports and the citizen's
+             satisfaction on <root>/requests/<id>/satisfaction; read the requests' status updates
   simulator  the demo city's simulator: publishes for every device and vehicle and reads their
              commands (a stand-in for the whole city; never give it to a real device)
 
@@ -28,10 +29,12 @@ SHIPPED_ROOT = "city"  # the topic root the shipped ACL is written for
 # what each role other than "device" may do, as ACL topic lines below its user line
 ROLE_TOPICS: dict[str, tuple[str, ...]] = {
     "cityops": ("read {root}/#", "write {root}/units/+/cmd", "write {root}/alerts/#", "write {root}/kpis/#",
+                "write {root}/requests/+/status",
                 "write {root}/sim/drill"),
-    "hotline": ("write {root}/reports",),
+    "hotline": ("write {root}/reports", "write {root}/requests/+/satisfaction", "read {root}/requests/+/status"),
     "simulator": ("write {root}/telemetry/#", "write {root}/units/+/state", "write {root}/units/+/cmdexe",
-                  "write {root}/reports", "read {root}/units/+/cmd", "read {root}/sim/drill"),
+                  "write {root}/reports", "write {root}/requests/+/satisfaction", "read {root}/units/+/cmd",
+                  "read {root}/sim/drill"),
 }
 ROLES = ("device", *ROLE_TOPICS)
 # Mosquitto does not substitute %u for names with wildcards or slashes, and ':' ends a name in

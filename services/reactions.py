@@ -204,20 +204,20 @@ class Reactor(ABC):
 
 
 class ReportReactor(Reactor):
-    """Citizen reports -> incidents (the report's id is the incident's unique external id)."""
+    """Citizen reports -> work orders, or incidents for emergency services (services/requests/intake.py)."""
 
     table = CitizenReport.__table__
     columns = ("id",) + CitizenReportIn.__slots__
 
     def __init__(self, ctx):
-        self.ctx = ctx
+        self.ctx = ctx  # a services.requests RequestContext
 
     def react(self, session, rows) -> None:
-        from services.dispatch import incidents_from_reports
+        from services.requests.intake import requests_from_reports
 
         reports = [CitizenReportIn(**{name: getattr(row, name) for name in CitizenReportIn.__slots__})
                    for row in rows]
-        incidents_from_reports(self.ctx, reports, session=session)
+        requests_from_reports(self.ctx, reports, session)
 
 
 class ReplyReactor(Reactor):
@@ -482,8 +482,10 @@ def build_reactions(runtime) -> Reactions:
     from services.dispatch import DispatchContext
     from services.rules import alarm_service
 
+    from services.requests.commands import RequestContext
+
     ctx = DispatchContext.of(runtime)
     hold_back_s = float(os.environ.get("CITYOPS_REACTION_HOLD_BACK_S") or HOLD_BACK_S)
-    return Reactions(runtime.engine, [ReportReactor(ctx), ReplyReactor(ctx),
+    return Reactions(runtime.engine, [ReportReactor(RequestContext.of(runtime)), ReplyReactor(ctx),
                                       ObservationReactor(ctx, alarm_service(runtime).engine)],
                      hold_back_s=hold_back_s)

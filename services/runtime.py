@@ -93,7 +93,10 @@ def build_ingest(runtime: Runtime, **kwargs) -> Ingest:
     # alarms) runs from the database on the leading ingest process, woken by each commit (services/reactions.py)
     ingest = Ingest(runtime.settings, runtime.engine, context=context, district_of=runtime.city.district_of,
                     reactions=runtime.reactions(), **kwargs)
-    ingest.store.follow_report_updates = dispatch_service.incidents_follow_reports
+    from services.requests.jobs import follow_report_updates, ratings_receiver
+
+    ingest.store.follow_report_updates = follow_report_updates  # an incident's or a work order's request
+    ingest.store.receive_ratings = ratings_receiver(runtime)  # citizens' satisfaction answers
     return ingest
 
 
@@ -112,6 +115,8 @@ def start_scheduler(runtime: Runtime) -> BackgroundScheduler:
     dispatch_service.schedule(runtime, scheduler, lambda: leading.is_leader)  # dispatches not accepted in time
     from services.rules import schedule_alarm_jobs
     schedule_alarm_jobs(scheduler, runtime, lambda: leading.is_leader)  # silence, escalation, Alert outbox
+    from services.requests.jobs import schedule as schedule_request_jobs
+    schedule_request_jobs(runtime, scheduler, lambda: leading.is_leader)  # overdue alarms, status updates
     scheduler.start()
     run_retention(runtime)
     return scheduler

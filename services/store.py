@@ -27,7 +27,7 @@ from services.models import (
     RejectionReason,
     UnitCommandReply,
 )
-from services.telemetry import CitizenReportIn, CommandReplyIn, ObservationIn
+from services.telemetry import CitizenRatingIn, CitizenReportIn, CommandReplyIn, ObservationIn
 from services.unit_fixes import flag_impossible_fixes, moves_unit
 
 MAX_KEPT_PAYLOAD = 16 * 1024
@@ -66,9 +66,10 @@ class Batch:
     reports: list[CitizenReportIn] = field(default_factory=list)
     replies: list[CommandReplyIn] = field(default_factory=list)
     rejected: list[RejectedIn] = field(default_factory=list)
+    ratings: list[CitizenRatingIn] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.observations) + len(self.reports) + len(self.replies) + len(self.rejected)
+        return len(self.observations) + len(self.reports) + len(self.replies) + len(self.rejected) + len(self.ratings)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,10 @@ class ObservationStore:
         self.engine = engine
         # what a citizen request's later status changes (its incident: services/dispatch.py), set by the runtime
         self.follow_report_updates: Callable[[Session, tuple[CitizenReportIn, ...]], object] | None = None
+        # what a citizen's satisfaction answer changes (its work order: services/requests/intake.py), set by the
+        # runtime; returns the answers it refused, each with its reason (kept as rejected messages)
+        self.receive_ratings: Callable[[Session, tuple[CitizenRatingIn, ...]],
+                                       list[tuple[CitizenRatingIn, str]]] | None = None
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         # a fixed sensor reports from the same spot every time: one point-in-polygon per spot
         self._district_of = lru_cache(maxsize=65_536)(district_of)
@@ -146,14 +151,25 @@ class ObservationStore:
                     self.follow_report_updates(session, tuple(updated))
                     session.flush()
             replies = self._insert_replies(connection, batch.replies)
-            if batch.rejected:
-                self._insert_rejected(connection, batch.rejected)
+            rejected = batch.rejected + self._receive_ratings(connection, batch.ratings)
+            if rejected:
+                self._insert_rejected(connection, rejected)
         return BatchResult(
             stored=len(stored), duplicates=len(batch.observations) - len(stored),
             reports_stored=len(reports), replies_stored=len(replies),
-            rejected_kept=len(batch.rejected), stored_observations=tuple(stored),
+            rejected_kept=len(rejected), stored_observations=tuple(stored),
             stored_reports=tuple(reports), stored_replies=tuple(replies), updated_reports=tuple(updated),
         )
+
+    def _receive_ratings(self, connection, ratings: list[CitizenRatingIn]) -> list[RejectedIn]:
+        """Applies the citizens' answers in this transaction (after this batch's reports, so an
+        answer never waits for a later batch); a refused answer is kept with its reason."""
+        if not ratings or self.receive_ratings is None:
+            return []
+        with Session(bind=connection) as session:
+            refused = self.receive_ratings(session, tuple(ratings))
+            session.flush()
+        return [RejectedIn(r.topic, r.payload(), "request_refused", reason, r.received_at) for r, reason in refused]
 
     def _insert_observations(self, connection, observations: list[ObservationIn]) -> set[tuple]:
         """Inserts what is new; returns the identities that were inserted."""

@@ -53,6 +53,7 @@ REASONS = {
     "refused_by_database": "the database refused to store the message; the detail says why",
     "unknown_unit": "a value's unitCode is unknown or cannot be converted to the measure's unit",
     "unprovisioned": "the sending device, station or IoT Agent service group (apikey) is not provisioned",
+    "request_refused": "a citizen's answer the request cannot take (unknown request, not resolved yet)",
 }
 # Reasons that lose nothing but an attribute: counted apart from the rejected entities and messages
 PARTIAL_REASONS = frozenset({"partial"})
@@ -198,6 +199,26 @@ class CitizenReportIn:
         return (self.status or "").strip().lower() in CLOSED_REQUEST_STATUSES
 
 
+# The citizen's answer to a resolved request (the hotline's satisfaction survey), on the wire
+SATISFACTION_LEVELS = ("satisfied", "basically_satisfied", "dissatisfied")
+MAX_COMMENT_CHARS = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class CitizenRatingIn:
+    """``<root>/requests/<service_request_id>/satisfaction``: a citizen app's satisfaction answer."""
+
+    request_id: str
+    satisfaction: str
+    comment: str | None
+    topic: str
+    received_at: datetime
+
+    def payload(self) -> bytes:
+        return json.dumps({"service_request_id": self.request_id, "satisfaction": self.satisfaction,
+                           "comment": self.comment}, ensure_ascii=False).encode("utf-8")
+
+
 @dataclass(frozen=True, slots=True)
 class CommandReplyIn:
     unit_id: str
@@ -218,6 +239,7 @@ class ParsedMessage:
     observations: list[ObservationIn] = field(default_factory=list)
     reports: list[CitizenReportIn] = field(default_factory=list)
     replies: list[CommandReplyIn] = field(default_factory=list)
+    ratings: list[CitizenRatingIn] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)  # the first MAX_KEPT_REASONS
     ignored: bool = False  # CityOps's own outgoing messages, echoed by the broker
     reason_counts: dict[str, int] | None = None  # every rejection by reason, kept or not
@@ -269,7 +291,7 @@ def parse_message(topic: str, payload: bytes, context: ParseContext, received_at
             for adapted in adapter.read(found, payload, context, received_at):
                 _parse_document(adapted.kind, adapted.entities, adapted.device_id, context, received_at, result)
         else:
-            _parse_document(kind, _decode_json(payload), key, context, received_at, result)
+            _parse_document(kind, _decode_json(payload), key, context, received_at, result, topic)
     except Rejected as rejection:
         result.reject(rejection.reason, rejection.detail)
     except Exception as error:  # a safety net: bad input must never stop the ingest
@@ -279,7 +301,7 @@ def parse_message(topic: str, payload: bytes, context: ParseContext, received_at
 
 
 def _parse_document(kind: str, document: Any, key: str, context: ParseContext, received_at: datetime,
-                    result: ParsedMessage) -> None:
+                    result: ParsedMessage, topic: str = "") -> None:
     if kind == "telemetry":
         _parse_entities(document, key, TELEMETRY_TYPES, context, received_at, result)
     elif kind == "unit_state":
@@ -289,6 +311,8 @@ def _parse_document(kind: str, document: Any, key: str, context: ParseContext, r
             _collect(result, lambda e=entity: result.reports.append(parse_report(e, received_at)))
     elif kind == "unit_reply":
         result.replies.append(parse_command_reply(document, key, received_at))
+    elif kind == "rating":
+        result.ratings.append(parse_rating(document, key, topic, received_at))
 
 
 def _collect(result: ParsedMessage, action: Callable[[], None]) -> None:
@@ -319,6 +343,11 @@ def _route(topic: str, root: str) -> tuple[str, str] | None:
             return None
     if len(rest) == 2 and rest[0] == "alerts":
         return None
+    if len(rest) == 3 and rest[0] == "requests" and rest[1]:
+        if rest[2] == "status":
+            return None  # CityOps's own status updates of citizen requests (services/requests/publish.py)
+        if rest[2] == "satisfaction":
+            return "rating", checked_id(normalize_id(rest[1]), "service_request_id")
     return _adapter_route(topic, parts, root_parts, f"CityOps does not read {topic!r}")
 
 
@@ -568,6 +597,24 @@ def _georeport_address(attributes: "CaseInsensitiveAttributes") -> str | None:
     """GeoReport v2 names it ``address`` (text); the Smart Data Models' ``address`` is a PostalAddress."""
     address = attributes.get("address")
     return _optional_text(address) if isinstance(address, str) else None
+
+
+def parse_rating(document: Any, request_id: str, topic: str, received_at: datetime) -> CitizenRatingIn:
+    """``{"satisfaction", "comment"?, "service_request_id"?}``; the topic names the request, and a
+    body that names another one is refused rather than guessed at."""
+    if not isinstance(document, dict):
+        raise Rejected("invalid_value", "a satisfaction answer must be a JSON object")
+    attributes = CaseInsensitiveAttributes(document)
+    named = _optional_text(attributes.get("service_request_id"))
+    if named and normalize_id(named) != request_id:
+        raise Rejected("invalid_value", f"service_request_id {named!r} is not the topic's {request_id!r}")
+    satisfaction = (_optional_text(attributes.get("satisfaction")) or "").lower().replace(" ", "_")
+    if satisfaction not in SATISFACTION_LEVELS:
+        raise Rejected("invalid_value", f"satisfaction must be one of {', '.join(SATISFACTION_LEVELS)}")
+    comment = _optional_text(attributes.get("comment"))
+    if comment is not None and len(comment) > MAX_COMMENT_CHARS:
+        raise Rejected("invalid_value", f"comment longer than {MAX_COMMENT_CHARS} characters")
+    return CitizenRatingIn(request_id, satisfaction, comment, topic, received_at)
 
 
 def parse_command_reply(document: Any, unit_id: str, received_at: datetime) -> CommandReplyIn:

@@ -31,7 +31,7 @@ log = logging.getLogger("cityops.web")
 DISPLAY_COOKIE = "cityops_display"
 DISPLAY_COOKIE_YEARS = 10
 PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/login", "/logout", "/display/", "/_favicon.ico",
-                   "/api/")
+                   "/api/", "/open311/")  # Open311 reads are public by the spec; writes check their api_key
 DASH_PREFIX = "/_dash-"
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 SEEN_EVERY_S = 30.0  # a display's "last fetched data" and a session's activity are written this often

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ROLES = ("admin", "dispatcher", "agent", "department", "manager", "display")
-PEOPLE_ROLES = ROLES[:-1]  # a display is a screen, never a person
+ROLES = ("admin", "dispatcher", "agent", "department", "manager", "reporter", "display")
+# a display is a screen, a reporter a citizen app (an API token that submits requests): never people
+PEOPLE_ROLES = ("admin", "dispatcher", "agent", "department", "manager")
 
 _OPERATIONS = frozenset({"admin", "dispatcher"})
 _ADMIN = frozenset({"admin"})
+_HOTLINE = frozenset({"admin", "agent"})  # take, classify, assign, merge, close citizen requests
+_DEPARTMENTS = frozenset({"admin", "department"})  # work the orders of their own department
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     "read": frozenset(ROLES),
@@ -28,6 +31,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "tokens.manage": _ADMIN,
     "displays.manage": _ADMIN,
     "devices.provision": _ADMIN,  # IoT Agent service groups and devices
+    "request.submit": _HOTLINE | {"reporter"},  # a citizen request (hotline form, Open311 POST)
+    "request.assign": _HOTLINE,  # classify, assign, merge, close, reopen
+    "request.transfer": _HOTLINE | _DEPARTMENTS,  # to another department, with a reason
+    "request.work": _DEPARTMENTS,  # accept, start, resolve (department staff: their own department)
+    "request.note": _HOTLINE | _DEPARTMENTS,
+    "request.rate": _HOTLINE | {"reporter"},  # the citizen's satisfaction
+    "catalogue.save": _ADMIN,  # config/services.yaml and config/departments.yaml
 }
 
 
@@ -39,10 +49,11 @@ class Principal:
     role: str
     kind: str = "token"
     id: int | None = None
+    department: str | None = None  # the department a ``department`` role works for
 
     def may(self, permission: str) -> bool:
-        if self.kind == "system":
-            return True
+        if self.kind == "system" and self.role == "system":
+            return True  # CityOps's own jobs; a system principal in a role (the simulator's) has that role's rights
         return self.role in PERMISSIONS[permission]
 
     @property
@@ -50,5 +61,5 @@ class Principal:
         return self.kind == "display"
 
     @classmethod
-    def system(cls, name: str) -> "Principal":
-        return cls(name=name, role="system", kind="system")
+    def system(cls, name: str, role: str = "system", department: str | None = None) -> "Principal":
+        return cls(name=name, role=role, kind="system", department=department)

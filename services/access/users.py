@@ -83,6 +83,18 @@ def _check_role(role: str | None) -> str:
     return role
 
 
+def check_department(role: str, department: str | None) -> str | None:
+    """A ``department`` role works for one department (an id of config/departments.yaml); others for none."""
+    if role != "department":
+        if department:
+            raise Refused.invalid("only the department role belongs to a department", "department")
+        return None
+    if not isinstance(department, str) or not department.strip():
+        raise Refused.invalid("the department role needs its department (an id of config/departments.yaml)",
+                              "department")
+    return department.strip()
+
+
 def _find(session, name: str) -> User:
     user = session.scalars(select(User).where(User.name == name)).first()
     if user is None:
@@ -104,9 +116,11 @@ class CreateUser(Command):
     name: str
     role: str
     password: str
+    department: str | None = None
     permission = "users.manage"
 
     def check(self) -> None:
+        self.department = check_department(self.role, self.department)
         if not isinstance(self.name, str) or not NAME_PATTERN.match(self.name):
             raise Refused.invalid("a user name is 2-64 letters, digits or . _ @ - (starting with a letter or digit)",
                                   "name")
@@ -120,10 +134,11 @@ class CreateUser(Command):
         now = utcnow()
         with session_scope(self.engine) as session:
             user = User(name=self.name, role=self.role, password_hash=hash_password(self.password), created_at=now,
-                        created_by=self.principal.name, password_changed_at=now)
+                        created_by=self.principal.name, password_changed_at=now, department=self.department)
             session.add(user)
             session.flush()
-            record(session, self.principal.name, "user.create", f"user:{self.name}", None, {"role": self.role})
+            record(session, self.principal.name, "user.create", f"user:{self.name}", None,
+                   {"role": self.role, "department": self.department})
             return _view(user)
 
 
@@ -133,19 +148,22 @@ class ChangeRole(Command):
     principal: Principal
     name: str
     role: str
+    department: str | None = None
     permission = "users.manage"
 
     def check(self) -> None:
         _check_role(self.role)
+        self.department = check_department(self.role, self.department)
 
     def run(self) -> UserView:
         with session_scope(self.engine) as session:
             user = _find(session, self.name)
             if user.role == "admin" and self.role != "admin" and not _other_active_admins(session, self.name):
                 raise Refused.conflict("last_admin", f"{self.name} is the only active admin; make another first")
-            before = {"role": user.role}
-            user.role, user.session_version = self.role, user.session_version + 1
-            record(session, self.principal.name, "user.role", f"user:{self.name}", before, {"role": self.role})
+            before = {"role": user.role, "department": user.department}
+            user.role, user.department, user.session_version = self.role, self.department, user.session_version + 1
+            record(session, self.principal.name, "user.role", f"user:{self.name}", before,
+                   {"role": self.role, "department": self.department})
             return _view(user)
 
 
@@ -236,7 +254,7 @@ def sign_in(engine: Engine, name: str, password: str, address: str, now: datetim
             if _HASHER.check_needs_rehash(user.password_hash):
                 user.password_hash = hash_password(password)
             record(session, user.name, "signin", f"user:{user.name}", None, {"address": address})
-            return Principal(name=user.name, role=user.role, kind="user", id=user.id)
+            return Principal(name=user.name, role=user.role, kind="user", id=user.id, department=user.department)
         reason = "disabled" if ok else "wrong name or password"
         session.add(SignInFailure(at=now, account=account, address=address))
         session.execute(delete(SignInFailure).where(SignInFailure.at < now - 4 * limit.window))
@@ -255,11 +273,11 @@ def _verify(password_hash: str, password: str) -> bool:
 def session_principal(engine: Engine, user_id: int, session_version: int) -> Principal | None:
     """The person of a session, while their account is enabled and unchanged since sign-in."""
     with engine.connect() as connection:
-        row = connection.execute(select(User.name, User.role, User.session_version, User.disabled_at)
-                                 .where(User.id == user_id)).first()
+        row = connection.execute(select(User.name, User.role, User.session_version, User.disabled_at,
+                                        User.department).where(User.id == user_id)).first()
     if row is None or row.disabled_at is not None or row.session_version != session_version:
         return None
-    return Principal(name=row.name, role=row.role, kind="user", id=user_id)
+    return Principal(name=row.name, role=row.role, kind="user", id=user_id, department=row.department)
 
 
 def session_version(engine: Engine, user_id: int) -> int:

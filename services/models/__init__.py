@@ -8,6 +8,7 @@ from services.models.base import AUTO_ID, UTCDateTime, utcnow
 from services.models.dispatch import Incident, IncidentEvent, ResponseUnit, UnitCommand
 from services.models.iot_agent import IotDevice, IotServiceGroup
 from services.models.reactions import ReactionCursor, ReactorLease, RuleState
+from services.models.requests import WorkOrder, WorkOrderEvent
 from services.models.telemetry import (
     ApiToken,
     AuditEntry,
@@ -28,4 +29,5 @@ __all__ = [
     "Display", "SignInFailure", "User",
     "Incident", "IncidentEvent", "ResponseUnit", "UnitCommand",
     "IotDevice", "IotServiceGroup", "ReactionCursor", "ReactorLease", "RuleState",
+    "WorkOrder", "WorkOrderEvent",
 ]

@@ -30,6 +30,7 @@ class User(SQLModel, table=True):
     disabled_at: Optional[datetime] = utc_field(default=None)
     external_issuer: Optional[str] = Field(default=None, max_length=256)
     external_subject: Optional[str] = Field(default=None, max_length=256)
+    department: Optional[str] = Field(default=None, max_length=32)  # a ``department`` role's department
 
 
 class Display(SQLModel, table=True):

@@ -164,6 +164,7 @@ class ApiToken(SQLModel, table=True):
     token_hash: str = Field(max_length=128, unique=True)
     created_at: datetime = utc_field()
     revoked_at: Optional[datetime] = utc_field(default=None)
+    department: Optional[str] = Field(default=None, max_length=32)  # a ``department`` role's department
 
 
 class AuditEntry(SQLModel, table=True):

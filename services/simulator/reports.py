@@ -7,6 +7,10 @@ therefore publishes the reports it had already published under the same ``servic
 and the ingest stores each request once (a replay is not a new incident). The kind of a report
 leans on the rain at that moment, which follows the storms of this run; a replay keeps its id and
 time, and the ingest keeps the first version it stored.
+
+Now and then (``REPEAT_CHANCE`` of the slots, drawn from a stream of its own so the other reports
+stay as they were) the report is a second citizen reporting what an earlier one did, from a few
+tens of metres away: CityOps offers it for merging (services/simulator/hotline.py merges it).
 """
 from __future__ import annotations
 
@@ -21,6 +25,9 @@ from .weather import StormSchedule
 
 SLOT = timedelta(minutes=10)
 REPORT_CHANCE = 0.8  # one report in 8 of 10 slots: every 12.5 minutes on average
+REPEAT_CHANCE = 0.15  # a report repeats one of the last three slots' (a second citizen, nearby)
+REPEAT_SLOTS = 3
+NEVER_REPEATED = frozenset({"DRN"})  # an emergency: the dispatchers' duplicate, not a work order's
 _EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 # (service_code, service_name, descriptions, weight in dry weather, extra weight per mm/h of rain)
@@ -71,8 +78,56 @@ class CitizenReports:
                     return at, rng
 
     def _report(self, moment: datetime, rng: random.Random) -> dict:
+        if self._repeats(moment):
+            original = self._original_before(moment)
+            if original is not None:
+                return self._again(moment, original)
+        return self._fresh(moment, rng)
+
+    def _repeats(self, moment: datetime) -> bool:
+        return self._repeat_rng(moment).random() < REPEAT_CHANCE
+
+    def _repeat_rng(self, moment: datetime) -> random.Random:
+        return random.Random(f"{self._seed}:repeat:{iso(moment)}")
+
+    def _original_before(self, moment: datetime) -> tuple[dict, RoadEdge, float] | None:
+        """The latest report of the slots before ``moment``'s that was not itself a repeat."""
+        for back in range(1, REPEAT_SLOTS + 1):
+            slot = _slot_of(moment) - back * SLOT
+            rng = random.Random(f"{self._seed}:report:{iso(slot)}")
+            if rng.random() >= REPORT_CHANCE:
+                continue
+            at = slot + timedelta(seconds=rng.randrange(int(SLOT.total_seconds())))
+            if self._repeats(at):
+                continue
+            state = rng.getstate()
+            place = self._place(rng)
+            rng.setstate(state)
+            original = self._fresh(at, rng)
+            return None if original["service_code"] in NEVER_REPEATED else (original, *place)
+        return None
+
+    def _place(self, rng: random.Random) -> tuple[RoadEdge, float]:
+        """Where a fresh report is: a street, and how far along it (the first draws of its stream)."""
         street = rng.choice(self._streets)
-        lon, lat, _ = self._roads.position_on(street, rng.uniform(0, street.length_m))
+        return street, rng.uniform(0, street.length_m)
+
+    def _again(self, moment: datetime, original: tuple[dict, RoadEdge, float]) -> dict:
+        """A second citizen's report of the same thing, 20-80 m along the same street, in their own words."""
+        original, street, along = original
+        rng = self._repeat_rng(moment)
+        rng.random()  # the draw that made it a repeat
+        shift = rng.uniform(20, 80) * rng.choice((-1, 1))
+        lon, lat, _ = self._roads.position_on(street, min(max(along + shift, 0.0), street.length_m))
+        service = next(s for s in SERVICES if s[0] == original["service_code"])
+        request_id = f"S{self._seed}-{moment:%y%m%d-%H%M%S}"
+        return {**original, "id": f"urn:ngsi-ld:Open311ServiceRequest:{request_id}", "service_request_id": request_id,
+                "description": rng.choice(service[2]), "location": point(lon, lat),
+                "requested_datetime": iso(moment)}
+
+    def _fresh(self, moment: datetime, rng: random.Random) -> dict:
+        street, along = self._place(rng)
+        lon, lat, _ = self._roads.position_on(street, along)
         rain = self._storms.rain_mmh(moment, lon, lat)
         code, name, descriptions, weight, per_rain = rng.choices(
             SERVICES, weights=[s[3] + s[4] * rain for s in SERVICES])[0]

@@ -24,6 +24,7 @@ from services.config import Settings
 
 from .common import OutgoingMessage
 from .drills import UnknownDrill, control_topic, read_control
+from .hotline import PLAY_EVERY, HotlineDesk
 from .missions import missions_from_database
 from .model import STEP_S, CitySimulator
 from .units import Mission
@@ -67,6 +68,7 @@ async def run_simulator(settings: Settings, *, speed: float = 1.0, backfill: tim
     """missions: the dispatches to carry on once caught up (default: read from the database)."""
     city = load_city(settings.city_dir)
     resume = Resume(missions or (lambda: missions_from_database(settings.database_url)))
+    desk = HotlineDesk(settings, city, seed)
     start = (datetime.now(timezone.utc) - backfill).replace(microsecond=0)
     sim = CitySimulator(city, seed=seed, topic_root=settings.topic_root, start=start)
     clock = SimClock(sim, speed)
@@ -79,11 +81,13 @@ async def run_simulator(settings: Settings, *, speed: float = 1.0, backfill: tim
             async with _client(settings, seed) as client:
                 log.info("connected to %s", settings.simulator_mqtt)
                 backoff = 0.5
-                await _session(client, sim, clock, pending, settings.topic_root, stop_event, resume)
+                await _session(client, sim, clock, pending, settings.topic_root, stop_event, resume,
+                               HotlineTurns(desk))
         except aiomqtt.MqttError as error:
             log.warning("broker unavailable (%s); retrying in %.1f s", error, backoff)
             await _sleep_unless_stopped(backoff, stop_event)
             backoff = min(backoff * 2, MAX_BACKOFF_S)
+    desk.close()
     log.info("simulator stopped at sim time %s", sim.now.isoformat())
 
 
@@ -117,8 +121,23 @@ class Resume:
         return sim.resume(missions)
 
 
+class HotlineTurns:
+    """The hotline's agents, departments and citizens (hotline.py) look at their requests every
+    PLAY_EVERY of sim time, once caught up: as with missions, the backfill is the past."""
+
+    def __init__(self, desk: HotlineDesk):
+        self.desk = desk
+        self._next: datetime | None = None
+
+    async def __call__(self, sim: CitySimulator, clock: SimClock) -> list[OutgoingMessage]:
+        if clock.catching_up or (self._next is not None and sim.now < self._next):
+            return []
+        self._next = sim.now + PLAY_EVERY
+        return await asyncio.to_thread(self.desk, sim.now)
+
+
 async def _session(client: aiomqtt.Client, sim: CitySimulator, clock: SimClock, pending: deque,
-                   root: str, stop_event: threading.Event, resume: Resume) -> None:
+                   root: str, stop_event: threading.Event, resume: Resume, hotline: HotlineTurns) -> None:
     await client.subscribe(f"{root}/units/+/cmd", qos=1)
     await client.subscribe(control_topic(root), qos=1)  # drills (retained: one running is sent at once)
     listener = asyncio.create_task(_listen(client, sim, pending, root))
@@ -128,6 +147,7 @@ async def _session(client: aiomqtt.Client, sim: CitySimulator, clock: SimClock, 
                 listener.result()  # re-raise the broker error that ended it
             _enqueue(pending, sim.advance(clock.target()))
             _enqueue(pending, await resume(sim, clock))
+            _enqueue(pending, await hotline(sim, clock))
             await _flush(client, pending)
             if not clock.catching_up:
                 await _sleep_unless_stopped(min(STEP_S / max(clock.speed, 1e-3), 1.0) / 2, stop_event)

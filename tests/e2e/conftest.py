@@ -34,7 +34,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
-PEOPLE = {"admin": "e2e-admin", "dispatcher": "e2e-dispatcher", "manager": "e2e-manager"}
+PEOPLE = {"admin": "e2e-admin", "dispatcher": "e2e-dispatcher", "manager": "e2e-manager", "agent": "e2e-agent",
+          "department": "e2e-roads"}
+DEPARTMENT = "roads"  # the department person's department (config/departments.yaml)
 PASSWORD = "correct horse battery"
 
 
@@ -108,7 +110,9 @@ def start_served_city(workdir: Path, *, demo: bool = True, web_port: int | None 
     people_made = workdir / "people-created"  # once per database: a restart reuses it (SQLite or PostgreSQL)
     if not people_made.exists():
         for role, name in PEOPLE.items():
-            subprocess.run([sys.executable, "manage.py", "user", "create", name, "--role", role, "--password-stdin"],
+            department = ["--department", DEPARTMENT] if role == "department" else []
+            subprocess.run([sys.executable, "manage.py", "user", "create", name, "--role", role, "--password-stdin",
+                            *department],
                            cwd=PROJECT_ROOT, env=env, input=PASSWORD + "\n", text=True, check=True,
                            capture_output=True, timeout=60)
         people_made.touch()

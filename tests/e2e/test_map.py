@@ -20,7 +20,7 @@ from services.config import CITIES_DIR
 from tests.e2e.conftest import fresh_database, sign_in, start_served_city, stop_served_city
 
 STALE_S = 6
-LAYERS = ["Traffic", "Air quality", "Flooding", "Incidents", "Units"]
+LAYERS = ["Traffic", "Air quality", "Flooding", "Incidents", "Citizen requests", "Units"]
 JAMMED = "#d7261e"
 NO_DATA = "#9aa5b1"
 
@@ -70,14 +70,14 @@ def requested_urls(browser) -> list[str]:
     return urls
 
 
-def test_map_shows_five_layers_without_console_errors_or_requests_outside_localhost(quiet_city, browser):
+def test_map_shows_its_six_layers_without_console_errors_or_requests_outside_localhost(quiet_city, browser):
     sign_in(browser, quiet_city, "manager", "/")
     wait = WebDriverWait(browser, 20, poll_frequency=0.25)
-    wait.until(lambda b: len(b.find_elements("css selector", ".leaflet-control-layers-overlays label")) == 5)
+    wait.until(lambda b: len(b.find_elements("css selector", ".leaflet-control-layers-overlays label")) == len(LAYERS))
     names = [label.text.strip() for label in
              browser.find_elements("css selector", ".leaflet-control-layers-overlays label")]
     assert names == LAYERS
-    for name in ("traffic", "air", "flood", "incidents", "units"):
+    for name in ("traffic", "air", "flood", "incidents", "requests", "units"):
         assert browser.find_element("id", f"map-legend-{name}")
     # the city is drawn, in a pane beneath the live layers whichever loaded first
     wait.until(lambda b: b.find_elements("css selector", ".leaflet-cityops-basemap-pane canvas"))

@@ -31,7 +31,7 @@ def test_shipped_acl_lets_devices_publish_only_under_their_own_name_and_cityops_
                         "pattern write city/units/%u/cmdexe", "pattern read city/units/%u/cmd"]
     assert user_lines(acl, "cityops") == ["topic read city/#", "topic write city/units/+/cmd",
                                           "topic write city/alerts/#", "topic write city/kpis/#",
-                                          "topic write city/sim/drill"]
+                                          "topic write city/requests/+/status", "topic write city/sim/drill"]
 
 
 def test_acl_follows_the_topic_root():
@@ -43,7 +43,8 @@ def test_acl_follows_the_topic_root():
 def test_roles_get_their_block_and_a_role_change_replaces_it_in_place():
     acl = with_user(acl_for_root("city"), "hotline-app", "hotline", "city")
     acl = with_user(acl, "demo-sim", "simulator", "city")
-    assert user_lines(acl, "hotline-app") == ["topic write city/reports"]
+    assert user_lines(acl, "hotline-app") == ["topic write city/reports", "topic write city/requests/+/satisfaction",
+                                            "topic read city/requests/+/status"]
     assert "topic read city/units/+/cmd" in user_lines(acl, "demo-sim")
     changed = with_user(acl, "hotline-app", "cityops", "city")
     assert user_lines(changed, "hotline-app")[0] == "topic read city/#"
@@ -79,7 +80,8 @@ def test_manage_mqtt_user_writes_a_hashed_password_and_the_role(tmp_path: Path):
     assert [line.split(":")[0] for line in passwd.splitlines()] == ["traffic-7", "ops-hotline"]
     assert "$7$" in passwd and "s3cret-pass" not in passwd
     acl = (tmp_path / "acl").read_text()
-    assert "pattern write metro/telemetry/%u" in acl and user_lines(acl, "ops-hotline") == ["topic write metro/reports"]
+    assert "pattern write metro/telemetry/%u" in acl and user_lines(acl, "ops-hotline")[:2] == [
+        "topic write metro/reports", "topic write metro/requests/+/satisfaction"]
 
     refused = manage("add", "a/b", "--password-stdin", password="x\n")
     assert refused.returncode != 0 and "cannot be an MQTT account" in refused.stderr

@@ -447,3 +447,23 @@ def test_a_simulator_without_a_database_starts_every_unit_at_base_and_creates_no
     missing = tmp_path / "nowhere" / "cityops.db"
     assert missions_from_database(f"sqlite:///{missing}") == []
     assert not missing.exists() and not missing.parent.exists()
+
+
+def test_now_and_then_a_second_citizen_reports_the_same_thing_nearby_the_same_whenever_the_simulator_started(city):
+    from services.simulator.reports import CitizenReports
+
+    sim = CitySimulator(city, seed=7, start=WEDNESDAY_0000_UTC)
+    end = WEDNESDAY_0000_UTC + timedelta(hours=24)
+    reports = CitizenReports(sim.roads, sim.storms, "Testby", 7, WEDNESDAY_0000_UTC).due(end)
+    repeats = []
+    for k, report in enumerate(reports):
+        earlier = [r for r in reports[max(0, k - 3):k] if r["service_code"] == report["service_code"]
+                   and r["address_string"] == report["address_string"]
+                   and metres_between(r["location"]["coordinates"], report["location"]["coordinates"]) <= 80]
+        if earlier:
+            repeats.append(report)
+            assert _on_some_edge(sim, *report["location"]["coordinates"])
+            assert report["service_code"] != "DRN"  # an emergency is the dispatchers' duplicate
+    assert 5 <= len(repeats) <= len(reports) // 3
+    later = CitizenReports(sim.roads, sim.storms, "Testby", 7, WEDNESDAY_0000_UTC + timedelta(hours=6)).due(end)
+    assert later == [r for r in reports if r["requested_datetime"] >= later[0]["requested_datetime"]]

@@ -436,8 +436,9 @@ def test_unusable_message_is_rejected_with_its_reason(topic, payload, reason, fr
 
 
 def test_every_reason_code_is_exercised_by_a_rejection_test():
-    # partial: the tests above; refused_by_database: tests/integration/test_ingest.py (the database's refusal)
-    assert {r[3] for r in REJECTIONS} | {"partial", "refused_by_database"} == set(REASONS)
+    # partial: the tests above; refused_by_database: tests/integration/test_ingest.py (the database's refusal);
+    # request_refused: tests/integration/test_requests.py (an answer the request cannot take)
+    assert {r[3] for r in REJECTIONS} | {"partial", "refused_by_database", "request_refused"} == set(REASONS)
 
 
 # ---------------------------------------------------------------- command replies and reports
