@@ -191,6 +191,17 @@ class Health(ResponseBody):
     problems: list[str] = []
 
 
+class Place(ResponseBody):
+    name: str
+    kind: str
+    detail: str | None
+    location: Point
+
+
+class Places(Counted):
+    places: list[Place]
+
+
 class Liveness(ResponseBody):
     status: Literal["ok"]
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
+from api import models
 from api.core import ApiError, Parameter, endpoint
 from services.places import SEARCH_LIMIT, search_places
 from services.runtime import current
@@ -14,7 +15,8 @@ MAX_LIMIT = 50
                      "accents ignored), best first; offline, from the built city",
           parameters=(Parameter("q", "query", "what the operator typed (at least 2 letters)", {"type": "string"}),
                       Parameter("limit", "query", f"at most this many (1-{MAX_LIMIT}, default {SEARCH_LIMIT})",
-                                {"type": "integer"})))
+                                {"type": "integer"})),
+          response=models.Places)
 def places():
     text = request.args.get("q", "")
     if len(text) > 200:
