@@ -4,12 +4,14 @@ from __future__ import annotations
 import json
 import os
 import uuid
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from tests.brokers import start_test_broker
 
@@ -78,11 +80,29 @@ def postgres_schema() -> Iterator[str]:
     with admin.connect() as connection:
         connection.execute(text(f"CREATE SCHEMA {schema}"))
     try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+        # application_name: the connections of this schema's test can be found (and ended) at teardown
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}&application_name={schema}"
     finally:
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        _drop_schema(admin, schema)
         admin.dispose()
+
+
+def _drop_schema(admin, schema: str) -> None:
+    """Drops the schema; if a connection of the finished test still holds a lock in it (a thread the test
+    left running in a transaction), says which, ends those connections and drops it then."""
+    with admin.connect() as connection:
+        connection.execute(text("SET lock_timeout = '20s'"))
+        try:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            return
+        except OperationalError:
+            holders = connection.execute(text(
+                "SELECT pid, state, left(query, 300) FROM pg_stat_activity WHERE application_name = :schema"),
+                {"schema": schema}).all()
+            warnings.warn(f"schema {schema}: connections left in it after the test, ended: {holders}")
+            connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                    "WHERE application_name = :schema"), {"schema": schema})
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
