@@ -19,7 +19,8 @@ MAP_CLIENT = "map-client"
 MAP_STANDARD = "map-aqi-standard"
 MAP_LEGENDS = "map-legends"
 MAP_PANEL = "map-panel"
-MAP_PANEL_TICK = "map-panel-tick"  # refreshes an open device panel; disabled while it is closed
+MAP_PANEL_TICK = "map-panel-refresh"  # refreshes an open device panel; disabled while it is closed (so not
+# paced by assets/pacing.js, which only takes ids ending in "-tick")
 PANEL_REFRESH_MS = 10_000
 MAP_PANEL_BODY = "map-panel-body"
 MAP_PANEL_CLOSE = "map-panel-close"

@@ -301,3 +301,19 @@ def test_dispatcher_creates_an_incident_by_typing_an_address_and_picking_the_sug
     errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert not errors, errors
     _api(served_city, "POST", f"/incidents/{incident_id}/cancel")
+
+
+def test_the_queue_keeps_updating_when_each_answer_takes_longer_than_the_refresh(served_city, browser):
+    """A slow server (here: 2.5 s of network latency against the console's 2 s refresh) must not freeze
+    the page: a tick superseding an unanswered request made the renderer drop every answer."""
+    sign_in(browser, served_city, "dispatcher", "/dispatch")
+    wait_until(lambda: _text(browser, "#dispatch-queue").strip(), PAGE_TIMEOUT_S, interval=0.2, message="the queue")
+    browser.set_network_conditions(offline=False, latency=2500, download_throughput=4 * 1024 * 1024,
+                                   upload_throughput=4 * 1024 * 1024)
+    try:
+        time.sleep(3)  # let the slow answers start overlapping the ticks
+        incident_id = _create(served_city, description="e2e: created while the server is slow")
+        wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, f'tr[data-incident="{incident_id}"]'), 40,
+                   interval=0.5, message=f"incident #{incident_id} in the queue of a slow page")
+    finally:
+        browser.delete_network_conditions()
