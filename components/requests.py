@@ -5,7 +5,7 @@ from __future__ import annotations
 import dash_leaflet as dl
 from dash import html
 
-from services.vocabulary import site_time
+from services.vocabulary import duration, site_time
 from components.live_map import basemap
 from services.requests.layer import STATE_COLOURS
 from services.requests.orders import SATISFACTION, STATUS_LABELS
@@ -18,12 +18,10 @@ DUE_LABELS = {"on_time": "on time", "due_soon": "due soon", "overdue": "OVERDUE"
 
 
 def countdown(seconds_left: float | None) -> str:
-    """``3h 05m left`` or ``overdue 1d 2h``; empty when no clock runs."""
+    """``3 h 05 min left`` or ``overdue 1 d 02 h`` (the one duration format); empty when no clock runs."""
     if seconds_left is None:
         return ""
-    left = abs(int(seconds_left))
-    days, hours, minutes = left // 86400, left % 86400 // 3600, left % 3600 // 60
-    text = f"{days}d {hours}h" if days else f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"
+    text = duration(abs(seconds_left))
     return f"{text} left" if seconds_left >= 0 else f"overdue {text}"
 
 
