@@ -618,6 +618,11 @@ def main() -> int:
     print(f"N = {n:,} messages per throughput run; latency at {latency_rate:.0f} msg/s for {latency_s:.0f} s; "
           f"{'QUICK smoke run' if args.quick else 'full run'}")
     print(f"Broker configuration: {MOSQUITTO_CONF or 'deploy/mosquitto/cityops.conf'}")
+    from services import adapters  # what the ingest below reads besides CityOps's own topics
+
+    adapters.load_plugins()
+    print(f"Adapters registered: topics {', '.join(adapters.TOPIC_ADAPTERS)}; documents "
+          f"{', '.join(adapters.DOCUMENT_ADAPTERS)}; extra subscriptions {', '.join(adapters.extra_subscriptions())}")
     print("Method: fresh Mosquitto (deploy/mosquitto/cityops.conf) per run; publisher and subscriber in separate "
           "processes;\n  rate = handled / (last handled - first arrival); raw = json.loads only; "
           "CityOps = real Ingest, SQLite WAL, committed.\n")
