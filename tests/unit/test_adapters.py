@@ -4,6 +4,8 @@ counters (TMS), HSL public transport positions (HFP)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from services import adapters
 from services.adapters.digitraffic import load_config
 from services.adapters.digitraffic_tms import load_tms_config
 from services.adapters.iot_agent import ProvisioningError, Provisioning, device_from, service_group_from
-from services.config import Settings
+from services.config import PROJECT_ROOT, Settings
 from services.ingest import Ingest
 from services.telemetry import ParseContext, parse_message
 
@@ -413,3 +415,12 @@ def test_topic_is_offered_only_to_the_adapters_of_its_first_level(tmp_path):
 def test_unread_topic_on_an_adapters_level_is_refused_naming_what_is_read():
     [rejection] = parse("city/digitraffic/maintenance-v2/routes/state-roads", {"time": 1668157878}).rejections
     assert "tms-v2/<station>/<sensor>" in rejection.detail and "weather-v2/<station>/<sensor>" in rejection.detail
+
+
+@pytest.mark.parametrize("module", [*adapters.PLUGINS, "services.adapters.digitraffic_common"])
+def test_any_plugin_module_may_be_imported_first(module):
+    """The plug-ins import services.telemetry; it must not import them back while they load."""
+    code = (f"import {module}\nfrom services import adapters\n"
+            "assert len(adapters.extra_subscriptions()) >= 5, adapters.TOPIC_ADAPTERS")
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
