@@ -8,7 +8,8 @@ of one process, so that both sides see the same machine.
     .venv/bin/python bench/parse_routes.py [--seconds 1.0]
 
 In-process, no broker, no database: the parse alone, the best of 20 short rounds per route (on a
-shared machine the minimum is the figure least disturbed by the other jobs). The telemetry payloads are bench/ingest.py's own.
+shared machine the minimum is the figure least disturbed by the other jobs). The telemetry payloads
+are bench/ingest.py's own.
 """
 from __future__ import annotations
 

@@ -17,13 +17,13 @@ a station's sensors report at the same instant, and one observation is identifie
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from services.adapters import Adapted, register_topic_adapter
-from services.adapters.digitraffic_common import (LEVEL, Station, checked_unit, feed_topic_matcher, read_document,
-                                                  read_sensor_message, read_stations, station_point)
-from services.telemetry import ENTITY_SPECS, Rejected, from_unix_seconds
+from services.adapters.digitraffic_common import (LEVEL, FeedConfig, checked_unit, feed_topic_matcher, provisioned,
+                                                  read_document, read_sensor_message, read_stations, station_point)
+from services.telemetry import ENTITY_SPECS, from_unix_seconds
 
 log = logging.getLogger("cityops.digitraffic")
 
@@ -38,16 +38,9 @@ class Sensor:
     unit_code: str  # UN/CEFACT code of Digitraffic's unit for it
 
 
-@dataclass(frozen=True)
-class DigitrafficConfig:
-    stations: dict[str, Station] = field(default_factory=dict)
-    sensors: dict[str, Sensor] = field(default_factory=dict)
-    device_prefix: str = "digitraffic-"
-
-
 # ---------------------------------------------------------------- road weather stations
 
-def load_config(path: Path) -> DigitrafficConfig:
+def load_config(path: Path) -> FeedConfig:
     document = read_document(path)
     stations = read_stations(document.get("stations"), path)
     try:
@@ -60,10 +53,10 @@ def load_config(path: Path) -> DigitrafficConfig:
             raise ValueError(f"{path}: sensor {sensor.id} maps to {sensor.attribute!r}, "
                              f"not a WeatherObserved attribute ({', '.join(sorted(WEATHER_UNITS))})")
         checked_unit(path, sensor.id, sensor.unit_code, WEATHER_UNITS[sensor.attribute])
-    return DigitrafficConfig(stations, sensors, str(document.get("device_prefix", "digitraffic-")))
+    return FeedConfig(stations, sensors, str(document.get("device_prefix", "digitraffic-")))
 
 
-def configure(settings, engine) -> DigitrafficConfig:
+def configure(settings, engine) -> FeedConfig:
     config = load_config(settings.digitraffic_file)
     log.info("Digitraffic: %d road weather stations, %d sensors from %s", len(config.stations),
              len(config.sensors), settings.digitraffic_file)
@@ -73,18 +66,10 @@ def configure(settings, engine) -> DigitrafficConfig:
 @register_topic_adapter("digitraffic", "Digitraffic road weather stations (Finland): weather-v2/<station>/<sensor>",
                         match=feed_topic_matcher("weather-v2"), configure=configure, level=LEVEL, under_root=True)
 def read_weather_sensor(found: tuple[str, str], payload: bytes, context, received_at) -> list[Adapted]:
-    station_id, sensor_id = found
-    config: DigitrafficConfig = context.adapters.get("digitraffic") or DigitrafficConfig()
-    station = config.stations.get(station_id)
-    if station is None:
-        raise Rejected("unprovisioned", f"Digitraffic road weather station {station_id} is not in the city's "
-                                        "station list (config/digitraffic.yaml)")
-    sensor = config.sensors.get(sensor_id)
-    if sensor is None:
-        raise Rejected("unprovisioned", f"Digitraffic weather sensor {sensor_id} maps to no WeatherObserved "
-                                        "attribute (config/digitraffic.yaml)")
+    config: FeedConfig = context.adapters.get("digitraffic") or FeedConfig()
+    station, sensor, device_id = provisioned(config, found, "road weather", "WeatherObserved",
+                                             "config/digitraffic.yaml")
     reading = read_sensor_message(payload)
-    device_id = f"{config.device_prefix}{station.id}-{sensor.id}"
     entity = {
         "id": device_id, "type": "WeatherObserved", "name": f"{station.name} {sensor.name}",
         "dateObserved": from_unix_seconds(reading["time"], "time").isoformat(), "location": station_point(station),

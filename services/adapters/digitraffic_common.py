@@ -6,7 +6,7 @@ A module of its own, not a plug-in: it registers nothing, and either feed may be
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,6 +24,15 @@ class Station:
     name: str
     lon: float
     lat: float
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    """One Digitraffic feed's provisioning: the stations the city wants, the sensors it reads."""
+
+    stations: dict[str, Station] = field(default_factory=dict)
+    sensors: dict[str, Any] = field(default_factory=dict)  # each feed's own sensor type
+    device_prefix: str = "digitraffic-"
 
 
 def read_document(path: Path) -> dict:
@@ -73,3 +82,18 @@ def read_sensor_message(payload: bytes) -> dict:
 
 def station_point(station: Station) -> dict:
     return {"type": "Point", "coordinates": [station.lon, station.lat]}
+
+
+def provisioned(config: FeedConfig, found: tuple[str, str], feed: str, entity_type: str, where: str):
+    """(station, sensor, device id) of a message on ``.../<station>/<sensor>``; refused as
+    ``unprovisioned`` when the city's list (``where``, in config/digitraffic.yaml) lacks either."""
+    station_id, sensor_id = found
+    station = config.stations.get(station_id)
+    if station is None:
+        raise Rejected("unprovisioned", f"Digitraffic {feed} station {station_id} is not in the city's station "
+                                        f"list ({where})")
+    sensor = config.sensors.get(sensor_id)
+    if sensor is None:
+        raise Rejected("unprovisioned", f"Digitraffic {feed} sensor {sensor_id} maps to no {entity_type} "
+                                        f"attribute ({where})")
+    return station, sensor, f"{config.device_prefix}{station.id}-{sensor.id}"

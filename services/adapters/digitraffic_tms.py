@@ -25,12 +25,12 @@ Models' definition), so a rate per hour becomes the count in the sensor's window
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from services.adapters import Adapted, register_topic_adapter
-from services.adapters.digitraffic_common import (LEVEL, Station, checked_unit, feed_topic_matcher, read_document,
-                                                  read_sensor_message, read_stations, station_point)
+from services.adapters.digitraffic_common import (LEVEL, FeedConfig, checked_unit, feed_topic_matcher, provisioned,
+                                                  read_document, read_sensor_message, read_stations, station_point)
 from services.telemetry import (ENTITY_SPECS, CaseInsensitiveAttributes, Rejected, from_unix_seconds, read_measures,
                                 to_number)
 
@@ -54,19 +54,12 @@ class TmsSensor:
     lane: int | None = None
 
 
-@dataclass(frozen=True)
-class TmsConfig:
-    stations: dict[str, Station] = field(default_factory=dict)
-    sensors: dict[str, TmsSensor] = field(default_factory=dict)
-    device_prefix: str = "digitraffic-"
-
-
-def load_tms_config(path: Path) -> TmsConfig:
+def load_tms_config(path: Path) -> FeedConfig:
     document = read_document(path)
     section = document.get("tms") or {}
     stations = read_stations(section.get("stations"), path)
     sensors = {sensor.id: sensor for sensor in (_sensor(raw, path) for raw in section.get("sensors") or [])}
-    return TmsConfig(stations, sensors, str(document.get("device_prefix", "digitraffic-")))
+    return FeedConfig(stations, sensors, str(document.get("device_prefix", "digitraffic-")))
 
 
 def _sensor(raw: dict, path: Path) -> TmsSensor:
@@ -95,7 +88,7 @@ def _sensor(raw: dict, path: Path) -> TmsSensor:
     return sensor
 
 
-def configure(settings, engine) -> TmsConfig:
+def configure(settings, engine) -> FeedConfig:
     config = load_tms_config(settings.digitraffic_file)
     log.info("Digitraffic: %d TMS stations, %d TMS sensors from %s", len(config.stations), len(config.sensors),
              settings.digitraffic_file)
@@ -106,19 +99,11 @@ def configure(settings, engine) -> TmsConfig:
                         "tms-v2/<station>/<sensor>", match=feed_topic_matcher("tms-v2"), configure=configure,
                         level=LEVEL, under_root=True)
 def read_tms_sensor(found: tuple[str, str], payload: bytes, context, received_at) -> list[Adapted]:
-    station_id, sensor_id = found
-    config: TmsConfig = context.adapters.get("digitraffic_tms") or TmsConfig()
-    station = config.stations.get(station_id)
-    if station is None:
-        raise Rejected("unprovisioned", f"Digitraffic TMS station {station_id} is not in the city's station list "
-                                        "(tms: in config/digitraffic.yaml)")
-    sensor = config.sensors.get(sensor_id)
-    if sensor is None:
-        raise Rejected("unprovisioned", f"Digitraffic TMS sensor {sensor_id} maps to no TrafficFlowObserved "
-                                        "attribute (tms: in config/digitraffic.yaml)")
+    config: FeedConfig = context.adapters.get("digitraffic_tms") or FeedConfig()
+    station, sensor, device_id = provisioned(config, found, "TMS", "TrafficFlowObserved",
+                                             "tms: in config/digitraffic.yaml")
     reading = read_sensor_message(payload)
     window = _window(reading)
-    device_id = f"{config.device_prefix}{station.id}-{sensor.id}"
     entity = {
         "id": device_id, "type": "TrafficFlowObserved", "location": station_point(station),
         "dateObserved": "/".join(moment.isoformat() for moment in window) if window

@@ -4,7 +4,8 @@ Every HSL bus, tram, train, metro and ferry publishes its position about once a 
 HSL's open broker (mqtt.hsl.fi, plain MQTT: a Mosquitto bridge brings the topics the city wants
 onto its own broker unchanged). Topics, as published:
 
-- v2: ``/hfp/v2/<journey_type>/<temporal_type>/<event_type>/<transport_mode>/<operator_id>/<vehicle_number>/<route_id>/<direction_id>/<headsign>/<start_time>/<next_stop>/<geohash_level>/<geohash>/<sid>/``
+- v2: ``/hfp/v2/<journey_type>/<temporal_type>/<event_type>/<transport_mode>/<operator_id>/<vehicle_number>/``
+  then ``<route_id>/<direction_id>/<headsign>/<start_time>/<next_stop>/<geohash_level>/<geohash>/<sid>/``
 - v1: ``/hfp/v1/<journey_type>/<temporal_type>/<transport_mode>/<operator_id>/<vehicle_number>/...``
   (positions only; a dead run's topic ends after the vehicle number)
 
