@@ -6,6 +6,7 @@ Run from the repository root:
     .venv/bin/python bench/ingest.py            # full run, ~3-5 minutes
     .venv/bin/python bench/ingest.py --quick    # smoke run, < 60 s
     .venv/bin/python bench/ingest.py --profile  # also profile one CityOps drain (cProfile)
+    .venv/bin/python bench/ingest.py --without-adapters-too  # also CityOps with no adapter registered
 
 Every figure comes from this one run on this machine, so the ratios hold even on a noisy host.
 Each measurement gets a fresh Mosquitto (deploy/mosquitto/cityops.conf, via tests/brokers.py)
@@ -289,11 +290,17 @@ class _ReadyHandler(logging.Handler):
             self.event.set()
 
 
-def cityops_proc(url: str, db_dir: str, expected: int, latency: bool, profile: bool,
+def cityops_proc(url: str, db_dir: str, expected: int, latency: bool, profile: bool, with_adapters: bool,
                  ready, stop, progress, result_q) -> None:
-    """CityOps's real ingest (open_runtime + build_ingest, SQLite WAL, Helsinki) in this process."""
+    """CityOps's real ingest (open_runtime + build_ingest, SQLite WAL, Helsinki) in this process;
+    without ``with_adapters``, with no feed adapter registered (the same code, for an A/B)."""
+    from services import adapters
     from services.config import Settings
     from services.runtime import build_ingest, open_runtime
+
+    if not with_adapters:
+        adapters.PLUGINS = ()
+        adapters.load_plugins()
 
     logging.getLogger("cityops.ingest").setLevel(logging.INFO)
     logging.getLogger("cityops.ingest").addHandler(_ReadyHandler(ready))
@@ -511,7 +518,7 @@ def start_subscriber(kind: str, url: str, qos: int, expected: int, *, drain: boo
                      profile: bool = False, db_dir: str | None = None) -> Child:
     if kind == "raw":
         return Child(raw_subscriber_proc, url, qos, not drain, expected, latency)
-    return Child(cityops_proc, url, db_dir, expected, latency, profile)
+    return Child(cityops_proc, url, db_dir, expected, latency, profile, kind != "bare")
 
 
 def run_stream(kind: str, qos: int, n: int, *, profile: bool = False) -> dict:
@@ -599,6 +606,8 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true",
                         help="afterwards, profile one CityOps QoS 1 drain with cProfile and print where time goes")
     parser.add_argument("-n", type=int, default=None, help="messages per throughput run (default 100000; quick 8000)")
+    parser.add_argument("--without-adapters-too", action="store_true",
+                        help="also run CityOps's QoS 0 stream and drain with no feed adapter registered, interleaved")
     parser.add_argument("--mosquitto-conf", type=Path, default=None,
                         help="run every broker with this configuration instead of deploy/mosquitto/cityops.conf")
     args = parser.parse_args()
@@ -618,6 +627,11 @@ def main() -> int:
     print(f"N = {n:,} messages per throughput run; latency at {latency_rate:.0f} msg/s for {latency_s:.0f} s; "
           f"{'QUICK smoke run' if args.quick else 'full run'}")
     print(f"Broker configuration: {MOSQUITTO_CONF or 'deploy/mosquitto/cityops.conf'}")
+    from services import adapters  # what the ingest below reads besides CityOps's own topics
+
+    adapters.load_plugins()
+    print(f"Adapters registered: topics {', '.join(adapters.TOPIC_ADAPTERS)}; documents "
+          f"{', '.join(adapters.DOCUMENT_ADAPTERS)}; extra subscriptions {', '.join(adapters.extra_subscriptions())}")
     print("Method: fresh Mosquitto (deploy/mosquitto/cityops.conf) per run; publisher and subscriber in separate "
           "processes;\n  rate = handled / (last handled - first arrival); raw = json.loads only; "
           "CityOps = real Ingest, SQLite WAL, committed.\n")
@@ -626,10 +640,14 @@ def main() -> int:
     plan = [
         ("raw_s0", "raw, QoS 0 stream", lambda: run_stream("raw", 0, n)),
         ("cityops_s0", "CityOps, QoS 0 stream", lambda: run_stream("cityops", 0, n)),
+        *([("bare_s0", "CityOps no adapters, QoS 0 stream", lambda: run_stream("bare", 0, n))]
+          if args.without_adapters_too else []),
         ("raw_s1", "raw, QoS 1 stream", lambda: run_stream("raw", 1, n)),
         ("cityops_s1", "CityOps, QoS 1 stream", lambda: run_stream("cityops", 1, n)),
         ("raw_d1", "raw, QoS 1 backlog drain", lambda: run_drain("raw", n)),
         ("cityops_d1", "CityOps, QoS 1 backlog drain", lambda: run_drain("cityops", n)),
+        *([("bare_d1", "CityOps no adapters, QoS 1 drain", lambda: run_drain("bare", n))]
+          if args.without_adapters_too else []),
         ("raw_lat", f"raw, latency {latency_rate:.0f}/s QoS 1", lambda: run_latency("raw", latency_rate, latency_s)),
         ("cityops_lat", f"CityOps, latency {latency_rate:.0f}/s QoS 1",
          lambda: run_latency("cityops", latency_rate, latency_s)),
@@ -677,6 +695,12 @@ def main() -> int:
                      f"{fmt_rate(results[key]['rate'])} = {100 * r:.0f} %" + (f" (lost {lost:,})" if lost else ""),
                      f">= {100 * TARGET_RATIO:.0f} %",
                      "info" if ref_bound else verdict(r >= TARGET_RATIO and not lost)))
+    if args.without_adapters_too:
+        for key, bare, ref, label in (("cityops_s0", "bare_s0", "raw_s0", "QoS 0 stream"),
+                                      ("cityops_d1", "bare_d1", "raw_d1", "QoS 1 drain")):
+            rows.append((f"   {label}: no adapters / raw = {100 * ratio(bare, ref):.0f} %; with / without adapters",
+                         f"{fmt_rate(results[key]['rate'])} / {fmt_rate(results[bare]['rate'])} = "
+                         f"{100 * ratio(key, bare):.0f} %", "info", ""))
     lat = results["cityops_lat"].get("latency", {})
     lat_lost = int(latency_rate * latency_s) - results["cityops_lat"]["count"]
     rows.append((f"3  Publish->stored latency p50 @ {latency_rate:.0f}/s QoS 1",

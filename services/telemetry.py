@@ -355,6 +355,9 @@ def _adapter_route(topic: str, parts: list[str], root_parts: list[str], refusal:
     """A registered topic adapter's route (services/adapters), asked only when no built-in route matched."""
     found = adapters.topic_adapter_for(parts, root_parts)
     if found is None:
+        readers = adapters.adapters_of_level(parts, root_parts)
+        if readers:  # a feed CityOps reads in part: say which of its topics it does read
+            refusal += "; on that level it reads: " + "; ".join(adapter.title for adapter in readers)
         raise Rejected("wrong_topic", refusal)
     return "adapter", found
 
@@ -798,6 +801,14 @@ def parse_time(raw: Any, name: str = "time") -> datetime:
         raise Rejected("invalid_timestamp", f"{name}={raw!r} is outside the representable range") from None
 
 
+def from_unix_seconds(raw: Any, name: str = "time") -> datetime:
+    """Unix seconds (as feeds such as Digitraffic and HSL send them) to aware UTC."""
+    try:
+        return datetime.fromtimestamp(to_number(raw, name), timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise Rejected("invalid_timestamp", f"{name}={raw!r} is not a Unix time") from None
+
+
 def _optional_text(raw: Any, name: str | None = None) -> str | None:
     if raw is None:
         return None
@@ -807,5 +818,3 @@ def _optional_text(raw: Any, name: str | None = None) -> str | None:
     what = f"{name} must be text" if name else "expected text"
     raise Rejected("invalid_value", f"{what}, got {type(raw).__name__}")
 
-
-adapters.load_plugins()  # the foreign formats register themselves (they use this module's readers)

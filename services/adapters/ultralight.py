@@ -19,7 +19,7 @@ def match_ultralight_topic(parts: list[str], root_parts: list[str]) -> tuple[str
 
 
 @register_topic_adapter("ultralight", "FIWARE UltraLight 2.0 (MQTT)", match=match_ultralight_topic,
-                        subscriptions=("/ul/+/+/attrs",))
+                        subscriptions=("/ul/+/+/attrs",), level="ul")
 def read_ultralight(found, payload: bytes, context, received_at) -> list[Adapted]:
     apikey, device_id = found
     return entities_for(context, apikey, device_id, measure_groups(payload))

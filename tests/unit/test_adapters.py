@@ -1,8 +1,11 @@
 """Foreign feed formats as plug-in adapters (issue 15, points 2, 3, 5, 6, 7): broker notifications,
-GeoJSON entities, IoT Agent JSON and UltraLight devices, Digitraffic road weather."""
+GeoJSON entities, IoT Agent JSON and UltraLight devices, Digitraffic road weather and traffic
+counters (TMS), HSL public transport positions (HFP)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -11,8 +14,9 @@ from sqlalchemy import create_engine
 
 from services import adapters
 from services.adapters.digitraffic import load_config
+from services.adapters.digitraffic_tms import load_tms_config
 from services.adapters.iot_agent import ProvisioningError, Provisioning, device_from, service_group_from
-from services.config import Settings
+from services.config import PROJECT_ROOT, Settings
 from services.ingest import Ingest
 from services.telemetry import ParseContext, parse_message
 
@@ -202,7 +206,9 @@ def test_digitraffic_sensors_of_one_station_are_separate_devices_so_none_is_lost
 @pytest.mark.parametrize("topic,payload,reason", [
     ("city/digitraffic/weather-v2/9999/1", {"value": 1, "time": 1548232500}, "unprovisioned"),
     ("city/digitraffic/weather-v2/1158/77", {"value": 1, "time": 1548232500}, "unprovisioned"),
-    ("city/digitraffic/tms-v2/23307/5122", {"value": 108, "time": 1667972911}, "wrong_topic"),
+    ("city/digitraffic/maintenance-v2/routes/state-roads", {"time": 1668157878, "x": 22.0, "y": 62.5}, "wrong_topic"),
+    ("city/digitraffic/weather-v2/1158", {"value": 1, "time": 1548232500}, "wrong_topic"),
+    ("city/digitraffic/weather-v2/1158/1", {"value": None, "time": 1548232500}, "invalid_value"),
     ("city/digitraffic/weather-v2/1158/1", {"sensorValue": 1}, "invalid_value"),
     ("city/digitraffic/weather-v2/1158/1", {"value": 1, "time": "yesterday"}, "invalid_value"),
 ])
@@ -222,7 +228,7 @@ def test_a_citys_own_adapter_registers_like_a_map_layer_and_is_read():
         result = parse("city/mine/air-9", b"anything")
         assert result.rejections == [] and result.observations[0].device_id == "air-9"
     finally:
-        del adapters.TOPIC_ADAPTERS["test_city_feed"]
+        adapters.unregister_topic_adapter("test_city_feed")
     assert reasons(parse("city/mine/air-9", b"anything")) == ["wrong_topic"]
 
 
@@ -237,7 +243,7 @@ def test_cityops_own_topics_never_consult_the_topic_adapters(monkeypatch):
 @pytest.mark.parametrize("sensors,fragment", [
     ("  - {id: 1, name: ILMA, attribute: roadTemperature, unit_code: CEL}\n", "not a WeatherObserved attribute"),
     ("  - {id: 1, name: ILMA, attribute: temperature, unit_code: KMH}\n", "cannot be converted to °C"),
-    ("  - {id: 1, name: ILMA, unit_code: CEL}\n", "a sensor id, attribute, unit_code"),
+    ("  - {id: 1, name: ILMA, unit_code: CEL}\n", "a sensor needs id, attribute, unit_code"),
 ])
 def test_digitraffic_configuration_mistake_is_refused_at_start_naming_the_file(tmp_path, sensors, fragment):
     path = tmp_path / "digitraffic.yaml"
@@ -255,3 +261,166 @@ def test_iot_agent_configuration_mistake_is_refused_naming_the_file_and_field(tm
     with pytest.raises(ProvisioningError) as refused:
         apply_config_file(create_engine("sqlite://"), path)
     assert str(path) in refused.value.message and refused.value.field == "entity_type"
+
+
+# ---------------------------------------------------------------- Digitraffic traffic measurement stations (TMS)
+
+TMS_CONFIG = """tms:
+  stations:
+    - {id: 23307, name: Testitie, lon: 24.946, lat: 60.168}
+  sensors:
+    - {id: 5122, name: KESKINOPEUS_5MIN_LIUKUVA_SUUNTA1, attribute: averageVehicleSpeed, unit_code: KMH, direction: 1}
+    - {id: 5119, name: OHITUKSET_5MIN_LIUKUVA_SUUNTA2, attribute: intensity, window_minutes: 5, direction: 2}
+    - {id: 5054, name: OHITUKSET_60MIN_KIINTEA_SUUNTA1, attribute: intensity, window_minutes: 60, direction: 1}
+    - {id: 9001, name: LANE_2_SPEED, attribute: averageVehicleSpeed, unit_code: KMH, direction: 1, lane: 2}
+"""
+WINDOW = {"start": 1667966400, "end": 1667970000}  # 2022-11-09 04:00-05:00Z
+
+
+def tms(tmp_path: Path) -> ParseContext:
+    path = tmp_path / "digitraffic.yaml"
+    path.write_text(TMS_CONFIG)
+    return ParseContext(adapters={"digitraffic_tms": load_tms_config(path)})
+
+
+def test_tms_speed_is_a_traffic_flow_observation_of_its_station_and_direction_at_its_windows_end(tmp_path):
+    result = parse("city/digitraffic/tms-v2/23307/5122", {"value": 108, "time": 1667972911, **WINDOW}, tms(tmp_path))
+    [observation] = result.observations
+    assert (observation.entity_type, observation.device_id) == ("TrafficFlowObserved", "digitraffic-23307-5122")
+    assert observation.values == {"averageVehicleSpeed": 108.0, "laneDirection": "forward"}
+    assert (observation.lon, observation.lat) == (24.946, 60.168)
+    assert observation.observed_at == datetime(2022, 11, 9, 5, 0, tzinfo=timezone.utc)
+
+
+def test_tms_sliding_sensor_without_window_is_observed_at_its_time(tmp_path):
+    result = parse("city/digitraffic/tms-v2/23307/5122", {"value": 84, "time": 1548231902}, tms(tmp_path))
+    assert result.observations[0].observed_at == datetime(2019, 1, 23, 8, 25, 2, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("sensor,message,vehicles,direction", [
+    ("5119", {"value": 120, "time": 1667972911}, 10.0, "backward"),  # 120/h over the last 5 minutes
+    ("5054", {"value": 612, "time": 1667972911, **WINDOW}, 612.0, "forward"),  # the passes of a 60-minute window
+])
+def test_tms_count_per_hour_is_stored_as_the_vehicles_of_its_window(tmp_path, sensor, message, vehicles, direction):
+    [observation] = parse(f"city/digitraffic/tms-v2/23307/{sensor}", message, tms(tmp_path)).observations
+    assert observation.values == {"intensity": vehicles, "laneDirection": direction}
+
+
+def test_tms_lane_sensor_keeps_its_lane(tmp_path):
+    [observation] = parse("city/digitraffic/tms-v2/23307/9001", {"value": 95, "time": 1667972911},
+                          tms(tmp_path)).observations
+    assert observation.values["laneId"] == 2.0
+
+
+@pytest.mark.parametrize("topic,payload,reason", [
+    ("city/digitraffic/tms-v2/99999/5122", {"value": 1, "time": 1667972911}, "unprovisioned"),
+    ("city/digitraffic/tms-v2/23307/5158", {"value": 1, "time": 1667972911}, "unprovisioned"),  # % of free flow
+    ("city/digitraffic/tms-v2/23307/5122", {"value": 400, "time": 1667972911}, "out_of_range"),
+    ("city/digitraffic/tms-v2/23307/5119", {"value": "many", "time": 1667972911}, "invalid_value"),
+    ("city/digitraffic/tms-v2/23307/5054", {"value": 5, "time": 1667972911, "start": 1667970000,
+                                            "end": 1667966400}, "invalid_timestamp"),
+    ("city/digitraffic/tms-v2/23307/5122", {"time": 1667972911}, "invalid_value"),
+])
+def test_tms_message_it_cannot_use_is_kept_with_its_reason(tmp_path, topic, payload, reason):
+    assert reasons(parse(topic, payload, tms(tmp_path))) == [reason]
+
+
+@pytest.mark.parametrize("sensor,fragment", [
+    ("{id: 1, attribute: congested, unit_code: KMH, direction: 1}", "not a TrafficFlowObserved measure"),
+    ("{id: 1, attribute: averageVehicleSpeed, unit_code: KMH, direction: 3}", "direction must be 1 or 2"),
+    ("{id: 1, attribute: intensity, direction: 1}", "needs window_minutes"),
+    ("{id: 1, attribute: averageVehicleSpeed, direction: 1}", "needs unit_code"),
+    ("{id: 1, attribute: averageVehicleSpeed, unit_code: CEL, direction: 1}", "cannot be converted to km/h"),
+    ("{id: 1, attribute: averageVehicleSpeed, unit_code: KMH}", "a TMS sensor needs id, attribute, direction"),
+])
+def test_tms_configuration_mistake_is_refused_at_start_naming_the_file(tmp_path, sensor, fragment):
+    path = tmp_path / "digitraffic.yaml"
+    path.write_text(f"tms:\n  stations: []\n  sensors:\n    - {sensor}\n")
+    with pytest.raises(ValueError) as refused:
+        load_tms_config(path)
+    assert str(path) in str(refused.value) and fragment in str(refused.value)
+
+
+# ---------------------------------------------------------------- HSL high-frequency positioning (HFP)
+
+VP = {"desi": "81", "dir": "2", "oper": 40, "veh": 792, "tst": "2018-04-05T17:38:36Z", "tsi": 1522949916,
+      "spd": 5.0, "hdg": 225, "lat": 60.194481, "long": 25.03095, "acc": 0, "dl": -25}
+HFP_V2 = "/hfp/v2/journey/ongoing/vp/bus/0022/00792/1081/2/Itäkeskus/20:25/1454121/4/60;25/10/93/40"
+
+
+def test_hfp_position_is_a_vehicle_state_of_the_topics_vehicle():
+    [observation] = parse(HFP_V2, {"VP": VP}).observations
+    assert (observation.entity_type, observation.device_id) == ("Vehicle", "hsl-0022-00792")  # not the trip's oper 40
+    assert observation.values == {"speed": 18.0, "bearing": 225.0, "serviceStatus": "onRoute", "vehicleType": "bus"}
+    assert (observation.lon, observation.lat) == (25.03095, 60.194481)
+    assert observation.observed_at == datetime(2018, 4, 5, 17, 38, 36, tzinfo=timezone.utc)
+
+
+def test_hfp_v1_dead_run_is_the_vehicle_out_of_service():
+    [observation] = parse("/hfp/v1/deadrun/ongoing/bus/0022/00993", {"VP": {**VP, "spd": 0}}).observations
+    assert observation.device_id == "hsl-0022-00993" and observation.values["serviceStatus"] == "outOfService"
+
+
+@pytest.mark.parametrize("mode,vehicle_type", [("tram", "tram"), ("ubus", "bus"), ("robot", "bus"), ("ferry", "ferry")])
+def test_hfp_transport_mode_is_the_vehicle_type(mode, vehicle_type):
+    topic = HFP_V2.replace("/vp/bus/", f"/vp/{mode}/")
+    assert parse(topic, {"VP": VP}).observations[0].values["vehicleType"] == vehicle_type
+
+
+def test_hfp_position_without_tst_takes_tsi():
+    observation = parse(HFP_V2, {"VP": {**VP, "tst": None}}).observations[0]
+    assert observation.observed_at == datetime(2018, 4, 5, 17, 38, 36, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("topic,payload,reason", [
+    (HFP_V2.replace("/vp/", "/dep/"), {"DEP": VP}, "wrong_topic"),  # a stop event, not a position
+    (HFP_V2.replace("/ongoing/", "/upcoming/"), {"VP": VP}, "wrong_topic"),
+    ("/hfp/v3/journey/ongoing/vp/bus/0022/00792/x", {"VP": VP}, "wrong_topic"),
+    (HFP_V2, {"vp": VP}, "invalid_value"),
+    (HFP_V2, {"VP": {**VP, "lat": None, "long": None}}, "missing_location"),  # no GPS fix
+])
+def test_hfp_message_it_cannot_use_is_kept_with_its_reason(topic, payload, reason):
+    assert reasons(parse(topic, payload)) == [reason]
+
+
+def test_hfp_position_with_an_impossible_speed_is_kept_without_it():
+    result = parse(HFP_V2, {"VP": {**VP, "spd": -3.0}})
+    assert reasons(result) == ["partial"] and "speed" not in result.observations[0].values
+
+
+def test_ingest_subscribes_to_hfp_positions_of_ongoing_journeys():
+    subscriptions = Ingest(Settings.from_env({}), create_engine("sqlite://"), context=ParseContext()).subscriptions
+    assert {"/hfp/v2/+/ongoing/vp/#", "/hfp/v1/+/ongoing/#"} <= set(subscriptions)
+
+
+# ---------------------------------------------------------------- dispatch on the topic's first level
+
+def test_topic_is_offered_only_to_the_adapters_of_its_first_level(tmp_path):
+    asked: list[str] = []
+
+    @adapters.register_topic_adapter("test_any_level", "A feed of no fixed level",
+                                      match=lambda parts, root: asked.append("/".join(parts)))
+    def read(found, payload, context, received_at):
+        return []
+
+    try:
+        parse(HFP_V2, {"VP": VP})
+        parse("city/digitraffic/tms-v2/23307/5122", {"value": 108, "time": 1667972911}, tms(tmp_path))
+        assert asked == []  # each found by its level's adapter without asking the others
+        assert reasons(parse("/elsewhere/feed", b"{}")) == ["wrong_topic"] and asked == ["/elsewhere/feed"]
+    finally:
+        adapters.unregister_topic_adapter("test_any_level")
+
+
+def test_unread_topic_on_an_adapters_level_is_refused_naming_what_is_read():
+    [rejection] = parse("city/digitraffic/maintenance-v2/routes/state-roads", {"time": 1668157878}).rejections
+    assert "tms-v2/<station>/<sensor>" in rejection.detail and "weather-v2/<station>/<sensor>" in rejection.detail
+
+
+@pytest.mark.parametrize("module", [*adapters.PLUGINS, "services.adapters.digitraffic_common"])
+def test_any_plugin_module_may_be_imported_first(module):
+    """The plug-ins import services.telemetry; it must not import them back while they load."""
+    code = (f"import {module}\nfrom services import adapters\n"
+            "assert len(adapters.extra_subscriptions()) >= 5, adapters.TOPIC_ADAPTERS")
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
