@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
+import traceback
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -25,6 +27,13 @@ def make_settings(database_url: str, broker, city_folder, **overrides) -> Settin
     return Settings.from_env({}, **values)
 
 
+def thread_stacks() -> str:
+    """Where every thread of this process is now: what a test says when something does not stop."""
+    names = {thread.ident: thread.name for thread in threading.enumerate()}
+    return "\n".join(f"--- {names.get(ident, ident)}\n{''.join(traceback.format_stack(frame))}"
+                     for ident, frame in sys._current_frames().items())
+
+
 @dataclass
 class RunningIngest:
     runtime: Runtime
@@ -34,8 +43,8 @@ class RunningIngest:
 
     def close(self) -> None:
         self.stop.set()
-        self.thread.join(30)
-        assert not self.thread.is_alive(), "the ingest did not stop"
+        self.thread.join(60)
+        assert not self.thread.is_alive(), f"the ingest did not stop; where each thread is:\n{thread_stacks()}"
         self.runtime.engine.dispose()  # PostgreSQL's connections are shared by every test run on the machine
 
 

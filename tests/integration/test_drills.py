@@ -15,7 +15,7 @@ from services.incidents import list_incidents
 from services.models import DeviceLatest
 from services.simulator import start_simulator_thread
 from tests.brokers import wait_until
-from tests.integration.support import make_settings, start_ingest
+from tests.integration.support import make_settings, start_ingest, thread_stacks
 
 HELSINKI = PROJECT_ROOT / "cities" / "helsinki"
 SPEED = 60.0  # the storm builds up over 15 sim minutes: 15 s here
@@ -64,5 +64,5 @@ def test_a_storm_drill_from_the_cli_marks_its_readings_alarm_and_incidents_and_s
     finally:
         stop.set()
         simulator.join(30)
+        assert not simulator.is_alive(), f"the simulator did not stop; where each thread is:\n{thread_stacks()}"
         running.close()
-    assert not simulator.is_alive()
