@@ -688,14 +688,17 @@ def apply_reply(ctx: DispatchContext, reply: CommandReplyIn, session: Session | 
             return apply_reply(ctx, reply, own)
     actor = f"unit:{reply.unit_id}"
     now = reply.received_at
-    command = session.get(UnitCommand, reply.cmd_id)
+    # the rows are locked and read afresh: a command that changed them since (a dispatcher resolving the
+    # incident while the unit's reply was on its way) is seen, never overwritten with the older state
+    locked = {"with_for_update": True, "populate_existing": True}
+    command = session.get(UnitCommand, reply.cmd_id, **locked)
     if command is None or command.unit_id != reply.unit_id:
         return None
     if command.command != "dispatch":
         if reply.result == "accepted" and command.state == "sent":
             command.state, command.answered_at = "accepted", reply.at
         return None
-    incident = session.get(Incident, command.incident_id) if command.incident_id else None
+    incident = session.get(Incident, command.incident_id, **locked) if command.incident_id else None
     if command.state in ("timed_out", "superseded", "rejected", "cleared"):
         if incident is not None and reply.result == "accepted" and command.state == "timed_out":
             add_event(session, incident, "late_reply", actor, f"{reply.unit_id} accepted after the timeout; "
