@@ -498,3 +498,25 @@ def test_api_resolve_closes_a_handled_incident_and_refuses_bad_input_or_a_final_
     cancelled = client.post(f"/api/v1/incidents/{queued['id']}/resolve",
                             json={"outcome": "x", "disposition": "false_alarm"}, headers=dispatcher)
     assert cancelled.status_code == 409 and "already cancelled" in cancelled.get_json()["error"]["message"]
+
+
+def test_a_units_reply_read_before_a_resolve_commits_never_reopens_the_closed_incident(city_running):
+    """The reactions read the command and the incident, a dispatcher resolves the incident meanwhile,
+    then the unit's "accepted" is applied: the closed incident stays closed (it came back as en_route)."""
+    from services.db import session_scope
+    from services.dispatch import apply_reply
+    from services.models.dispatch import Incident, UnitCommand
+    from services.telemetry import CommandReplyIn
+
+    running, _, _, ctx = city_running
+    engine = running.runtime.engine
+    incident = CreateIncident(ctx, DISPATCHER, HEART_ATTACK)()
+    sent = DispatchUnit(ctx, DISPATCHER, incident.id)()
+    with session_scope(engine) as session:
+        seen = session.get(UnitCommand, sent.cmd_id), session.get(Incident, incident.id)  # read first, kept
+        assert (seen[0].state, seen[1].status) == ("sent", "dispatched")
+        ResolveIncident(ctx, DISPATCHER, incident.id, {"outcome": "false alarm", "disposition": "false_alarm"})()
+        assert apply_reply(ctx, CommandReplyIn(sent.unit_id, sent.cmd_id, "accepted", utcnow(), utcnow()),
+                           session) is None
+    after = get_incident(engine, incident.id)
+    assert (after.status, after.unit_id) == ("closed", None)
