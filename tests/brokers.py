@@ -36,15 +36,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until(condition, timeout: float, interval: float = 0.05, message: str = "condition"):
-    """Polls ``condition`` until it is truthy or ``timeout`` passes; returns its value."""
+def wait_until(condition, timeout: float, interval: float = 0.05, message="condition"):
+    """Polls ``condition`` until it is truthy or ``timeout`` passes; returns its value. ``message``
+    may be a function: it is called at the timeout, to say what the state was then."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {message}")
+            said = message() if callable(message) else message
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {said}")
         time.sleep(interval)
 
 

@@ -27,9 +27,19 @@ def _fresh(read, default=None):
 
 
 def choose(browser, dropdown_id: str, text: str) -> None:
-    browser.find_element(By.ID, dropdown_id).click()
-    ActionChains(browser).send_keys(text).perform()
-    ActionChains(browser).send_keys(Keys.ENTER).perform()
+    """Types into the dropdown and takes the option; again if a slow page took the Enter before the
+    options were filtered (the dropdown then shows something else)."""
+    for _ in range(3):
+        browser.find_element(By.ID, dropdown_id).click()
+        ActionChains(browser).send_keys(text).perform()
+        ActionChains(browser).send_keys(Keys.ENTER).perform()
+        try:
+            wait_until(lambda: text in _fresh(lambda: browser.find_element(By.ID, dropdown_id).text, ""), 5,
+                       interval=0.2, message=f"{text!r} chosen in {dropdown_id}")
+            return
+        except AssertionError:
+            ActionChains(browser).send_keys(Keys.ESCAPE).perform()
+    raise AssertionError(f"could not choose {text!r} in {dropdown_id}")
 
 
 def message(browser) -> str:
@@ -71,7 +81,7 @@ def test_an_agent_takes_a_call_the_department_resolves_it_and_the_citizens_ratin
     browser.find_element(By.ID, "requests-form-description").send_keys("e2e: deep pothole by the tram stop")
     browser.find_element(By.ID, "requests-form-submit").click()
     registered = wait_until(lambda: re.search(r"Registered (CO-\d+) \(#(\d+)\)", message(browser)), PAGE_TIMEOUT_S,
-                            interval=0.2, message="the call registered")
+                            interval=0.2, message=lambda: f"the call registered (message: {message(browser)!r})")
     request_id, order_id = registered.group(1), registered.group(2)
     wait_until(lambda: card(browser).get("status") == "received", PAGE_TIMEOUT_S, interval=0.2,
                message="the new request's card")
