@@ -248,11 +248,11 @@ def traffic_records(db):
         device("traffic-w", "TrafficFlowObserved", "West", interval_s=300, edge_ids=[1, 2], free_flow_kmh=40),
         device("traffic-e", "TrafficFlowObserved", "East", edge_ids=[3], free_flow_kmh=50),
         # on Tuesday 10 March (UTC+2) the peaks 07-09 and 16-18 are 05-07 and 14-16 UTC
-        observation("traffic-w", "TrafficFlowObserved", T(10, 5, 30), averageVehicleSpeed=10.0),  # 0.25: congested, TTI 4
+        observation("traffic-w", "TrafficFlowObserved", T(10, 5, 30), averageVehicleSpeed=10.0),  # congested, TTI 4
         observation("traffic-w", "TrafficFlowObserved", T(10, 6, 30), averageVehicleSpeed=40.0),  # free flow, TTI 1
         observation("traffic-w", "TrafficFlowObserved", T(10, 12), averageVehicleSpeed=5.0),  # congested, off peak
         observation("traffic-e", "TrafficFlowObserved", T(10, 14, 30), averageVehicleSpeed=50.0),  # TTI 1
-        observation("traffic-e", "TrafficFlowObserved", T(10, 15, 30), averageVehicleSpeed=25.0),  # 0.5: not below, TTI 2
+        observation("traffic-e", "TrafficFlowObserved", T(10, 15, 30), averageVehicleSpeed=25.0),  # TTI 2, not jammed
         # Friday 27 March (UTC+2): 04:30 UTC is 06:30 local, before the peak; Monday 30 March (UTC+3,
         # after the DST change): 04:30 UTC is 07:30 local, in the peak
         observation("traffic-w", "TrafficFlowObserved", T(27, 4, 30), averageVehicleSpeed=8.0),

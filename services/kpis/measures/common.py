@@ -48,7 +48,7 @@ def local_days(scope: Scope, zone: ZoneInfo) -> list[date]:
 def nearest_rank(samples: Sequence[float], percent: float) -> float:
     """The ``percent``-th percentile by the nearest-rank method (see the module docstring)."""
     ordered = sorted(samples)
-    rank = max(1, math.ceil(percent / 100 * len(ordered)))
+    rank = max(1, math.ceil(percent * len(ordered) / 100))
     return ordered[rank - 1]
 
 

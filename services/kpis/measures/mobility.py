@@ -101,7 +101,8 @@ def flows(ctx: MeasureContext, scope: Scope, periods: list[tuple[datetime, datet
         .where(Observation.entity_type == TRAFFIC, Device.type == TRAFFIC, in_district(Device.district, scope),
                speed.is_not(None), or_(*(within(Observation.observed_at, Scope(a, b)) for a, b in periods)))
         .group_by(Observation.device_id))
-    return {device_id: Flow(int(n), int(congested or 0), float(index or 0.0)) for device_id, n, congested, index in rows}
+    return {device_id: Flow(int(n), int(congested or 0), float(index or 0.0))
+            for device_id, n, congested, index in rows}
 
 
 def _length_weighted(roads: Mapping[str, Road], per_road: Mapping[str, float]) -> float | None:

@@ -10,10 +10,10 @@ import math
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import func, select
 
 from services.kpis.measures.common import breakdown, in_district, percent, record, summarize, within
-from services.kpis.measures.mobility import TRAFFIC, edge_lengths
+from services.kpis.measures.mobility import TRAFFIC
 from services.kpis.registry import MeasureContext, Measured, Scope, measure
 from services.models import Alarm, AlarmEvent, Device, Observation
 
@@ -84,8 +84,9 @@ def _anything_observed(ctx: MeasureContext, scope: Scope) -> bool:
 @measure("operations.sensor_availability")
 def sensor_availability(ctx: MeasureContext, scope: Scope) -> Measured:
     """Received / expected reports, in %. Expected: the period's length (up to now, for the running
-    period) divided by each sensor's interval, rounded down; received: its distinct observation times
-    in the period, counted up to the expected number (a chatty sensor does not make up for a silent
+    period) divided by each sensor's interval, rounded down; received: its observations of its own type in
+    the period (one per observation time: an observation's identity is device, time and type), counted up
+    to the expected number (a chatty sensor does not make up for a silent
     one). Registered sensors only; a district without sensors has no value, nor a period in which no
     sensor of the city reported at all (CityOps recorded nothing, see ``_anything_observed``)."""
     end = min(scope.end, datetime.now(UTC))
@@ -98,9 +99,10 @@ def sensor_availability(ctx: MeasureContext, scope: Scope) -> Measured:
     if not sensors:
         return Measured(None, 0)
     received = dict(ctx.session.execute(
-        select(Observation.device_id, func.count(distinct(Observation.observed_at)))
+        select(Observation.device_id, func.count())
         .join(Device, Device.id == Observation.device_id)
-        .where(within(Observation.observed_at, Scope(scope.start, end)), Device.registered.is_(True),
+        .where(within(Observation.observed_at, Scope(scope.start, end)), Observation.entity_type == Device.type,
+               Device.registered.is_(True),
                Device.type != VEHICLE, in_district(Device.district, scope))
         .group_by(Observation.device_id)).all())
     expected = {d: math.floor(seconds / interval) for d, interval in sensors.items()}
