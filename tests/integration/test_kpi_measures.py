@@ -253,6 +253,7 @@ def traffic_records(db):
         observation("traffic-w", "TrafficFlowObserved", T(10, 12), averageVehicleSpeed=5.0),  # congested, off peak
         observation("traffic-e", "TrafficFlowObserved", T(10, 14, 30), averageVehicleSpeed=50.0),  # TTI 1
         observation("traffic-e", "TrafficFlowObserved", T(10, 15, 30), averageVehicleSpeed=25.0),  # TTI 2, not jammed
+        observation("traffic-e", "TrafficFlowObserved", T(10, 15, 45), averageVehicleSpeed=2.0, drill="jam"),  # out
         # Friday 27 March (UTC+2): 04:30 UTC is 06:30 local, before the peak; Monday 30 March (UTC+3,
         # after the DST change): 04:30 UTC is 07:30 local, in the peak
         observation("traffic-w", "TrafficFlowObserved", T(27, 4, 30), averageVehicleSpeed=8.0),
@@ -308,6 +309,8 @@ def air_records(db):
         # air-2 at 09 h: pm25 40, pm10 60, no2 20; at 10 h pm25 100 (US EPA 174: Unhealthy)
         observation("air-2", "AirQualityObserved", T(10, 9), pm25=40.0, pm10=60.0, no2=20.0),
         observation("air-2", "AirQualityObserved", T(10, 10), pm25=100.0),
+        # a drill's smog on air-1 (left out of every value)
+        observation("air-1", "AirQualityObserved", T(10, 11), pm25=500.0, pm10=900.0, no2=900.0, drill="smog"),
         # 11 March: clean air
         observation("air-1", "AirQualityObserved", T(11, 8), pm25=5.0, pm10=10.0, no2=10.0))
 
@@ -356,6 +359,7 @@ def test_station_hours_above_alert_count_each_stations_clock_hours(db, city):
         observation("flood-1", "FloodMonitoring", T(10, 8, 50), currentLevel=1.3),
         observation("flood-1", "FloodMonitoring", T(10, 9, 5), currentLevel=1.19),
         observation("flood-1", "FloodMonitoring", T(10, 10), currentLevel=1.2),
+        observation("flood-1", "FloodMonitoring", T(10, 12), currentLevel=3.0, drill="storm-surge"),  # left out
         # water-2: 0.9 is below its registered 1.0 but above the 0.8 its reading reports -> 1 hour
         observation("water-2", "WaterObserved", T(10, 8), height=0.9, alertLevel=0.8))
     measured = kpi(db, city, "flood.station_hours_above_alert", local_day(10))

@@ -18,6 +18,10 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from services.kpis.registry import MeasureContext, Measured, Scope
+from services.models import Observation
+from services.telemetry import DRILL_ATTRIBUTE
+
+VALUES = Observation.__table__.c["values"]  # an observation's readings (JSON)
 
 
 # ---------------------------------------------------------------- the scope
@@ -30,6 +34,12 @@ def within(column, scope: Scope):
 def in_district(column, scope: Scope):
     """``column`` names the scope's district; the whole city takes every row (one without a district too)."""
     return true() if scope.district is None else column == scope.district
+
+
+def not_drill_reading():
+    """Leaves out the readings a drill altered (they carry its name, services/drills.py): no measured
+    value of the city counts them."""
+    return VALUES[DRILL_ATTRIBUTE].as_string().is_(None)
 
 
 def site_zone(ctx: MeasureContext) -> ZoneInfo:

@@ -21,6 +21,7 @@ from typing import Callable
 
 from sqlalchemy import or_, select
 
+from services.drills import not_drill
 from services.kpis.measures.common import in_district, record, summarize, within
 from services.kpis.registry import MeasureContext, Measured, Scope, measure
 from services.models import Incident, IncidentEvent
@@ -61,7 +62,7 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
 
 def timelines(ctx: MeasureContext, scope: Scope) -> dict[int, Timeline]:
     """The response facts of every incident called in the scope (drills excluded), by incident id."""
-    in_scope = (within(Incident.created_at, scope), Incident.drill.is_(None), in_district(Incident.district, scope))
+    in_scope = (within(Incident.created_at, scope), not_drill(Incident), in_district(Incident.district, scope))
     called = select(Incident.id).where(*in_scope)
     found = {incident_id: Timeline(created_at, [], []) for incident_id, created_at in ctx.session.execute(
         select(Incident.id, Incident.created_at).where(*in_scope))}

@@ -3,7 +3,8 @@
 A station is an ``AirQualityObserved`` device; its district is the registry's. Concentrations are what
 CityOps stores (µg/m³). Hours are clock hours (see ``common.hour_index``), days the site's calendar days
 (a DST day has 23 or 25 hours). The AQI standard is ``params.standard``, else the site's
-(CITYOPS_AQI_STANDARD, else the rules file's, as the map and the alarms use).
+(CITYOPS_AQI_STANDARD, else the rules file's, as the map and the alarms use). A drill's readings (the
+smog it plays) are left out.
 """
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ from collections import defaultdict
 from sqlalchemy import func, select
 
 from services import aqi
-from services.kpis.measures.common import hour_index, hour_start, in_district, number, site_zone, within
+from services.kpis.measures.common import (VALUES, hour_index, hour_start, in_district, not_drill_reading, number,
+                                           site_zone, within)
 from services.kpis.registry import MeasureContext, Measured, Scope, measure
 from services.models import Device, Observation
 
 AIR = "AirQualityObserved"
-VALUES = Observation.__table__.c["values"]
 
 
 def standard_of(ctx: MeasureContext) -> str:
@@ -32,8 +33,8 @@ def standard_of(ctx: MeasureContext) -> str:
 
 
 def _stations(scope: Scope):
-    return (Observation.entity_type == AIR, within(Observation.observed_at, scope), Device.type == AIR,
-            in_district(Device.district, scope))
+    return (Observation.entity_type == AIR, within(Observation.observed_at, scope), not_drill_reading(),
+            Device.type == AIR, in_district(Device.district, scope))
 
 
 @measure("environment.pollutant_mean")

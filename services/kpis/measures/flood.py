@@ -10,20 +10,21 @@ from collections import defaultdict
 from sqlalchemy import func, select
 
 from services.devices import READING_LEVELS
-from services.kpis.measures.common import hour_index, hour_start, in_district, number, within
+from services.kpis.measures.common import (VALUES, hour_index, hour_start, in_district, not_drill_reading, number,
+                                           within)
 from services.kpis.registry import MeasureContext, Measured, Scope, measure
 from services.models import Device, Observation
 from services.rules import WATER_LEVEL
 
 WATER = ("FloodMonitoring", "WaterObserved")
-VALUES = Observation.__table__.c["values"]
 
 
 @measure("flood.station_hours_above_alert")
 def station_hours_above_alert(ctx: MeasureContext, scope: Scope) -> Measured:
     """Station-hours at or above the alert level: for every water station, the clock hours in which one
     of its readings reached its alert level (the reading's own ``alertLevel``, else the registry's
-    ``alert_level``, as the alarm rules read it); summed over the stations. None without readings."""
+    ``alert_level``, as the alarm rules read it); summed over the stations. None without readings; a
+    drill's readings are left out."""
     level = func.coalesce(*(number(VALUES, name) for name in WATER_LEVEL))
     reading_alert, registry_alert = READING_LEVELS[0]
     alert = func.coalesce(number(VALUES, reading_alert), number(Device.meta, registry_alert))
@@ -32,7 +33,7 @@ def station_hours_above_alert(ctx: MeasureContext, scope: Scope) -> Measured:
         select(Observation.device_id, hour, func.max(level - alert))
         .join(Device, Device.id == Observation.device_id)
         .where(Observation.entity_type.in_(WATER), Device.type.in_(WATER), within(Observation.observed_at, scope),
-               in_district(Device.district, scope), level.is_not(None))
+               in_district(Device.district, scope), level.is_not(None), not_drill_reading())
         .group_by(Observation.device_id, hour)).all()
     if not rows:
         return Measured(None, 0)

@@ -5,7 +5,7 @@ city's road graph it measures (``meta.edge_ids``); its length is the sum of thos
 its free-flow speed the registry's ``free_flow_kmh``. A sensor without either is left out. An
 observation is congested when its ``averageVehicleSpeed`` is below ``congested_below`` x free flow
 (default 0.5: a travel time index above 2). Peak hours are the site's clock windows ``peak_hours``
-on working days (Monday to Friday), DST-correct.
+on working days (Monday to Friday), DST-correct. A drill's readings (a jam it plays) are left out.
 """
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ from typing import Mapping
 
 from sqlalchemy import case, func, or_, select
 
-from services.kpis.measures.common import in_district, local_days, number, site_zone, within
+from services.kpis.measures.common import (VALUES, in_district, local_days, not_drill_reading, number, site_zone,
+                                           within)
 from services.kpis.registry import MeasureContext, Measured, Scope, measure
 from services.models import Device, Observation
 
 TRAFFIC = "TrafficFlowObserved"
 SPEED_FLOOR_KMH = 1.0  # a standing queue's travel time index is read at 1 km/h, never divided by zero
-VALUES = Observation.__table__.c["values"]
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,8 @@ def flows(ctx: MeasureContext, scope: Scope, periods: list[tuple[datetime, datet
                func.sum(free_flow / case((speed < SPEED_FLOOR_KMH, SPEED_FLOOR_KMH), else_=speed)))
         .join(Device, Device.id == Observation.device_id)
         .where(Observation.entity_type == TRAFFIC, Device.type == TRAFFIC, in_district(Device.district, scope),
-               speed.is_not(None), or_(*(within(Observation.observed_at, Scope(a, b)) for a, b in periods)))
+               speed.is_not(None), not_drill_reading(),
+               or_(*(within(Observation.observed_at, Scope(a, b)) for a, b in periods)))
         .group_by(Observation.device_id))
     return {device_id: Flow(int(n), int(congested or 0), float(index or 0.0))
             for device_id, n, congested, index in rows}

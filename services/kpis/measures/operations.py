@@ -2,7 +2,8 @@
 
 Alarms raised from a drill's readings are left out. Sensors are the registered devices of the city
 (``devices``, not vehicles); each carries its reporting interval ``interval_s`` (from the city's
-sites.json), which is what "expected reports" means.
+sites.json), which is what "expected reports" means. A reading a drill altered still is its sensor's
+report: availability and coverage count it (the measured values of the other dimensions do not).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from functools import lru_cache
 
 from sqlalchemy import func, select
 
+from services.drills import not_drill
 from services.kpis.measures.common import breakdown, in_district, percent, record, summarize, within
 from services.kpis.measures.mobility import TRAFFIC
 from services.kpis.registry import MeasureContext, Measured, Scope, measure
@@ -26,7 +28,7 @@ MAJOR_ROADS = ("motorway", "trunk", "primary", "secondary",
 def _alarms(ctx: MeasureContext, scope: Scope, since):
     """Alarms whose ``since`` time is in the scope, not from a drill; ``params.rules`` / ``params.severity``
     (the severity they were raised with, before any escalation) narrow them."""
-    where = [within(since, scope), Alarm.drill.is_(None), in_district(Alarm.district, scope)]
+    where = [within(since, scope), not_drill(Alarm), in_district(Alarm.district, scope)]
     if ctx.params.get("rules"):
         where.append(Alarm.rule_id.in_(list(ctx.params["rules"])))
     if ctx.params.get("severity"):

@@ -15,6 +15,7 @@ from typing import Callable
 
 from sqlalchemy import select
 
+from services.drills import not_drill
 from services.kpis.measures.common import breakdown, in_district, percent, record, within
 from services.kpis.registry import MeasureContext, Measured, Scope, measure
 from services.models import WorkOrder, WorkOrderEvent
@@ -42,7 +43,7 @@ class Order:
 
 def orders(ctx: MeasureContext, scope: Scope) -> list[Order]:
     """The orders received in the scope (drills excluded), merged duplicates included (``merged``)."""
-    received = (within(WorkOrder.received_at, scope), WorkOrder.drill.is_(None), in_district(WorkOrder.district, scope))
+    received = (within(WorkOrder.received_at, scope), not_drill(WorkOrder), in_district(WorkOrder.district, scope))
     overdue: dict[int, datetime] = {}
     for order_id, at, detail in ctx.session.execute(
             select(WorkOrderEvent.order_id, WorkOrderEvent.at, WorkOrderEvent.detail)
@@ -127,7 +128,7 @@ def overdue_count(ctx: MeasureContext, scope: Scope) -> Measured:
     facts = ctx.session.execute(
         select(WorkOrderEvent.order_id, WorkOrderEvent.service_code, WorkOrderEvent.department)
         .join(WorkOrder, WorkOrder.id == WorkOrderEvent.order_id)
-        .where(WorkOrderEvent.kind == "overdue", within(WorkOrderEvent.at, scope), WorkOrder.drill.is_(None),
+        .where(WorkOrderEvent.kind == "overdue", within(WorkOrderEvent.at, scope), not_drill(WorkOrder),
                in_district(WorkOrderEvent.district, scope))
         .order_by(WorkOrderEvent.at, WorkOrderEvent.id)).all()
     firsts: dict[int, object] = {}
@@ -135,7 +136,7 @@ def overdue_count(ctx: MeasureContext, scope: Scope) -> Measured:
         firsts.setdefault(fact.order_id, fact)  # an order overdue twice (response, then resolution) counts once
     first = list(firsts.values())
     received = ctx.session.execute(select(WorkOrder.id).where(
-        within(WorkOrder.received_at, scope), WorkOrder.drill.is_(None), in_district(WorkOrder.district, scope))
+        within(WorkOrder.received_at, scope), not_drill(WorkOrder), in_district(WorkOrder.district, scope))
         .limit(1)).first()
     if not first and received is None:
         return Measured(None, 0)
