@@ -11,7 +11,7 @@ import math
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from sqlalchemy import func, select
+from sqlalchemy import distinct, exists, func, select
 
 from services.drills import not_drill
 from services.kpis.measures.common import breakdown, in_district, percent, record, summarize, within
@@ -86,26 +86,24 @@ def _anything_observed(ctx: MeasureContext, scope: Scope) -> bool:
 @measure("operations.sensor_availability")
 def sensor_availability(ctx: MeasureContext, scope: Scope) -> Measured:
     """Received / expected reports, in %. Expected: the period's length (up to now, for the running
-    period) divided by each sensor's interval, rounded down; received: its observations of its own type in
-    the period (one per observation time: an observation's identity is device, time and type), counted up
-    to the expected number (a chatty sensor does not make up for a silent
+    period) divided by each sensor's interval, rounded down; received: its distinct observation times in
+    the period, counted up to the expected number (a chatty sensor does not make up for a silent
     one). Registered sensors only; a district without sensors has no value, nor a period in which no
     sensor of the city reported at all (CityOps recorded nothing, see ``_anything_observed``)."""
     end = min(scope.end, datetime.now(UTC))
     seconds = (end - scope.start).total_seconds()
     if seconds <= 0 or not _anything_observed(ctx, Scope(scope.start, end)):
         return Measured(None, 0)
-    sensors = dict(ctx.session.execute(
-        select(Device.id, Device.interval_s).where(Device.registered.is_(True), Device.type != VEHICLE,
-                                                   Device.interval_s > 0, in_district(Device.district, scope))).all())
+    registered = (Device.registered.is_(True), Device.type != VEHICLE, Device.interval_s > 0,
+                  in_district(Device.district, scope))
+    sensors = dict(ctx.session.execute(select(Device.id, Device.interval_s).where(*registered)).all())
     if not sensors:
         return Measured(None, 0)
+    # device_id IN (...): the observations' identity index (device, time, type) answers it alone
     received = dict(ctx.session.execute(
-        select(Observation.device_id, func.count())
-        .join(Device, Device.id == Observation.device_id)
-        .where(within(Observation.observed_at, Scope(scope.start, end)), Observation.entity_type == Device.type,
-               Device.registered.is_(True),
-               Device.type != VEHICLE, in_district(Device.district, scope))
+        select(Observation.device_id, func.count(distinct(Observation.observed_at)))
+        .where(Observation.device_id.in_(select(Device.id).where(*registered)),
+               within(Observation.observed_at, Scope(scope.start, end)))
         .group_by(Observation.device_id)).all())
     expected = {d: math.floor(seconds / interval) for d, interval in sensors.items()}
     counted = {d: min(received.get(d, 0), expected[d]) for d in sensors}
@@ -116,11 +114,10 @@ def sensor_availability(ctx: MeasureContext, scope: Scope) -> Measured:
 
 def _reporting(ctx: MeasureContext, scope: Scope, device_type: str) -> list[tuple[str, str | None, dict | None]]:
     """(device, district, meta) of the registered devices of a type that reported in the scope."""
-    reported = select(Observation.device_id).distinct().where(within(Observation.observed_at, scope),
-                                                               Observation.entity_type == device_type)
+    reported = exists().where(Observation.device_id == Device.id, within(Observation.observed_at, scope),
+                              Observation.entity_type == device_type)
     return ctx.session.execute(select(Device.id, Device.district, Device.meta).where(
-        Device.type == device_type, Device.registered.is_(True), Device.id.in_(reported),
-        in_district(Device.district, scope))).all()
+        Device.type == device_type, Device.registered.is_(True), reported, in_district(Device.district, scope))).all()
 
 
 @lru_cache(maxsize=8)
