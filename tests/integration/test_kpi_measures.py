@@ -125,6 +125,13 @@ def response_records(db):
         # 3 (East): call 10:00, dispatched 10:00:30, then cancelled: processing 30 only
         incident(3, "East", T(10, 10)),
         event(3, T(10, 10, 0, 30), "dispatched", unit="D"), event(3, T(10, 10, 1), "status", "cancelled"),
+        # 6 (West): call 11:00, A dispatched 11:00:20, accepted 11:01:00, recalled 11:02; B dispatched 11:03:00
+        #   arrives 11:06:00 without having accepted: processing 20, turnout 40 (A), no travel (B never
+        #   accepted; A's acceptance is not B's), total 360
+        incident(6, "West", T(10, 11)),
+        event(6, T(10, 11, 0, 20), "dispatched", unit="A"), event(6, T(10, 11, 1), "status", "en_route", "A"),
+        event(6, T(10, 11, 2), "escalated", "new", "A"), event(6, T(10, 11, 3), "dispatched", unit="B"),
+        event(6, T(10, 11, 6), "status", "on_scene", "B"),
         # 4: a drill, 5: the day before (outside the scope)
         incident(4, "East", T(10, 10), drill="flood-drill"), event(4, T(10, 10, 0, 5), "dispatched", unit="E"),
         incident(5, "West", T(9, 8)), event(5, T(9, 8, 0, 1), "dispatched", unit="A"))
@@ -132,27 +139,29 @@ def response_records(db):
 
 def test_response_intervals_follow_each_incidents_timeline(db, city, response_records):
     day = local_day(10)
-    # processing samples [40, 90, 30]: p90 = rank ceil(2.7) = 3rd of [30, 40, 90] = 90; within 64 s: 2 of 3
+    # processing samples [40, 90, 30, 20]: p90 = rank ceil(3.6) = 4th of [20, 30, 40, 90] = 90; mean 45;
+    #   within 64 s: 3 of 4
     processing = kpi(db, city, "emergency.call_processing_p90", day)
-    assert processing.value == 90 and processing.count == 3
-    assert processing.share_meeting == pytest.approx(2 / 3)
-    assert processing.detail["samples"] == [30, 40, 90]
-    assert {r["id"] for r in processing.detail["records"]} == {1, 2, 3}
+    assert processing.value == 90 and processing.count == 4
+    assert processing.share_meeting == 0.75
+    assert processing.detail["samples"] == [20, 30, 40, 90]
+    assert {r["id"] for r in processing.detail["records"]} == {1, 2, 3, 6}
     assert all(r["kind"] == "incident" for r in processing.detail["records"])
-    assert kpi(db, city, "emergency.call_processing_mean", day).value == pytest.approx(160 / 3)
-    # turnout [60, 50]: p90 = rank 2 = 60; mean 55; both within 80 s
+    assert kpi(db, city, "emergency.call_processing_mean", day).value == 45
+    # turnout [60, 50, 40]: p90 = rank ceil(2.7) = 3rd = 60; mean 50; all within 80 s
     turnout = kpi(db, city, "emergency.turnout_p90", day)
     assert (turnout.value, turnout.share_meeting) == (60, 1.0)
-    assert kpi(db, city, "emergency.turnout_mean", day).value == 55
-    # travel [200, 250]: p90 = 250, one of two within 240 s
+    assert kpi(db, city, "emergency.turnout_mean", day).value == 50
+    # travel [200, 250] (none for 6): p90 = rank 2 = 250, one of two within 240 s
     travel = kpi(db, city, "emergency.travel_p90", day)
-    assert (travel.value, travel.share_meeting) == (250, 0.5)
+    assert (travel.value, travel.count, travel.share_meeting) == (250, 2, 0.5)
     assert kpi(db, city, "emergency.travel_mean", day).value == 225
-    # total [300, 480]: p90 = 480 (one within 384 s), mean 390
+    # total [300, 480, 360]: p90 = rank 3 = 480 (two of three within 384 s), mean 380
     total = kpi(db, city, "emergency.total_response_p90", day)
-    assert (total.value, total.count, total.share_meeting) == (480, 2, 0.5)
-    assert kpi(db, city, "emergency.total_response_mean", day).value == 390
-    # per district: West [40, 90], East [30] (the drill's 5 s is not there)
+    assert (total.value, total.count) == (480, 3)
+    assert total.share_meeting == pytest.approx(2 / 3)
+    assert kpi(db, city, "emergency.total_response_mean", day).value == 380
+    # per district: West [40, 90, 20], East [30] (the drill's 5 s is not there)
     assert kpi(db, city, "emergency.call_processing_p90", local_day(10, district="West")).value == 90
     east = kpi(db, city, "emergency.call_processing_mean", local_day(10, district="East"))
     assert (east.value, east.count) == (30, 1)

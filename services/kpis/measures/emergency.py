@@ -9,9 +9,10 @@ the facts of its timeline (``incident_timeline``), all on CityOps's clock:
   the dispatcher's "on scene").
 
 Call processing = first dispatch - call; turnout = first acceptance - the dispatch of the unit that
-accepted; travel = first on scene - the latest acceptance before it (the unit that arrived);
-total response = first on scene - call. An incident without the two facts of an interval gives no
-sample for it (a cancelled call, a unit that arrived without ever accepting has no travel time).
+accepted; travel = first on scene - the arriving unit's latest acceptance before it; total response =
+first on scene - call. An incident without the two facts of an interval gives no sample for it (a
+cancelled call; a unit that arrived without ever accepting has no travel time, even when another unit,
+recalled since, had accepted).
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ class Timeline:
     dispatches: list[tuple[datetime, str | None]]  # (at, unit)
     acceptances: list[tuple[datetime, str | None]]
     on_scene: datetime | None = None
+    on_scene_unit: str | None = None
 
     def call_processing(self) -> float | None:
         return _seconds(self.created_at, self.dispatches[0][0] if self.dispatches else None)
@@ -49,7 +51,8 @@ class Timeline:
     def travel(self) -> float | None:
         if self.on_scene is None:
             return None
-        accepted = [at for at, _ in self.acceptances if at <= self.on_scene]
+        accepted = [at for at, unit in self.acceptances if at <= self.on_scene
+                    and (self.on_scene_unit is None or unit == self.on_scene_unit)]
         return _seconds(accepted[-1] if accepted else None, self.on_scene)
 
     def total_response(self) -> float | None:
@@ -81,7 +84,7 @@ def timelines(ctx: MeasureContext, scope: Scope) -> dict[int, Timeline]:
         elif status_after == "en_route":
             timeline.acceptances.append((at, unit_id))
         elif timeline.on_scene is None:
-            timeline.on_scene = at
+            timeline.on_scene, timeline.on_scene_unit = at, unit_id
     return found
 
 
