@@ -18,10 +18,14 @@ from sqlmodel import Session
 import services.kpis.measures  # noqa: F401  (registers every measure)
 from services.city import load_city
 from services.config import PROJECT_ROOT
+from services.auth import Principal
 from services.db import make_engine, migrate, session_scope
+from services.dispatch import CreateIncident, DispatchContext, DispatchUnit, apply_reply
 from services.kpis.registry import MEASURES, MeasureContext, Measured, Scope
 from services.models import (Alarm, AlarmEvent, Device, Incident, IncidentEvent, Observation, WorkOrder,
                              WorkOrderEvent)
+from services.telemetry import CommandReplyIn
+from services.units import seed_units
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 CATALOGUE = {entry["key"]: entry for entry in
@@ -166,6 +170,28 @@ def test_response_intervals_follow_each_incidents_timeline(db, city, response_re
     east = kpi(db, city, "emergency.call_processing_mean", local_day(10, district="East"))
     assert (east.value, east.count) == (30, 1)
     assert kpi(db, city, "emergency.travel_p90", local_day(10, district="East")).value is None
+
+
+def test_response_intervals_read_the_facts_the_dispatch_commands_record(db):
+    """The same facts written by the product itself: a call, a dispatch, the unit's accepted and arrived
+    replies (services/dispatch.py), not rows shaped by hand."""
+    helsinki = load_city(PROJECT_ROOT / "cities" / "helsinki")
+    seed_units(db, helsinki)
+    ctx = DispatchContext(db, helsinki, "city", lambda topic, payload: True)
+    dispatcher = Principal("dispatcher-a", "dispatcher")
+    call = T(10, 8)
+    incident = CreateIncident(ctx, dispatcher, {
+        "category": "health", "subCategory": "heartAttack", "priority": "P1", "description": "collapsed",
+        "location": {"type": "Point", "coordinates": [24.9410, 60.1695]}}).validate().run(now=call)
+    sent = DispatchUnit(ctx, dispatcher, incident.id).validate().run(now=call + timedelta(seconds=30))
+    for result, seconds in (("accepted", 90), ("arrived", 330)):
+        at = call + timedelta(seconds=seconds)
+        assert apply_reply(ctx, CommandReplyIn(sent.unit_id, sent.cmd_id, result, at, at)) == result
+    # processing 30 s, turnout 90 - 30 = 60 s, travel 330 - 90 = 240 s, total 330 s
+    day = local_day(10, district=incident.district)
+    assert [kpi(db, helsinki, key, day).value for key in (
+        "emergency.call_processing_p90", "emergency.turnout_p90", "emergency.travel_p90",
+        "emergency.total_response_p90")] == [30, 60, 240, 330]
 
 
 # ---------------------------------------------------------------- citizen service (12345)
