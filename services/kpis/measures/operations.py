@@ -59,11 +59,11 @@ def time_to_acknowledge(ctx: MeasureContext, scope: Scope) -> Measured:
 def acknowledged_before_escalation(ctx: MeasureContext, scope: Scope) -> Measured:
     """% of the alarms raised in the period that an operator acknowledged before their first escalation,
     of those settled (acknowledged, or escalated); an alarm still waiting for either is not counted."""
-    first_escalation = (select(AlarmEvent.alarm_id, func.min(AlarmEvent.at).label("at"))
-                        .where(AlarmEvent.kind == "escalated").group_by(AlarmEvent.alarm_id).subquery())
+    # the first escalation (``alarms.escalated_at`` is the latest)
+    first_escalation = (select(func.min(AlarmEvent.at)).where(AlarmEvent.alarm_id == Alarm.id,
+                                                              AlarmEvent.kind == "escalated").scalar_subquery())
     rows = ctx.session.execute(
-        select(Alarm.id, Alarm.base_severity, Alarm.acknowledged_at, first_escalation.c.at)
-        .outerjoin(first_escalation, first_escalation.c.alarm_id == Alarm.id)
+        select(Alarm.id, Alarm.base_severity, Alarm.acknowledged_at, first_escalation)
         .where(*_alarms(ctx, scope, Alarm.raised_at)).order_by(Alarm.id)).all()
     settled = [(alarm_id, severity, acked is not None and (escalated is None or acked < escalated))
                for alarm_id, severity, acked, escalated in rows if acked is not None or escalated is not None]
