@@ -57,6 +57,7 @@ log = logging.getLogger("cityops.reactions")
 
 HOLD_BACK_S = 0.5  # a row is reacted to once received this long ago (readings of one moment together)
 POLL_S = 0.5  # how often the leader looks for rows other processes stored, and followers for the lead
+REACT_EVERY_S = 0.25  # at most one reaction run per this while rows stream in (each run is a write transaction)
 LEASE_S = 5.0  # SQLite: a silent leader is replaced after this
 MAX_ROWS = 5000  # rows per reaction transaction
 LOCK_TIMEOUT = "2s"  # PostgreSQL: waiting longer for writers to finish means trying again later
@@ -113,7 +114,10 @@ class Leadership:
         self._leading = False
         if self._connection is not None:
             try:
-                self._connection.close()  # ends the session: the server releases the advisory lock
+                # ends the session, so the server releases the advisory lock: a plain close() would put
+                # the session back in the engine's pool, still holding the lock, and nobody could lead
+                self._connection.invalidate()
+                self._connection.close()
             except Exception:
                 pass
             self._connection = None
@@ -388,11 +392,12 @@ class Reactions:
     """
 
     def __init__(self, engine: Engine, reactors: Sequence[Reactor], *, hold_back_s: float = HOLD_BACK_S,
-                 poll_s: float = POLL_S, leadership: Leadership | None = None):
+                 poll_s: float = POLL_S, react_every_s: float = REACT_EVERY_S, leadership: Leadership | None = None):
         self.engine = engine
         self.reactors = list(reactors)
         self.hold_back_s = hold_back_s
         self.poll_s = poll_s
+        self.react_every_s = react_every_s
         self.leadership = leadership or Leadership(engine)
         self._wake: asyncio.Event | None = None
 
@@ -419,9 +424,18 @@ class Reactions:
                             reactor.rolled_back()  # the previous leader's writes are the truth: start from them
                     was_leading = leading
                     if leading:
+                        started = time.monotonic()
                         due = await self.run_once()
                         if due is not None:
                             wait = min(wait, due + 0.02)
+                        # While rows stream in, the ingest wakes the reactions after every commit and the
+                        # first held-back row is always about to settle: without a pause, every batch would
+                        # cost a reaction transaction too (two commits per batch on SQLite's one writer).
+                        # Rows that settle meanwhile are taken together by the next run.
+                        pause = self.react_every_s - (time.monotonic() - started)
+                        if pause > 0:
+                            await asyncio.sleep(pause)
+                            wait = max(0.0, wait - pause)
                 except LostRace as race:
                     log.warning("%s; reloading", race)
                 except Exception:
