@@ -67,7 +67,7 @@ def series(session: Session, *, kpi: str, district: str, period: str, last: int,
         KpiRollup.start >= first, KpiRollup.start <= final)).scalars()}
     stored = [rows.get(start) or KpiRollup(kpi=kpi, district=district, period=period, start=start, end=end,
                                            value=None, count=0, computed_at=start)
-              for start, end in buckets(period, first, final, tz)]
+              for start, end in buckets(period, first, period_bounds(period, final, tz)[1], tz)]
     return values_of(session, catalogue, stored, tz)
 
 

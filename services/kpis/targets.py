@@ -35,6 +35,7 @@ from services.access.principal import Principal
 from services.audit import record
 from services.commands import Command, Refused
 from services.db import session_scope
+from services.incidents import iso
 from services.kpis.catalogue import Catalogue, Kpi
 from services.kpis.registry import MEASURES, MeasureContext, Scope
 from services.models import KpiTarget, utcnow
@@ -77,9 +78,6 @@ class TargetView:
     updated_by: str | None = None
 
     def as_json(self) -> dict:
-        def iso(moment):
-            return None if moment is None else moment.isoformat().replace("+00:00", "Z")
-
         return {"kpi": self.kpi, "district": self.district, "year": self.year, "target": self.target,
                 "baseline": self.baseline, "baseline_from": iso(self.baseline_from),
                 "baseline_to": iso(self.baseline_to), "default_target": self.default_target,
