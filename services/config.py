@@ -144,6 +144,7 @@ class Settings(BaseSettings):
     digitraffic_file: Path = PROJECT_ROOT / "config" / "digitraffic.yaml"
     services_file: Path = PROJECT_ROOT / "config" / "services.yaml"  # citizen request catalogue
     departments_file: Path = PROJECT_ROOT / "config" / "departments.yaml"
+    kpis_file: Path = PROJECT_ROOT / "config" / "kpis.yaml"  # the KPI catalogue (services/kpis/catalogue.py)
     data_dir: Path = PROJECT_ROOT / "data"
     sim_mqtt_url: str | None = None  # the demo simulator's broker account; None: mqtt_url's
     sim_backfill_minutes: float = 15.0

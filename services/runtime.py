@@ -118,6 +118,8 @@ def start_scheduler(runtime: Runtime) -> BackgroundScheduler:
     schedule_alarm_jobs(scheduler, runtime, lambda: leading.is_leader)  # silence, escalation, Alert outbox
     from services.requests.jobs import schedule as schedule_request_jobs
     schedule_request_jobs(runtime, scheduler, lambda: leading.is_leader)  # overdue alarms, status updates
+    from services.kpis.jobs import schedule as schedule_kpi_jobs
+    schedule_kpi_jobs(runtime, scheduler, lambda: leading.is_leader)  # KPI roll-ups and their MQTT messages
     scheduler.start()
     run_retention(runtime)
     return scheduler
