@@ -1,0 +1,155 @@
+"""Mobility: congestion on the monitored roads, from the traffic sensors' observations.
+
+A monitored road is one traffic sensor (``TrafficFlowObserved`` device) and the directed edges of the
+city's road graph it measures (``meta.edge_ids``); its length is the sum of those edges' lengths and
+its free-flow speed the registry's ``free_flow_kmh``. A sensor without either is left out. An
+observation is congested when its ``averageVehicleSpeed`` is below ``congested_below`` x free flow
+(default 0.5: a travel time index above 2). Peak hours are the site's clock windows ``peak_hours``
+on working days (Monday to Friday), DST-correct. A drill's readings (a jam it plays) are left out.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+from functools import lru_cache
+from typing import Mapping
+
+from sqlalchemy import case, func, or_, select
+
+from services.kpis.measures.common import (VALUES, in_district, local_days, not_drill_reading, number, site_zone,
+                                           within)
+from services.kpis.registry import MeasureContext, Measured, Scope, measure
+from services.models import Device, Observation
+
+TRAFFIC = "TrafficFlowObserved"
+SPEED_FLOOR_KMH = 1.0  # a standing queue's travel time index is read at 1 km/h, never divided by zero
+
+
+@dataclass(frozen=True)
+class Road:
+    device_id: str
+    name: str
+    district: str | None
+    length_m: float
+    interval_s: int
+
+
+@lru_cache(maxsize=8)
+def _edge_lengths(folder: str) -> dict[int, float]:
+    from services.city import cached_city
+
+    return {edge.edge_id: edge.length_m for edge in cached_city(folder).road_graph()[1]}
+
+
+def edge_lengths(ctx: MeasureContext) -> dict[int, float]:
+    return {} if ctx.city is None else _edge_lengths(str(ctx.city.folder))
+
+
+def monitored_roads(ctx: MeasureContext, scope: Scope) -> dict[str, Road]:
+    lengths = edge_lengths(ctx)
+    roads = {}
+    for device_id, name, district, interval_s, meta in ctx.session.execute(
+            select(Device.id, Device.name, Device.district, Device.interval_s, Device.meta)
+            .where(Device.type == TRAFFIC, in_district(Device.district, scope))):
+        meta = meta or {}
+        length = sum(lengths.get(int(edge), 0.0) for edge in meta.get("edge_ids") or ())
+        if length > 0 and meta.get("free_flow_kmh"):
+            roads[device_id] = Road(device_id, name or device_id, district, length, interval_s or 60)
+    return roads
+
+
+def peak_periods(scope: Scope, ctx: MeasureContext) -> list[tuple[datetime, datetime]]:
+    """The scope's peak hours as UTC periods: each ``"HH:MM-HH:MM"`` of ``peak_hours`` on every working
+    day, in the site's time zone; no ``peak_hours``: the whole scope."""
+    windows = ctx.params.get("peak_hours")
+    if not windows:
+        return [(scope.start, scope.end)]
+    zone = site_zone(ctx)
+    periods = []
+    for day in local_days(scope, zone):
+        if day.weekday() >= 5:
+            continue
+        for window in windows:
+            start, end = (time.fromisoformat(part.strip()) for part in window.split("-"))
+            start = max(datetime.combine(day, start, zone).astimezone(UTC), scope.start)
+            end = min(datetime.combine(day, end, zone).astimezone(UTC), scope.end)
+            if start < end:
+                periods.append((start, end))
+    return periods
+
+
+@dataclass(frozen=True)
+class Flow:
+    samples: int
+    congested: int
+    index_sum: float  # sum of free flow / speed over the samples
+
+
+def flows(ctx: MeasureContext, scope: Scope, periods: list[tuple[datetime, datetime]]) -> dict[str, Flow]:
+    """Per traffic sensor in the scope: its observations in ``periods``, how many congested, and the sum
+    of their travel time indices (free flow / speed)."""
+    if not periods:
+        return {}
+    speed = number(VALUES, "averageVehicleSpeed")
+    free_flow = number(Device.meta, "free_flow_kmh")
+    below = float(ctx.params.get("congested_below", 0.5))
+    rows = ctx.session.execute(
+        select(Observation.device_id, func.count(),
+               func.sum(case((speed < below * free_flow, 1), else_=0)),
+               func.sum(free_flow / case((speed < SPEED_FLOOR_KMH, SPEED_FLOOR_KMH), else_=speed)))
+        .join(Device, Device.id == Observation.device_id)
+        .where(Observation.entity_type == TRAFFIC, Device.type == TRAFFIC, in_district(Device.district, scope),
+               speed.is_not(None), not_drill_reading(),
+               or_(*(within(Observation.observed_at, Scope(a, b)) for a, b in periods)))
+        .group_by(Observation.device_id))
+    return {device_id: Flow(int(n), int(congested or 0), float(index or 0.0))
+            for device_id, n, congested, index in rows}
+
+
+def _length_weighted(roads: Mapping[str, Road], per_road: Mapping[str, float]) -> float | None:
+    total = sum(roads[d].length_m for d in per_road)
+    return sum(roads[d].length_m * value for d, value in per_road.items()) / total if total else None
+
+
+def _by_road(roads: Mapping[str, Road], per_road: Mapping[str, float]) -> list[dict]:
+    return [{"device_id": d, "name": roads[d].name, "district": roads[d].district,
+             "length_m": round(roads[d].length_m, 1), "value": value} for d, value in sorted(per_road.items())]
+
+
+@measure("mobility.congested_share")
+def congested_share(ctx: MeasureContext, scope: Scope) -> Measured:
+    """% of the monitored road length congested in peak hours: each road's congested share of its peak
+    observations, averaged weighted by road length."""
+    roads = monitored_roads(ctx, scope)
+    observed = {d: f for d, f in flows(ctx, scope, peak_periods(scope, ctx)).items() if d in roads}
+    shares = {d: 100.0 * f.congested / f.samples for d, f in observed.items()}
+    value = _length_weighted(roads, shares)
+    return Measured(value, sum(f.samples for f in observed.values()), None, {"roads": _by_road(roads, shares)})
+
+
+@measure("mobility.travel_time_index")
+def travel_time_index(ctx: MeasureContext, scope: Scope) -> Measured:
+    """Actual / free-flow travel time (free flow / speed per observation), each road's mean over the
+    (peak) observations, averaged weighted by road length; 1.0 is free flow."""
+    roads = monitored_roads(ctx, scope)
+    observed = {d: f for d, f in flows(ctx, scope, peak_periods(scope, ctx)).items() if d in roads}
+    indices = {d: f.index_sum / f.samples for d, f in observed.items()}
+    value = _length_weighted(roads, indices)
+    return Measured(value, sum(f.samples for f in observed.values()), None, {"roads": _by_road(roads, indices)})
+
+
+@measure("mobility.worst_roads_congested_hours")
+def worst_roads_congested_hours(ctx: MeasureContext, scope: Scope) -> Measured:
+    """The ``top`` (10) roads with the most congested hours in the period, all hours: a congested
+    observation stands for its sensor's reporting interval. The value is their hours summed; the list
+    is ``detail["worst_roads"]``, worst first (ties by sensor id)."""
+    roads = monitored_roads(ctx, scope)
+    observed = {d: f for d, f in flows(ctx, scope, [(scope.start, scope.end)]).items() if d in roads}
+    if not observed:
+        return Measured(None, 0)
+    hours = {d: f.congested * roads[d].interval_s / 3600 for d, f in observed.items() if f.congested}
+    worst = sorted(hours, key=lambda d: (-hours[d], d))[:int(ctx.params.get("top", 10))]
+    listed = [{"device_id": d, "name": roads[d].name, "district": roads[d].district,
+               "length_m": round(roads[d].length_m, 1), "congested_hours": hours[d]} for d in worst]
+    return Measured(sum(hours[d] for d in worst), sum(f.samples for f in observed.values()), None,
+                    {"worst_roads": listed})
