@@ -3,26 +3,21 @@ CSV; the targets and baselines, read by anyone, set by a manager or administrato
 services/kpis/targets.py, audited)."""
 from __future__ import annotations
 
-import csv
-import io
-
 from flask import Response, g, jsonify, request
 
 from api import models
 from api.core import ApiError, Parameter, endpoint, run, time_arg
 from services.i18n import current_locale
-from services.incidents import iso
 from services.kpis.catalogue import catalogue_of
+from services.kpis.export import export_rows, to_csv
 from services.kpis.periods import PERIODS
-from services.kpis.query import KpiValue, values
+from services.kpis.query import values
 from services.kpis.targets import CITY, SetKpiTarget, district_names, list_targets, local_year
 from services.models import utcnow
 from services.runtime import current
 from services.db import session_scope
 from services.telemetry import Rejected, parse_time
 
-CSV_COLUMNS = ("kpi", "label", "unit", "district", "period", "from", "to", "value", "target", "baseline",
-               "standing", "count", "share_meeting")
 _STRING = {"type": "string"}
 
 
@@ -48,9 +43,11 @@ def kpi_values():
     with session_scope(runtime.engine) as session:
         found = values(session, period=period, start=time_arg("start"), district=district, kpi=kpi,
                        tz=runtime.timezone, catalogue=catalogue)
-    rows = [_row(value, catalogue.get(value.kpi), locale) for value in found]
+    rows = export_rows(found, catalogue, locale)
     if output == "csv":
-        return _csv(rows, f"kpis-{period}-{found[0].start.date().isoformat() if found else 'none'}.csv")
+        filename = f"kpis-{period}-{found[0].start.date().isoformat() if found else 'none'}.csv"
+        return Response(to_csv(rows), mimetype="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
     return jsonify(rows)
 
 
@@ -85,23 +82,6 @@ def set_kpi_target(body: models.KpiTargetChange):
     command = SetKpiTarget(runtime.engine, runtime.city, catalogue_of(runtime.settings), g.principal, body.kpi,
                            body.district, body.year, changes, runtime.timezone)
     return jsonify(run(command).as_json())
-
-
-def _row(value: KpiValue, kpi, locale: str) -> dict:
-    return {"kpi": value.kpi, "label": kpi.label_in(locale), "unit": kpi.unit, "district": value.district,
-            "period": value.period, "from": iso(value.start), "to": iso(value.end), "value": value.value,
-            "target": value.target, "baseline": value.baseline, "standing": value.standing, "count": value.count,
-            "share_meeting": value.share_meeting}
-
-
-def _csv(rows: list[dict], filename: str) -> Response:
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({name: "" if row[name] is None else row[name] for name in CSV_COLUMNS})
-    return Response(text.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 def _choice(name: str, allowed: tuple[str, ...], default: str) -> str:

@@ -144,6 +144,7 @@ class Settings(BaseSettings):
     digitraffic_file: Path = PROJECT_ROOT / "config" / "digitraffic.yaml"
     services_file: Path = PROJECT_ROOT / "config" / "services.yaml"  # citizen request catalogue
     departments_file: Path = PROJECT_ROOT / "config" / "departments.yaml"
+    reports_dir: Path | None = None  # the monthly scorecard reports (services/kpis/report.py); None: data_dir/reports
     kpis_file: Path = PROJECT_ROOT / "config" / "kpis.yaml"  # the KPI catalogue (services/kpis/catalogue.py)
     data_dir: Path = PROJECT_ROOT / "data"
     sim_mqtt_url: str | None = None  # the demo simulator's broker account; None: mqtt_url's
@@ -271,6 +272,10 @@ class Settings(BaseSettings):
     def city_dir(self) -> Path:
         candidate = Path(self.city)
         return candidate if candidate.is_dir() else CITIES_DIR / self.city
+
+    @property
+    def reports_folder(self) -> Path:
+        return self.reports_dir or self.data_dir / "reports"
 
     @property
     def accepts_recorded_at(self) -> bool:

@@ -39,7 +39,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "request.note": _HOTLINE | _DEPARTMENTS,
     "request.rate": _HOTLINE | {"reporter"},  # the citizen's satisfaction
     "catalogue.save": _ADMIN,  # config/services.yaml and config/departments.yaml
-    "kpi.targets": _MANAGEMENT,  # a KPI's target and baseline per district and year
+    "kpi.targets": _MANAGEMENT,
+    "scorecards.read": _MANAGEMENT,  # the scorecards page (a display link may show it too: read-only)  # a KPI's target and baseline per district and year
 }
 
 

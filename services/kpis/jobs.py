@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
+from services.kpis import report
 from services.kpis.publish import publish_current, retained_publisher
 from services.kpis.rollup import RUN_S, RollupContext, run_rollup
 
@@ -25,3 +26,4 @@ def schedule(runtime, scheduler, when: Callable[[], bool] = lambda: True) -> Non
         publish_current(ctx.engine, ctx.catalogue, runtime.city.name, ctx.tz, settings.topic_root, publish)
 
     scheduler.add_job(rollup, "interval", seconds=RUN_S, id="kpi-rollup")
+    report.schedule(runtime, scheduler, lambda: ctx.catalogue, when)  # the monthly report, printed
