@@ -28,6 +28,7 @@ SHOTS = [  # (name, path, sizes)
     ("dispatch", "/dispatch", [PHONE]),
     ("alarms", "/alarms", [PHONE]),
     ("sensors", "/sensors", [PHONE]),
+    ("scorecards", "/scorecards", [DESK, WALL_4K, PHONE]),
 ]
 SETTLE_S = 3.0  # after the page's data arrived: the map's fitting and the live layers' first draw
 
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--user", help="who signs in (with --url)")
     parser.add_argument("--password-stdin", action="store_true", help="read the password from stdin (with --url)")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "docs" / "screenshots")
-    parser.add_argument("--only", nargs="*", help="page names to take (wall, map, dispatch, alarms, sensors)")
+    parser.add_argument("--only", nargs="*", help="page names to take (wall, map, dispatch, alarms, sensors, scorecards)")
     args = parser.parse_args(argv)
     shots = [shot for shot in SHOTS if not args.only or shot[0] in args.only]
     args.out.mkdir(parents=True, exist_ok=True)

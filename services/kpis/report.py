@@ -134,7 +134,7 @@ def _dimension_table(dimension: str, cards, locale: str) -> str:
             f"{_e(standing_label(now.standing))}</td>"
             f"<td class=num>{_e(number(c.previous.value if c.previous else None, unit))}</td>"
             f"<td class=num>{_e(number(c.year_before.value if c.year_before else None, unit))}</td>"
-            f"<td>{_spark([p.value for p in c.trend])}</td></tr>")
+            f"<td>{sparkline_svg([p.value for p in c.trend])}</td></tr>")
     return f"<h2>{_e(DIMENSION_WORDS().get(dimension, dimension))}</h2><table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
@@ -160,7 +160,8 @@ def _matrix(card: Scorecard, locale: str) -> str:
     return f"<table class=matrix>{head}{''.join(rows)}</table>"
 
 
-def _spark(points: list[float | None], width: int = 110, height: int = 22) -> str:
+def sparkline_svg(points: list[float | None], width: int = 110, height: int = 22) -> str:
+    """A line of the points as inline SVG (the report's and the page's cards' sparklines)."""
     known = [(i, v) for i, v in enumerate(points) if v is not None]
     if len(known) < 2:
         return ""
@@ -168,7 +169,8 @@ def _spark(points: list[float | None], width: int = 110, height: int = 22) -> st
     span = (high - low) or 1.0
     step = width / max(len(points) - 1, 1)
     path = " ".join(f"{i * step:.1f},{height - 2 - (v - low) / span * (height - 4):.1f}" for i, v in known)
-    return (f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+            f'preserveAspectRatio="none">'
             f'<polyline points="{path}" fill="none" stroke="#33506b" stroke-width="1.5"/></svg>')
 
 

@@ -23,8 +23,10 @@ anyone's under a ``simulator: ...`` principal, at the real time of writing, with
 its snapshot.
 
 The window is ``[now - days, now - live back-fill)`` hour-aligned, cut at the oldest observation
-already stored: a second start finds the past there and plays nothing. Deterministic with the
-seed, apart from what depends on the order the ingest stores things in (which unit was free).
+already stored. The audit log says whether a play finished: a second start after a finished one
+plays nothing; after an interrupted one it plays the same window again, whole (observations,
+reports and their orders and incidents are stored once; the players carry on where things stand).
+Deterministic with the seed, apart from what depends on the order the ingest stores things in.
 """
 from __future__ import annotations
 
@@ -36,18 +38,19 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+import aiomqtt
 from sqlalchemy import func, or_, select
 
 from services.access.principal import Principal
 from services.audit import record
 from services.db import session_scope
-from services.models import Incident, Observation, WorkOrder, utcnow
+from services.models import AuditEntry, Incident, Observation, WorkOrder, utcnow
 from services.telemetry import RECORDED_AT
 
-from .common import OutgoingMessage, child_rng, iso, message, point
+from .common import OutgoingMessage, iso, message, point
 from .hotline import HotlineDesk, HotlinePlayers
 from .model import CitySimulator
 
@@ -55,6 +58,7 @@ log = logging.getLogger("cityops.simulator.history")
 
 EVERY = timedelta(hours=1)  # the past's telemetry interval
 HISTORY_ACTOR = "simulator: history"
+STARTED, FINISHED = "simulator.history", "simulator.history.done"  # the audit log's entries of a play
 CALLS_PER_HOUR = 0.3  # 112 calls in the past: about seven a day
 CALLS = (  # (service_code, service_name, description, weight)
     ("accident", "traffic accident", "Two cars collided at the crossing", 5.0),
@@ -77,15 +81,26 @@ class HistoryWindow:
 
 
 def history_window(engine, days: float, live_backfill: timedelta, now: datetime) -> HistoryWindow | None:
-    """The past still to play: ``days`` before the live simulator's own back-fill, before anything stored."""
-    end = _floor_hour(now - live_backfill)
+    """The past still to play: a play begun and not finished (audited) again, whole (what it stored
+    is stored once); else ``days`` before the live simulator's own back-fill, before anything stored."""
     with engine.connect() as connection:
+        last = connection.execute(select(AuditEntry.action, AuditEntry.after).where(
+            AuditEntry.action.in_((STARTED, FINISHED))).order_by(AuditEntry.id.desc()).limit(1)).first()
         oldest = connection.execute(select(func.min(Observation.observed_at))).scalar_one_or_none()
+    if last is not None:
+        if last.action == FINISHED:
+            return None
+        begun = json.loads(last.after) if isinstance(last.after, str) else last.after
+        return HistoryWindow(_utc(begun["from"]), _utc(begun["to"]))
+    end = _floor_hour(now - live_backfill)
     if oldest is not None:
-        oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=timezone.utc)
-        end = min(end, _floor_hour(oldest))
+        end = min(end, _floor_hour(oldest if oldest.tzinfo else oldest.replace(tzinfo=timezone.utc)))
     start = _floor_hour(now - live_backfill - timedelta(days=days))
     return HistoryWindow(start, end) if end - start >= EVERY else None
+
+
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _floor_hour(moment: datetime) -> datetime:
@@ -143,7 +158,6 @@ class PlayCounts:
     reports: int = 0
     dispatches: int = 0
     order_steps: int = 0
-    published: list[OutgoingMessage] = field(default_factory=list)
 
 
 class HistoryDispatcher:
@@ -317,37 +331,79 @@ def play_history(runtime, stop: threading.Event, *, days: float, live_backfill: 
         return None
     began = time.monotonic()
     deadline = began + time_limit_s
+    played = {"from": iso(window.start), "to": iso(window.end), "every": "PT1H", "seed": seed}
     with session_scope(runtime.engine) as session:
-        record(session, HISTORY_ACTOR, "simulator.history", f"city:{runtime.city.name}", None,
-               {"from": iso(window.start), "to": iso(window.end), "every": "PT1H", "seed": seed})
+        record(session, HISTORY_ACTOR, STARTED, f"city:{runtime.city.name}", None, played)
     sim = CitySimulator(runtime.city, seed=seed, topic_root=runtime.settings.topic_root, start=window.start)
     counts = asyncio.run(_play(runtime, sim, window, stop, deadline, DispatchContext.of(runtime),
                                HotlineDesk(runtime.settings, runtime.city, seed)))
+    if stop.is_set() or time.monotonic() > deadline:
+        log.warning("history: stopped before the end; the next start plays it again")
+        return counts
+    with session_scope(runtime.engine) as session:
+        record(session, HISTORY_ACTOR, FINISHED, f"city:{runtime.city.name}", None,
+               {**played, "messages": counts.messages, "reports": counts.reports, "dispatches": counts.dispatches,
+                "order_steps": counts.order_steps})
     log.info("history: %s to %s played in %.0f s: %d messages, %d reports, %d dispatches, %d hotline steps",
              iso(window.start), iso(window.end), time.monotonic() - began, counts.messages, counts.reports,
              counts.dispatches, counts.order_steps)
     return counts
 
 
-async def _play(runtime, sim, window, stop, deadline, dispatch_ctx, desk) -> PlayCounts:
-    from .runner import _client, _flush
+class Sender:
+    """Publishes with the simulator's account; survives the broker's loss (reconnects, resends what
+    was not acknowledged) until the play's deadline."""
 
+    def __init__(self, settings, seed: int, deadline: float):
+        self.settings, self.seed, self.deadline = settings, seed, deadline
+        self.client: aiomqtt.Client | None = None
+
+    async def send(self, messages: list[OutgoingMessage]) -> None:
+        from .runner import MAX_BACKOFF_S, _client, _flush
+
+        pending, backoff = deque(messages), 0.5
+        while pending and time.monotonic() < self.deadline:
+            try:
+                if self.client is None:
+                    self.client = _client(self.settings, self.seed, "history")
+                    await self.client.__aenter__()
+                await _flush(self.client, pending)
+            except aiomqtt.MqttError as error:
+                log.warning("history: broker unavailable (%s); retrying in %.1f s", error, backoff)
+                await self.close()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    async def close(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            try:
+                await client.__aexit__(None, None, None)
+            except aiomqtt.MqttError:
+                pass
+
+
+async def _play(runtime, sim, window, stop, deadline, dispatch_ctx, desk) -> PlayCounts:
     counts = PlayCounts()
     queue: asyncio.Queue[list[OutgoingMessage]] = asyncio.Queue()
     loop = asyncio.get_running_loop()
+    sender = Sender(runtime.settings, sim.seed, deadline)
 
     def publish(messages: list[OutgoingMessage]) -> None:  # from the players' threads
         if messages:
             loop.call_soon_threadsafe(queue.put_nowait, list(messages))
 
-    async with _client(runtime.settings, sim.seed) as client:
+    try:
         report_ids: set[str] = set()
-        for hour in past_messages(sim, window):
+        days = (window.end - window.start) / timedelta(days=1)
+        for played, hour in enumerate(past_messages(sim, window), start=1):
             if stop.is_set():
                 return counts
             report_ids.update(m.json()["service_request_id"] for m in hour if m.topic.endswith("/reports"))
             counts.messages += len(hour)
-            await _flush(client, deque(hour))
+            await sender.send(hour)
+            if played % 24 == 0:
+                log.info("history: %d of %.0f days published", played // 24, days)
         counts.reports = len(report_ids)
         log.info("history: published the past's telemetry and reports")
         await asyncio.to_thread(_wait_received, runtime.engine, report_ids, deadline, stop)
@@ -361,9 +417,11 @@ async def _play(runtime, sim, window, stop, deadline, dispatch_ctx, desk) -> Pla
             except asyncio.TimeoutError:
                 continue
             counts.messages += len(batch)
-            await _flush(client, deque(batch))
+            await sender.send(batch)
         counts.dispatches, counts.order_steps = players.result()
-    desk.close()
+    finally:
+        await sender.close()
+        desk.close()
     return counts
 
 
