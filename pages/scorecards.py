@@ -10,6 +10,7 @@ What is shown leaves as CSV or XLSX, and the month as the printed monthly report
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import dash
@@ -111,8 +112,10 @@ def show_scorecard(start, district, selected, period):
           Input({"type": CARD, "kpi": ALL}, "n_clicks"), Input({"type": CELL, "kpi": ALL, "district": ALL}, "n_clicks"),
           prevent_initial_call=True)
 def select_kpi(_cards, _cells):
+    """A card (its KPI) or a matrix cell (its KPI and district); not the new cards' and cells' arrival."""
     clicked = ctx.triggered_id
-    if not clicked or not any(t["value"] for t in ctx.triggered):
+    clicks = {json.dumps(item["id"], sort_keys=True): item.get("value") for group in ctx.inputs_list for item in group}
+    if not clicked or not clicks.get(json.dumps(dict(clicked), sort_keys=True)):
         return no_update, no_update
     return clicked["kpi"], clicked.get("district", no_update)
 

@@ -103,6 +103,14 @@ def _utc(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def history_unfinished(engine) -> bool:
+    """Whether a play of the past began and has not finished (the live hotline leaves the past to it)."""
+    with engine.connect() as connection:
+        last = connection.execute(select(AuditEntry.action).where(AuditEntry.action.in_((STARTED, FINISHED)))
+                                  .order_by(AuditEntry.id.desc()).limit(1)).scalar_one_or_none()
+    return last == STARTED
+
+
 def _floor_hour(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
 
@@ -251,7 +259,8 @@ class HistoryHotline:
             for seen in sorted(self.desk.read(ctx, self.window.end, limit=20_000), key=lambda o: o.requested_at):
                 if time.monotonic() > deadline:
                     return self.steps
-                rated += self.play_order(ctx, seen)
+                if seen.requested_at < self.window.end:  # read afresh: the orders before it were played meanwhile
+                    rated += self.play_order(ctx, self.desk.seen(ctx, seen.id, self.window.end))
             log.info("history: hotline round played (%d steps so far)", self.steps)
             if not rated:
                 break

@@ -199,8 +199,12 @@ class HotlineDesk:
         if self._context is not None:
             self._context.engine.dispose()
 
-    def __call__(self, now: datetime) -> list[OutgoingMessage]:
+    def __call__(self, now: datetime, present_from: datetime | None = None) -> list[OutgoingMessage]:
+        """``present_from``: while the demo's past is being played (history.py), the orders requested
+        before it are the history's to play, at their past moments, not this desk's."""
         from sqlalchemy.exc import SQLAlchemyError
+
+        from .history import history_unfinished
 
         ctx = self.context()
         if ctx is None:
@@ -209,7 +213,10 @@ class HotlineDesk:
             catalogue = ctx.catalogue
             if self.players is None:
                 self.players = HotlinePlayers(self.seed, [d.id for d in catalogue.departments])
-            steps = self.players.steps(self.read(ctx, now), now)
+            orders = self.read(ctx, now)
+            if present_from is not None and history_unfinished(ctx.engine):
+                orders = [order for order in orders if order.requested_at >= present_from]
+            steps = self.players.steps(orders, now)
             return [out for step in steps for out in self.carry_out(ctx, step)]
         except SQLAlchemyError as error:
             log.warning("cannot play the hotline (%s); trying again later", error)

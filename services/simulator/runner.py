@@ -134,7 +134,7 @@ class HotlineTurns:
         if clock.catching_up or (self._next is not None and sim.now < self._next):
             return []
         self._next = sim.now + PLAY_EVERY
-        return await asyncio.to_thread(self.desk, sim.now)
+        return await asyncio.to_thread(self.desk, sim.now, sim.start)
 
 
 async def _session(client: aiomqtt.Client, sim: CitySimulator, clock: SimClock, pending: deque,

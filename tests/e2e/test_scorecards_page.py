@@ -13,7 +13,6 @@ from selenium.webdriver.common.by import By
 
 from tests.brokers import wait_until
 from tests.e2e.conftest import sign_in
-from tests.e2e.test_requests_page import choose
 
 PAGE_TIMEOUT_S = 30
 
@@ -50,10 +49,15 @@ def test_a_manager_switches_period_and_district_drills_into_a_kpi_and_exports(se
     browser.find_element(By.CSS_SELECTOR, "#scorecards-period input[value='week']").click()
     wait_until(lambda: "Week" in _text(browser, "#scorecards-heading"), PAGE_TIMEOUT_S, interval=0.2,
                message="the week's scorecard")
-    district = browser.find_elements(By.CSS_SELECTOR, ".scorecard-matrix tbody th")[1].text
-    choose(browser, "scorecards-district", district)
+    # a district's cell in the matrix: that district's scorecard, with that KPI's detail
+    row = browser.find_elements(By.CSS_SELECTOR, ".scorecard-matrix tbody tr")[1]
+    district = row.find_element(By.TAG_NAME, "th").text
+    row.find_element(By.CSS_SELECTOR, "td.scorecard-cell button").click()
     wait_until(lambda: district in _text(browser, "#scorecards-heading"), PAGE_TIMEOUT_S, interval=0.2,
                message=f"the scorecard of {district}")
+    assert district in browser.find_element(By.ID, "scorecards-district").text
+    wait_until(lambda: _text(browser, ".scorecard-detail h3"), PAGE_TIMEOUT_S, interval=0.2,
+               message="the cell's KPI detail")
 
     card = next(c for c in browser.find_elements(By.CSS_SELECTOR, ".scorecard-card")
                 if "Sensor availability" in c.text or "PM2.5" in c.text)
