@@ -71,7 +71,9 @@ TURNOUT_S = (20, 90)  # dispatch -> unit accepted
 ON_SCENE_MIN = (10, 45)  # arrived -> cleared
 PROCESSING_S = (25, 150)  # call created -> first dispatch
 ROUNDS = 4  # hotline passes: a dissatisfied citizen reopens an order, which is played again
-SCAN = timedelta(minutes=5)  # how finely the players' next moment is looked for
+SCAN = timedelta(minutes=5)
+CATCH_UP_EVERY = 3  # hours of the past published before waiting for the ingest to store them
+CAUGHT_UP = 0.97  # of the observations published (a misbehaving sensor's are refused)  # how finely the players' next moment is looked for
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,7 @@ def _requested(outgoing: OutgoingMessage) -> datetime:
 @dataclass
 class PlayCounts:
     messages: int = 0
+    observations: int = 0  # telemetry entities published
     reports: int = 0
     dispatches: int = 0
     order_steps: int = 0
@@ -330,7 +333,7 @@ def received_count(engine, request_ids: set[str]) -> int:
 
 
 def play_history(runtime, stop: threading.Event, *, days: float, live_backfill: timedelta, seed: int = 42,
-                 time_limit_s: float = 600.0) -> PlayCounts | None:
+                 time_limit_s: float = 1800.0) -> PlayCounts | None:
     """Plays the past once (see the module's docstring); None when there is none left to play."""
     from services.dispatch import DispatchContext
 
@@ -404,13 +407,17 @@ async def _play(runtime, sim, window, stop, deadline, dispatch_ctx, desk) -> Pla
 
     try:
         report_ids: set[str] = set()
-        days = (window.end - window.start) / timedelta(days=1)
+        days, telemetry = (window.end - window.start) / timedelta(days=1), 0
         for played, hour in enumerate(past_messages(sim, window), start=1):
             if stop.is_set():
                 return counts
             report_ids.update(m.json()["service_request_id"] for m in hour if m.topic.endswith("/reports"))
             counts.messages += len(hour)
+            telemetry += sum(1 for m in hour if "/telemetry/" in m.topic)
             await sender.send(hour)
+            if played % CATCH_UP_EVERY == 0:  # a broker queues a slow subscriber's messages only so far
+                await asyncio.to_thread(_catch_up, runtime.engine, window.start, telemetry, deadline, stop)
+            counts.observations = telemetry
             if played % 24 == 0:
                 log.info("history: %d of %.0f days published", played // 24, days)
         counts.reports = len(report_ids)
@@ -432,6 +439,24 @@ async def _play(runtime, sim, window, stop, deadline, dispatch_ctx, desk) -> Pla
         await sender.close()
         desk.close()
     return counts
+
+
+def _catch_up(engine, start: datetime, published: int, deadline: float, stop: threading.Event) -> None:
+    """Until the ingest stored (nearly) every past observation published, or stopped storing more."""
+    def stored() -> int:
+        with engine.connect() as connection:
+            return connection.execute(select(func.count()).select_from(Observation)
+                                      .where(Observation.observed_at >= start)).scalar_one()
+    seen, settled_at = -1, time.monotonic()
+    while time.monotonic() < deadline and not stop.is_set():
+        now = stored()
+        if now >= published * CAUGHT_UP:
+            return
+        if now != seen:
+            seen, settled_at = now, time.monotonic()
+        elif time.monotonic() - settled_at > 5:
+            return  # what is missing was refused (a misbehaving sensor's values) or lost: go on
+        time.sleep(0.2)
 
 
 def _wait_received(engine, report_ids: set[str], deadline: float, stop: threading.Event) -> None:

@@ -45,6 +45,8 @@ def test_history_of_two_days_stores_observations_incidents_and_orders_over_those
                    60, interval=0.5, message="the past incidents resolved")
 
         assert _days_holding(engine, Observation.observed_at) >= {0, 1}
+        # paced to the ingest: (nearly) every hourly report stored, none lost in the broker's queue
+        assert _count(engine, Observation, Observation.observed_at < utcnow() - LIVE_BACKFILL) >= 0.97 * counts.observations
         assert _count(engine, Observation, Observation.observed_at < utcnow() - timedelta(days=1)) > 1000
 
         assert _days_holding(engine, Incident.created_at) >= {0, 1}
