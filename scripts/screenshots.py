@@ -46,7 +46,7 @@ def take(browser, base_url: str, out: Path, shots=SHOTS) -> list[Path]:
         for width, height in sizes:
             set_viewport(browser, width, height)
             browser.get(base_url + path)
-            wait_until(lambda: page_ready(browser), 30, interval=0.25, message=f"{path} to load")
+            wait_until(lambda: page_ready(browser), 90, interval=0.25, message=f"{path} to load")
             time.sleep(SETTLE_S)
             target = out / f"{name}-{width}x{height}.png"
             browser.save_screenshot(str(target))
