@@ -85,15 +85,12 @@ class HistoryWindow:
 def history_window(engine, days: float, live_backfill: timedelta, now: datetime) -> HistoryWindow | None:
     """The past still to play: a play begun and not finished (audited) again, whole (what it stored
     is stored once); else ``days`` before the live simulator's own back-fill, before anything stored."""
-    with engine.connect() as connection:
-        last = connection.execute(select(AuditEntry.action, AuditEntry.after).where(
-            AuditEntry.action.in_((STARTED, FINISHED))).order_by(AuditEntry.id.desc()).limit(1)).first()
-        oldest = connection.execute(select(func.min(Observation.observed_at))).scalar_one_or_none()
+    last = _last_play(engine)
     if last is not None:
-        if last.action == FINISHED:
-            return None
-        begun = json.loads(last.after) if isinstance(last.after, str) else last.after
-        return HistoryWindow(_utc(begun["from"]), _utc(begun["to"]))
+        action, played = last
+        return None if action == FINISHED else HistoryWindow(_utc(played["from"]), _utc(played["to"]))
+    with engine.connect() as connection:
+        oldest = connection.execute(select(func.min(Observation.observed_at))).scalar_one_or_none()
     end = _floor_hour(now - live_backfill)
     if oldest is not None:
         end = min(end, _floor_hour(oldest if oldest.tzinfo else oldest.replace(tzinfo=timezone.utc)))
@@ -107,10 +104,24 @@ def _utc(text: str) -> datetime:
 
 def history_unfinished(engine) -> bool:
     """Whether a play of the past began and has not finished (the live hotline leaves the past to it)."""
+    return past_in_play(engine) is not None
+
+
+def past_in_play(engine) -> datetime | None:
+    """The end of the past being played (its orders are not overdue now: they are worked at their past
+    moments), None when no play is unfinished."""
+    last = _last_play(engine)
+    return _utc(last[1]["to"]) if last is not None and last[0] == STARTED else None
+
+
+def _last_play(engine) -> tuple[str, dict] | None:
+    """The audit log's latest word on a play of the past: (started or finished, its window)."""
     with engine.connect() as connection:
-        last = connection.execute(select(AuditEntry.action).where(AuditEntry.action.in_((STARTED, FINISHED)))
-                                  .order_by(AuditEntry.id.desc()).limit(1)).scalar_one_or_none()
-    return last == STARTED
+        last = connection.execute(select(AuditEntry.action, AuditEntry.after).where(
+            AuditEntry.action.in_((STARTED, FINISHED))).order_by(AuditEntry.id.desc()).limit(1)).first()
+    if last is None:
+        return None
+    return last.action, json.loads(last.after) if isinstance(last.after, str) else last.after
 
 
 def _floor_hour(moment: datetime) -> datetime:
