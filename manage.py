@@ -139,10 +139,13 @@ def cmd_serve(_args) -> None:
     scheduler, ingest_thread = _start_ingest(runtime, stop)
     if settings.demo:
         from services.simulator import start_simulator_thread
+        from services.simulator.history import start_history_thread
 
-        start_simulator_thread(settings, stop, backfill=timedelta(minutes=settings.sim_backfill_minutes),
-                               speed=settings.sim_speed)
+        live_backfill = timedelta(minutes=settings.sim_backfill_minutes)
+        start_simulator_thread(settings, stop, backfill=live_backfill, speed=settings.sim_speed)
         log.info("demo simulator running for %s", runtime.city.name)
+        if settings.sim_history_days > 0:  # the scorecards' trends from the first run
+            start_history_thread(runtime, stop, days=settings.sim_history_days, live_backfill=live_backfill)
     try:
         _serve_web(runtime, stop)
     finally:

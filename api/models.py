@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 
 class RequestBody(BaseModel):
@@ -308,3 +308,51 @@ class ProvisionedDevices(Counted):
 
 class Deleted(ResponseBody):
     deleted: str
+
+
+# ---------------------------------------------------------------- scorecards (KPIs)
+
+class KpiValue(ResponseBody):
+    """One KPI's value for a district ("city": the whole city) and period (SPEC section 5)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    kpi: str
+    label: str
+    unit: str
+    district: str
+    period: Literal["hour", "day", "week", "month", "quarter"]
+    from_: str = Field(alias="from", description="the period's first instant, ISO 8601 UTC")
+    to: str = Field(description="the instant after the period (half-open), ISO 8601 UTC")
+    value: float | None = Field(description="null: no data in the period (never 0)")
+    target: float | None
+    baseline: float | None
+    standing: Literal["very_good", "good", "fair", "bad", "very_bad"] | None
+
+
+class KpiValues(RootModel[list[KpiValue]]):
+    """A list of KPI values, in catalogue order, the whole city first."""
+
+
+class KpiTargetChange(RequestBody):
+    kpi: str
+    district: str = Field("city", description="a district's name, or city")
+    year: int = Field(description="the local calendar year the target and baseline are for")
+    target: float | None = Field(None, description="null: the catalogue's default")
+    baseline: float | None = Field(None, description="omitted with a baseline period: measured over that period")
+    baseline_from: str | None = Field(None, description="ISO 8601: the baseline period's start")
+    baseline_to: str | None = Field(None, description="ISO 8601: the baseline period's end (excluded)")
+
+
+class KpiTarget(ResponseBody):
+    kpi: str
+    district: str
+    year: int
+    target: float | None
+    baseline: float | None
+    baseline_from: str | None
+    baseline_to: str | None
+    default_target: float | None
+
+
+class KpiTargets(Counted):
+    targets: list[KpiTarget]

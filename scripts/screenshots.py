@@ -28,6 +28,7 @@ SHOTS = [  # (name, path, sizes)
     ("dispatch", "/dispatch", [PHONE]),
     ("alarms", "/alarms", [PHONE]),
     ("sensors", "/sensors", [PHONE]),
+    ("scorecards", "/scorecards", [DESK, WALL_4K, PHONE]),
 ]
 SETTLE_S = 3.0  # after the page's data arrived: the map's fitting and the live layers' first draw
 
@@ -45,7 +46,7 @@ def take(browser, base_url: str, out: Path, shots=SHOTS) -> list[Path]:
         for width, height in sizes:
             set_viewport(browser, width, height)
             browser.get(base_url + path)
-            wait_until(lambda: page_ready(browser), 30, interval=0.25, message=f"{path} to load")
+            wait_until(lambda: page_ready(browser), 90, interval=0.25, message=f"{path} to load")
             time.sleep(SETTLE_S)
             target = out / f"{name}-{width}x{height}.png"
             browser.save_screenshot(str(target))
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--user", help="who signs in (with --url)")
     parser.add_argument("--password-stdin", action="store_true", help="read the password from stdin (with --url)")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "docs" / "screenshots")
-    parser.add_argument("--only", nargs="*", help="page names to take (wall, map, dispatch, alarms, sensors)")
+    parser.add_argument("--only", nargs="*", help="page names to take (wall, map, dispatch, alarms, sensors, scorecards)")
     args = parser.parse_args(argv)
     shots = [shot for shot in SHOTS if not args.only or shot[0] in args.only]
     args.out.mkdir(parents=True, exist_ok=True)

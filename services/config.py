@@ -144,9 +144,12 @@ class Settings(BaseSettings):
     digitraffic_file: Path = PROJECT_ROOT / "config" / "digitraffic.yaml"
     services_file: Path = PROJECT_ROOT / "config" / "services.yaml"  # citizen request catalogue
     departments_file: Path = PROJECT_ROOT / "config" / "departments.yaml"
+    reports_dir: Path | None = None  # the monthly scorecard reports (services/kpis/report.py); None: data_dir/reports
+    kpis_file: Path = PROJECT_ROOT / "config" / "kpis.yaml"  # the KPI catalogue (services/kpis/catalogue.py)
     data_dir: Path = PROJECT_ROOT / "data"
     sim_mqtt_url: str | None = None  # the demo simulator's broker account; None: mqtt_url's
     sim_backfill_minutes: float = 15.0
+    sim_history_days: float = 30.0  # the demo's past, played once at start-up (services/simulator/history.py)
     sim_speed: float = 1.0
 
     @classmethod
@@ -228,7 +231,7 @@ class Settings(BaseSettings):
             raise ValueError("must be above 0")
         return value
 
-    @field_validator("sim_backfill_minutes")
+    @field_validator("sim_backfill_minutes", "sim_history_days")
     @classmethod
     def _not_negative(cls, value: float) -> float:
         if value < 0:
@@ -269,6 +272,16 @@ class Settings(BaseSettings):
     def city_dir(self) -> Path:
         candidate = Path(self.city)
         return candidate if candidate.is_dir() else CITIES_DIR / self.city
+
+    @property
+    def reports_folder(self) -> Path:
+        return self.reports_dir or self.data_dir / "reports"
+
+    @property
+    def accepts_recorded_at(self) -> bool:
+        """Whether the ingest takes a back-filled message's ``recordedAt`` as its receipt time: only for
+        the demo simulator's history (services/simulator/history.py), never for a real city's feeds."""
+        return self.demo and self.sim_history_days > 0
 
     @property
     def single_sign_on(self) -> bool:

@@ -619,6 +619,9 @@ class ReturnUnit(Command):
 # ---------------------------------------------------------------- driven by the units (ingest role)
 
 SYSTEM = "system"
+# The demo's history (services/simulator/history.py) dispatches in the past as this principal; its units'
+# replies travel with the dispatch, so the acceptance timeout (counted from a past issuedAt) never applies.
+HISTORY_DISPATCHER = "simulator: history dispatcher"
 
 
 def incidents_from_reports(ctx: DispatchContext, reports: Sequence[CitizenReportIn], now: datetime | None = None,
@@ -768,7 +771,8 @@ def escalate_overdue(ctx: DispatchContext, now: datetime | None = None, timeout_
     with ctx.engine.connect() as connection:
         overdue = connection.execute(select(UnitCommand.cmd_id, UnitCommand.unit_id, UnitCommand.incident_id).where(
             UnitCommand.command == "dispatch", UnitCommand.state == "sent",
-            UnitCommand.issued_at <= now - timedelta(seconds=timeout_s))).all()
+            UnitCommand.issued_at <= now - timedelta(seconds=timeout_s),
+            UnitCommand.issued_by != HISTORY_DISPATCHER)).all()
     escalated: list[int] = []
     for cmd_id, unit_id, incident_id in overdue:
         cancel_id = _new_cmd_id()

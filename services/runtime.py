@@ -88,7 +88,8 @@ def build_ingest(runtime: Runtime, **kwargs) -> Ingest:
     locations = registered_locations(runtime.engine)
     context = ParseContext(root=runtime.settings.topic_root, max_entities=runtime.settings.max_entities_per_message,
                            registered_location=locations.get, in_area=runtime.city.is_in_area,
-                           adapters=adapters.configure_all(runtime.settings, runtime.engine))
+                           adapters=adapters.configure_all(runtime.settings, runtime.engine),
+                           accept_recorded_at=runtime.settings.accepts_recorded_at)
     # what follows from the stored rows (reports -> incidents, replies -> unit states, observations ->
     # alarms) runs from the database on the leading ingest process, woken by each commit (services/reactions.py)
     ingest = Ingest(runtime.settings, runtime.engine, context=context, district_of=runtime.city.district_of,
@@ -117,6 +118,8 @@ def start_scheduler(runtime: Runtime) -> BackgroundScheduler:
     schedule_alarm_jobs(scheduler, runtime, lambda: leading.is_leader)  # silence, escalation, Alert outbox
     from services.requests.jobs import schedule as schedule_request_jobs
     schedule_request_jobs(runtime, scheduler, lambda: leading.is_leader)  # overdue alarms, status updates
+    from services.kpis.jobs import schedule as schedule_kpi_jobs
+    schedule_kpi_jobs(runtime, scheduler, lambda: leading.is_leader)  # KPI roll-ups and their MQTT messages
     scheduler.start()
     run_retention(runtime)
     return scheduler

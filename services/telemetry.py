@@ -263,6 +263,9 @@ class ParseContext:
     registered_location: Callable[[str], tuple[float, float] | None] = lambda _device_id: None
     in_area: Callable[[float, float], bool] = lambda _lon, _lat: True
     adapters: Mapping[str, Any] = field(default_factory=dict)  # each adapter's state, by name (services.adapters)
+    # the demo simulator's back-fill of the past (services/simulator/history.py): a report, a unit's reply or
+    # a rating carrying ``recordedAt`` was received then, not now; honoured only when the settings say so
+    accept_recorded_at: bool = False
 
 
 class Rejected(Exception):
@@ -302,6 +305,8 @@ def parse_message(topic: str, payload: bytes, context: ParseContext, received_at
 
 def _parse_document(kind: str, document: Any, key: str, context: ParseContext, received_at: datetime,
                     result: ParsedMessage, topic: str = "") -> None:
+    if kind in RECORDABLE_KINDS and context.accept_recorded_at:
+        received_at = recorded_at(document, received_at)
     if kind == "telemetry":
         _parse_entities(document, key, TELEMETRY_TYPES, context, received_at, result)
     elif kind == "unit_state":
@@ -313,6 +318,17 @@ def _parse_document(kind: str, document: Any, key: str, context: ParseContext, r
         result.replies.append(parse_command_reply(document, key, received_at))
     elif kind == "rating":
         result.ratings.append(parse_rating(document, key, topic, received_at))
+
+
+RECORDABLE_KINDS = frozenset({"reports", "unit_reply", "rating"})
+RECORDED_AT = "recordedAt"
+
+
+def recorded_at(document: Any, received_at: datetime) -> datetime:
+    """The receipt time a back-filled message states (``recordedAt``, never later than now), else now."""
+    if not isinstance(document, dict) or document.get(RECORDED_AT) is None:
+        return received_at
+    return min(parse_time(document[RECORDED_AT], RECORDED_AT), received_at)
 
 
 def _collect(result: ParsedMessage, action: Callable[[], None]) -> None:

@@ -22,7 +22,7 @@ from services.commands import Command, Refused
 from services.db import session_scope
 from services.models import Display, utcnow
 
-DISPLAY_PAGES = ("/wall", "/")  # pages a display may show (the public kiosk joins when it exists)
+DISPLAY_PAGES = ("/wall", "/", "/scorecards")  # pages a display may show (the public kiosk joins when it exists)
 # rotate: seconds per district (0: the whole city only); aqi: the AQI standard's code (us, cn); sound: a
 # tone for each new critical alarm (the screen's browser must allow audio without a click, see README)
 OPTIONS = {"lang": str, "rotate": int, "aqi": "aqi", "sound": bool}

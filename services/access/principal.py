@@ -12,6 +12,7 @@ _OPERATIONS = frozenset({"admin", "dispatcher"})
 _ADMIN = frozenset({"admin"})
 _HOTLINE = frozenset({"admin", "agent"})  # take, classify, assign, merge, close citizen requests
 _DEPARTMENTS = frozenset({"admin", "department"})  # work the orders of their own department
+_MANAGEMENT = frozenset({"admin", "manager"})  # scorecards: targets and baselines
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     "read": frozenset(ROLES),
@@ -38,6 +39,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "request.note": _HOTLINE | _DEPARTMENTS,
     "request.rate": _HOTLINE | {"reporter"},  # the citizen's satisfaction
     "catalogue.save": _ADMIN,  # config/services.yaml and config/departments.yaml
+    "kpi.targets": _MANAGEMENT,
+    "scorecards.read": _MANAGEMENT,  # the scorecards page (a display link may show it too: read-only)  # a KPI's target and baseline per district and year
 }
 
 

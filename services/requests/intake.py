@@ -46,7 +46,7 @@ def requests_from_reports(ctx: RequestContext, reports: Sequence[CitizenReportIn
             Incident.external_id == input_from_report(report).external_id)).first()
         if known_order or known_incident:
             continue  # the same report replayed
-        receive(session, ctx, request_input(report), ACTOR, now or utcnow())
+        receive(session, ctx, request_input(report), ACTOR, now or report.received_at)
         received += 1
     return received
 
@@ -80,7 +80,8 @@ def ratings_from_mqtt(ctx: RequestContext, session: Session, ratings: tuple[Citi
     refused = []
     for rating in ratings:
         try:
-            rate(session, ctx, RATING_ACTOR, rating.request_id, rating.satisfaction, rating.comment, now or utcnow())
+            rate(session, ctx, RATING_ACTOR, rating.request_id, rating.satisfaction, rating.comment,
+                 now or rating.received_at)
         except Refused as refusal:
             refused.append((rating, refusal.message))
     return refused

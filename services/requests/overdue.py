@@ -50,6 +50,11 @@ def check_overdue(engine, catalogue: Catalogue, now: datetime | None = None) -> 
     now = now or utcnow()
     overdue = or_(and_(WorkOrder.status.in_(RESPONSE_PHASE), WorkOrder.response_due_at < now),
                   and_(WorkOrder.status.in_(RESOLUTION_PHASE), WorkOrder.resolution_due_at < now))
+    from services.simulator.history import past_in_play
+
+    past = past_in_play(engine)  # the demo's past being played: its orders are worked at their past moments
+    if past is not None:
+        overdue = and_(overdue, WorkOrder.requested_at >= past)
     with engine.connect() as connection:
         ids = list(connection.execute(select(WorkOrder.id).where(overdue, WorkOrder.overdue_alarmed.is_(False),
                                                                  WorkOrder.merged_into.is_(None))).scalars())

@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from .common import OutgoingMessage, message
+from services.telemetry import RECORDED_AT
+
+from .common import OutgoingMessage, iso, message
 
 log = logging.getLogger("cityops.simulator.hotline")
 
@@ -159,10 +161,13 @@ class HotlinePlayers:
         return "basically_satisfied" if fate.rating_draw < dissatisfied + 0.25 else "satisfied"
 
 
-def rating_message(root: str, step: Step) -> OutgoingMessage:
-    """The citizen's answer as their app publishes it (docs/OPEN311.md)."""
-    return message(f"{root}/requests/{step.request_id}/satisfaction",
-                   {"service_request_id": step.request_id, "satisfaction": step.satisfaction, "comment": step.text})
+def rating_message(root: str, step: Step, at: datetime | None = None) -> OutgoingMessage:
+    """The citizen's answer as their app publishes it (docs/OPEN311.md); ``at``: given in the past
+    (the demo's history, history.py), received then."""
+    body = {"service_request_id": step.request_id, "satisfaction": step.satisfaction, "comment": step.text}
+    if at is not None:
+        body[RECORDED_AT] = iso(at)
+    return message(f"{root}/requests/{step.request_id}/satisfaction", body)
 
 
 class HotlineDesk:
@@ -194,8 +199,12 @@ class HotlineDesk:
         if self._context is not None:
             self._context.engine.dispose()
 
-    def __call__(self, now: datetime) -> list[OutgoingMessage]:
+    def __call__(self, now: datetime, present_from: datetime | None = None) -> list[OutgoingMessage]:
+        """``present_from``: while the demo's past is being played (history.py), the orders requested
+        before it are the history's to play, at their past moments, not this desk's."""
         from sqlalchemy.exc import SQLAlchemyError
+
+        from .history import history_unfinished
 
         ctx = self.context()
         if ctx is None:
@@ -204,32 +213,46 @@ class HotlineDesk:
             catalogue = ctx.catalogue
             if self.players is None:
                 self.players = HotlinePlayers(self.seed, [d.id for d in catalogue.departments])
-            steps = self.players.steps(self.read(ctx, now), now)
+            orders = self.read(ctx, now)
+            if present_from is not None and history_unfinished(ctx.engine):
+                orders = [order for order in orders if order.requested_at >= present_from]
+            steps = self.players.steps(orders, now)
             return [out for step in steps for out in self.carry_out(ctx, step)]
         except SQLAlchemyError as error:
             log.warning("cannot play the hotline (%s); trying again later", error)
             return []
 
-    def read(self, ctx, now: datetime) -> list[OrderSeen]:
+    def read(self, ctx, now: datetime, limit: int = 2000) -> list[OrderSeen]:
         from services.models import utcnow
-        from services.requests.orders import ACTIVE_STATUSES, OrderFilter, duplicate_candidates, list_orders
+        from services.requests.orders import ACTIVE_STATUSES, OrderFilter, list_orders
 
-        catalogue, seen = ctx.catalogue, []
-        prefix = f"S{self.seed}-"
-        for order in list_orders(ctx.engine, catalogue, utcnow(), OrderFilter(statuses=ACTIVE_STATUSES, limit=2000)):
-            service = catalogue.service(order.service_code)
-            if service is None or not order.request_id.startswith(prefix):
-                continue
-            repeats = None
-            if order.status == "received":
-                older = [o.id for o in duplicate_candidates(ctx.engine, catalogue, order) if o.id < order.id]
-                repeats = min(older) if older else None
-            seen.append(OrderSeen(order.id, order.request_id, order.status, service.department, order.department,
-                                  order.requested_at, order.updated_at, order.resolved_at, order.reopen_count,
-                                  service.response.nominal_seconds, service.resolution.nominal_seconds, repeats))
-        return seen
+        orders = list_orders(ctx.engine, ctx.catalogue, utcnow(), OrderFilter(statuses=ACTIVE_STATUSES, limit=limit))
+        return [seen for order in orders for seen in [self._seen(ctx, order)] if seen is not None]
 
-    def carry_out(self, ctx, step: Step) -> list[OutgoingMessage]:
+    def seen(self, ctx, order_id: int, now: datetime) -> OrderSeen | None:
+        """One order as the players read it (history.py plays one order at a time); None once inactive."""
+        from services.models import utcnow
+        from services.requests.orders import ACTIVE_STATUSES, get_order
+
+        order = get_order(ctx.engine, ctx.catalogue, utcnow(), order_id)
+        return self._seen(ctx, order) if order is not None and order.status in ACTIVE_STATUSES else None
+
+    def _seen(self, ctx, order) -> OrderSeen | None:
+        from services.requests.orders import duplicate_candidates
+
+        service = ctx.catalogue.service(order.service_code)
+        if service is None or not order.request_id.startswith(f"S{self.seed}-"):
+            return None
+        repeats = None
+        if order.status == "received":
+            older = [o.id for o in duplicate_candidates(ctx.engine, ctx.catalogue, order) if o.id < order.id]
+            repeats = min(older) if older else None
+        return OrderSeen(order.id, order.request_id, order.status, service.department, order.department,
+                         order.requested_at, order.updated_at, order.resolved_at, order.reopen_count,
+                         service.response.nominal_seconds, service.resolution.nominal_seconds, repeats)
+
+    def carry_out(self, ctx, step: Step, at: datetime | None = None) -> list[OutgoingMessage]:
+        """``at``: the step's moment in the past (history.py); None: now."""
         from services.access.principal import Principal
         from services.commands import Refused
         from services.requests import commands
@@ -239,7 +262,7 @@ class HotlineDesk:
             if key in self._rated:
                 return []
             self._rated.add(key)
-            return [rating_message(ctx.topic_root, step)]
+            return [rating_message(ctx.topic_root, step, at)]
         agent = Principal.system("simulator: hotline agent", role="agent")
         if step.action in ("merge", "assign"):
             command = commands.MergeOrder(ctx, agent, step.order_id, into_id=step.into) if step.action == "merge" \
@@ -252,7 +275,8 @@ class HotlineDesk:
                        "start": lambda: commands.StartWork(ctx, staff, step.order_id),
                        "resolve": lambda: commands.ResolveOrder(ctx, staff, step.order_id, notes=step.text)}[step.action]()
         try:
-            command()
+            command.validate()
+            command.run(at)
         except Refused as refusal:  # a person acted on it meanwhile: the next look sees what they did
             log.info("%s of %s refused: %s", step.action, step.request_id, refusal.message)
         return []

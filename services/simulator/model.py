@@ -98,8 +98,21 @@ class CitySimulator:
         return out
 
     def command(self, unit_id: str, cmd) -> list[OutgoingMessage]:
-        """A command from CityOps for one unit (SPEC section 4); returns the cmdexe replies."""
+        """A command from CityOps for one unit (SPEC section 4); returns the cmdexe replies.
+
+        A command issued before this simulator started is the city's past being recorded (the demo's
+        history, history.py, answers it itself): the live unit ignores it."""
+        if self._issued_before_start(cmd):
+            return []
         return self.fleet.command(unit_id, cmd, self.now)
+
+    def _issued_before_start(self, cmd) -> bool:
+        issued = cmd.get("issuedAt") if isinstance(cmd, dict) else None
+        try:
+            moment = datetime.fromisoformat(issued.replace("Z", "+00:00")) if isinstance(issued, str) else None
+        except ValueError:
+            return False
+        return moment is not None and moment.replace(tzinfo=moment.tzinfo or timezone.utc) < self.start
 
     def resume(self, missions: list[Mission]) -> list[OutgoingMessage]:
         """Units carry on the missions the database says they serve (after a restart), from now."""
@@ -116,6 +129,19 @@ class CitySimulator:
 
     def stop_drill(self) -> None:
         self.drills.stop()
+
+    def past(self, to: datetime, every: timedelta, settle_s: int = 60) -> list[OutgoingMessage]:
+        """The coarse past (history.py): the weather and the water move on to ``to`` in ``settle_s``
+        steps, then every device reports once, at ``to``, and the citizens' reports up to ``to`` are
+        made. Units and drills stay out of it. Call with ``to`` one ``every`` after the other."""
+        moment = to - every
+        while moment < to:
+            moment += timedelta(seconds=settle_s)
+            self.atmosphere.step(moment, settle_s)
+            self.water.step(moment, settle_s)
+        out = [m for r in self._reporters if r.kind != "unit" for m in self._report(r, to)]
+        out.extend(message(f"{self.topic_root}/reports", r) for r in self.reports.due(to))
+        return out
 
     def misbehaving_devices(self) -> dict[str, str]:
         """Which device misbehaves how: {behaviour: device_id}."""

@@ -91,11 +91,12 @@ async def run_simulator(settings: Settings, *, speed: float = 1.0, backfill: tim
     log.info("simulator stopped at sim time %s", sim.now.isoformat())
 
 
-def _client(settings: Settings, seed: int) -> aiomqtt.Client:
+def _client(settings: Settings, seed: int, name: str = "sim") -> aiomqtt.Client:
+    """``name`` keeps the live simulator's and the history's connections apart (one client id each)."""
     target = settings.simulator_mqtt
     return aiomqtt.Client(
         target.host, target.port, username=target.username, password=target.password, logger=mqtt_log,
-        identifier=f"cityops-sim-{seed}-{os.getpid()}", tls_context=target.tls_context(),
+        identifier=f"cityops-{name}-{seed}-{os.getpid()}", tls_context=target.tls_context(),
         max_inflight_messages=100, timeout=10,
     )
 
@@ -133,7 +134,7 @@ class HotlineTurns:
         if clock.catching_up or (self._next is not None and sim.now < self._next):
             return []
         self._next = sim.now + PLAY_EVERY
-        return await asyncio.to_thread(self.desk, sim.now)
+        return await asyncio.to_thread(self.desk, sim.now, sim.start)
 
 
 async def _session(client: aiomqtt.Client, sim: CitySimulator, clock: SimClock, pending: deque,

@@ -74,6 +74,9 @@ class Incident:
         return 1 - depth * min(ramp_in, ramp_out)
 
 
+FORGET_AFTER = timedelta(hours=6)  # an incident this long over is no one's concern
+
+
 class Traffic:
     def __init__(self, devices: list[dict], roads: RoadNetwork, storms: StormSchedule, tz: ZoneInfo,
                  rng: random.Random, start: datetime):
@@ -129,9 +132,13 @@ class Traffic:
         return 1 - RUSH_SENSITIVITY.get(road_class, 0.55) * (dip + daytime)
 
     def _extend_incidents(self, moment: datetime) -> None:
+        extended = False
         while self._next_incident <= moment and self.segments:
             self.incidents.append(self._new_incident(self._next_incident))
             self._next_incident += timedelta(minutes=self._rng.uniform(30, 90))
+            extended = True
+        if extended:  # the long gone ones out of every look-up (weeks of the past: history.py)
+            self.incidents = [i for i in self.incidents if i.end + FORGET_AFTER > moment]
 
     def _new_incident(self, start: datetime) -> Incident:
         rng = self._rng

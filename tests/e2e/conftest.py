@@ -104,6 +104,7 @@ def start_served_city(workdir: Path, *, demo: bool = True, web_port: int | None 
         "CITYOPS_ADMIN_TOKEN": admin_token,
         "CITYOPS_LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
+        "CITYOPS_SIM_HISTORY_DAYS": "0",  # weeks of the past are the history tests' (test_history.py), not every page's
         **(extra_env or {}),
     })
     log_path = workdir / "serve.log"

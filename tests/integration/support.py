@@ -84,6 +84,29 @@ class Publisher:
         self.client.disconnect()
 
 
+def retained_messages(broker, topic_filter: str, expected: int, timeout: float = 10) -> dict[str, tuple[dict, bool]]:
+    """A fresh subscriber, connecting after the publish: what the broker kept, by topic (payload, retain flag)."""
+    received: dict[str, tuple[dict, bool]] = {}
+    done = threading.Event()
+
+    def on_message(client, userdata, message):
+        received[message.topic] = (json.loads(message.payload), message.retain)
+        if len(received) >= expected:
+            done.set()
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"sub-{uuid.uuid4().hex[:8]}")
+    client.on_message = on_message
+    client.on_connect = lambda c, *_: c.subscribe(topic_filter, qos=1)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    try:
+        done.wait(timeout)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    return received
+
+
 def traffic_entity(minute: int, speed: float = 42.0, second: int = 0, device_id: str | None = None) -> dict:
     """A traffic reading; without ``device_id`` it has no ``id`` and is its topic's device's."""
     moment = datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc) + timedelta(minutes=minute, seconds=second)

@@ -2,11 +2,8 @@
 from __future__ import annotations
 
 import json
-import threading
-import uuid
 from datetime import datetime, timedelta, timezone
 
-import paho.mqtt.client as mqtt
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
@@ -17,7 +14,7 @@ from services.alarms import open_incident_for_alarm
 from services.models import Alarm, AuditEntry, utcnow
 from services.rules import alarm_service, schedule_alarm_jobs
 from tests.brokers import wait_until
-from tests.integration.support import Publisher, count_observations, make_settings, start_ingest
+from tests.integration.support import Publisher, count_observations, make_settings, retained_messages, start_ingest
 
 RULES = """
 rules:
@@ -236,26 +233,7 @@ def test_a_drill_alarms_incident_is_a_drill_from_the_moment_it_is_created(city):
 
 
 def _retained_alerts(broker, root: str, expected: int) -> dict[str, tuple[dict, bool]]:
-    """A fresh subscriber, connecting after the publish: what the broker kept."""
-    received: dict[str, tuple[dict, bool]] = {}
-    done = threading.Event()
-
-    def on_message(client, userdata, message):
-        received[message.topic] = (json.loads(message.payload), message.retain)
-        if len(received) >= expected:
-            done.set()
-
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"sub-{uuid.uuid4().hex[:8]}")
-    client.on_message = on_message
-    client.on_connect = lambda c, *_: c.subscribe(f"{root}/alerts/#", qos=1)
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    try:
-        done.wait(10)
-    finally:
-        client.loop_stop()
-        client.disconnect()
-    return received
+    return retained_messages(broker, f"{root}/alerts/#", expected)
 
 
 def _published(engine, alarm_id: int) -> bool:

@@ -355,3 +355,17 @@ def test_a_system_principal_in_a_role_has_that_roles_rights_and_a_department_onl
                                view.id)).status == 403
     assert AcceptOrder(ctx, Principal.system("sim roads", role="department", department="roads"),
                        view.id)().status == "accepted"
+
+
+def test_an_order_of_the_past_being_played_raises_no_overdue_alarm_until_the_play_has_finished(ctx):
+    from services.audit import record
+    from services.simulator.history import FINISHED, STARTED
+
+    view = submit(ctx, code="TRE", now=utcnow() - timedelta(hours=2)).order  # 30 min to respond: overdue
+    played = {"from": "2026-01-01T00:00:00Z", "to": (utcnow() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    with session_scope(ctx.engine) as session:
+        record(session, "simulator: history", STARTED, "city:Helsinki", None, played)
+    assert check_overdue(ctx.engine, CATALOGUE) == []  # the history works it at its past moments
+    with session_scope(ctx.engine) as session:
+        record(session, "simulator: history", FINISHED, "city:Helsinki", None, played)
+    assert check_overdue(ctx.engine, CATALOGUE) == [view.id]  # left open by the past: overdue now

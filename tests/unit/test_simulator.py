@@ -320,6 +320,17 @@ def test_cancel_sends_a_dispatched_unit_back_without_arriving(city):
     assert _bodies(messages, "/units/fire-1/state")[-1]["serviceStatus"] == "parked"
 
 
+def test_a_command_issued_before_the_simulator_started_is_history_and_the_live_unit_ignores_it(city):
+    sim = CitySimulator(city, seed=21, start=WEDNESDAY_0000_UTC)
+    destination = {"type": "Point", "coordinates": list(_coords(_node(4, 4)))}
+    past = {"cmdId": "c-1", "command": "dispatch", "incidentId": "9", "destination": destination,
+            "issuedAt": "2024-01-01T00:00:00Z"}
+    assert sim.command("fire-1", past) == []
+    assert sim.fleet.units["fire-1"].mission is None
+    present = {**past, "issuedAt": (WEDNESDAY_0000_UTC + timedelta(seconds=5)).isoformat()}
+    assert [r.json()["result"] for r in sim.command("fire-1", present)] == ["accepted"]
+
+
 @pytest.mark.parametrize("cmd", [
     None, "dispatch", {"command": "dispatch"}, {"cmdId": "x", "command": "fly"},
     {"cmdId": "x", "command": "dispatch"},

@@ -452,6 +452,27 @@ def test_command_reply_is_parsed_with_its_unit_and_time():
     assert reply.at == datetime(2024, 5, 1, 8, 59, 30, tzinfo=UTC)
 
 
+BACKFILL = ParseContext(accept_recorded_at=True)
+
+
+def test_a_back_filled_reply_and_report_are_received_when_recorded_where_the_demo_history_is_accepted():
+    recorded = "2024-05-01T08:00:00Z"
+    reply = {"cmdId": "c-42", "result": "arrived", "at": recorded, "recordedAt": recorded}
+    report = {"service_request_id": "S42-1", "service_code": "POT", "lat": 60.17, "long": 24.94,
+              "requested_datetime": recorded, "recordedAt": recorded}
+    for context, received in ((BACKFILL, datetime(2024, 5, 1, 8, tzinfo=UTC)), (ANYWHERE, RECEIVED)):
+        assert parse("city/units/amb-7/cmdexe", reply, context).replies[0].received_at == received
+        assert parse("city/reports", report, context).reports[0].received_at == received
+
+
+def test_a_recorded_at_in_the_future_or_unreadable_is_never_taken():
+    later = (RECEIVED + timedelta(hours=1)).isoformat()
+    assert parse("city/units/amb-7/cmdexe", {"cmdId": "c", "result": "accepted", "recordedAt": later},
+                 BACKFILL).replies[0].received_at == RECEIVED
+    refused = parse("city/units/amb-7/cmdexe", {"cmdId": "c", "result": "accepted", "recordedAt": "soon"}, BACKFILL)
+    assert refused.replies == [] and refused.rejections[0].reason == "invalid_timestamp"
+
+
 def test_own_command_topic_is_ignored():
     result = parse("city/units/amb-7/cmd", {"cmdId": "c-42", "command": "dispatch"})
     assert result.ignored and result.rejections == [] and result.replies == []

@@ -1,0 +1,311 @@
+"""The roll-ups: every catalogue KPI per district and city-wide, per hour, day, week, month and
+quarter in the site time zone, stored in ``kpi_rollups`` by the leading ingest process.
+
+Each run (every ``RUN_S`` seconds, so the current periods are at most a minute old):
+
+1. **What changed** since the last run, per source, read from watermarks (``kpi_watermarks``):
+   observations by id (the rows stored since; their ``observed_at`` may be long past: late data),
+   incidents, work orders and alarms by ``updated_at`` (a re-opened incident, a rated request, an
+   acknowledged alarm). Every UTC hour one of their times falls in marks the past periods holding
+   that hour as dirty for that source (``kpi_dirty_buckets``). Rows stored in the last ``SETTLE``
+   are read again by the next run too, so a transaction that commits late is not missed.
+2. **The current periods** of every kind, all KPIs (and each period just ended, once, after its end).
+3. **The dirty periods**, newest first, for as long as ``budget_s`` allows; only the KPIs whose
+   ``sources`` include a source that changed in them. What is left waits for the next run.
+
+Hours are kept for the last ``HOUR_HORIZON`` only (late data older than that recomputes its day,
+week, month and quarter). A measure that raises is logged and its KPI skipped (its stored value
+stays); the others go on.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Iterable
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from services.kpis.catalogue import Catalogue, Kpi
+from services.kpis.periods import PERIODS, buckets, period_bounds, shift
+from services.kpis.registry import MEASURES, MeasureContext, Measured, Scope
+from services.kpis.targets import CITY, district_names
+from services.models import Alarm, Incident, KpiDirtyBucket, KpiRollup, KpiWatermark, Observation, WorkOrder, utcnow
+
+log = logging.getLogger("cityops.kpis")
+
+RUN_S = 30
+SETTLE = timedelta(seconds=60)
+HOUR_HORIZON = timedelta(days=2)
+HOUR = timedelta(hours=1)
+# The times of a record that may put it in a period, per source read by updated_at
+RECORD_TIMES = {
+    "incidents": (Incident, ("created_at", "dispatched_at", "on_scene_at", "resolved_at", "closed_at")),
+    "requests": (WorkOrder, ("received_at", "assigned_at", "accepted_at", "started_at", "resolved_at",
+                             "closed_at", "rated_at")),
+    "alarms": (Alarm, ("started_at", "raised_at", "acknowledged_at", "escalated_at", "cleared_at")),
+}
+
+
+@dataclass
+class RollupContext:
+    engine: Engine
+    city: object
+    catalogue_source: Callable[[], Catalogue]
+    tz: str
+
+    @property
+    def catalogue(self) -> Catalogue:
+        return self.catalogue_source()
+
+    @property
+    def districts(self) -> list[str]:
+        return district_names(self.city)
+
+    @classmethod
+    def of(cls, runtime) -> "RollupContext":
+        from services.kpis.catalogue import catalogue_of
+
+        return cls(runtime.engine, runtime.city, lambda: catalogue_of(runtime.settings), runtime.timezone)
+
+
+@dataclass
+class RollupReport:
+    """What one run did: periods computed, values stored, KPIs skipped because their measure failed."""
+
+    periods: int = 0
+    values: int = 0
+    changed: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    dirty_left: int = 0
+
+
+# ---------------------------------------------------------------- one run
+
+def run_rollup(ctx: RollupContext, now: datetime | None = None, budget_s: float = 20.0) -> RollupReport:
+    """One scheduled run: mark what changed, compute the current periods, then the dirty ones."""
+    now = now or utcnow()
+    started = time.monotonic()
+    report = RollupReport()
+    mark_changes(ctx, now)
+    for period, start, end in _due_now(ctx, now):
+        compute(ctx, period, start, end, None, now, report)
+    while time.monotonic() - started < budget_s:
+        batch = _dirty_batch(ctx.engine, limit=20)
+        if not batch:
+            break
+        for (period, start, end), (sources, marked) in batch.items():
+            compute(ctx, period, start, end, sources, now, report)
+            _clean(ctx.engine, period, start, marked)
+            if time.monotonic() - started >= budget_s:
+                break
+    with Session(ctx.engine) as session:
+        report.dirty_left = session.execute(select(func.count()).select_from(KpiDirtyBucket)).scalar_one()
+    return report
+
+
+def rollup_range(ctx: RollupContext, start: datetime, end: datetime, now: datetime | None = None,
+                 periods: Iterable[str] = PERIODS) -> RollupReport:
+    """Computes every period of ``periods`` overlapping ``[start, end)`` (a back-fill, the benchmark)."""
+    now = now or utcnow()
+    report = RollupReport()
+    for period in periods:
+        for first, last in buckets(period, start, end, ctx.tz):
+            if first < now:
+                compute(ctx, period, first, last, None, now, report)
+    return report
+
+
+def _due_now(ctx: RollupContext, now: datetime) -> list[tuple[str, datetime, datetime]]:
+    """The current period of every kind, and the one just ended if it was not computed after its end."""
+    due = []
+    with Session(ctx.engine) as session:
+        for period in PERIODS:
+            start, end = period_bounds(period, now, ctx.tz)
+            due.append((period, start, end))
+            before = shift(period, start, ctx.tz, -1)
+            last = session.execute(select(func.min(KpiRollup.computed_at)).where(
+                KpiRollup.period == period, KpiRollup.start == before)).scalar_one_or_none()
+            if last is not None and last < start:
+                due.append((period, before, start))
+    return due
+
+
+# ---------------------------------------------------------------- computing one period
+
+def compute(ctx: RollupContext, period: str, start: datetime, end: datetime, sources: set[str] | None,
+            now: datetime, report: RollupReport | None = None) -> RollupReport:
+    """Every KPI (of ``sources``; None: all) for the city and each district over one period, stored."""
+    report = report or RollupReport()
+    kpis = [kpi for kpi in ctx.catalogue if sources is None or sources & set(kpi.sources)]
+    if not kpis:
+        return report
+    districts = ctx.districts
+    results: dict[tuple[str, str], Measured] = {}
+    with Session(ctx.engine) as session:
+        for kpi in kpis:
+            measured = _measure_all(session, ctx, kpi, start, end, districts if kpi.districts else [])
+            if measured is None:
+                report.failed[kpi.key] = f"{period} {start.isoformat()}"
+                continue
+            results.update({(kpi.key, district): value for district, value in measured.items()})
+        session.rollback()  # the measures only read
+        report.changed += _store(session, period, start, end, results, now)
+        session.commit()
+    report.periods += 1
+    report.values += len(results)
+    return report
+
+
+def _measure_all(session: Session, ctx: RollupContext, kpi: Kpi, start: datetime, end: datetime,
+                 districts: list[str]) -> dict[str, Measured] | None:
+    """The KPI for the city and each district; None (logged) when its measure fails or is missing."""
+    function = MEASURES.get(kpi.measure)
+    if function is None:
+        log.error("KPI %s: no measure registered as %r; skipped", kpi.key, kpi.measure)
+        return None
+    context = MeasureContext(session, ctx.city, kpi.params)
+    try:
+        return {district: function(context, Scope(start, end, None if district == CITY else district))
+                for district in [CITY, *districts]}
+    except Exception:
+        log.exception("KPI %s: its measure %r failed for %s..%s; skipped", kpi.key, kpi.measure, start, end)
+        session.rollback()  # PostgreSQL refuses every further statement of a failed transaction
+        return None
+
+
+def _store(session: Session, period: str, start: datetime, end: datetime,
+           results: dict[tuple[str, str], Measured], now: datetime) -> int:
+    """Upserts the period's values; a changed value is unpublished again (the MQTT outbox)."""
+    stored = {(row.kpi, row.district): row for row in session.execute(select(KpiRollup).where(
+        KpiRollup.period == period, KpiRollup.start == start)).scalars()}
+    changed = 0
+    for (kpi, district), measured in results.items():
+        value = None if measured.value is None else float(measured.value)
+        row = stored.get((kpi, district))
+        if row is None:
+            row = KpiRollup(kpi=kpi, district=district, period=period, start=start, end=end, computed_at=now)
+            session.add(row)
+        elif (row.value, row.count, row.share_meeting) == (value, measured.count, measured.share_meeting):
+            row.computed_at = now
+            continue
+        row.value, row.count, row.share_meeting = value, int(measured.count), measured.share_meeting
+        row.computed_at, row.published = now, False
+        changed += 1
+    return changed
+
+
+# ---------------------------------------------------------------- what changed
+
+def mark_changes(ctx: RollupContext, now: datetime) -> int:
+    """Reads every source's changes since its watermark, marks the past periods they fall in as dirty
+    and moves the watermarks, in one transaction. Returns how many (period, source) marks were made."""
+    marks = 0
+    with Session(ctx.engine) as session:
+        watermarks = {row.source: row for row in session.execute(select(KpiWatermark)).scalars()}
+        hours, last_id = _observation_hours(session, watermarks.get("observations"), now)
+        marks += _mark(session, ctx.tz, "observations", hours, now)
+        _move(session, watermarks, "observations", now, last_id=last_id)
+        for source, (model, columns) in RECORD_TIMES.items():
+            mark = watermarks.get(source)
+            query = select(*(getattr(model, name) for name in columns))
+            if mark is not None and mark.last_at is not None:
+                query = query.where(model.updated_at > mark.last_at - SETTLE)
+            instants = {moment for row in session.execute(query) for moment in row if moment is not None}
+            marks += _mark(session, ctx.tz, source, {_hour_of(moment) for moment in instants}, now)
+            _move(session, watermarks, source, now, last_at=now)
+        session.commit()
+    return marks
+
+
+def _observation_hours(session: Session, mark: KpiWatermark | None, now: datetime) -> tuple[set[datetime], int | None]:
+    """The UTC hours of the observations stored since the watermark, and the new watermark: the newest
+    id stored more than SETTLE ago (younger rows are read again next time)."""
+    after = mark.last_id if mark is not None and mark.last_id is not None else 0
+    settled = session.execute(select(func.max(Observation.id)).where(
+        Observation.id > after, Observation.received_at < now - SETTLE)).scalar_one_or_none()
+    hour = _hour_expression(session, Observation.observed_at)
+    rows = session.execute(select(hour).where(Observation.id > after).group_by(hour)).scalars()
+    return {_parse_hour(value) for value in rows}, settled if settled is not None else after
+
+
+def _hour_expression(session: Session, column):
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date_trunc("hour", column)
+    return func.substr(column, 1, 13)  # SQLite keeps naive UTC as text: "YYYY-MM-DD HH"
+
+
+def _parse_hour(value) -> datetime:
+    if isinstance(value, str):
+        return datetime.strptime(value[:13], "%Y-%m-%d %H").replace(tzinfo=timezone.utc)
+    return value.replace(tzinfo=timezone.utc)
+
+
+def _hour_of(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+
+
+def _mark(session: Session, tz: str, source: str, hours: set[datetime], now: datetime) -> int:
+    """Marks the past periods overlapping each UTC hour as dirty for ``source`` (the current ones are
+    computed every run anyway; hours older than HOUR_HORIZON are not kept as hours)."""
+    if not hours:
+        return 0
+    dirty: dict[tuple[str, datetime], datetime] = {}
+    current = {period: period_bounds(period, now, tz)[0] for period in PERIODS}
+    for period in PERIODS:
+        seen_until = None
+        for hour in sorted(hours):
+            if period == "hour" and hour < now - HOUR_HORIZON:
+                continue
+            if seen_until is not None and hour + HOUR <= seen_until:
+                continue  # inside a period already marked
+            for start, end in buckets(period, hour, hour + HOUR, tz):
+                if start < current[period]:
+                    dirty[(period, start)] = end
+                seen_until = end
+    rows = [{"period": period, "start": start, "source": source, "end": end, "marked_at": now}
+            for (period, start), end in dirty.items()]
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    for index in range(0, len(rows), 500):
+        statement = insert(KpiDirtyBucket).values(rows[index:index + 500])
+        session.execute(statement.on_conflict_do_update(
+            index_elements=["period", "start", "source"], set_={"marked_at": statement.excluded.marked_at}))
+    return len(rows)
+
+
+def _move(session: Session, watermarks: dict, source: str, now: datetime, **position) -> None:
+    mark = watermarks.get(source)
+    if mark is None:
+        mark = watermarks[source] = KpiWatermark(source=source, updated_at=now)
+        session.add(mark)
+    for name, value in position.items():
+        setattr(mark, name, value)
+    mark.updated_at = now
+
+
+def _dirty_batch(engine: Engine, limit: int) -> dict[tuple[str, datetime, datetime], tuple[set[str], datetime]]:
+    """The newest dirty periods: each with the sources that changed in it and its latest mark."""
+    with Session(engine) as session:
+        newest = session.execute(select(KpiDirtyBucket.period, KpiDirtyBucket.start)
+                                 .group_by(KpiDirtyBucket.period, KpiDirtyBucket.start)
+                                 .order_by(KpiDirtyBucket.start.desc(), KpiDirtyBucket.period).limit(limit)).all()
+        batch: dict = defaultdict(lambda: (set(), datetime.min.replace(tzinfo=timezone.utc)))
+        for period, start in newest:
+            for row in session.execute(select(KpiDirtyBucket).where(
+                    KpiDirtyBucket.period == period, KpiDirtyBucket.start == start)).scalars():
+                sources, marked = batch[(row.period, row.start, row.end)]
+                sources.add(row.source)
+                batch[(row.period, row.start, row.end)] = (sources, max(marked, row.marked_at))
+    return dict(batch)
+
+
+def _clean(engine: Engine, period: str, start: datetime, marked: datetime) -> None:
+    """Forgets a computed dirty period, unless it was marked again while it was being computed."""
+    with engine.begin() as connection:
+        connection.execute(delete(KpiDirtyBucket).where(
+            KpiDirtyBucket.period == period, KpiDirtyBucket.start == start, KpiDirtyBucket.marked_at <= marked))

@@ -1,0 +1,496 @@
+"""The demo city's past, played once at start-up, so the scorecards open with weeks of history.
+
+The past goes the way the present does: the simulator publishes it over MQTT and CityOps's ingest
+stores it; the people in it act through CityOps's commands. Only coarser and faster:
+
+- Telemetry: every device reports once an hour (``CitySimulator.past``), with its past observation
+  time; the weather and the water move on in one-minute steps between two reports.
+- Citizens: the same seeded reports the live simulator makes (reports.py), and 112 calls (traffic
+  accidents, fires, injured people; the live demo leaves those to its drills), published on
+  ``<root>/reports`` when they happened.
+- Dispatchers and units: each incident is dispatched through ``DispatchUnit`` at its past moment by
+  ``HISTORY_DISPATCHER``; the unit's replies (accepted, arrived, cleared) follow on
+  ``<root>/units/<id>/cmdexe`` with their past times. The live units ignore these commands (issued
+  before the live simulator started) and the acceptance timeout leaves them alone.
+- The hotline: agents, departments and citizens (hotline.py) play each order through the same
+  commands, each step at its past moment; the citizens' ratings go out over MQTT.
+
+What the commands cannot take from the wire is when CityOps received a message: a report, reply or
+rating of the past carries ``recordedAt`` (the moment it was received then), which the ingest
+honours only in the demo with history (``Settings.accepts_recorded_at``). The play itself is audited:
+one ``simulator.history`` entry (window, seed, counts), and every command it runs is audited as
+anyone's under a ``simulator: ...`` principal, at the real time of writing, with the past times in
+its snapshot.
+
+The window is ``[now - days, now - live back-fill)`` hour-aligned, cut at the oldest observation
+already stored. The audit log says whether a play finished: a second start after a finished one
+plays nothing; after an interrupted one it plays the same window again, whole (observations,
+reports and their orders and incidents are stored once; the players carry on where things stand).
+Deterministic with the seed, apart from what depends on the order the ingest stores things in.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import aiomqtt
+from sqlalchemy import func, or_, select
+
+from services.access.principal import Principal
+from services.audit import record
+from services.db import session_scope
+from services.models import AuditEntry, Incident, Observation, WorkOrder, utcnow
+from services.telemetry import RECORDED_AT
+
+from .common import OutgoingMessage, iso, message, point
+from .hotline import HotlineDesk, HotlinePlayers
+from .model import CitySimulator
+
+log = logging.getLogger("cityops.simulator.history")
+
+EVERY = timedelta(hours=1)  # the past's telemetry interval
+HISTORY_ACTOR = "simulator: history"
+STARTED, FINISHED = "simulator.history", "simulator.history.done"  # the audit log's entries of a play
+CALLS_PER_HOUR = 0.3  # 112 calls in the past: about seven a day
+CALLS = (  # (service_code, service_name, description, weight)
+    ("accident", "traffic accident", "Two cars collided at the crossing", 5.0),
+    ("accident", "traffic accident", "A cyclist was hit by a van", 2.0),
+    ("MCI", "injured people", "A person collapsed on the pavement", 3.0),
+    ("fire", "fire", "Smoke coming out of a flat's window", 1.5),
+    ("fire", "fire", "A car is on fire in the car park", 1.0),
+)
+TURNOUT_S = (20, 90)  # dispatch -> unit accepted
+ON_SCENE_MIN = (10, 45)  # arrived -> cleared
+PROCESSING_S = (25, 150)  # call created -> first dispatch
+ROUNDS = 4  # hotline passes: a dissatisfied citizen reopens an order, which is played again
+SCAN = timedelta(minutes=5)
+CATCH_UP_EVERY = 3  # hours of the past published before waiting for the ingest to store them
+CAUGHT_UP = 0.97  # of the observations published (a misbehaving sensor's are refused)  # how finely the players' next moment is looked for
+
+
+@dataclass(frozen=True)
+class HistoryWindow:
+    start: datetime
+    end: datetime
+
+
+def history_window(engine, days: float, live_backfill: timedelta, now: datetime) -> HistoryWindow | None:
+    """The past still to play: a play begun and not finished (audited) again, whole (what it stored
+    is stored once); else ``days`` before the live simulator's own back-fill, before anything stored."""
+    last = _last_play(engine)
+    if last is not None:
+        action, played = last
+        return None if action == FINISHED else HistoryWindow(_utc(played["from"]), _utc(played["to"]))
+    with engine.connect() as connection:
+        oldest = connection.execute(select(func.min(Observation.observed_at))).scalar_one_or_none()
+    end = _floor_hour(now - live_backfill)
+    if oldest is not None:
+        end = min(end, _floor_hour(oldest if oldest.tzinfo else oldest.replace(tzinfo=timezone.utc)))
+    start = _floor_hour(now - live_backfill - timedelta(days=days))
+    return HistoryWindow(start, end) if end - start >= EVERY else None
+
+
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def history_unfinished(engine) -> bool:
+    """Whether a play of the past began and has not finished (the live hotline leaves the past to it)."""
+    return past_in_play(engine) is not None
+
+
+def past_in_play(engine) -> datetime | None:
+    """The end of the past being played (its orders are not overdue now: they are worked at their past
+    moments), None when no play is unfinished."""
+    last = _last_play(engine)
+    return _utc(last[1]["to"]) if last is not None and last[0] == STARTED else None
+
+
+def _last_play(engine) -> tuple[str, dict] | None:
+    """The audit log's latest word on a play of the past: (started or finished, its window)."""
+    with engine.connect() as connection:
+        last = connection.execute(select(AuditEntry.action, AuditEntry.after).where(
+            AuditEntry.action.in_((STARTED, FINISHED))).order_by(AuditEntry.id.desc()).limit(1)).first()
+    if last is None:
+        return None
+    return last.action, json.loads(last.after) if isinstance(last.after, str) else last.after
+
+
+def _floor_hour(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+
+
+def recorded(outgoing: OutgoingMessage, at: datetime) -> OutgoingMessage:
+    """The message as received at ``at`` (the back-fill's ``recordedAt``)."""
+    body = outgoing.json()
+    body[RECORDED_AT] = iso(at)
+    return OutgoingMessage(outgoing.topic, json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
+                           outgoing.qos, outgoing.retain)
+
+
+class EmergencyCalls:
+    """112 calls of the past: per hour, from its own seeded stream, somewhere on a named street."""
+
+    def __init__(self, sim: CitySimulator):
+        self.sim = sim
+        self.streets = [e for e in (sim.roads.core_edges() or list(sim.roads.edges.values())) if e.name]
+
+    def during(self, hour: datetime) -> list[OutgoingMessage]:
+        rng = random.Random(f"{self.sim.seed}:history-call:{iso(hour)}")
+        if not self.streets or rng.random() >= CALLS_PER_HOUR:
+            return []
+        at = hour + timedelta(seconds=rng.randrange(3600))
+        code, name, description, _ = rng.choices(CALLS, weights=[c[3] for c in CALLS])[0]
+        street = rng.choice(self.streets)
+        lon, lat, _ = self.sim.roads.position_on(street, rng.uniform(0, street.length_m))
+        request_id = f"E{self.sim.seed}-{at:%y%m%d-%H%M%S}"
+        body = {"id": f"urn:ngsi-ld:Open311ServiceRequest:{request_id}", "type": "Open311ServiceRequest",
+                "service_request_id": request_id, "service_code": code, "service_name": name,
+                "description": description, "status": "open", "location": point(lon, lat),
+                "address_string": f"{street.name}, {self.sim.city.name}", "requested_datetime": iso(at)}
+        return [message(f"{self.sim.topic_root}/reports", body)]
+
+
+def past_messages(sim: CitySimulator, window: HistoryWindow):
+    """Hour by hour, oldest first: what the city published (reports as received when made)."""
+    calls = EmergencyCalls(sim)
+    hour = window.start
+    while hour < window.end:
+        out = sim.past(hour, EVERY) + calls.during(hour)
+        yield [recorded(m, _requested(m)) if m.topic.endswith("/reports") else m for m in out]
+        hour += EVERY
+
+
+def _requested(outgoing: OutgoingMessage) -> datetime:
+    return datetime.fromisoformat(outgoing.json()["requested_datetime"].replace("Z", "+00:00"))
+
+
+@dataclass
+class PlayCounts:
+    messages: int = 0
+    observations: int = 0  # telemetry entities published
+    reports: int = 0
+    dispatches: int = 0
+    order_steps: int = 0
+
+
+class HistoryDispatcher:
+    """Dispatches the past's incidents, oldest first, each to a unit free at that moment in the past."""
+
+    def __init__(self, ctx, seed: int, window: HistoryWindow, publish: Callable[[list[OutgoingMessage]], None]):
+        from services.dispatch import HISTORY_DISPATCHER
+
+        self.ctx, self.seed, self.window, self.publish = ctx, seed, window, publish
+        self.actor = Principal.system(HISTORY_DISPATCHER, role="dispatcher")
+        self.busy_until: dict[str, datetime] = {}  # in the past's time
+        self.dispatched = 0
+
+    def waiting(self) -> list:
+        from services.incidents import list_incidents
+
+        return sorted((i for i in list_incidents(self.ctx.engine, ("new",), limit=5000)
+                       if self.window.start <= i.created_at < self.window.end), key=lambda i: i.created_at)
+
+    def play(self, deadline: float) -> int:
+        pending = self.waiting()
+        while pending and time.monotonic() < deadline:
+            pending = [incident for incident in pending if not self.dispatch(incident)]
+            if pending:
+                time.sleep(0.2)  # the units' replies are on their way through the ingest
+                pending = [i for i in self.waiting() if i.id in {p.id for p in pending}]
+        if pending:
+            log.warning("history: %d past incident(s) left in the queue", len(pending))
+        log.info("history: %d incident(s) dispatched", self.dispatched)
+        return self.dispatched
+
+    def dispatch(self, incident) -> bool:
+        """True once the incident is dispatched (or cannot be); False to try again shortly."""
+        from services.commands import Refused
+        from services.dispatch import DispatchUnit, recommend
+
+        rng = random.Random(f"{self.seed}:history-dispatch:{incident.external_id or incident.id}")
+        at = incident.created_at + timedelta(seconds=rng.uniform(*PROCESSING_S))
+        draw = rng.random()  # the unit's part (mission)
+        candidates = recommend(self.ctx, incident)
+        if not candidates:
+            return False
+        free = [c for c in candidates if self.busy_until.get(c.unit.unit_id, at) <= at]
+        chosen = free[0] if free else min(candidates, key=lambda c: self.busy_until[c.unit.unit_id])
+        at = max(at, self.busy_until.get(chosen.unit.unit_id, at))
+        if self.mission(at, chosen.eta_seconds, draw)[-1][1] >= self.window.end:
+            return True  # its mission reaches into the present: the dispatchers on duty have it
+        command = DispatchUnit(self.ctx, self.actor, incident.id, chosen.unit.unit_id)
+        try:
+            command.validate()
+            result = command.run(at)
+        except Refused as refusal:
+            log.info("history: incident #%s not dispatched (%s)", incident.id, refusal.message)
+            return refusal.code not in ("unit_unavailable", "unreachable")
+        self.dispatched += 1
+        self.publish(self.replies(result, at, draw))
+        return True
+
+    @staticmethod
+    def mission(at: datetime, eta_seconds: float, draw: float) -> list[tuple[str, datetime]]:
+        """The unit's replies and their moments, from the incident's own draw."""
+        rng = random.Random(draw)
+        accepted = at + timedelta(seconds=rng.uniform(*TURNOUT_S))
+        arrived = accepted + timedelta(seconds=eta_seconds * rng.uniform(0.9, 1.35))
+        return [("accepted", accepted), ("arrived", arrived),
+                ("cleared", arrived + timedelta(minutes=rng.uniform(*ON_SCENE_MIN)))]
+
+    def replies(self, result, at: datetime, draw: float) -> list[OutgoingMessage]:
+        steps = self.mission(at, result.eta_seconds, draw)
+        self.busy_until[result.unit_id] = steps[-1][1] + timedelta(seconds=result.eta_seconds)
+        topic = f"{self.ctx.topic_root}/units/{result.unit_id}/cmdexe"
+        return [recorded(message(topic, {"cmdId": result.cmd_id, "result": outcome, "at": iso(moment)}), moment)
+                for outcome, moment in steps]
+
+
+class HistoryHotline:
+    """The hotline's players (hotline.py) over the past: each order step by step, at each step's moment."""
+
+    def __init__(self, desk: HotlineDesk, window: HistoryWindow, publish: Callable[[list[OutgoingMessage]], None]):
+        self.desk, self.window, self.publish = desk, window, publish
+        self.steps = 0
+
+    def play(self, deadline: float) -> int:
+        ctx = self.desk.context()
+        if ctx is None:
+            return 0
+        self.desk.players = self.desk.players or HotlinePlayers(self.desk.seed,
+                                                                [d.id for d in ctx.catalogue.departments])
+        for _ in range(ROUNDS):
+            rated = 0
+            for seen in sorted(self.desk.read(ctx, self.window.end, limit=20_000), key=lambda o: o.requested_at):
+                if time.monotonic() > deadline:
+                    return self.steps
+                if seen.requested_at < self.window.end:  # read afresh: the orders before it were played meanwhile
+                    rated += self.play_order(ctx, self.desk.seen(ctx, seen.id, self.window.end))
+            log.info("history: hotline round played (%d steps so far)", self.steps)
+            if not rated:
+                break
+            self.wait_for_ratings(ctx, deadline)
+        return self.steps
+
+    def play_order(self, ctx, seen) -> int:
+        """Plays one order up to the window's end or its citizen's rating; 1 if rated (it may reopen)."""
+        while seen is not None:
+            found = self.next_step(seen)
+            if found is None:
+                return 0
+            step, at = found
+            self.publish(self.desk.carry_out(ctx, step, at))
+            self.steps += 1
+            if step.action in ("rate", "merge"):
+                return int(step.action == "rate")
+            seen = self.desk.seen(ctx, seen.id, at)
+        return 0
+
+    def next_step(self, seen):
+        """The first moment (to SCAN) the order's player acts, before the window's end: a player
+        waits for a delay to pass, so once it would act it would act later too (gallop, then halve)."""
+        act = lambda moment: self.desk.players.next_step(seen, moment)  # noqa: E731
+        waited = max(seen.updated_at, seen.requested_at)
+        if act(waited) is not None:
+            return act(waited), waited
+        stride = SCAN
+        while act(min(waited + stride, self.window.end)) is None:
+            if waited + stride >= self.window.end:
+                return None
+            waited, stride = waited + stride, stride * 2
+        acts = min(waited + stride, self.window.end)
+        while acts - waited > SCAN:
+            middle = waited + (acts - waited) / 2
+            waited, acts = (waited, middle) if act(middle) is not None else (middle, acts)
+        return act(acts), acts
+
+    def wait_for_ratings(self, ctx, deadline: float) -> None:
+        """Until the ratings published are stored (the orders leave 'resolved'), or a while."""
+        def unrated() -> int:
+            with ctx.engine.connect() as connection:
+                return connection.execute(select(func.count()).select_from(WorkOrder).where(
+                    WorkOrder.status == "resolved", WorkOrder.rated_at.is_(None),
+                    WorkOrder.resolved_at < self.window.end)).scalar_one()
+        before, settled_at = unrated(), time.monotonic()
+        while time.monotonic() < min(deadline, settled_at + 30):
+            time.sleep(0.5)
+            now = unrated()
+            if now == before and time.monotonic() - settled_at > 2:
+                return
+            if now != before:
+                before, settled_at = now, time.monotonic()
+
+
+def received_count(engine, request_ids: set[str]) -> int:
+    """How many of the past's reports CityOps holds as an order or an incident."""
+    ids = sorted(request_ids)
+    total = 0
+    with engine.connect() as connection:
+        for chunk in (ids[i:i + 500] for i in range(0, len(ids), 500)):
+            total += connection.execute(select(func.count()).select_from(WorkOrder)
+                                        .where(WorkOrder.request_id.in_(chunk))).scalar_one()
+            total += connection.execute(select(func.count()).select_from(Incident).where(
+                or_(*(Incident.external_id == f"open311:{i}" for i in chunk)))).scalar_one()
+    return total
+
+
+def play_history(runtime, stop: threading.Event, *, days: float, live_backfill: timedelta, seed: int = 42,
+                 time_limit_s: float = 1800.0) -> PlayCounts | None:
+    """Plays the past once (see the module's docstring); None when there is none left to play."""
+    from services.dispatch import DispatchContext
+
+    window = history_window(runtime.engine, days, live_backfill, utcnow())
+    if window is None:
+        log.info("history: the past is there already; nothing to play")
+        return None
+    began = time.monotonic()
+    deadline = began + time_limit_s
+    played = {"from": iso(window.start), "to": iso(window.end), "every": "PT1H", "seed": seed}
+    with session_scope(runtime.engine) as session:
+        record(session, HISTORY_ACTOR, STARTED, f"city:{runtime.city.name}", None, played)
+    sim = CitySimulator(runtime.city, seed=seed, topic_root=runtime.settings.topic_root, start=window.start)
+    counts = asyncio.run(_play(runtime, sim, window, stop, deadline, DispatchContext.of(runtime),
+                               HotlineDesk(runtime.settings, runtime.city, seed)))
+    if stop.is_set() or time.monotonic() > deadline:
+        log.warning("history: stopped before the end; the next start plays it again")
+        return counts
+    with session_scope(runtime.engine) as session:
+        record(session, HISTORY_ACTOR, FINISHED, f"city:{runtime.city.name}", None,
+               {**played, "messages": counts.messages, "reports": counts.reports, "dispatches": counts.dispatches,
+                "order_steps": counts.order_steps})
+    log.info("history: %s to %s played in %.0f s: %d messages, %d reports, %d dispatches, %d hotline steps",
+             iso(window.start), iso(window.end), time.monotonic() - began, counts.messages, counts.reports,
+             counts.dispatches, counts.order_steps)
+    return counts
+
+
+class Sender:
+    """Publishes with the simulator's account; survives the broker's loss (reconnects, resends what
+    was not acknowledged) until the play's deadline."""
+
+    def __init__(self, settings, seed: int, deadline: float):
+        self.settings, self.seed, self.deadline = settings, seed, deadline
+        self.client: aiomqtt.Client | None = None
+
+    async def send(self, messages: list[OutgoingMessage]) -> None:
+        from .runner import MAX_BACKOFF_S, _client, _flush
+
+        pending, backoff = deque(messages), 0.5
+        while pending and time.monotonic() < self.deadline:
+            try:
+                if self.client is None:
+                    self.client = _client(self.settings, self.seed, "history")
+                    await self.client.__aenter__()
+                await _flush(self.client, pending)
+            except aiomqtt.MqttError as error:
+                log.warning("history: broker unavailable (%s); retrying in %.1f s", error, backoff)
+                await self.close()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    async def close(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            try:
+                await client.__aexit__(None, None, None)
+            except aiomqtt.MqttError:
+                pass
+
+
+async def _play(runtime, sim, window, stop, deadline, dispatch_ctx, desk) -> PlayCounts:
+    counts = PlayCounts()
+    queue: asyncio.Queue[list[OutgoingMessage]] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+    sender = Sender(runtime.settings, sim.seed, deadline)
+
+    def publish(messages: list[OutgoingMessage]) -> None:  # from the players' threads
+        if messages:
+            loop.call_soon_threadsafe(queue.put_nowait, list(messages))
+
+    try:
+        report_ids: set[str] = set()
+        days, telemetry = (window.end - window.start) / timedelta(days=1), 0
+        for played, hour in enumerate(past_messages(sim, window), start=1):
+            if stop.is_set():
+                return counts
+            report_ids.update(m.json()["service_request_id"] for m in hour if m.topic.endswith("/reports"))
+            counts.messages += len(hour)
+            telemetry += sum(1 for m in hour if "/telemetry/" in m.topic)
+            await sender.send(hour)
+            if played % CATCH_UP_EVERY == 0:  # a broker queues a slow subscriber's messages only so far
+                await asyncio.to_thread(_catch_up, runtime.engine, window.start, telemetry, deadline, stop)
+            counts.observations = telemetry
+            if played % 24 == 0:
+                log.info("history: %d of %.0f days published", played // 24, days)
+        counts.reports = len(report_ids)
+        log.info("history: published the past's telemetry and reports")
+        await asyncio.to_thread(_wait_received, runtime.engine, report_ids, deadline, stop)
+        log.info("history: the reports are received")
+        dispatcher = HistoryDispatcher(dispatch_ctx, sim.seed, window, publish)
+        hotline = HistoryHotline(desk, window, publish)
+        players = asyncio.gather(asyncio.to_thread(dispatcher.play, deadline), asyncio.to_thread(hotline.play, deadline))
+        while not players.done() or not queue.empty():
+            try:
+                batch = await asyncio.wait_for(queue.get(), 0.2)
+            except asyncio.TimeoutError:
+                continue
+            counts.messages += len(batch)
+            await sender.send(batch)
+        counts.dispatches, counts.order_steps = players.result()
+    finally:
+        await sender.close()
+        desk.close()
+    return counts
+
+
+def _catch_up(engine, start: datetime, published: int, deadline: float, stop: threading.Event) -> None:
+    """Until the ingest stored (nearly) every past observation published, or stopped storing more."""
+    def stored() -> int:
+        with engine.connect() as connection:
+            return connection.execute(select(func.count()).select_from(Observation)
+                                      .where(Observation.observed_at >= start)).scalar_one()
+    seen, settled_at = -1, time.monotonic()
+    while time.monotonic() < deadline and not stop.is_set():
+        now = stored()
+        if now >= published * CAUGHT_UP:
+            return
+        if now != seen:
+            seen, settled_at = now, time.monotonic()
+        elif time.monotonic() - settled_at > 5:
+            return  # what is missing was refused (a misbehaving sensor's values) or lost: go on
+        time.sleep(0.2)
+
+
+def _wait_received(engine, report_ids: set[str], deadline: float, stop: threading.Event) -> None:
+    """Until the ingest turned the past's reports into orders and incidents (the count settles)."""
+    seen, settled_at = -1, time.monotonic()
+    while time.monotonic() < deadline and not stop.is_set():
+        now = received_count(engine, report_ids)
+        if now >= len(report_ids):
+            return
+        if now != seen:
+            seen, settled_at = now, time.monotonic()
+        elif time.monotonic() - settled_at > 10:
+            return  # the rest was closed, outside the city or refused: nothing more will come
+        time.sleep(0.5)
+
+
+def start_history_thread(runtime, stop: threading.Event, **kw) -> threading.Thread:
+    def target() -> None:
+        try:
+            play_history(runtime, stop, **kw)
+        except Exception:  # a failed history must say so, not vanish
+            log.exception("history: the past could not be played")
+
+    thread = threading.Thread(target=target, name="cityops-history", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,71 @@
+"""The demo's past (services/simulator/history.py), played through the real broker, ingest and commands:
+after a back-fill of N days the database holds observations, incidents and work orders spread over
+those days, with their past times."""
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from services.config import PROJECT_ROOT
+from services.models import AuditEntry, Incident, Observation, WorkOrder, utcnow
+from services.simulator.history import play_history
+from tests.brokers import wait_until
+from tests.integration.support import make_settings, start_ingest
+
+HELSINKI = PROJECT_ROOT / "cities" / "helsinki"
+DAYS = 2
+LIVE_BACKFILL = timedelta(minutes=15)
+
+
+def _days_holding(engine, column, *where) -> set:
+    """The past days (0 = the most recent) in which ``column`` has a value."""
+    now = utcnow()
+    with engine.connect() as connection:
+        moments = connection.execute(select(column).where(column.is_not(None), *where)).scalars().all()
+    return {int((now - (m if m.tzinfo else m.replace(tzinfo=now.tzinfo))).total_seconds() // 86400) for m in moments}
+
+
+def _count(engine, model, *where) -> int:
+    with engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
+
+
+def test_history_of_two_days_stores_observations_incidents_and_orders_over_those_days(database_url, broker):
+    settings = make_settings(database_url, broker, HELSINKI, demo=True, sim_history_days=DAYS)
+    running = start_ingest(settings)
+    engine = running.runtime.engine
+    try:
+        counts = play_history(running.runtime, threading.Event(), days=DAYS, live_backfill=LIVE_BACKFILL,
+                              time_limit_s=300)
+        assert counts is not None and counts.dispatches > 0 and counts.order_steps > 0
+        # the units' last replies travel through the broker and the ingest after the play
+        wait_until(lambda: _count(engine, Incident, Incident.status.in_(("dispatched", "en_route", "on_scene"))) == 0,
+                   60, interval=0.5, message="the past incidents resolved")
+
+        assert _days_holding(engine, Observation.observed_at) >= {0, 1}
+        # paced to the ingest: (nearly) every hourly report stored, none lost in the broker's queue
+        assert _count(engine, Observation, Observation.observed_at < utcnow() - LIVE_BACKFILL) >= 0.97 * counts.observations
+        assert _count(engine, Observation, Observation.observed_at < utcnow() - timedelta(days=1)) > 1000
+
+        assert _days_holding(engine, Incident.created_at) >= {0, 1}
+        assert _days_holding(engine, Incident.resolved_at) >= {0, 1}
+        with engine.connect() as connection:
+            handled = connection.execute(select(Incident.created_at, Incident.dispatched_at, Incident.on_scene_at,
+                                                Incident.resolved_at).where(Incident.resolved_at.is_not(None))).all()
+        assert handled and all(c < d < o < r < utcnow() - LIVE_BACKFILL for c, d, o, r in handled)
+
+        assert _days_holding(engine, WorkOrder.received_at) >= {0, 1}
+        assert _days_holding(engine, WorkOrder.resolved_at) >= {0, 1}
+        assert _count(engine, WorkOrder, WorkOrder.rated_at.is_not(None)) > 0
+        with engine.connect() as connection:
+            assert connection.execute(select(func.max(WorkOrder.received_at))).scalar_one() < utcnow() - LIVE_BACKFILL
+            audited = connection.execute(select(AuditEntry.action).where(AuditEntry.action.like("simulator.history%"))
+                                         .order_by(AuditEntry.id)).scalars().all()
+        assert audited == ["simulator.history", "simulator.history.done"]
+
+        # a second start finds the past there and plays nothing
+        assert play_history(running.runtime, threading.Event(), days=DAYS, live_backfill=LIVE_BACKFILL) is None
+    finally:
+        running.close()
