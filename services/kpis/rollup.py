@@ -9,7 +9,9 @@ Each run (every ``RUN_S`` seconds, so the current periods are at most a minute o
    acknowledged alarm). Every UTC hour one of their times falls in marks the past periods holding
    that hour as dirty for that source (``kpi_dirty_buckets``). Rows stored in the last ``SETTLE``
    are read again by the next run too, so a transaction that commits late is not missed.
-2. **The current periods** of every kind, all KPIs (and each period just ended, once, after its end).
+2. **The current periods** of every kind (and each period just ended, once, after its end): the KPIs
+   whose sources changed and those that change with the clock (``TIMELY``) every run, every KPI at
+   least every ``REFRESH``.
 3. **The dirty periods**, newest first, for as long as ``budget_s`` allows; only the KPIs whose
    ``sources`` include a source that changed in them. What is left waits for the next run.
 
@@ -23,6 +25,7 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable
 
@@ -40,6 +43,8 @@ from services.models import Alarm, Incident, KpiDirtyBucket, KpiRollup, KpiWater
 log = logging.getLogger("cityops.kpis")
 
 RUN_S = 30
+REFRESH = timedelta(minutes=5)  # every KPI's current values at least this often, changed sources or not
+TIMELY = {"devices"}  # KPIs of these sources change with the clock (expected reports): every run
 SETTLE = timedelta(seconds=60)
 HOUR_HORIZON = timedelta(days=2)
 HOUR = timedelta(hours=1)
@@ -63,7 +68,9 @@ class RollupContext:
     def catalogue(self) -> Catalogue:
         return self.catalogue_source()
 
-    @property
+    full_at: datetime | None = None  # when the current periods were last computed for every KPI
+
+    @cached_property
     def districts(self) -> list[str]:
         return district_names(self.city)
 
@@ -92,9 +99,12 @@ def run_rollup(ctx: RollupContext, now: datetime | None = None, budget_s: float 
     now = now or utcnow()
     started = time.monotonic()
     report = RollupReport()
-    mark_changes(ctx, now)
-    for period, start, end in _due_now(ctx, now):
-        compute(ctx, period, start, end, None, now, report)
+    changed = mark_changes(ctx, now)
+    refresh = ctx.full_at is None or now - ctx.full_at >= REFRESH
+    for period, start, end, closing in _due_now(ctx, now):
+        compute(ctx, period, start, end, None if refresh or closing else changed | TIMELY, now, report)
+    if refresh:
+        ctx.full_at = now
     while time.monotonic() - started < budget_s:
         batch = _dirty_batch(ctx.engine, limit=20)
         if not batch:
@@ -121,18 +131,19 @@ def rollup_range(ctx: RollupContext, start: datetime, end: datetime, now: dateti
     return report
 
 
-def _due_now(ctx: RollupContext, now: datetime) -> list[tuple[str, datetime, datetime]]:
-    """The current period of every kind, and the one just ended if it was not computed after its end."""
+def _due_now(ctx: RollupContext, now: datetime) -> list[tuple[str, datetime, datetime, bool]]:
+    """The current period of every kind, and the one just ended (``closing``) if it was not computed
+    after its end."""
     due = []
     with Session(ctx.engine) as session:
         for period in PERIODS:
             start, end = period_bounds(period, now, ctx.tz)
-            due.append((period, start, end))
+            due.append((period, start, end, False))
             before = shift(period, start, ctx.tz, -1)
             last = session.execute(select(func.min(KpiRollup.computed_at)).where(
                 KpiRollup.period == period, KpiRollup.start == before)).scalar_one_or_none()
             if last is not None and last < start:
-                due.append((period, before, start))
+                due.append((period, before, start, True))
     return due
 
 
@@ -202,25 +213,27 @@ def _store(session: Session, period: str, start: datetime, end: datetime,
 
 # ---------------------------------------------------------------- what changed
 
-def mark_changes(ctx: RollupContext, now: datetime) -> int:
+def mark_changes(ctx: RollupContext, now: datetime) -> set[str]:
     """Reads every source's changes since its watermark, marks the past periods they fall in as dirty
-    and moves the watermarks, in one transaction. Returns how many (period, source) marks were made."""
-    marks = 0
+    and moves the watermarks, in one transaction. Returns the sources that changed."""
+    changed = set()
     with Session(ctx.engine) as session:
         watermarks = {row.source: row for row in session.execute(select(KpiWatermark)).scalars()}
         hours, last_id = _observation_hours(session, watermarks.get("observations"), now)
-        marks += _mark(session, ctx.tz, "observations", hours, now)
+        _mark(session, ctx.tz, "observations", hours, now)
         _move(session, watermarks, "observations", now, last_id=last_id)
+        changed |= {"observations"} if hours else set()
         for source, (model, columns) in RECORD_TIMES.items():
             mark = watermarks.get(source)
             query = select(*(getattr(model, name) for name in columns))
             if mark is not None and mark.last_at is not None:
                 query = query.where(model.updated_at > mark.last_at - SETTLE)
             instants = {moment for row in session.execute(query) for moment in row if moment is not None}
-            marks += _mark(session, ctx.tz, source, {_hour_of(moment) for moment in instants}, now)
+            _mark(session, ctx.tz, source, {_hour_of(moment) for moment in instants}, now)
             _move(session, watermarks, source, now, last_at=now)
+            changed |= {source} if instants else set()
         session.commit()
-    return marks
+    return changed
 
 
 def _observation_hours(session: Session, mark: KpiWatermark | None, now: datetime) -> tuple[set[datetime], int | None]:

@@ -32,7 +32,7 @@ from services.kpis.catalogue import load_catalogue
 from services.kpis.publish import publish_current, retained_publisher
 from services.kpis.query import detail, series, values
 from services.kpis.registry import Measured, measure
-from services.kpis.rollup import RollupContext, run_rollup
+from services.kpis.rollup import REFRESH, RollupContext, run_rollup
 from services.kpis.targets import SetKpiTarget
 from services.models import AuditEntry, Device, Incident, KpiRollup, Observation
 from services.runtime import open_runtime
@@ -204,6 +204,16 @@ def test_the_current_periods_are_recomputed_every_run(rollup):
         session.add(observation("air-e", NOW + timedelta(seconds=30), 50.0, received=later))
     run_rollup(rollup, later)
     assert stored(rollup, "day", later, "test.pm25_mean") == {"city": 80 / 3, "West": 15.0, "East": 50.0}
+
+
+def test_the_current_values_of_unchanged_sources_wait_for_the_refresh_and_are_then_recomputed(rollup):
+    run_rollup(rollup, NOW)
+    CALLS.clear()
+    run_rollup(rollup, NOW + REFRESH - timedelta(seconds=1))  # nothing changed since: no KPI needed
+    assert CALLS == []
+    run_rollup(rollup, NOW + REFRESH)
+    current = {(key, start) for key, start, end, _ in CALLS if start <= NOW + REFRESH < end}
+    assert {key for key, _ in current} == {"test.pm25_mean", "test.dispatch_mean"} and len(current) == 2 * 5
 
 
 def test_a_failing_measure_is_logged_and_skipped_and_the_others_are_stored(database_url, tiny_city, tmp_path, caplog):
