@@ -21,11 +21,14 @@ inserted directly (not through MQTT and commands: this measures the roll-ups, no
 Measured, with every measure registered in this checkout and the catalogue of CITYOPS_KPIS_FILE
 (or ``--catalogue``):
 
-1. the first roll-up run over the whole history (``run_rollup`` without a time budget: every source
-   read from the start, every hour of the last two days and every day, week, month and quarter);
-2. one day's roll-up: its 24 hours and the day, then the week, month and quarter holding it
+1. one day's roll-up: its 24 hours and the day, then the week, month and quarter holding it
    (what a late reading for every hour of that day makes the incremental roll-up compute);
-3. a steady run: a minute of new readings, then ``run_rollup`` (the current periods of every kind).
+2. a steady run: a minute of new readings, then ``run_rollup`` (the current periods of every kind,
+   the KPIs of the sources that changed);
+3. the first roll-up run over the whole history, as a new installation's leader does it
+   (``run_rollup`` without a time budget: every source read from the start, every hour of the last
+   two days and every day, week, month and quarter).
+With ``--per-kpi``, first one call of each measure for the city over one day.
 """
 from __future__ import annotations
 
@@ -44,6 +47,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, insert, text  # noqa: E402
+from sqlmodel import Session  # noqa: E402
 
 from services.city import City, load_city  # noqa: E402
 from services.config import CITIES_DIR, Settings  # noqa: E402
@@ -51,7 +55,7 @@ from services.db import make_engine, migrate  # noqa: E402
 from services.devices import register_city_devices  # noqa: E402
 from services.kpis.catalogue import catalogue_of, load_catalogue  # noqa: E402
 from services.kpis.periods import period_bounds  # noqa: E402
-from services.kpis.registry import MEASURES  # noqa: E402
+from services.kpis.registry import MEASURES, MeasureContext, Scope  # noqa: E402
 from services.kpis.rollup import RollupContext, RollupReport, rollup_range, run_rollup  # noqa: E402
 from services.models import (Alarm, Incident, IncidentEvent, Observation, WorkOrder,  # noqa: E402
                              WorkOrderEvent)
@@ -205,6 +209,7 @@ def main() -> None:
     parser.add_argument("--database-url", help="default: SQLite in a temporary directory")
     parser.add_argument("--catalogue", type=Path, help="default: CITYOPS_KPIS_FILE (config/kpis.yaml)")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--per-kpi", action="store_true", help="also time one call of each measure (city, one day)")
     args = parser.parse_args()
     if args.quick:
         args.sensors, args.incidents, args.requests, args.days = 200, 1000, 2000, 7
@@ -243,8 +248,9 @@ def run(args, url: str, rng: random.Random) -> None:
     ctx = RollupContext(engine, city, lambda: catalogue, tz)
     scopes = 1 + len(ctx.districts)
     print(f"  {scopes} scopes (the city and {scopes - 1} districts)")
-    timed(f"first run over {args.days} days (all history)", lambda: run_rollup(ctx, END, budget_s=float("inf")))
     day_start, day_end = period_bounds("day", END - timedelta(days=3), tz)
+    if args.per_kpi:
+        per_kpi(engine, city, catalogue, day_start, day_end)
     day, day_s = timed("one day: 24 hours and the day",
                        lambda: rollup_range(ctx, day_start, day_end, END, periods=("hour", "day")))
     wider, wider_s = timed("one day: its week, month and quarter",
@@ -254,8 +260,25 @@ def run(args, url: str, rng: random.Random) -> None:
         connection.execute(insert(Observation), [
             {"device_id": device["device_id"], "entity_type": device["type"], "observed_at": END + timedelta(seconds=30),
              "received_at": END + timedelta(seconds=31), "values": reading(device, END, rng)} for device in city.devices])
-    timed("steady run: a minute of new readings", lambda: run_rollup(ctx, END + timedelta(minutes=1)))
+    timed("a steady run: a minute of new readings", lambda: run_rollup(ctx, END + timedelta(minutes=1)))
+    ctx = RollupContext(engine, city, lambda: catalogue, tz)  # a new leader: nothing computed yet
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM kpi_rollups"))
+    timed(f"first run over {args.days} days (all history)", lambda: run_rollup(ctx, END, budget_s=float("inf")))
     engine.dispose()
+
+
+def per_kpi(engine, city: City, catalogue, start: datetime, end: datetime) -> None:
+    """One call of each KPI's measure for the whole city over one day: where the time goes."""
+    print("  one call per KPI, the city, one day:")
+    with Session(engine) as session:
+        for kpi in catalogue:
+            measure = MEASURES.get(kpi.measure)
+            if measure is None:
+                continue
+            started = time.perf_counter()
+            measure(MeasureContext(session, city, kpi.params), Scope(start, end, None))
+            print(f"    {kpi.key:<44} {(time.perf_counter() - started) * 1000:8.1f} ms")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
+from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 from sqlalchemy import select, update
 from sqlmodel import Session
@@ -29,6 +30,7 @@ from services.city import load_city
 from services.commands import Refused
 from services.db import make_engine, migrate, session_scope
 from services.kpis.catalogue import load_catalogue
+from services.kpis.jobs import schedule as schedule_kpi_jobs
 from services.kpis.publish import publish_current, retained_publisher
 from services.kpis.query import detail, series, values
 from services.kpis.registry import Measured, measure
@@ -374,3 +376,19 @@ def test_each_current_value_is_a_retained_key_performance_indicator_on_the_broke
     monthly, _ = messages[f"{root}/kpis/test.dispatch_mean/city/month"]
     assert monthly["calculationFrequency"] == "monthly" and monthly["area"] == "Tiny"
     assert publish_current(runtime.engine, ctx.catalogue, runtime.city.name, TZ, root, publish, now) == 0
+
+
+def test_the_ingest_roles_job_rolls_up_and_publishes_on_the_leading_process_only(served, broker):
+    _, _, runtime = served
+    leading = {"now": False}
+    scheduler = BackgroundScheduler(timezone="UTC")
+    schedule_kpi_jobs(runtime, scheduler, lambda: leading["now"])
+    job = scheduler.get_job("kpi-rollup")
+    job.func()  # not the leader: nothing
+    with Session(runtime.engine) as session:
+        assert session.execute(select(KpiRollup)).first() is None
+    leading["now"] = True
+    job.func()
+    root = runtime.settings.topic_root
+    messages = retained_messages(broker, f"{root}/kpis/+/city", expected=2)
+    assert {topic.split("/")[-2] for topic in messages} == {"test.pm25_mean", "test.dispatch_mean"}
