@@ -6,7 +6,7 @@ Each run (every ``RUN_S`` seconds, so the current periods are at most a minute o
 1. **What changed** since the last run, per source, read from watermarks (``kpi_watermarks``):
    observations by id (the rows stored since; their ``observed_at`` may be long past: late data),
    incidents, work orders and alarms by ``updated_at`` (a re-opened incident, a rated request, an
-   acknowledged alarm). Every UTC hour one of their times falls in marks the past periods holding
+   acknowledged alarm) and by their new facts (timeline events, by id: an "overdue" fact). Every UTC hour one of their times falls in marks the past periods holding
    that hour as dirty for that source (``kpi_dirty_buckets``). Rows stored in the last ``SETTLE``
    are read again by the next run too, so a transaction that commits late is not missed.
 2. **The current periods** of every kind (and each period just ended, once, after its end): the KPIs
@@ -29,7 +29,7 @@ from functools import cached_property
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -38,7 +38,8 @@ from services.kpis.catalogue import Catalogue, Kpi
 from services.kpis.periods import PERIODS, buckets, period_bounds, shift
 from services.kpis.registry import MEASURES, MeasureContext, Measured, Scope
 from services.kpis.targets import CITY, district_names
-from services.models import Alarm, Incident, KpiDirtyBucket, KpiRollup, KpiWatermark, Observation, WorkOrder, utcnow
+from services.models import (Alarm, AlarmEvent, Incident, IncidentEvent, KpiDirtyBucket, KpiRollup, KpiWatermark,
+                            Observation, WorkOrder, WorkOrderEvent, utcnow)
 
 log = logging.getLogger("cityops.kpis")
 
@@ -48,12 +49,15 @@ TIMELY = {"devices"}  # KPIs of these sources change with the clock (expected re
 SETTLE = timedelta(seconds=60)
 HOUR_HORIZON = timedelta(days=2)
 HOUR = timedelta(hours=1)
-# The times of a record that may put it in a period, per source read by updated_at
+# Per source read by updated_at: the record, the times that may put it in a period, and its
+# append-only facts (read by id: a fact such as "overdue" does not always touch the record)
 RECORD_TIMES = {
-    "incidents": (Incident, ("created_at", "dispatched_at", "on_scene_at", "resolved_at", "closed_at")),
+    "incidents": (Incident, ("created_at", "dispatched_at", "on_scene_at", "resolved_at", "closed_at"),
+                  IncidentEvent, "incident_id"),
     "requests": (WorkOrder, ("received_at", "assigned_at", "accepted_at", "started_at", "resolved_at",
-                             "closed_at", "rated_at")),
-    "alarms": (Alarm, ("started_at", "raised_at", "acknowledged_at", "escalated_at", "cleared_at")),
+                             "closed_at", "rated_at"), WorkOrderEvent, "order_id"),
+    "alarms": (Alarm, ("started_at", "raised_at", "acknowledged_at", "escalated_at", "cleared_at"),
+               AlarmEvent, "alarm_id"),
 }
 
 
@@ -223,14 +227,18 @@ def mark_changes(ctx: RollupContext, now: datetime) -> set[str]:
         _mark(session, ctx.tz, "observations", hours, now)
         _move(session, watermarks, "observations", now, last_id=last_id)
         changed |= {"observations"} if hours else set()
-        for source, (model, columns) in RECORD_TIMES.items():
+        for source, (model, columns, facts, owner) in RECORD_TIMES.items():
             mark = watermarks.get(source)
+            last_id = mark.last_id if mark is not None and mark.last_id is not None else 0
+            newest = session.execute(select(func.max(facts.id))).scalar_one_or_none() or 0
             query = select(*(getattr(model, name) for name in columns))
             if mark is not None and mark.last_at is not None:
-                query = query.where(model.updated_at > mark.last_at - SETTLE)
+                touched = select(getattr(facts, owner)).where(facts.id > last_id, facts.id <= newest)
+                query = query.where(or_(model.updated_at > mark.last_at - SETTLE, model.id.in_(touched)))
             instants = {moment for row in session.execute(query) for moment in row if moment is not None}
+            instants |= set(session.execute(select(facts.at).where(facts.id > last_id, facts.id <= newest)).scalars())
             _mark(session, ctx.tz, source, {_hour_of(moment) for moment in instants}, now)
-            _move(session, watermarks, source, now, last_at=now)
+            _move(session, watermarks, source, now, last_at=now, last_id=newest)
             changed |= {source} if instants else set()
         session.commit()
     return changed

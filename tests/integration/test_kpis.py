@@ -36,7 +36,7 @@ from services.kpis.query import detail, series, values
 from services.kpis.registry import Measured, measure
 from services.kpis.rollup import REFRESH, RollupContext, run_rollup
 from services.kpis.targets import SetKpiTarget
-from services.models import AuditEntry, Device, Incident, KpiRollup, Observation
+from services.models import AuditEntry, Device, Incident, IncidentEvent, KpiRollup, Observation
 from services.runtime import open_runtime
 from tests.integration.support import make_settings, retained_messages
 
@@ -197,6 +197,20 @@ def test_a_changed_incident_recomputes_the_periods_it_falls_in(rollup):
         (datetime(2026, 3, 1, 22, tzinfo=UTC), datetime(2026, 3, 8, 22, tzinfo=UTC))}
     assert past_calls("test.pm25_mean") == set()
     assert stored(rollup, "day", thursday, "test.dispatch_mean")["West"] == 90.0
+
+
+def test_a_new_fact_of_an_incident_recomputes_its_periods_even_when_the_incident_row_is_untouched(rollup):
+    run_rollup(rollup, NOW)
+    CALLS.clear()
+    later = NOW + timedelta(minutes=2)
+    with session_scope(rollup.engine) as session:
+        (thursday_id,) = session.execute(select(Incident.id).where(
+            Incident.created_at == datetime(2026, 3, 5, 8, tzinfo=UTC))).scalars().all()
+        session.add(IncidentEvent(incident_id=thursday_id, at=later, kind="note", actor="dora", message="late note"))
+    run_rollup(rollup, later)
+    assert past_calls("test.dispatch_mean") == {
+        (datetime(2026, 3, 4, 22, tzinfo=UTC), datetime(2026, 3, 5, 22, tzinfo=UTC)),
+        (datetime(2026, 3, 1, 22, tzinfo=UTC), datetime(2026, 3, 8, 22, tzinfo=UTC))}
 
 
 def test_the_current_periods_are_recomputed_every_run(rollup):
