@@ -15,8 +15,8 @@ Each run (every ``RUN_S`` seconds, so the current periods are at most a minute o
 3. **The dirty periods**, newest first, for as long as ``budget_s`` allows; only the KPIs whose
    ``sources`` include a source that changed in them. What is left waits for the next run.
 
-Hours are kept for the last ``HOUR_HORIZON`` only (late data older than that recomputes its day,
-week, month and quarter). A measure that raises is logged and its KPI skipped (its stored value
+Hours are computed for the last ``HOUR_HORIZON`` only (late data older than that recomputes its day,
+week, month and quarter) and kept for ``HOUR_KEEP``. A measure that raises is logged and its KPI skipped (its stored value
 stays); the others go on.
 """
 from __future__ import annotations
@@ -48,6 +48,7 @@ REFRESH = timedelta(minutes=5)  # every KPI's current values at least this often
 TIMELY = {"devices"}  # KPIs of these sources change with the clock (expected reports): every run
 SETTLE = timedelta(seconds=60)
 HOUR_HORIZON = timedelta(days=2)
+HOUR_KEEP = timedelta(days=35)  # hourly values older than this are deleted (days and longer are kept)
 HOUR = timedelta(hours=1)
 # Per source read by updated_at: the record, the times that may put it in a period, and its
 # append-only facts (read by id: a fact such as "overdue" does not always touch the record)
@@ -118,8 +119,9 @@ def run_rollup(ctx: RollupContext, now: datetime | None = None, budget_s: float 
             _clean(ctx.engine, period, start, marked)
             if time.monotonic() - started >= budget_s:
                 break
-    with Session(ctx.engine) as session:
-        report.dirty_left = session.execute(select(func.count()).select_from(KpiDirtyBucket)).scalar_one()
+    with ctx.engine.begin() as connection:
+        connection.execute(delete(KpiRollup).where(KpiRollup.period == "hour", KpiRollup.start < now - HOUR_KEEP))
+        report.dirty_left = connection.execute(select(func.count()).select_from(KpiDirtyBucket)).scalar_one()
     return report
 
 

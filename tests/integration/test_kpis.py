@@ -222,6 +222,15 @@ def test_the_current_periods_are_recomputed_every_run(rollup):
     assert stored(rollup, "day", later, "test.pm25_mean") == {"city": 80 / 3, "West": 15.0, "East": 50.0}
 
 
+def test_hourly_values_older_than_35_days_are_deleted_and_longer_periods_kept(rollup):
+    run_rollup(rollup, NOW)
+    run_rollup(rollup, NOW + timedelta(days=35, hours=1))  # NOW's hour is now 35 days and an hour old
+    with Session(rollup.engine) as session:
+        kept = set(session.execute(select(KpiRollup.period).where(KpiRollup.start < NOW - timedelta(hours=1))).scalars())
+        hours = session.execute(select(KpiRollup.start).where(KpiRollup.period == "hour")).scalars().all()
+    assert kept == {"day", "week", "month", "quarter"} and min(hours) >= NOW + timedelta(hours=1)
+
+
 def test_the_current_values_of_unchanged_sources_wait_for_the_refresh_and_are_then_recomputed(rollup):
     run_rollup(rollup, NOW)
     CALLS.clear()
