@@ -6,6 +6,7 @@ import logging
 from typing import Callable
 
 from services.kpis import report
+from services.kpis.catalogue import CatalogueError
 from services.kpis.publish import publish_current, retained_publisher
 from services.kpis.rollup import RUN_S, RollupContext, run_rollup
 
@@ -20,10 +21,15 @@ def schedule(runtime, scheduler, when: Callable[[], bool] = lambda: True) -> Non
     def rollup():
         if not when():
             return
-        report = run_rollup(ctx, budget_s=RUN_S * 0.6)
-        if report.failed:
-            log.warning("KPI roll-up: skipped %s (their measures failed; see above)", ", ".join(sorted(report.failed)))
-        publish_current(ctx.engine, ctx.catalogue, runtime.city.name, ctx.tz, settings.topic_root, publish)
+        try:
+            catalogue = ctx.catalogue
+        except CatalogueError as error:  # an edit broke the file: say so every run, compute nothing
+            log.error("KPI roll-up: the catalogue cannot be used: %s", error)
+            return
+        done = run_rollup(ctx, budget_s=RUN_S * 0.6)
+        if done.failed:
+            log.warning("KPI roll-up: skipped %s (their measures failed; see above)", ", ".join(sorted(done.failed)))
+        publish_current(ctx.engine, catalogue, runtime.city.name, ctx.tz, settings.topic_root, publish)
 
     scheduler.add_job(rollup, "interval", seconds=RUN_S, id="kpi-rollup")
     report.schedule(runtime, scheduler, lambda: ctx.catalogue, when)  # the monthly report, printed

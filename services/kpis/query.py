@@ -45,7 +45,7 @@ def values(session: Session, *, period: str, start: datetime | None = None, dist
            kpi: str | None = None, tz: str, catalogue: Catalogue | None = None,
            now: datetime | None = None) -> list[KpiValue]:
     """The stored values of one period (None: the current one), in catalogue order, "city" first."""
-    catalogue = catalogue or current_catalogue()
+    catalogue = current_catalogue() if catalogue is None else catalogue
     start = period_bounds(check_period(period), start or now or utcnow(), tz)[0]
     query = select(KpiRollup).where(KpiRollup.period == period, KpiRollup.start == start)
     if district is not None:
@@ -59,7 +59,7 @@ def series(session: Session, *, kpi: str, district: str, period: str, last: int,
            until: datetime | None = None, catalogue: Catalogue | None = None) -> list[KpiValue]:
     """The ``last`` periods up to the one holding ``until`` (default: now), oldest first; a period
     without a stored value is there with value None."""
-    catalogue = catalogue or current_catalogue()
+    catalogue = current_catalogue() if catalogue is None else catalogue
     final = period_bounds(check_period(period), until or utcnow(), tz)[0]
     first = shift(period, final, tz, -(max(last, 1) - 1))
     rows = {row.start: row for row in session.execute(select(KpiRollup).where(

@@ -6,15 +6,17 @@ Each run (every ``RUN_S`` seconds, so the current periods are at most a minute o
 1. **What changed** since the last run, per source, read from watermarks (``kpi_watermarks``):
    observations by id (the rows stored since; their ``observed_at`` may be long past: late data),
    incidents, work orders and alarms by ``updated_at`` (a re-opened incident, a rated request, an
-   acknowledged alarm). Every UTC hour one of their times falls in marks the past periods holding
+   acknowledged alarm) and by their new facts (timeline events, by id: an "overdue" fact). Every UTC hour one of their times falls in marks the past periods holding
    that hour as dirty for that source (``kpi_dirty_buckets``). Rows stored in the last ``SETTLE``
    are read again by the next run too, so a transaction that commits late is not missed.
-2. **The current periods** of every kind, all KPIs (and each period just ended, once, after its end).
+2. **The current periods** of every kind (and each period just ended, once, after its end): the KPIs
+   whose sources changed and those that change with the clock (``TIMELY``) every run, every KPI at
+   least every ``REFRESH``.
 3. **The dirty periods**, newest first, for as long as ``budget_s`` allows; only the KPIs whose
    ``sources`` include a source that changed in them. What is left waits for the next run.
 
-Hours are kept for the last ``HOUR_HORIZON`` only (late data older than that recomputes its day,
-week, month and quarter). A measure that raises is logged and its KPI skipped (its stored value
+Hours are computed for the last ``HOUR_HORIZON`` only (late data older than that recomputes its day,
+week, month and quarter) and kept for ``HOUR_KEEP``. A measure that raises is logged and its KPI skipped (its stored value
 stays); the others go on.
 """
 from __future__ import annotations
@@ -23,10 +25,11 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -35,20 +38,27 @@ from services.kpis.catalogue import Catalogue, Kpi
 from services.kpis.periods import PERIODS, buckets, period_bounds, shift
 from services.kpis.registry import MEASURES, MeasureContext, Measured, Scope
 from services.kpis.targets import CITY, district_names
-from services.models import Alarm, Incident, KpiDirtyBucket, KpiRollup, KpiWatermark, Observation, WorkOrder, utcnow
+from services.models import (Alarm, AlarmEvent, Incident, IncidentEvent, KpiDirtyBucket, KpiRollup, KpiWatermark,
+                            Observation, WorkOrder, WorkOrderEvent, utcnow)
 
 log = logging.getLogger("cityops.kpis")
 
 RUN_S = 30
+REFRESH = timedelta(minutes=5)  # every KPI's current values at least this often, changed sources or not
+TIMELY = {"devices"}  # KPIs of these sources change with the clock (expected reports): every run
 SETTLE = timedelta(seconds=60)
 HOUR_HORIZON = timedelta(days=2)
+HOUR_KEEP = timedelta(days=35)  # hourly values older than this are deleted (days and longer are kept)
 HOUR = timedelta(hours=1)
-# The times of a record that may put it in a period, per source read by updated_at
+# Per source read by updated_at: the record, the times that may put it in a period, and its
+# append-only facts (read by id: a fact such as "overdue" does not always touch the record)
 RECORD_TIMES = {
-    "incidents": (Incident, ("created_at", "dispatched_at", "on_scene_at", "resolved_at", "closed_at")),
+    "incidents": (Incident, ("created_at", "dispatched_at", "on_scene_at", "resolved_at", "closed_at"),
+                  IncidentEvent, "incident_id"),
     "requests": (WorkOrder, ("received_at", "assigned_at", "accepted_at", "started_at", "resolved_at",
-                             "closed_at", "rated_at")),
-    "alarms": (Alarm, ("started_at", "raised_at", "acknowledged_at", "escalated_at", "cleared_at")),
+                             "closed_at", "rated_at"), WorkOrderEvent, "order_id"),
+    "alarms": (Alarm, ("started_at", "raised_at", "acknowledged_at", "escalated_at", "cleared_at"),
+               AlarmEvent, "alarm_id"),
 }
 
 
@@ -63,7 +73,9 @@ class RollupContext:
     def catalogue(self) -> Catalogue:
         return self.catalogue_source()
 
-    @property
+    full_at: datetime | None = None  # when the current periods were last computed for every KPI
+
+    @cached_property
     def districts(self) -> list[str]:
         return district_names(self.city)
 
@@ -92,9 +104,12 @@ def run_rollup(ctx: RollupContext, now: datetime | None = None, budget_s: float 
     now = now or utcnow()
     started = time.monotonic()
     report = RollupReport()
-    mark_changes(ctx, now)
-    for period, start, end in _due_now(ctx, now):
-        compute(ctx, period, start, end, None, now, report)
+    changed = mark_changes(ctx, now)
+    refresh = ctx.full_at is None or now - ctx.full_at >= REFRESH
+    for period, start, end, closing in _due_now(ctx, now):
+        compute(ctx, period, start, end, None if refresh or closing else changed | TIMELY, now, report)
+    if refresh:
+        ctx.full_at = now
     while time.monotonic() - started < budget_s:
         batch = _dirty_batch(ctx.engine, limit=20)
         if not batch:
@@ -104,8 +119,9 @@ def run_rollup(ctx: RollupContext, now: datetime | None = None, budget_s: float 
             _clean(ctx.engine, period, start, marked)
             if time.monotonic() - started >= budget_s:
                 break
-    with Session(ctx.engine) as session:
-        report.dirty_left = session.execute(select(func.count()).select_from(KpiDirtyBucket)).scalar_one()
+    with ctx.engine.begin() as connection:
+        connection.execute(delete(KpiRollup).where(KpiRollup.period == "hour", KpiRollup.start < now - HOUR_KEEP))
+        report.dirty_left = connection.execute(select(func.count()).select_from(KpiDirtyBucket)).scalar_one()
     return report
 
 
@@ -121,18 +137,19 @@ def rollup_range(ctx: RollupContext, start: datetime, end: datetime, now: dateti
     return report
 
 
-def _due_now(ctx: RollupContext, now: datetime) -> list[tuple[str, datetime, datetime]]:
-    """The current period of every kind, and the one just ended if it was not computed after its end."""
+def _due_now(ctx: RollupContext, now: datetime) -> list[tuple[str, datetime, datetime, bool]]:
+    """The current period of every kind, and the one just ended (``closing``) if it was not computed
+    after its end."""
     due = []
     with Session(ctx.engine) as session:
         for period in PERIODS:
             start, end = period_bounds(period, now, ctx.tz)
-            due.append((period, start, end))
+            due.append((period, start, end, False))
             before = shift(period, start, ctx.tz, -1)
             last = session.execute(select(func.min(KpiRollup.computed_at)).where(
                 KpiRollup.period == period, KpiRollup.start == before)).scalar_one_or_none()
             if last is not None and last < start:
-                due.append((period, before, start))
+                due.append((period, before, start, True))
     return due
 
 
@@ -202,25 +219,31 @@ def _store(session: Session, period: str, start: datetime, end: datetime,
 
 # ---------------------------------------------------------------- what changed
 
-def mark_changes(ctx: RollupContext, now: datetime) -> int:
+def mark_changes(ctx: RollupContext, now: datetime) -> set[str]:
     """Reads every source's changes since its watermark, marks the past periods they fall in as dirty
-    and moves the watermarks, in one transaction. Returns how many (period, source) marks were made."""
-    marks = 0
+    and moves the watermarks, in one transaction. Returns the sources that changed."""
+    changed = set()
     with Session(ctx.engine) as session:
         watermarks = {row.source: row for row in session.execute(select(KpiWatermark)).scalars()}
         hours, last_id = _observation_hours(session, watermarks.get("observations"), now)
-        marks += _mark(session, ctx.tz, "observations", hours, now)
+        _mark(session, ctx.tz, "observations", hours, now)
         _move(session, watermarks, "observations", now, last_id=last_id)
-        for source, (model, columns) in RECORD_TIMES.items():
+        changed |= {"observations"} if hours else set()
+        for source, (model, columns, facts, owner) in RECORD_TIMES.items():
             mark = watermarks.get(source)
+            last_id = mark.last_id if mark is not None and mark.last_id is not None else 0
+            newest = session.execute(select(func.max(facts.id))).scalar_one_or_none() or 0
             query = select(*(getattr(model, name) for name in columns))
             if mark is not None and mark.last_at is not None:
-                query = query.where(model.updated_at > mark.last_at - SETTLE)
+                touched = select(getattr(facts, owner)).where(facts.id > last_id, facts.id <= newest)
+                query = query.where(or_(model.updated_at > mark.last_at - SETTLE, model.id.in_(touched)))
             instants = {moment for row in session.execute(query) for moment in row if moment is not None}
-            marks += _mark(session, ctx.tz, source, {_hour_of(moment) for moment in instants}, now)
-            _move(session, watermarks, source, now, last_at=now)
+            instants |= set(session.execute(select(facts.at).where(facts.id > last_id, facts.id <= newest)).scalars())
+            _mark(session, ctx.tz, source, {_hour_of(moment) for moment in instants}, now)
+            _move(session, watermarks, source, now, last_at=now, last_id=newest)
+            changed |= {source} if instants else set()
         session.commit()
-    return marks
+    return changed
 
 
 def _observation_hours(session: Session, mark: KpiWatermark | None, now: datetime) -> tuple[set[datetime], int | None]:

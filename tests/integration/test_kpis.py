@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
+from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 from sqlalchemy import select, update
 from sqlmodel import Session
@@ -29,12 +30,13 @@ from services.city import load_city
 from services.commands import Refused
 from services.db import make_engine, migrate, session_scope
 from services.kpis.catalogue import load_catalogue
+from services.kpis.jobs import schedule as schedule_kpi_jobs
 from services.kpis.publish import publish_current, retained_publisher
 from services.kpis.query import detail, series, values
 from services.kpis.registry import Measured, measure
-from services.kpis.rollup import RollupContext, run_rollup
+from services.kpis.rollup import REFRESH, RollupContext, run_rollup
 from services.kpis.targets import SetKpiTarget
-from services.models import AuditEntry, Device, Incident, KpiRollup, Observation
+from services.models import AuditEntry, Device, Incident, IncidentEvent, KpiRollup, Observation
 from services.runtime import open_runtime
 from tests.integration.support import make_settings, retained_messages
 
@@ -197,6 +199,20 @@ def test_a_changed_incident_recomputes_the_periods_it_falls_in(rollup):
     assert stored(rollup, "day", thursday, "test.dispatch_mean")["West"] == 90.0
 
 
+def test_a_new_fact_of_an_incident_recomputes_its_periods_even_when_the_incident_row_is_untouched(rollup):
+    run_rollup(rollup, NOW)
+    CALLS.clear()
+    later = NOW + timedelta(minutes=2)
+    with session_scope(rollup.engine) as session:
+        (thursday_id,) = session.execute(select(Incident.id).where(
+            Incident.created_at == datetime(2026, 3, 5, 8, tzinfo=UTC))).scalars().all()
+        session.add(IncidentEvent(incident_id=thursday_id, at=later, kind="note", actor="dora", message="late note"))
+    run_rollup(rollup, later)
+    assert past_calls("test.dispatch_mean") == {
+        (datetime(2026, 3, 4, 22, tzinfo=UTC), datetime(2026, 3, 5, 22, tzinfo=UTC)),
+        (datetime(2026, 3, 1, 22, tzinfo=UTC), datetime(2026, 3, 8, 22, tzinfo=UTC))}
+
+
 def test_the_current_periods_are_recomputed_every_run(rollup):
     run_rollup(rollup, NOW)
     later = NOW + timedelta(minutes=1)
@@ -204,6 +220,25 @@ def test_the_current_periods_are_recomputed_every_run(rollup):
         session.add(observation("air-e", NOW + timedelta(seconds=30), 50.0, received=later))
     run_rollup(rollup, later)
     assert stored(rollup, "day", later, "test.pm25_mean") == {"city": 80 / 3, "West": 15.0, "East": 50.0}
+
+
+def test_hourly_values_older_than_35_days_are_deleted_and_longer_periods_kept(rollup):
+    run_rollup(rollup, NOW)
+    run_rollup(rollup, NOW + timedelta(days=35, hours=1))  # NOW's hour is now 35 days and an hour old
+    with Session(rollup.engine) as session:
+        kept = set(session.execute(select(KpiRollup.period).where(KpiRollup.start < NOW - timedelta(hours=1))).scalars())
+        hours = session.execute(select(KpiRollup.start).where(KpiRollup.period == "hour")).scalars().all()
+    assert kept == {"day", "week", "month", "quarter"} and min(hours) >= NOW + timedelta(hours=1)
+
+
+def test_the_current_values_of_unchanged_sources_wait_for_the_refresh_and_are_then_recomputed(rollup):
+    run_rollup(rollup, NOW)
+    CALLS.clear()
+    run_rollup(rollup, NOW + REFRESH - timedelta(seconds=1))  # nothing changed since: no KPI needed
+    assert CALLS == []
+    run_rollup(rollup, NOW + REFRESH)
+    current = {(key, start) for key, start, end, _ in CALLS if start <= NOW + REFRESH < end}
+    assert {key for key, _ in current} == {"test.pm25_mean", "test.dispatch_mean"} and len(current) == 2 * 5
 
 
 def test_a_failing_measure_is_logged_and_skipped_and_the_others_are_stored(database_url, tiny_city, tmp_path, caplog):
@@ -364,3 +399,19 @@ def test_each_current_value_is_a_retained_key_performance_indicator_on_the_broke
     monthly, _ = messages[f"{root}/kpis/test.dispatch_mean/city/month"]
     assert monthly["calculationFrequency"] == "monthly" and monthly["area"] == "Tiny"
     assert publish_current(runtime.engine, ctx.catalogue, runtime.city.name, TZ, root, publish, now) == 0
+
+
+def test_the_ingest_roles_job_rolls_up_and_publishes_on_the_leading_process_only(served, broker):
+    _, _, runtime = served
+    leading = {"now": False}
+    scheduler = BackgroundScheduler(timezone="UTC")
+    schedule_kpi_jobs(runtime, scheduler, lambda: leading["now"])
+    job = scheduler.get_job("kpi-rollup")
+    job.func()  # not the leader: nothing
+    with Session(runtime.engine) as session:
+        assert session.execute(select(KpiRollup)).first() is None
+    leading["now"] = True
+    job.func()
+    root = runtime.settings.topic_root
+    messages = retained_messages(broker, f"{root}/kpis/+/city", expected=2)
+    assert {topic.split("/")[-2] for topic in messages} == {"test.pm25_mean", "test.dispatch_mean"}
