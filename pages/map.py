@@ -29,8 +29,9 @@ from components.live_map import (
     side_panel,
 )
 from services.access.displays import screen_options
-from services.aqi import SHORT_NAMES, STANDARDS, categories
+from services.aqi import LANGUAGE_STANDARDS, SHORT_NAMES, STANDARDS, categories
 from services.devices import device_observations, get_device
+from services.i18n import current_locale
 from services.layers import LAYERS, layer_names, load_plugins
 from services.models import utcnow
 from services.rules import RulesFile
@@ -47,9 +48,11 @@ def map_layers() -> list[tuple[str, str]]:
 
 
 def site_standard() -> str:
-    """The city's AQI standard: CITYOPS_AQI_STANDARD, else the rules file's (the one its alarms use)."""
+    """The screen's AQI standard before its link's ``?aqi=``: CITYOPS_AQI_STANDARD, else the national one of
+    the screen's language (China's HJ 633 in Chinese), else the rules file's (the one its alarms use)."""
     settings = current().settings
-    return settings.aqi_standard or RulesFile(settings.rules_file).current().aqi_standard
+    return settings.aqi_standard or LANGUAGE_STANDARDS.get(current_locale()) \
+        or RulesFile(settings.rules_file).current().aqi_standard
 
 
 def map_view(*, dark: bool, standard: str, views: list[dict] | None = None, rotate_s: int = 0) -> html.Div:

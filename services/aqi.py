@@ -67,6 +67,9 @@ DEFAULT_STANDARD = "us-epa-2024"
 # (``/wall?aqi=cn``), a display's options and the map's live features use for it (``aqi_cn``).
 SHORT_NAMES: dict[str, str] = {"us-epa-2024": "US AQI", "cn-hj633-2012": "China AQI"}
 CODES: dict[str, str] = {"us-epa-2024": "us", "cn-hj633-2012": "cn"}
+# The standard a screen in a language shows unless CITYOPS_AQI_STANDARD or its link names one (issue 14):
+# a Chinese operations centre reads the national standard.
+LANGUAGE_STANDARDS: dict[str, str] = {"zh": "cn-hj633-2012"}
 
 POLLUTANTS: tuple[str, ...] = ("pm25", "pm10", "o3", "no2", "so2", "co")
 
