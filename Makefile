@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml
 LOCALES := en zh
 POT := translations/messages.pot
 messages: $(STAMP)
-	$(VENV)/bin/pybabel extract -F babel.cfg --add-location=file --sort-output --omit-header -w 120 -o $(POT) \
+	PYTHONPATH=. $(VENV)/bin/pybabel extract -F babel.cfg --add-location=file --sort-output --omit-header -w 120 -o $(POT) \
 		.
 	for locale in $(LOCALES); do \
 		if [ -f translations/$$locale/LC_MESSAGES/messages.po ]; then \

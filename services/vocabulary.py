@@ -54,7 +54,7 @@ def time_pattern(locale: str | None = None, *, seconds: bool = False) -> str:
     """The date-and-time pattern (CLDR syntax) of a language: English ``yyyy-MM-dd HH:mm``; others their
     medium date and 24-hour time from Babel (Chinese ``y年M月d日 HH:mm``)."""
     locale = locale or current_locale()
-    if locale == "en":
+    if babel_locale(locale) == "en":
         pattern = ENGLISH_TIME_PATTERN
     else:
         pattern = f"{get_date_format('medium', locale=babel_locale(locale)).pattern} HH:mm"

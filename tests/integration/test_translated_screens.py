@@ -100,8 +100,8 @@ def screens(database_url, tiny_city, tmp_path, broker, pseudo_language):
     assert client.post("/login", data={"name": "admin-1", "password": PASSWORD, "next": "/"},
                        headers={"Origin": ORIGIN}).status_code == 303
     city = runtime.city
-    names = {"Tiny", "West", "East", "Testikatu", "Harbour gauge", "Kamppi air", "amb-1", "admin-1", "flood-1", "air-1", runtime.timezone,
-             city.attribution, "Water level at alert level", "level high", "Testikatu 3",
+    names = {"Tiny", "West", "East", "Testikatu", "Harbour gauge", "Kamppi air", "amb-1", "admin-1", "flood-1",
+             "air-1", "system:rules", runtime.timezone, city.attribution, "level high", "Testikatu 3",
              *i18n.LANGUAGE_NAMES.values()}  # a language's name is written in that language
     yield Screens(app, client, {word.lower() for name in names for word in WORD.findall(name)} | SYMBOLS)
     runtime.engine.dispose()
@@ -154,12 +154,13 @@ def test_the_shell_comes_from_the_catalogue(screens):
     check(screens, screens.get("/_dash-layout"), "the shell")
 
 
-PAGES = ["/", "/wall"]
+PAGES = ["/", "/wall", "/alarms", "/alarms?alarm=1"]
 
 
 @pytest.mark.parametrize("path", PAGES)
 def test_each_page_layout_comes_from_the_catalogue(screens, path):
-    check(screens, screens.call("update", [path, ""]), path)
+    page, _, query = path.partition("?")
+    check(screens, screens.call("update", [page, f"?{query}" if query else ""]), path)
 
 
 def test_the_map_callbacks_come_from_the_catalogue(screens):
@@ -168,3 +169,14 @@ def test_the_map_callbacks_come_from_the_catalogue(screens):
     panel = screens.call("show_panel", [{"layer": "flood", "id": "flood-1", "kind": "water"}, 0])
     check(screens, panel, "a device's panel")
     check(screens, screens.call("refresh_figures", [1], ["us-epa-2024"]), "the wall's figures")
+
+
+def test_the_alarm_callbacks_come_from_the_catalogue(screens):
+    check(screens, screens.call("mount_strip", ["shell-alarm-strip"]), "the alarm strip")
+    check(screens, screens.call("refresh_alarms", [1, "all", None, None, None, None, "all", 0, 1]), "the alarm list")
+    check(screens, screens.call("show_detail", [1, 0]), "an alarm's detail")
+    check(screens, screens.call("show_detail", [None, 0]), "no alarm chosen")
+    acknowledged = screens.call("row_action", [[({"type": "alarms-action", "action": "ack", "index": 1}, 1)]], [0])
+    check(screens, acknowledged, "an acknowledgment")
+    again = screens.call("row_action", [[({"type": "alarms-action", "action": "ack", "index": 1}, 1)]], [0])
+    check(screens, again, "a refused acknowledgment")
