@@ -5,16 +5,18 @@ from __future__ import annotations
 import json
 
 
-def _name(spec: dict) -> str | None:
+def _name(spec: dict, qualified: bool = False) -> str | None:
+    """The callback's function name (``module:name`` when ``qualified``: two pages may name theirs alike)."""
     function = spec.get("callback")
     function = getattr(function, "__wrapped__", function)
-    return getattr(function, "__name__", None)  # None: a clientside callback
+    name = getattr(function, "__name__", None)  # None: a clientside callback
+    return f"{function.__module__}:{name}" if qualified and name else name
 
 
 def _spec(app, function_name: str) -> tuple[str, dict]:
     if not app.callback_map:
         app.server.test_client().get("/login")  # Dash gathers the pages' callbacks on its first request
-    found = [(key, spec) for key, spec in app.callback_map.items() if _name(spec) == function_name]
+    found = [(key, spec) for key, spec in app.callback_map.items() if _name(spec, ":" in function_name) == function_name]
     assert len(found) == 1, f"{len(found)} callbacks named {function_name}"
     return found[0]
 
