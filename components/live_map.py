@@ -157,7 +157,7 @@ def live_layer(name: str, *, standard: str) -> dl.GeoJSON:
 def live_map(*, city_bounds, basemap_layers: dict, layers: list[tuple[str, str]], standard: str,
              dark: bool = False, tile_url: str | None = None, attribution: str = "") -> dl.MapContainer:
     minlon, minlat, maxlon, maxlat = city_bounds
-    overlays = [dl.Overlay(live_layer(name, standard=standard), name=title, checked=True) for name, title in layers]
+    overlays = [dl.Overlay(live_layer(name, standard=standard), name=_(title), checked=True) for name, title in layers]
     return dl.MapContainer(
         # canvas, not SVG: redrawing 2,000 road segments as DOM nodes each second blocked the page 200 ms
         id=MAP, bounds=[[minlat, minlon], [maxlat, maxlon]], zoomSnap=0.25, preferCanvas=True,

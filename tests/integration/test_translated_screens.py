@@ -104,7 +104,7 @@ def screens(database_url, tiny_city, tmp_path, broker, pseudo_language):
                        headers={"Origin": ORIGIN}).status_code == 303
     city = runtime.city
     names = {"Tiny", "West", "East", "Testikatu", "Harbour gauge", "Kamppi air", "amb-1", "admin-1", "flood-1",
-             "air-1", "system:rules", "test", runtime.timezone, city.attribution, "level high", "Testikatu 3",
+             "air-1", "system:rules", "test", "water-alert", runtime.timezone, city.attribution, "level high", "Testikatu 3",
              *i18n.LANGUAGE_NAMES.values()}  # a language's name is written in that language
     yield Screens(app, client, {word.lower() for name in names for word in WORD.findall(name)} | SYMBOLS)
     runtime.engine.dispose()
@@ -120,8 +120,11 @@ def visible_texts(node, key: str | None = None):
         for item in node:
             yield from visible_texts(item, key)
     elif isinstance(node, dict):
-        if set(str((node.get("props") or {}).get("className", "")).split()) & RECORDED:
+        props = node.get("props") or {}
+        if set(str(props.get("className", "")).split()) & RECORDED:
             return
+        if node.get("type") in ("Overlay", "BaseLayer") and isinstance(props.get("name"), str):
+            yield props["name"]  # a map layer's name in the layers control
         for name, value in node.items():
             if name == "columns" and isinstance(value, list):
                 yield from (column["name"] for column in value if isinstance(column, dict)
@@ -159,7 +162,7 @@ def test_the_shell_comes_from_the_catalogue(screens):
     check(screens, screens.get("/_dash-layout"), "the shell")
 
 
-PAGES = ["/", "/wall", "/alarms", "/alarms?alarm=1", "/dispatch"]
+PAGES = ["/", "/wall", "/alarms", "/alarms?alarm=1", "/dispatch", "/status", "/sensors"]
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -198,3 +201,8 @@ def test_the_dispatch_callbacks_come_from_the_catalogue(screens):
     check(screens, created, "a created incident")
     cancelled = screens.call("act", [{"action": "dispatch-cancel-button", "incident": 1}], [None, None, 0])
     check(screens, cancelled, "a cancelled incident")
+
+
+def test_the_status_and_sensors_callbacks_come_from_the_catalogue(screens):
+    check(screens, screens.call("pages.status:refresh", [1]), "the telemetry status")
+    check(screens, screens.call("refresh_devices", [1, None]), "the sensors")
