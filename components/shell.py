@@ -3,18 +3,13 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from services.i18n import LANGUAGE_NAMES, N_, _
-from services.vocabulary import css_variables
+from services.i18n import LANGUAGE_NAMES, _
+from services.vocabulary import ROLE_LABELS, css_variables, label_of
 
 SHELL_CLOCK = "shell-clock"
 SHELL_ALARM_STRIP = "shell-alarm-strip"  # filled by the alarms page module's callback
 SHELL_NAV = "shell-nav"
 SHELL_MENU = "shell-menu"  # opens the navigation on a phone (assets/shell.js); hidden where the links fit
-
-
-ROLE_NAMES = {"admin": N_("administrator"), "dispatcher": N_("dispatcher"), "agent": N_("hotline agent"),
-              "department": N_("department"), "manager": N_("manager"), "reporter": N_("reporter"),
-              "display": N_("display")}
 
 
 def language_switch(language: str) -> html.Form:
@@ -32,7 +27,7 @@ def user_badge(name: str, role: str, sign_out: bool = True, language: str | None
     JavaScript)."""
     return html.Div(className="shell-user", children=[
         html.Span(name, className="shell-user-name"),
-        html.Span(_(ROLE_NAMES[role]) if role in ROLE_NAMES else role, className="shell-user-role"),
+        html.Span(label_of(ROLE_LABELS, role), className="shell-user-role"),
         language_switch(language) if language else None,
         html.Form(method="POST", action="/logout",
                   children=[html.Button(_("Sign out"), type="submit", id="shell-sign-out")])

@@ -131,6 +131,9 @@ DEVICE_TYPE_LABELS = {"TrafficFlowObserved": N_("Traffic counter"), "AirQualityO
 DEVICE_STATUS_LABELS = {"ok": N_("OK"), "stale": N_("Stale"), "silent": N_("Silent"), "out_of_area": N_("Out of area")}
 SOURCE_LABELS = {"operator": N_("the dispatch console"), "citizen": N_("a citizen report"), "alarm": N_("an alarm"),
                  "api": N_("the API")}
+ROLE_LABELS = {"admin": N_("administrator"), "dispatcher": N_("dispatcher"), "agent": N_("hotline agent"),
+               "department": N_("department"), "manager": N_("manager"), "reporter": N_("reporter"),
+               "display": N_("display")}
 # what a running timer counts, by the status it started with
 TIMER_LABELS = {"new": N_("waiting"), "dispatched": N_("dispatched"), "en_route": N_("en route"), "on_scene": N_("on scene"),
                 "resolved": N_("resolved"), "available": N_("available"), "returning": N_("returning"),
