@@ -97,6 +97,8 @@ CODE_WORDS = (
     N_("Assault"), N_("Suspicious action"), N_("Disturbance"), N_("Noise"), N_("Vandalism"), N_("Environment"),
     N_("Air pollution"), N_("Water pollution"), N_("Spill"), N_("Infrastructure"), N_("Streetlight"),
     N_("Water leak"), N_("Fallen tree"), N_("Blocked drain"), N_("Graffiti"),
+    # what a vehicle says it is doing (SDM Vehicle serviceStatus), besides onRoute and onScene above
+    N_("Parked"), N_("Patrolling"), N_("Returning"), N_("Broken"),
 )
 
 
