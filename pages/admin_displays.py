@@ -15,7 +15,8 @@ from services.models import utcnow
 from services.runtime import current
 from web.ui import acting, attempt
 
-dash.register_page(__name__, path="/admin/displays", name=N_("Displays"), order=98, title=lambda **_path: _("CityOps — displays"),
+dash.register_page(__name__, path="/admin/displays", name=N_("Displays"), order=98,
+                   title=lambda **_path: _("CityOps — displays"),
                    permission="displays.manage")
 
 DISPLAYS_TICK = "admin-displays-tick"

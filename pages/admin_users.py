@@ -13,7 +13,8 @@ from services.access.users import ChangeRole, CreateUser, ResetPassword, SetDisa
 from services.runtime import current
 from web.ui import acting, attempt
 
-dash.register_page(__name__, path="/admin/users", name=N_("Users"), order=97, title=lambda **_path: _("CityOps — users"),
+dash.register_page(__name__, path="/admin/users", name=N_("Users"), order=97,
+                   title=lambda **_path: _("CityOps — users"),
                    permission="users.manage")
 
 USERS_TABLE = "admin-users-table"

@@ -83,7 +83,8 @@ from services.units import list_units
 from services.vocabulary import duration, words
 from web.ui import acting, attempt, may
 
-dash.register_page(__name__, path="/dispatch", name=N_("Dispatch"), order=10, title=lambda **_path: _("CityOps — dispatch"))
+dash.register_page(__name__, path="/dispatch", name=N_("Dispatch"), order=10,
+                   title=lambda **_path: _("CityOps — dispatch"))
 
 PAGE = "dispatch-page"
 TICK = "dispatch-tick"

@@ -23,7 +23,8 @@ from services.requests.orders import (ACTIVE_STATUSES, STATUS_LABELS, OrderFilte
 from services.runtime import current
 from web.ui import acting, attempt, may
 
-dash.register_page(__name__, path="/requests", name=N_("Requests"), order=15, title=lambda **_path: _("CityOps — citizen requests"))
+dash.register_page(__name__, path="/requests", name=N_("Requests"), order=15,
+                   title=lambda **_path: _("CityOps — citizen requests"))
 
 TICK, TABLE, DETAIL, SELECTED, CHANGED, MESSAGE = ("requests-tick", "requests-table", "requests-detail",
                                                    "requests-selected", "requests-changed", "requests-message")

@@ -12,7 +12,8 @@ from services.runtime import current
 from services.vocabulary import duration
 from web.ui import acting, attempt, may
 
-dash.register_page(__name__, path="/rules", name=N_("Rules"), order=95, title=lambda **_path: _("CityOps — alarm rules"))
+dash.register_page(__name__, path="/rules", name=N_("Rules"), order=95,
+                   title=lambda **_path: _("CityOps — alarm rules"))
 
 RULES_TABLE = "rules-table"
 RULES_EDITOR = "rules-editor"
@@ -34,8 +35,9 @@ def _read_text() -> str:
 def layout(**_query):
     return html.Div(className="page page-rules", children=[
         html.H1(_("Alarm rules")),
-        html.P([_("The rules file:"), " ", html.Code(str(_settings().rules_file)), " ", _("Thresholds may name the device's own registry values (device.alert_level); durations count "
-                        "observation time.")], className="rules-intro"),
+        html.P([_("The rules file:"), " ", html.Code(str(_settings().rules_file)), " ",
+                _("Thresholds may name the device's own registry values (device.alert_level); durations count "
+                  "observation time.")], className="rules-intro"),
         dcc.Store(id=RULES_SAVED, data=0),
         html.Div(id=RULES_TABLE),
         *(_editor() if may("rules.save") else [html.P(_("Only an administrator may change the rules."),
