@@ -6,13 +6,15 @@ from datetime import datetime
 from dash import dcc, html
 
 from components.drill import drill_badge
-from services.vocabulary import SEVERITY_LABELS, alarm_value, duration
+from services.i18n import _, ngettext
+from services.vocabulary import SEVERITY_LABELS, alarm_value, duration, label_of
 
 
 def severity_pill(severity: str, escalated: bool = False) -> html.Span:
-    children = [SEVERITY_LABELS.get(severity, severity)]
+    children = [label_of(SEVERITY_LABELS, severity)]
     if escalated:
-        children.append(html.Span("▲", className="alarm-escalated-mark", title="escalated: not acknowledged in time"))
+        children.append(html.Span("▲", className="alarm-escalated-mark",
+                                  title=_("escalated: not acknowledged in time")))
     return html.Span(children, className=f"alarm-pill severity-{severity}")
 
 
@@ -22,20 +24,22 @@ def alarm_strip(summary, now: datetime) -> html.Div:
     critical = summary.critical_unacknowledged > 0
     tone = "critical" if critical else ("alarm" if summary.unacknowledged else ("active" if summary.active else "calm"))
     counts = html.Div(className="alarm-strip-counts", children=[
-        html.Span("ALARMS", className="alarm-strip-title"),
-        html.Span([html.B(f"{summary.active}"), " active"], className="alarm-strip-count"),
-        html.Span([html.B(f"{summary.unacknowledged}"), " unacknowledged"],
+        html.Span(_("ALARMS"), className="alarm-strip-title"),
+        html.Span([html.B(f"{summary.active}"), " ", _("active")], className="alarm-strip-count"),
+        html.Span([html.B(f"{summary.unacknowledged}"), " ", _("unacknowledged")],
                   className="alarm-strip-count" + (" is-unack" if summary.unacknowledged else "")),
     ])
     if summary.newest:
         chips = [_chip(alarm, now) for alarm in summary.newest]
         more = summary.active - sum(1 for alarm in summary.newest if alarm.active)
         if more > 0:
-            chips.append(dcc.Link(f"+{more} more", href="/alarms", className="alarm-strip-more"))
+            chips.append(dcc.Link(_("+{count} more", count=more), href="/alarms", className="alarm-strip-more"))
     else:
         waiting = summary.unacknowledged
-        chips = [html.Span("No active alarms" + (f" — {waiting} cleared alarm(s) await acknowledgment" if waiting
-                                                 else " — all quiet"), className="alarm-strip-quiet")]
+        quiet = ngettext("No active alarms — {n} cleared alarm awaits acknowledgment",
+                         "No active alarms — {n} cleared alarms await acknowledgment", waiting) if waiting \
+            else _("No active alarms — all quiet")
+        chips = [html.Span(quiet, className="alarm-strip-quiet")]
     return html.Div(
         className=f"alarm-strip tone-{tone}",
         **{"data-critical": str(summary.newest_critical_id or ""), "data-unack": str(summary.unacknowledged)},
@@ -43,9 +47,9 @@ def alarm_strip(summary, now: datetime) -> html.Div:
             counts,
             html.Div(chips, className="alarm-strip-chips"),
             html.Div(className="alarm-strip-tools", children=[
-                html.Button("Sound on", className="alarm-mute", title="mute or unmute this screen",
+                html.Button(_("Sound on"), className="alarm-mute", title=_("mute or unmute this screen"),
                             **{"data-alarm-mute": "1"}),
-                dcc.Link("All alarms →", href="/alarms", className="alarm-strip-link"),
+                dcc.Link(_("All alarms →"), href="/alarms", className="alarm-strip-link"),
             ]),
         ],
     )
@@ -57,7 +61,7 @@ def _chip(alarm, now: datetime) -> dcc.Link:
     return dcc.Link(
         href=f"/alarms?alarm={alarm.id}",
         className=f"alarm-chip severity-{alarm.severity} is-{state}",
-        title=f"{alarm.rule_name}: {alarm.description}",
+        title=f"{_(alarm.rule_name)}: {alarm.description}",
         children=[
             severity_pill(alarm.severity, alarm.escalated),
             drill_badge(getattr(alarm, "drill", None)),

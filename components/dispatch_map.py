@@ -10,6 +10,7 @@ from dash import html
 from components.live_map import basemap
 from services.incidents import IncidentView
 from services.units import UnitView
+from services.i18n import _
 from services.vocabulary import (
     INCIDENT_STATUS_LABELS,
     NO_DATA_COLOUR,
@@ -17,6 +18,7 @@ from services.vocabulary import (
     UNIT_STATUS_COLOURS,
     UNIT_STATUS_LABELS,
     incident_kind,
+    label_of,
 )
 
 DISPATCH_MAP = "dispatch-map"
@@ -46,9 +48,9 @@ def incident_markers(incidents: list[IncidentView], selected: int | None) -> lis
             color="#ffffff" if chosen else ("#ff3b3b" if incident.escalated else "#0b0f14"),
             weight=3 if chosen or incident.escalated else 1.5, fillColor=colour, fillOpacity=0.95,
             id={"type": "dispatch-map-incident", "index": incident.id},
-            children=dl.Tooltip(f"#{incident.id} P{incident.priority} "
+            children=dl.Tooltip(f"#{incident.id} {_('P{priority}', priority=incident.priority)} "
                                 f"{incident_kind(incident.category, incident.sub_category)} — "
-                                f"{INCIDENT_STATUS_LABELS.get(incident.status, incident.status)}"),
+                                f"{label_of(INCIDENT_STATUS_LABELS, incident.status)}"),
         ))
     return markers
 
@@ -65,7 +67,7 @@ def unit_markers(units: list[UnitView], highlight: str | None) -> list:
             iconOptions={"className": f"unit-pin{ring}", "iconSize": [22, 22], "iconAnchor": [11, 11],
                          "html": f'<div class="unit-pin-body" style="background:{colour}">'
                                  f'{UNIT_GLYPHS.get(unit.kind, "U")}</div>'},
-            children=dl.Tooltip(f"{unit.name} ({unit.unit_id}) — {UNIT_STATUS_LABELS.get(unit.status, unit.status)}"),
+            children=dl.Tooltip(f"{unit.name} ({unit.unit_id}) — {label_of(UNIT_STATUS_LABELS, unit.status)}"),
         ))
     return markers
 
@@ -80,8 +82,9 @@ def route_line(coordinates: list[list[float]] | None, destination: tuple[float, 
 
 def legend() -> html.Div:
     return html.Div(className="dispatch-legend", children=[
-        *[html.Span([html.I(style={"background": PRIORITY_COLOURS[p]}), f"P{p}"]) for p in (1, 2, 3, 4)],
+        *[html.Span([html.I(style={"background": PRIORITY_COLOURS[p]}), _("P{priority}", priority=p)])
+          for p in (1, 2, 3, 4)],
         html.Span("|", className="sep"),
-        *[html.Span([html.I(className="sq", style={"background": UNIT_STATUS_COLOURS[s]}), UNIT_STATUS_LABELS[s]])
+        *[html.Span([html.I(className="sq", style={"background": UNIT_STATUS_COLOURS[s]}), _(UNIT_STATUS_LABELS[s])])
           for s in ("available", "dispatched", "en_route", "on_scene", "returning")],
     ])

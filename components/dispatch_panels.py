@@ -19,6 +19,7 @@ from services.incidents import (
     TimelineEntry,
     iso,
 )
+from services.i18n import _
 from services.places import KIND_LABELS as PLACE_KIND_LABELS
 from services.units import Candidate, UnitView
 from services.vocabulary import (
@@ -29,6 +30,8 @@ from services.vocabulary import (
     UNIT_STATUS_LABELS,
     duration,
     incident_kind,
+    label_of,
+    number,
     site_time,
     words,
 )
@@ -76,11 +79,17 @@ def timer(since: datetime | None, now: datetime, counts: str = "", *, class_name
 
 
 def status_badge(status: str, labels: dict[str, str]) -> html.Span:
-    return html.Span(labels.get(status, status), className=f"badge status-{status}")
+    return html.Span(label_of(labels, status), className=f"badge status-{status}")
 
 
 def priority_badge(priority: int) -> html.Span:
-    return html.Span(f"P{priority}", className=f"badge prio prio-{priority}", title=SEVERITY_OF_PRIORITY[priority])
+    return html.Span(_("P{priority}", priority=priority), className=f"badge prio prio-{priority}",
+                     title=words(SEVERITY_OF_PRIORITY[priority]))
+
+
+def _timer_words(status: str) -> str:
+    """What a timer started by ``status`` counts ("waiting", "on scene"), in the screen's language."""
+    return _(TIMER_LABELS[status]) if status in TIMER_LABELS else ""
 
 
 def where(incident: IncidentView) -> str:
@@ -89,7 +98,7 @@ def where(incident: IncidentView) -> str:
 
 def queue_table(incidents: list[IncidentView], selected: int | None, now: datetime) -> html.Div:
     if not incidents:
-        return html.P("No open incidents.", className="empty")
+        return html.P(_("No open incidents."), className="empty")
     rows = []
     for incident in incidents:
         classes = ["queue-row", f"row-{incident.status}"]
@@ -106,14 +115,14 @@ def queue_table(incidents: list[IncidentView], selected: int | None, now: dateti
                               title=words(incident.category)),
                      html.Div(where(incident), className="sub")]),
             html.Td([status_badge(incident.status, INCIDENT_STATUS_LABELS),
-                     html.Span("ESC", className="badge esc", title=incident.escalation_reason or "")
+                     html.Span(_("ESC"), className="badge esc", title=incident.escalation_reason or "")
                      if incident.escalated else None,
                      html.Span(incident.unit_id or "", className="sub mono"),
-                     html.Div(timer(incident.status_since, now, TIMER_LABELS.get(incident.status, ""),
+                     html.Div(timer(incident.status_since, now, _timer_words(incident.status),
                                     class_name="sub"))]),
         ]))
     return html.Table(className="dispatch-table queue", children=[
-        html.Thead(html.Tr([html.Th("Pri"), html.Th("#"), html.Th("Incident / location"), html.Th("Status")])),
+        html.Thead(html.Tr([html.Th(_("Pri")), html.Th("#"), html.Th(_("Incident / location")), html.Th(_("Status"))])),
         html.Tbody(rows),
     ])
 
@@ -124,19 +133,19 @@ def unit_board(units: list[UnitView], now: datetime, may_act: bool = True) -> ht
     for unit in units:
         rows.append(html.Tr(className=f"unit-row unit-{unit.status}", children=[
             html.Td(html.Span(unit.unit_id, className="mono strong"), title=unit.name),
-            html.Td(UNIT_KIND_LABELS.get(unit.kind, unit.kind), title=unit.base_name or ""),
+            html.Td(label_of(UNIT_KIND_LABELS, unit.kind), title=unit.base_name or ""),
             html.Td(status_badge(unit.status, UNIT_STATUS_LABELS)),
-            html.Td(timer(unit.status_since, now, TIMER_LABELS.get(unit.status, "")), className="num"),
+            html.Td(timer(unit.status_since, now, _timer_words(unit.status)), className="num"),
             html.Td(f"#{unit.incident_id}" if unit.incident_id else "—", className="mono"),
-            html.Td(f"{unit.speed_kmh:.0f} km/h" if unit.speed_kmh else "—", className="num"),
+            html.Td(f"{number(unit.speed_kmh, 0)} km/h" if unit.speed_kmh else "—", className="num"),
             html.Td(words(unit.service_status) or "—", className="sub"),
-            html.Td(html.Button("Return", id={"type": RETURN, "index": unit.unit_id}, n_clicks=0,
+            html.Td(html.Button(_("Return"), id={"type": RETURN, "index": unit.unit_id}, n_clicks=0,
                                 className="btn btn-small", disabled=unit.status in ("returning", "out_of_service"),
-                                title="Send back to base (an incident it has not reached goes back to the queue)") if may_act else ""),
+                                title=_("Send back to base (an incident it has not reached goes back to the queue)")) if may_act else ""),
         ]))
     return html.Table(className="dispatch-table units", children=[
-        html.Thead(html.Tr([html.Th("Unit"), html.Th("Kind"), html.Th("Status"), html.Th("Timer", className="num"),
-                            html.Th("Incident"), html.Th("Speed", className="num"), html.Th("Vehicle says"),
+        html.Thead(html.Tr([html.Th(_("Unit")), html.Th(_("Kind")), html.Th(_("Status")), html.Th(_("Timer"), className="num"),
+                            html.Th(_("Incident")), html.Th(_("Speed"), className="num"), html.Th(_("Vehicle says")),
                             html.Th("")])),
         html.Tbody(rows),
     ])
@@ -145,19 +154,19 @@ def unit_board(units: list[UnitView], now: datetime, may_act: bool = True) -> ht
 def incident_detail(incident: IncidentView | None, candidates: list[Candidate], timeline: list[TimelineEntry],
                     chosen_unit: str | None, now: datetime, timezone: str, may_act: bool = True) -> list:
     if incident is None:
-        return [html.P("Select an incident in the queue (J/K), or create one (N).", className="empty")]
+        return [html.P(_("Select an incident in the queue (J/K), or create one (N)."), className="empty")]
     waiting = incident.status == "new"
     facts = [
-        ("Kind", f"{words(incident.category)} · {incident_kind(incident.category, incident.sub_category)}"),
-        ("Severity", words(SEVERITY_OF_PRIORITY[incident.priority])), ("Reported via", SOURCE_LABELS[incident.source]),
-        ("Location", where(incident)), ("District", incident.district or "—"),
-        ("Created", site_time(incident.created_at, timezone, seconds=True)),
-        ("Unit", incident.unit_id or "—"),
+        (_("Kind"), f"{words(incident.category)} · {incident_kind(incident.category, incident.sub_category)}"),
+        (_("Severity"), words(SEVERITY_OF_PRIORITY[incident.priority])),
+        (_("Reported via"), label_of(SOURCE_LABELS, incident.source)),
+        (_("Location"), where(incident)), (_("District"), incident.district or "—"),
+        (_("Created"), site_time(incident.created_at, timezone, seconds=True)),
+        (_("Unit"), incident.unit_id or "—"),
     ]
     if incident.status not in ("resolved", "closed", "cancelled"):
-        facts.insert(6, ("Timers", html.Span([timer(incident.created_at, now, "open"), " · ",
-                                              timer(incident.status_since, now,
-                                                    TIMER_LABELS.get(incident.status, ""))])))
+        facts.insert(6, (_("Timers"), html.Span([timer(incident.created_at, now, _("open")), " · ",
+                                                 timer(incident.status_since, now, _timer_words(incident.status))])))
     steps = incident.step_durations()
     header = html.Div(className="detail-head", **{SHOWN_ATTRIBUTE: str(incident.id)}, children=[
         priority_badge(incident.priority),
@@ -165,29 +174,29 @@ def incident_detail(incident: IncidentView | None, candidates: list[Candidate], 
         html.Span(incident_kind(incident.category, incident.sub_category), className="detail-title"),
         status_badge(incident.status, INCIDENT_STATUS_LABELS),
     ])
-    banner = html.Div(["ESCALATED — ", incident.escalation_reason or ""], className="escalation-banner") \
+    banner = html.Div([_("ESCALATED — "), incident.escalation_reason or ""], className="escalation-banner") \
         if incident.escalated else None
     return [
         header, banner,
         html.P(incident.description or "", className="detail-description"),
         html.Dl(className="facts", children=[item for label, value in facts
                                              for item in (html.Dt(label), html.Dd(value))]),
-        html.Div([html.H3("How long each step took"),
+        html.Div([html.H3(_("How long each step took")),
                   html.Dl(className="facts steps", children=[item for name, seconds in steps
-                                                             for item in (html.Dt(name), html.Dd(duration(seconds)))])])
+                                                             for item in (html.Dt(_(name)), html.Dd(duration(seconds)))])])
         if steps else None,
-        html.H3("Recommended units" if waiting else "Units (incident is not waiting)"),
+        html.H3(_("Recommended units") if waiting else _("Units (incident is not waiting)")),
         candidate_table(candidates, chosen_unit, waiting, may_act),
-        html.H3("Timeline"),
+        html.H3(_("Timeline")),
         timeline_list(timeline, timezone),
     ]
 
 
 def candidate_table(candidates: list[Candidate], chosen_unit: str | None, waiting: bool, may_act: bool = True):
     if not waiting:
-        return html.P("Dispatch is possible while the incident is New.", className="empty")
+        return html.P(_("Dispatch is possible while the incident is New."), className="empty")
     if not candidates:
-        return html.P("No available unit can handle this category now.", className="empty warn")
+        return html.P(_("No available unit can handle this category now."), className="empty warn")
     rows = []
     for candidate in candidates:
         unit = candidate.unit
@@ -197,13 +206,13 @@ def candidate_table(candidates: list[Candidate], chosen_unit: str | None, waitin
             html.Td([html.Span(unit.unit_id, className="mono strong"), html.Div(unit.name, className="sub")]),
             html.Td(status_badge(unit.status, UNIT_STATUS_LABELS)),
             html.Td(duration(candidate.eta_seconds), className="num strong"),
-            html.Td(f"{candidate.route.distance_m / 1000:.2f} km", className="num"),
-            html.Td(html.Button("Send", id={"type": SEND, "index": unit.unit_id}, n_clicks=0,
+            html.Td(f"{number(candidate.route.distance_m / 1000, 2, trim=False)} km", className="num"),
+            html.Td(html.Button(_("Send"), id={"type": SEND, "index": unit.unit_id}, n_clicks=0,
                                 className="btn btn-small btn-primary") if may_act else ""),
         ]))
     return html.Table(className="dispatch-table candidates", children=[
-        html.Thead(html.Tr([html.Th("#", className="num"), html.Th("Unit"), html.Th("Status"),
-                            html.Th("ETA", className="num"), html.Th("Road", className="num"), html.Th("")])),
+        html.Thead(html.Tr([html.Th("#", className="num"), html.Th(_("Unit")), html.Th(_("Status")),
+                            html.Th(_("ETA"), className="num"), html.Th(_("Road"), className="num"), html.Th("")])),
         html.Tbody(rows),
     ])
 
@@ -223,15 +232,15 @@ def detail_actions(may_act: bool = True) -> html.Div:
     that may not dispatch sees none (they stay in the page, hidden and disabled, because the page's
     callbacks name them; the server refuses their commands anyway)."""
     return html.Div(className="detail-actions", children=[
-        html.Button(["Dispatch top ", html.Kbd("D")], id=TOP_BUTTON, n_clicks=0, className="btn btn-primary",
+        html.Button([_("Dispatch top"), " ", html.Kbd("D")], id=TOP_BUTTON, n_clicks=0, className="btn btn-primary",
                     disabled=True, hidden=not may_act),
-        html.Button(["Cancel incident ", html.Kbd("C")], id=CANCEL_BUTTON, n_clicks=0, className="btn btn-danger",
+        html.Button([_("Cancel incident"), " ", html.Kbd("C")], id=CANCEL_BUTTON, n_clicks=0, className="btn btn-danger",
                     disabled=True, hidden=not may_act),
-        html.Button("Resolve…", id=RESOLVE_BUTTON, n_clicks=0, className="btn", disabled=True, hidden=not may_act,
-                    title="Close the incident with its outcome; its units go back to base"),
-        html.Button(["New incident ", html.Kbd("N")], id=NEW_BUTTON, n_clicks=0, className="btn",
+        html.Button(_("Resolve…"), id=RESOLVE_BUTTON, n_clicks=0, className="btn", disabled=True, hidden=not may_act,
+                    title=_("Close the incident with its outcome; its units go back to base")),
+        html.Button([_("New incident"), " ", html.Kbd("N")], id=NEW_BUTTON, n_clicks=0, className="btn",
                     disabled=not may_act, hidden=not may_act),
-        html.Span("Read only: your role may not dispatch or change incidents.", className="detail-readonly")
+        html.Span(_("Read only: your role may not dispatch or change incidents."), className="detail-readonly")
         if not may_act else None,
     ])
 
@@ -241,34 +250,35 @@ def new_incident_form() -> html.Div:
     (assets/dispatch.js asks GET /api/v1/places as the dispatcher types), or by clicking the map."""
     categories = [{"label": words(name), "value": name} for name in CATEGORIES]
     return html.Div(id=FORM, className="dispatch-form hidden", children=[
-        html.Div(className="form-head", children=[html.Span("New incident"),
+        html.Div(className="form-head", children=[html.Span(_("New incident")),
                                                   html.Button("×", id=FORM_CLOSE, n_clicks=0, className="btn-close",
-                                                              title="Close (Esc)")]),
+                                                              title=_("Close (Esc)"))]),
         dcc.Store(id=FORM_FOUND, data=[]), dcc.Store(id=FORM_PICKED),
         html.Div(className="form-grid", children=[
-            html.Label("Description"), dcc.Input(id=FORM_DESCRIPTION, type="text", debounce=False,
-                                                 placeholder="what happened", className="input"),
-            html.Label("Category"), dcc.Dropdown(id=FORM_CATEGORY, options=categories, value="health",
+            html.Label(_("Description")), dcc.Input(id=FORM_DESCRIPTION, type="text", debounce=False,
+                                                 placeholder=_("what happened"), className="input"),
+            html.Label(_("Category")), dcc.Dropdown(id=FORM_CATEGORY, options=categories, value="health",
                                                  clearable=False, className="dd"),
-            html.Label("Sub-category"), dcc.Dropdown(id=FORM_SUB, clearable=True, className="dd"),
-            html.Label("Priority"), dcc.RadioItems(id=FORM_PRIORITY, value=2, inline=True, className="prio-radio",
-                                                   options=[{"label": f"P{p}", "value": p} for p in (1, 2, 3, 4)]),
-            html.Label("Location", htmlFor=FORM_ADDRESS),
+            html.Label(_("Sub-category")), dcc.Dropdown(id=FORM_SUB, clearable=True, className="dd"),
+            html.Label(_("Priority")), dcc.RadioItems(id=FORM_PRIORITY, value=2, inline=True, className="prio-radio",
+                                                   options=[{"label": _("P{priority}", priority=p), "value": p}
+                                                            for p in (1, 2, 3, 4)]),
+            html.Label(_("Location"), htmlFor=FORM_ADDRESS),
             html.Div(className="place-search", children=[
                 dcc.Input(id=FORM_ADDRESS, type="text", debounce=False, autoComplete="off", className="input",
-                          placeholder="address, street or place"),
+                          placeholder=_("address, street or place")),
                 html.Div(id=FORM_PLACES, className="place-list", role="listbox"),
             ]),
         ]),
-        html.P("Type an address and pick it from the list, or click the map.", id=FORM_WHERE, className="hint"),
+        html.P(_("Type an address and pick it from the list, or click the map."), id=FORM_WHERE, className="hint"),
         html.Details(className="form-coordinates", children=[
-            html.Summary("Coordinates"),
+            html.Summary(_("Coordinates")),
             html.Div(className="lonlat", children=[
-                dcc.Input(id=FORM_LAT, type="number", placeholder="latitude", className="input", step="any"),
-                dcc.Input(id=FORM_LON, type="number", placeholder="longitude", className="input", step="any"),
+                dcc.Input(id=FORM_LAT, type="number", placeholder=_("latitude"), className="input", step="any"),
+                dcc.Input(id=FORM_LON, type="number", placeholder=_("longitude"), className="input", step="any"),
             ]),
         ]),
-        html.Button("Create incident", id=FORM_SUBMIT, n_clicks=0, className="btn btn-primary"),
+        html.Button(_("Create incident"), id=FORM_SUBMIT, n_clicks=0, className="btn btn-primary"),
     ])
 
 
@@ -276,7 +286,8 @@ def place_options(places: list[dict]) -> list:
     """The suggestions under the location field: a button per place ("Mannerheimintie 5 · Address · Kallio")."""
     return [html.Button(id={"type": PLACE_OPTION, "index": i}, n_clicks=0, className="place-option", role="option",
                         children=[html.Span(place["name"], className="place-name"),
-                                  html.Span(" · ".join(part for part in (PLACE_KIND_LABELS.get(place["kind"], ""),
+                                  html.Span(" · ".join(part for part in (_(PLACE_KIND_LABELS[place["kind"]])
+                                                                         if place["kind"] in PLACE_KIND_LABELS else "",
                                                                          place.get("detail")) if part),
                                             className="place-kind")])
             for i, place in enumerate(places)]
@@ -289,15 +300,15 @@ def resolvable(incident: IncidentView | None) -> bool:
 def resolve_form() -> html.Div:
     """Static and hidden: the Resolve button opens it in the browser; it resolves the incident shown."""
     return html.Div(id=RESOLVE_FORM, className="dispatch-form resolve-form hidden", children=[
-        html.Div(className="form-head", children=[html.Span("Resolve the incident shown"),
+        html.Div(className="form-head", children=[html.Span(_("Resolve the incident shown")),
                                                   html.Button("×", id=RESOLVE_CLOSE, n_clicks=0, className="btn-close",
-                                                              title="Close (Esc)")]),
+                                                              title=_("Close (Esc)"))]),
         html.Div(className="form-grid", children=[
-            html.Label("Outcome"), dcc.Textarea(id=RESOLVE_OUTCOME, placeholder="what was done, in your words",
+            html.Label(_("Outcome")), dcc.Textarea(id=RESOLVE_OUTCOME, placeholder=_("what was done, in your words"),
                                                 className="input", rows=2),
-            html.Label("Disposition"), dcc.RadioItems(id=RESOLVE_DISPOSITION, className="disposition-radio",
-                                                      options=[{"label": label, "value": code}
+            html.Label(_("Disposition")), dcc.RadioItems(id=RESOLVE_DISPOSITION, className="disposition-radio",
+                                                      options=[{"label": _(label), "value": code}
                                                                for code, label in DISPOSITIONS.items()]),
         ]),
-        html.Button("Resolve and close", id=RESOLVE_SUBMIT, n_clicks=0, className="btn btn-primary"),
+        html.Button(_("Resolve and close"), id=RESOLVE_SUBMIT, n_clicks=0, className="btn btn-primary"),
     ])

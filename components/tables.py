@@ -5,11 +5,13 @@ from typing import Sequence
 
 from dash import html
 
+from services.i18n import _
+
 
 def data_table(columns: Sequence[str], rows: Sequence[Sequence], *, class_name: str = "data-table",
-               row_classes: Sequence[str] | None = None, empty: str = "Nothing to show.") -> html.Table | html.P:
+               row_classes: Sequence[str] | None = None, empty: str | None = None) -> html.Table | html.P:
     if not rows:
-        return html.P(empty, className="empty")
+        return html.P(empty or _("Nothing to show."), className="empty")
     return html.Table(className=class_name, children=[
         html.Thead(html.Tr([html.Th(column) for column in columns])),
         html.Tbody([

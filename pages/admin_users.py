@@ -5,14 +5,16 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
-from services.vocabulary import site_time
+from services.i18n import N_, _
+from services.vocabulary import ROLE_LABELS, label_of, site_time
 from components.tables import data_table
 from services.access.principal import PEOPLE_ROLES
 from services.access.users import ChangeRole, CreateUser, ResetPassword, SetDisabled, list_users
 from services.runtime import current
 from web.ui import acting, attempt
 
-dash.register_page(__name__, path="/admin/users", name="Users", order=97, title="CityOps — users",
+dash.register_page(__name__, path="/admin/users", name=N_("Users"), order=97,
+                   title=lambda **_path: _("CityOps — users"),
                    permission="users.manage")
 
 USERS_TABLE = "admin-users-table"
@@ -23,7 +25,8 @@ NEW_NAME, NEW_ROLE, NEW_PASSWORD, NEW_BUTTON = ("admin-users-new-name", "admin-u
 PICK, PICK_ROLE, PICK_PASSWORD = "admin-users-pick", "admin-users-pick-role", "admin-users-pick-password"
 ROLE_BUTTON, DISABLE_BUTTON, ENABLE_BUTTON, PASSWORD_BUTTON = ("admin-users-change-role", "admin-users-disable",
                                                               "admin-users-enable", "admin-users-reset-password")
-_ROLES = [{"label": role, "value": role} for role in PEOPLE_ROLES]
+def _roles() -> list[dict]:
+    return [{"label": label_of(ROLE_LABELS, role), "value": role} for role in PEOPLE_ROLES]
 
 
 def _field(label: str, control) -> html.Label:
@@ -32,28 +35,28 @@ def _field(label: str, control) -> html.Label:
 
 def layout(**_query):
     return html.Div(className="page page-admin", children=[
-        html.H1("Users"),
+        html.H1(_("Users")),
         dcc.Store(id=USERS_CHANGED, data=0),
         html.Div(id=USERS_MESSAGE, className="alarms-message", role="status"),
-        html.H2("New user"),
+        html.H2(_("New user")),
         html.Div(className="admin-form", children=[
-            _field("User name", dcc.Input(id=NEW_NAME, autoComplete="off", className="alarm-input")),
-            _field("Role", dcc.Dropdown(id=NEW_ROLE, options=_ROLES, value="dispatcher", clearable=False,
+            _field(_("User name"), dcc.Input(id=NEW_NAME, autoComplete="off", className="alarm-input")),
+            _field(_("Role"), dcc.Dropdown(id=NEW_ROLE, options=_roles(), value="dispatcher", clearable=False,
                                         style={"minWidth": "10rem"})),
-            _field("Password (10+ characters)", dcc.Input(id=NEW_PASSWORD, type="password", autoComplete="new-password",
+            _field(_("Password (10+ characters)"), dcc.Input(id=NEW_PASSWORD, type="password", autoComplete="new-password",
                                                           className="alarm-input")),
-            html.Button("Create", id=NEW_BUTTON, className="alarm-action is-primary", n_clicks=0),
+            html.Button(_("Create"), id=NEW_BUTTON, className="alarm-action is-primary", n_clicks=0),
         ]),
-        html.H2("Change a user"),
+        html.H2(_("Change a user")),
         html.Div(className="admin-form", children=[
-            _field("User", dcc.Dropdown(id=PICK, style={"minWidth": "12rem"})),
-            _field("Role", dcc.Dropdown(id=PICK_ROLE, options=_ROLES, style={"minWidth": "10rem"})),
-            html.Button("Change role", id=ROLE_BUTTON, className="alarm-action", n_clicks=0),
-            html.Button("Disable", id=DISABLE_BUTTON, className="alarm-action", n_clicks=0),
-            html.Button("Enable", id=ENABLE_BUTTON, className="alarm-action", n_clicks=0),
-            _field("New password", dcc.Input(id=PICK_PASSWORD, type="password", autoComplete="new-password",
+            _field(_("User"), dcc.Dropdown(id=PICK, style={"minWidth": "12rem"})),
+            _field(_("Role"), dcc.Dropdown(id=PICK_ROLE, options=_roles(), style={"minWidth": "10rem"})),
+            html.Button(_("Change role"), id=ROLE_BUTTON, className="alarm-action", n_clicks=0),
+            html.Button(_("Disable"), id=DISABLE_BUTTON, className="alarm-action", n_clicks=0),
+            html.Button(_("Enable"), id=ENABLE_BUTTON, className="alarm-action", n_clicks=0),
+            _field(_("New password"), dcc.Input(id=PICK_PASSWORD, type="password", autoComplete="new-password",
                                              className="alarm-input")),
-            html.Button("Reset password", id=PASSWORD_BUTTON, className="alarm-action", n_clicks=0),
+            html.Button(_("Reset password"), id=PASSWORD_BUTTON, className="alarm-action", n_clicks=0),
         ]),
         html.Div(id=USERS_TABLE),
     ])
@@ -63,13 +66,12 @@ def layout(**_query):
 def show_users(_changed):
     runtime = current()
     users = list_users(runtime.engine)
-    rows = [[user.name, user.role, "disabled" if user.disabled else "active",
-             "city sign-in" if user.external else "password",
+    rows = [[user.name, label_of(ROLE_LABELS, user.role), _("disabled") if user.disabled else _("active"),
+             _("city sign-in") if user.external else _("password"),
              site_time(user.created_at, runtime.timezone),
              site_time(user.last_sign_in_at, runtime.timezone)] for user in users]
-    table = data_table(["User", "Role", "State", "Signs in with", "Created", "Last sign-in"], rows,
-                       class_name="data-table admin-table",
-                       empty="No users yet.")
+    table = data_table([_("User"), _("Role"), _("State"), _("Signs in with"), _("Created"), _("Last sign-in")], rows,
+                       class_name="data-table admin-table", empty=_("No users yet."))
     return table, [{"label": user.name, "value": user.name} for user in users]
 
 
@@ -85,16 +87,19 @@ def change_users(_create, _role, _disable, _enable, _password, new_name, new_rol
     engine, who, button = current().engine, acting(), ctx.triggered_id
     if button == NEW_BUTTON:
         command, done = CreateUser(engine, who, (new_name or "").strip(), new_role, new_password or ""), \
-            f"User {new_name} created."
+            _("User {name} created.", name=new_name)
     elif not picked:
-        return html.Span("Choose a user first.", className="alarms-message-error"), no_update, no_update, no_update
+        return html.Span(_("Choose a user first."), className="alarms-message-error"), no_update, no_update, no_update
     elif button == ROLE_BUTTON:
-        command, done = ChangeRole(engine, who, picked, picked_role), f"{picked} is now {picked_role}."
+        command, done = ChangeRole(engine, who, picked, picked_role), \
+            _("{name} is now {role}.", name=picked, role=label_of(ROLE_LABELS, picked_role))
     elif button in (DISABLE_BUTTON, ENABLE_BUTTON):
         disabled = button == DISABLE_BUTTON
-        command, done = SetDisabled(engine, who, picked, disabled), f"{picked} {'disabled' if disabled else 'enabled'}."
+        command, done = SetDisabled(engine, who, picked, disabled), \
+            _("{name} disabled.", name=picked) if disabled else _("{name} enabled.", name=picked)
     else:
-        command, done = ResetPassword(engine, who, picked, picked_password or ""), f"New password set for {picked}."
+        command, done = ResetPassword(engine, who, picked, picked_password or ""), \
+            _("New password set for {name}.", name=picked)
     outcome = attempt(command)
     if not outcome.ok:
         return html.Span(outcome.message, className="alarms-message-error"), no_update, no_update, no_update

@@ -30,11 +30,13 @@ from services.alarms import (
     OpenIncidentFromAlarm,
     strip_summary,
 )
+from services.i18n import N_, _, current_locale
 from services.models import utcnow
 from services.runtime import current
+from services.vocabulary import SEVERITY_LABELS, label_of
 from web.ui import acting, attempt, may
 
-dash.register_page(__name__, path="/alarms", name="Alarms", order=20, title="CityOps — alarms")
+dash.register_page(__name__, path="/alarms", name=N_("Alarms"), order=20, title=lambda **_path: _("CityOps — alarms"))
 
 ALARMS_TICK = "alarms-tick"
 ALARMS_FIGURES = "alarms-figures"
@@ -54,9 +56,11 @@ DETAIL_IDS = {"assignee": "alarms-assignee", "assign": "alarms-assign", "comment
 STRIP_TICK = "alarm-strip-tick"
 STRIP_BODY = "alarm-strip-body"
 
-STATE_OPTIONS = [("open", "Open (active or unacknowledged)"), ("active", "Active"),
-                 ("unacknowledged", "Unacknowledged"), ("acknowledged", "Acknowledged"), ("cleared", "Cleared"),
-                 ("escalated", "Escalated"), ("all", "All (history)")]
+STATE_OPTIONS = [("open", N_("Open (active or unacknowledged)")), ("active", N_("Active")),
+                 ("unacknowledged", N_("Unacknowledged")), ("acknowledged", N_("Acknowledged")),
+                 ("cleared", N_("Cleared")), ("escalated", N_("Escalated")), ("all", N_("All (history)"))]
+PERIOD_OPTIONS = [("1h", N_("last hour")), ("6h", N_("last 6 hours")), ("24h", N_("last 24 hours")),
+                  ("7d", N_("last 7 days")), ("all", N_("any time"))]
 PERIODS = {"1h": timedelta(hours=1), "6h": timedelta(hours=6), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 
 
@@ -75,18 +79,17 @@ def mount_strip(_id):
     return [dcc.Interval(id=STRIP_TICK, interval=2000), html.Div(_strip(), id=STRIP_BODY)]
 
 
-STRIP_REUSE_S = 1.0  # every screen's strip polls every 2 s; one query per second serves them all
-_strip_of_second: tuple = (None, 0.0, None)  # (engine, monotonic time built, the strip)
+STRIP_REUSE_S = 1.0  # every screen's strip polls every 2 s; one query per second serves them all (per language)
+_strip_of_second: dict[str, tuple] = {}  # language -> (engine, monotonic time built, the strip)
 
 
 @callback(Output(STRIP_BODY, "children"), Input(STRIP_TICK, "n_intervals"), prevent_initial_call=True)
 def refresh_strip(_n):
-    global _strip_of_second
-    engine = current().engine
-    built_for, built_at, strip = _strip_of_second
+    engine, language = current().engine, current_locale()
+    built_for, built_at, strip = _strip_of_second.get(language, (None, 0.0, None))
     if built_for is not engine or time.monotonic() - built_at >= STRIP_REUSE_S:
         strip = _strip()
-        _strip_of_second = (engine, time.monotonic(), strip)  # one assignment: readers see the old or the new
+        _strip_of_second[language] = (engine, time.monotonic(), strip)  # one step: readers see the old or the new
     return strip
 
 
@@ -94,7 +97,7 @@ def _strip():
     try:
         return alarm_strip(strip_summary(current().engine, limit=3), utcnow())
     except Exception:  # the database is away: say so, never break the page
-        return html.Div("Alarms unavailable — retrying", className="alarm-strip tone-stale")
+        return html.Div(_("Alarms unavailable — retrying"), className="alarm-strip tone-stale")
 
 
 # ---------------------------------------------------------------- the page
@@ -107,30 +110,27 @@ def layout(alarm: str | None = None, **_query):
         dcc.Store(id=ALARMS_SELECTED, data=selected),
         dcc.Store(id=ALARMS_CHANGED, data=0),
         html.Div(className="alarms-title", children=[
-            html.H1("Alarms"),
-            dcc.Link("Rules →", href="/rules", className="alarms-rules-link"),
+            html.H1(_("Alarms")),
+            dcc.Link(_("Rules →"), href="/rules", className="alarms-rules-link"),
         ]),
         html.Div(id=ALARMS_FIGURES, className="figure-strip"),
         html.Div(className="filters alarms-filters", children=[
-            _filter("State", dcc.Dropdown(id=ALARMS_STATE, value="open" if selected is None else "all",
-                                          clearable=False, options=[{"label": l, "value": v} for v, l in STATE_OPTIONS],
+            _filter(_("State"), dcc.Dropdown(id=ALARMS_STATE, value="open" if selected is None else "all",
+                                             clearable=False, options=_options(STATE_OPTIONS),
                                           style={"minWidth": "15rem"})),
-            _filter("Severity", dcc.Dropdown(id=ALARMS_SEVERITY, multi=True, placeholder="any",
-                                             options=[{"label": s.capitalize(), "value": s} for s in reversed(SEVERITIES)],
+            _filter(_("Severity"), dcc.Dropdown(id=ALARMS_SEVERITY, multi=True, placeholder=_("any"),
+                                                options=[{"label": label_of(SEVERITY_LABELS, s), "value": s}
+                                                         for s in reversed(SEVERITIES)],
                                              style={"minWidth": "12rem"})),
-            _filter("Rule", dcc.Dropdown(id=ALARMS_RULE, placeholder="any rule",
-                                         options=[{"label": r.name, "value": r.id} for r in rules.rules],
+            _filter(_("Rule"), dcc.Dropdown(id=ALARMS_RULE, placeholder=_("any rule"),
+                                         options=[{"label": _(r.name), "value": r.id} for r in rules.rules],
                                          style={"minWidth": "14rem"})),
-            _filter("Device", dcc.Input(id=ALARMS_DEVICE, placeholder="id or name", debounce=True,
+            _filter(_("Device"), dcc.Input(id=ALARMS_DEVICE, placeholder=_("id or name"), debounce=True,
                                         className="alarm-input")),
-            _filter("District", dcc.Dropdown(id=ALARMS_DISTRICT, placeholder="any district",
+            _filter(_("District"), dcc.Dropdown(id=ALARMS_DISTRICT, placeholder=_("any district"),
                                              style={"minWidth": "14rem"})),
-            _filter("Time", dcc.Dropdown(id=ALARMS_PERIOD, value="all", clearable=False,
-                                         options=[{"label": "last hour", "value": "1h"},
-                                                  {"label": "last 6 hours", "value": "6h"},
-                                                  {"label": "last 24 hours", "value": "24h"},
-                                                  {"label": "last 7 days", "value": "7d"},
-                                                  {"label": "any time", "value": "all"}],
+            _filter(_("Time"), dcc.Dropdown(id=ALARMS_PERIOD, value="all", clearable=False,
+                                            options=_options(PERIOD_OPTIONS),
                                          style={"minWidth": "9rem"})),
         ]),
         html.Div(id=ALARMS_MESSAGE, className="alarms-message"),
@@ -139,6 +139,10 @@ def layout(alarm: str | None = None, **_query):
             html.Aside(id=ALARMS_DETAIL, className="alarms-detail-panel"),
         ]),
     ])
+
+
+def _options(choices: list[tuple[str, str]]) -> list[dict]:
+    return [{"label": _(label), "value": value} for value, label in choices]
 
 
 def _filter(label: str, control) -> html.Label:
@@ -159,12 +163,13 @@ def refresh_alarms(_n, state, severities, rule_id, device, district, period, _ch
     summary = strip_summary(runtime.engine)
     escalated = len(list_alarms(runtime.engine, AlarmFilter(state="escalated", limit=1000)))
     figures = [
-        figure_card("Active", summary.active, tone="bad" if summary.active else "good"),
-        figure_card("Unacknowledged", summary.unacknowledged, tone="bad" if summary.unacknowledged else "good",
-                    note="need an operator"),
-        figure_card("Critical, unacknowledged", summary.critical_unacknowledged,
+        figure_card(_("Active"), summary.active, tone="bad" if summary.active else "good"),
+        figure_card(_("Unacknowledged"), summary.unacknowledged, tone="bad" if summary.unacknowledged else "good",
+                    note=_("need an operator")),
+        figure_card(_("Critical, unacknowledged"), summary.critical_unacknowledged,
                     tone="bad" if summary.critical_unacknowledged else "good"),
-        figure_card("Escalated", escalated, tone="warn" if escalated else "good", note="not acknowledged in time"),
+        figure_card(_("Escalated"), escalated, tone="warn" if escalated else "good",
+                    note=_("not acknowledged in time")),
     ]
     districts = [{"label": d, "value": d} for d in alarm_districts(runtime.engine)]
     return alarm_table(alarms, runtime.timezone, now, selected, may("alarm.acknowledge")), figures, districts
@@ -182,7 +187,8 @@ def row_action(clicks, changed):
         return "", no_update, alarm_id
     engine = current().engine
     command = AcknowledgeAlarm(engine, acting(), alarm_id) if action == "ack" else ClearAlarm(engine, acting(), alarm_id)
-    return _run(command, f"Alarm #{alarm_id} {'acknowledged' if action == 'ack' else 'cleared'}.", changed) + (alarm_id,)
+    done = _("Alarm #{id} acknowledged.", id=alarm_id) if action == "ack" else _("Alarm #{id} cleared.", id=alarm_id)
+    return _run(command, done, changed) + (alarm_id,)
 
 
 def _run(command, done: str, changed) -> tuple:
@@ -197,11 +203,11 @@ def show_detail(selected, _changed):
     """Refreshed on selection and after actions only: its inputs may be being typed into."""
     if not selected:
         return html.Div(className="alarm-detail-empty", children=[
-            html.P("Select an alarm (Details) to see its history, assign it, comment or open an incident.")])
+            html.P(_("Select an alarm (Details) to see its history, assign it, comment or open an incident."))])
     runtime = current()
     alarm = get_alarm(runtime.engine, selected)
     if alarm is None:
-        return html.P(f"No alarm #{selected}.", className="empty")
+        return html.P(_("No alarm #{id}.", id=selected), className="empty")
     rule = _rules().by_id.get(alarm.rule_id)
     offers = bool(rule and rule.incident_request())
     return alarm_detail(alarm, alarm_history(runtime.engine, alarm.id), runtime.timezone, offers, DETAIL_IDS,
@@ -215,7 +221,9 @@ def assign(clicks, assignee, selected, changed):
     if not clicks or not selected:
         return no_update, no_update
     who = (assignee or "").strip()
-    return _run(AssignAlarm(current().engine, acting(), selected, who), f"Alarm #{selected} assigned to {who or 'nobody'}.", changed)
+    done = _("Alarm #{id} assigned to {person}.", id=selected, person=who) if who \
+        else _("Alarm #{id} assigned to nobody.", id=selected)
+    return _run(AssignAlarm(current().engine, acting(), selected, who), done, changed)
 
 
 @callback(Output(ALARMS_MESSAGE, "children", allow_duplicate=True), Output(ALARMS_CHANGED, "data", allow_duplicate=True),
@@ -224,7 +232,8 @@ def assign(clicks, assignee, selected, changed):
 def comment(clicks, text, selected, changed):
     if not clicks or not selected:
         return no_update, no_update
-    return _run(CommentAlarm(current().engine, acting(), selected, text), f"Comment added to alarm #{selected}.", changed)
+    return _run(CommentAlarm(current().engine, acting(), selected, text), _("Comment added to alarm #{id}.", id=selected),
+                changed)
 
 
 @callback(Output(ALARMS_MESSAGE, "children", allow_duplicate=True), Output(ALARMS_CHANGED, "data", allow_duplicate=True),
@@ -236,5 +245,6 @@ def open_incident(clicks, selected, changed):
     outcome = attempt(OpenIncidentFromAlarm(current(), acting(), selected))
     if not outcome.ok:
         return html.Span(outcome.message, className="alarms-message-error"), no_update
-    return html.Span(f"Incident #{outcome.value} opened for alarm #{selected}.", className="alarms-message-ok"), \
+    return html.Span(_("Incident #{incident} opened for alarm #{alarm}.", incident=outcome.value, alarm=selected),
+                     className="alarms-message-ok"), \
         (changed or 0) + 1

@@ -64,6 +64,7 @@ from components.dispatch_panels import (
     unit_board,
 )
 from components.live_map import clicked_latlng, fit_views, fitted
+from services.i18n import N_, _
 from services.dispatch import (
     CreateIncident,
     DispatchContext,
@@ -82,7 +83,8 @@ from services.units import list_units
 from services.vocabulary import duration, words
 from web.ui import acting, attempt, may
 
-dash.register_page(__name__, path="/dispatch", name="Dispatch", order=10, title="CityOps — dispatch")
+dash.register_page(__name__, path="/dispatch", name=N_("Dispatch"), order=10,
+                   title=lambda **_path: _("CityOps — dispatch"))
 
 PAGE = "dispatch-page"
 TICK = "dispatch-tick"
@@ -115,14 +117,14 @@ def layout(**_query):
         dcc.Interval(id=TICK, interval=REFRESH_MS),
         dcc.Store(id=SELECTED), dcc.Store(id=CHOSEN), dcc.Store(id=VERSION, data=0), dcc.Store(id=INTENT),
         html.Div(className="dispatch-toolbar", children=[
-            html.Span("DISPATCH", className="dispatch-title"),
+            html.Span(_("DISPATCH"), className="dispatch-title"),
             html.Div(id=COUNTS, className="dispatch-counts"),
             html.Div(id=MESSAGE, className="dispatch-message", role="status"),
-            html.Span(["J/K queue · D dispatch · C cancel · N new · Esc close"], className="dispatch-keys"),
+            html.Span([_("J/K queue · D dispatch · C cancel · N new · Esc close")], className="dispatch-keys"),
         ]),
         html.Div(className="dispatch-grid", children=[
             html.Section(className="panel panel-queue", children=[
-                html.H2("Incident queue"), html.Div(id=QUEUE, className="scroll")]),
+                html.H2(_("Incident queue")), html.Div(id=QUEUE, className="scroll")]),
             html.Section(className="panel panel-map", **fitted(fit_views(city.bbox)), children=[
                 dispatch_map(basemap, tuple(city.meta.get("center", ((minlon + maxlon) / 2, (minlat + maxlat) / 2))),
                              [[minlat, minlon], [maxlat, maxlon]]),
@@ -130,7 +132,7 @@ def layout(**_query):
             html.Section(className="panel panel-detail", children=[
                 detail_actions(_may_act()), resolve_form(), html.Div(id=DETAIL, className="scroll")]),
             html.Section(className="panel panel-units", children=[
-                html.H2("Units"), html.Div(id=UNITS, className="scroll")]),
+                html.H2(_("Units")), html.Div(id=UNITS, className="scroll")]),
         ]),
     ])
 
@@ -189,15 +191,15 @@ def _shown(incidents: list, selected: int | None):
 
 def _counts(incidents, units) -> list:
     waiting = [i for i in incidents if i.status == "new"]
-    chips = [html.Span([html.B(str(sum(1 for i in waiting if i.priority == p))), f" P{p}"],
+    chips = [html.Span([html.B(str(sum(1 for i in waiting if i.priority == p))), " ", _("P{priority}", priority=p)],
                        className=f"chip prio-{p}") for p in (1, 2, 3, 4)]
     escalated = sum(1 for i in incidents if i.escalated)
     active = sum(1 for i in incidents if i.status in ("dispatched", "en_route", "on_scene"))
     free = sum(1 for u in units if u.dispatchable)
-    return [html.Span("Waiting", className="chip-label"), *chips,
-            html.Span([html.B(str(escalated)), " escalated"], className="chip esc" if escalated else "chip"),
-            html.Span([html.B(str(active)), " active"], className="chip"),
-            html.Span([html.B(f"{free}/{len(units)}"), " units free"], className="chip")]
+    return [html.Span(_("Waiting"), className="chip-label"), *chips,
+            html.Span([html.B(str(escalated)), " ", _("escalated")], className="chip esc" if escalated else "chip"),
+            html.Span([html.B(str(active)), " ", _("active")], className="chip"),
+            html.Span([html.B(f"{free}/{len(units)}"), " ", _("units free")], className="chip")]
 
 
 @callback(Output(SELECTED, "data"), Output(CHOSEN, "data", allow_duplicate=True),
@@ -240,7 +242,7 @@ def act(intent, outcome_text, disposition, version):
     if action == RETURN:
         outcome = attempt(ReturnUnit(_ctx(), acting(), target))
     elif not isinstance(incident_id, int):
-        return "Select an incident first.", "dispatch-message error", (version or 0) + 1, no_update, no_update
+        return _("Select an incident first."), "dispatch-message error", (version or 0) + 1, no_update, no_update
     elif action == CANCEL_BUTTON:
         outcome = attempt(UpdateIncident(_ctx(), acting(), incident_id, {"status": "cancelled"}))
     elif action == RESOLVE_SUBMIT:
@@ -258,13 +260,17 @@ def act(intent, outcome_text, disposition, version):
 
 def _confirmation(action: str, target, incident_id: int | None, result, disposition: str | None = None) -> str:
     if action == RETURN:
-        return f"{target} sent back to base ({result['command']})."
+        return _("{unit} sent back to base ({command}).", unit=target, command=result["command"])
     if action == CANCEL_BUTTON:
-        return f"Incident #{incident_id} cancelled."
+        return _("Incident #{id} cancelled.", id=incident_id)
     if action == RESOLVE_SUBMIT:
-        return f"Incident #{incident_id} resolved ({DISPOSITIONS[disposition].lower()}) and closed."
-    warning = "" if result.published else " — the broker did not confirm the command"
-    return f"{result.unit_id} dispatched to #{incident_id}, ETA {duration(result.eta_seconds)}{warning}."
+        return _("Incident #{id} resolved ({disposition}) and closed.", id=incident_id,
+                 disposition=_(DISPOSITIONS[disposition]).lower())
+    if not result.published:
+        return _("{unit} dispatched to #{id}, ETA {eta} — the broker did not confirm the command.",
+                 unit=result.unit_id, id=incident_id, eta=duration(result.eta_seconds))
+    return _("{unit} dispatched to #{id}, ETA {eta}.", unit=result.unit_id, id=incident_id,
+             eta=duration(result.eta_seconds))
 
 
 # The forms open and close in the browser (no server round trip), their first field focused.
@@ -300,12 +306,15 @@ def show_places(found):
 def describe_location(lat, lon, picked):
     """The point the incident will get, in words, so the dispatcher sees what a click or a pick set."""
     if not _is_number(lat) or not _is_number(lon):
-        return "Type an address and pick it from the list, or click the map.", "hint"
+        return _("Type an address and pick it from the list, or click the map."), "hint"
     picked = picked or {}
+    point = f"{lat:.5f}, {lon:.5f}"
     if picked.get("from") == "list":
-        return f"Location: {picked.get('name')} ({lat:.5f}, {lon:.5f})", "hint is-set"
+        return _("Location: {place} ({point})", place=picked.get("name"), point=point), "hint is-set"
     near = nearest_address(current().city, lon, lat)
-    return (f"Location: map point {lat:.5f}, {lon:.5f}" + (f", near {near.name}" if near else ""), "hint is-set")
+    if near:
+        return _("Location: map point {point}, near {place}", point=point, place=near.name), "hint is-set"
+    return _("Location: map point {point}", point=point), "hint is-set"
 
 
 def _is_number(value) -> bool:
@@ -358,7 +367,7 @@ def create(n_clicks, category, sub, priority, description, address, lat, lon, ve
     if not outcome.ok:
         return (outcome.message, "dispatch-message error") + (no_update,) * 8
     incident = outcome.value
-    return (f"Incident #{incident.id} created.", "dispatch-message ok", (version or 0) + 1, incident.id,
+    return (_("Incident #{id} created.", id=incident.id), "dispatch-message ok", (version or 0) + 1, incident.id,
             "dispatch-form hidden", "", None, None, None, "")
 
 
@@ -372,6 +381,6 @@ def _named_exactly(address: str | None):
 
 def _no_location(address: str | None) -> str:
     if (address or "").strip():
-        return (f"Choose a location: “{address.strip()}” is not a place this city knows exactly — pick one of the "
-                "suggestions or click the map.")
-    return "Choose a location: type an address or click the map."
+        return _("Choose a location: “{address}” is not a place this city knows exactly — pick one of the "
+                 "suggestions or click the map.", address=address.strip())
+    return _("Choose a location: type an address or click the map.")

@@ -6,11 +6,14 @@ import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from components.alarm_strip import severity_pill
+from services.aqi import STANDARDS
+from services.i18n import N_, _, ngettext
 from services.runtime import current
 from services.vocabulary import duration
 from web.ui import acting, attempt, may
 
-dash.register_page(__name__, path="/rules", name="Rules", order=95, title="CityOps — alarm rules")
+dash.register_page(__name__, path="/rules", name=N_("Rules"), order=95,
+                   title=lambda **_path: _("CityOps — alarm rules"))
 
 RULES_TABLE = "rules-table"
 RULES_EDITOR = "rules-editor"
@@ -31,24 +34,24 @@ def _read_text() -> str:
 
 def layout(**_query):
     return html.Div(className="page page-rules", children=[
-        html.H1("Alarm rules"),
-        html.P(["The rules file is ", html.Code(str(_settings().rules_file)),
-                ". Thresholds may name the device's own registry values (device.alert_level); durations count "
-                "observation time."], className="rules-intro"),
+        html.H1(_("Alarm rules")),
+        html.P([_("The rules file:"), " ", html.Code(str(_settings().rules_file)), " ",
+                _("Thresholds may name the device's own registry values (device.alert_level); durations count "
+                  "observation time.")], className="rules-intro"),
         dcc.Store(id=RULES_SAVED, data=0),
         html.Div(id=RULES_TABLE),
-        *(_editor() if may("rules.save") else [html.P("Only an administrator may change the rules.",
+        *(_editor() if may("rules.save") else [html.P(_("Only an administrator may change the rules."),
                                                         className="alarm-muted")]),
     ])
 
 
 def _editor() -> list:
     return [
-        html.H2("Edit"),
+        html.H2(_("Edit")),
         dcc.Textarea(id=RULES_EDITOR, value=_read_text(), className="rules-editor", spellCheck=False),
         html.Div(className="rules-buttons", children=[
-            html.Button("Validate", id=RULES_VALIDATE, className="alarm-action", n_clicks=0),
-            html.Button("Save", id=RULES_SAVE, className="alarm-action is-primary", n_clicks=0),
+            html.Button(_("Validate"), id=RULES_VALIDATE, className="alarm-action", n_clicks=0),
+            html.Button(_("Save"), id=RULES_SAVE, className="alarm-action is-primary", n_clicks=0),
         ]),
         html.Div(id=RULES_MESSAGE, className="rules-message"),
     ]
@@ -63,16 +66,16 @@ def show_rules(_saved):
     try:
         ruleset = parse_rules(_read_text(), settings.aqi_standard)
     except Refused as error:
-        return html.Div([html.P("The rules file in force has problems:", className="alarms-message-error"),
+        return html.Div([html.P(_("The rules file in force has problems:"), className="alarms-message-error"),
                          html.Ul([html.Li(p) for p in error.details])])
     rows = []
     for rule in ruleset.rules:
-        incident = {"none": "—", "offer": "offered", "auto": "opened automatically"}[rule.incident]
+        incident = {"none": "—", "offer": _("offered"), "auto": _("opened automatically")}[rule.incident]
         if rule.incident != "none":
             incident += f" (P{rule.incident_priority} {rule.incident_category}/{rule.incident_sub_category or ''})"
         rows.append(html.Tr(className="" if rule.enabled else "is-disabled", children=[
             html.Td(severity_pill(rule.severity)),
-            html.Td([html.Div(rule.name, className="alarm-rule"), html.Div(rule.id, className="alarm-muted")]),
+            html.Td([html.Div(_(rule.name), className="alarm-rule"), html.Div(rule.id, className="alarm-muted")]),
             html.Td(", ".join(rule.entity_types)),
             html.Td(rule.explain()),
             html.Td(rule.scope.describe()),
@@ -81,10 +84,13 @@ def show_rules(_saved):
             html.Td(f"{rule.category}/{rule.sub_category}"),
         ]))
     return html.Div([
-        html.P(f"{len(ruleset.rules)} rules; AQI standard {ruleset.aqi_standard}.", className="alarm-muted"),
+        html.P(ngettext("{n} rule; AQI standard {standard}.", "{n} rules; AQI standard {standard}.",
+                        len(ruleset.rules), standard=_(STANDARDS.get(ruleset.aqi_standard, ruleset.aqi_standard))),
+               className="alarm-muted"),
         html.Table(className="data-table rules-table", children=[
-            html.Thead(html.Tr([html.Th(h) for h in ("Severity", "Rule", "Applies to", "Condition", "Scope",
-                                                     "Escalates after", "Incident", "Alert category")])),
+            html.Thead(html.Tr([html.Th(h) for h in (_("Severity"), _("Rule"), _("Applies to"), _("Condition"),
+                                                     _("Scope"), _("Escalates after"), _("Incident"),
+                                                     _("Alert category"))])),
             html.Tbody(rows),
         ]),
     ])
@@ -101,10 +107,13 @@ def validate_or_save(_validate, _save, text, saved):
     checked = attempt(command.validate)
     if not checked.ok:
         problems = checked.refused.details or (checked.refused.message,)
-        return html.Div([html.P(f"Not saved: {checked.message.splitlines()[0]}", className="alarms-message-error"),
+        return html.Div([html.P(_("Not saved: {reason}", reason=checked.message.splitlines()[0]),
+                                className="alarms-message-error"),
                          html.Ul([html.Li(p) for p in problems])]), no_update
     if dash.ctx.triggered_id != RULES_SAVE:
-        return html.P(f"Valid: {len(command.ruleset.rules)} rules.", className="alarms-message-ok"), no_update
+        return html.P(ngettext("Valid: {n} rule.", "Valid: {n} rules.", len(command.ruleset.rules)),
+                      className="alarms-message-ok"), no_update
     command.run()
-    return html.P(f"Saved {len(command.ruleset.rules)} rules; the ingest applies them within seconds.",
+    return html.P(ngettext("Saved {n} rule; the ingest applies it within seconds.",
+                           "Saved {n} rules; the ingest applies them within seconds.", len(command.ruleset.rules)),
                   className="alarms-message-ok"), (saved or 0) + 1

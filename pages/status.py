@@ -6,15 +6,16 @@ from collections import Counter
 import dash
 from dash import Input, Output, callback, dcc, html
 
-from services.vocabulary import site_time
+from services.i18n import N_, _, ngettext
+from services.vocabulary import DEVICE_TYPE_LABELS, label_of, number, site_time, words
 from components.tables import data_table, figure_card
 from services.devices import list_devices
 from services.health import ingest_health
 from services.rejections import rejection_counts
 from services.runtime import current
-from services.telemetry import REASONS
+from services.telemetry import REASON_NAMES, REASONS
 
-dash.register_page(__name__, path="/status", name="Status", order=40)
+dash.register_page(__name__, path="/status", name=N_("Status"), order=40)
 
 STATUS_TICK = "status-tick"
 STATUS_FIGURES = "status-figures"
@@ -24,12 +25,12 @@ STATUS_REJECTIONS = "status-rejections"
 
 def layout(**_query):
     return html.Div(className="page", children=[
-        html.H1("Telemetry status"),
+        html.H1(_("Telemetry status")),
         dcc.Interval(id=STATUS_TICK, interval=2000),
         html.Div(id=STATUS_FIGURES, className="figure-strip"),
         html.Div(className="two-columns", children=[
-            html.Section([html.H2("Devices by type"), html.Div(id=STATUS_TYPES)]),
-            html.Section([html.H2("Rejected messages by reason"), html.Div(id=STATUS_REJECTIONS)]),
+            html.Section([html.H2(_("Devices by type")), html.Div(id=STATUS_TYPES)]),
+            html.Section([html.H2(_("Rejected messages by reason")), html.Div(id=STATUS_REJECTIONS)]),
         ]),
     ])
 
@@ -42,13 +43,15 @@ def refresh(_n):
     devices = list_devices(runtime.engine)
     broker_tone = "good" if health["broker"] else "bad"
     figures = [
-        figure_card("Broker", "connected" if health["broker"] else "not connected", tone=broker_tone,
-                    note=f"{health['running']} ingest process(es)"),
-        figure_card("Received", f"{health['received']:,}", note="messages since the ingest started"),
-        figure_card("Stored", f"{health['stored']:,}", note=f"{health['duplicates']:,} duplicates stored once"),
-        figure_card("Rejected", f"{health['rejected']:,}", tone="warn" if health["rejected"] else "neutral",
-                    note="kept with their reasons"),
-        figure_card("Write lag", "—" if health["lag_seconds"] is None else f"{health['lag_seconds']:.2f}", unit="s"),
+        figure_card(_("Broker"), _("connected") if health["broker"] else _("not connected"), tone=broker_tone,
+                    note=ngettext("{n} ingest process", "{n} ingest processes", health["running"])),
+        figure_card(_("Received"), f"{health['received']:,}", note=_("messages since the ingest started")),
+        figure_card(_("Stored"), f"{health['stored']:,}",
+                    note=_("{count} duplicates stored once", count=f"{health['duplicates']:,}")),
+        figure_card(_("Rejected"), f"{health['rejected']:,}", tone="warn" if health["rejected"] else "neutral",
+                    note=_("kept with their reasons")),
+        figure_card(_("Write lag"), "—" if health["lag_seconds"] is None else number(health["lag_seconds"], 2,
+                                                                                       trim=False), unit="s"),
     ]
     by_type: dict[str, Counter] = {}
     for device in devices:
@@ -56,12 +59,14 @@ def refresh(_n):
     newest = {t: max((d.last_observed_at for d in devices if d.type == t and d.last_observed_at), default=None)
               for t in by_type}
     type_rows = [
-        [kind, sum(counts.values()), counts["ok"], counts["stale"], counts["silent"], counts["out_of_area"],
+        [label_of(DEVICE_TYPE_LABELS, kind), sum(counts.values()), counts["ok"], counts["stale"], counts["silent"], counts["out_of_area"],
          site_time(newest[kind], runtime.timezone)]
         for kind, counts in sorted(by_type.items())
     ]
-    types = data_table(["Type", "Devices", "OK", "Stale", "Silent", "Out of area", "Newest data"], type_rows)
+    types = data_table([_("Type"), _("Devices"), _("OK"), _("Stale"), _("Silent"), _("Out of area"), _("Newest data")],
+                       type_rows)
     counts = rejection_counts(runtime.engine)
-    rejection_rows = [[reason, counts.get(reason, 0), REASONS[reason]] for reason in REASONS if counts.get(reason)]
-    rejections = data_table(["Reason", "Kept", "Meaning"], rejection_rows, empty="No rejected messages.")
+    rejection_rows = [[label_of(REASON_NAMES, reason), counts.get(reason, 0), _(REASONS[reason])] for reason in REASONS
+                      if counts.get(reason)]
+    rejections = data_table([_("Reason"), _("Kept"), _("Meaning")], rejection_rows, empty=_("No rejected messages."))
     return figures, types, rejections

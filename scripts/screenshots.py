@@ -3,7 +3,9 @@
   .venv/bin/python scripts/screenshots.py          starts a demo city of its own (SQLite, a temporary folder)
   .venv/bin/python scripts/screenshots.py --url http://127.0.0.1:8050 --user admin --password-stdin
 
-Writes ``<page>-<width>x<height>.png`` (``wall-1920x1080.png``) into docs/screenshots (``--out``).
+Writes ``<page>-<width>x<height>.png`` (``wall-1920x1080.png``) into docs/screenshots (``--out``);
+``--language zh`` chooses Chinese for the person who signs in (the shell's switch) and writes
+``<page>-zh-<width>x<height>.png`` of each page at a desk's size.
 Needs /usr/bin/chromium and /usr/bin/chromedriver, as the browser tests do.
 """
 from __future__ import annotations
@@ -30,6 +32,11 @@ SHOTS = [  # (name, path, sizes)
     ("sensors", "/sensors", [PHONE]),
     ("scorecards", "/scorecards", [DESK, WALL_4K, PHONE]),
 ]
+# every page a person opens, in another language (--language), at a desk's size
+LANGUAGE_SHOTS = [(name, path, [DESK]) for name, path in (
+    ("map", "/"), ("wall", "/wall"), ("dispatch", "/dispatch"), ("requests", "/requests"), ("alarms", "/alarms"),
+    ("status", "/status"), ("sensors", "/sensors"), ("rules", "/rules"), ("users", "/admin/users"),
+    ("displays", "/admin/displays"), ("scorecards", "/scorecards"))]
 SETTLE_S = 3.0  # after the page's data arrived: the map's fitting and the live layers' first draw
 
 
@@ -40,7 +47,23 @@ def page_ready(browser) -> bool:
         " !== null) || !!document.querySelector('.dispatch-page'));")
 
 
-def take(browser, base_url: str, out: Path, shots=SHOTS) -> list[Path]:
+def choose_language(browser, base_url: str, language: str) -> None:
+    """The signed-in person's language, chosen with the shell's switch (saved with their account)."""
+    from selenium.webdriver.common.by import By
+
+    def page_language() -> str:
+        return browser.execute_script("return document.documentElement.lang")
+
+    browser.get(base_url + "/alarms")
+    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".shell-language button"), 30, interval=0.25,
+               message="the language switch")
+    if page_language().startswith(language):
+        return  # chosen before (saved with the account)
+    browser.find_element(By.ID, f"shell-language-{language}").click()
+    wait_until(lambda: page_language().startswith(language), 30, interval=0.25, message=f"the page in {language}")
+
+
+def take(browser, base_url: str, out: Path, shots=SHOTS, suffix: str = "") -> list[Path]:
     written = []
     for name, path, sizes in shots:
         for width, height in sizes:
@@ -48,7 +71,7 @@ def take(browser, base_url: str, out: Path, shots=SHOTS) -> list[Path]:
             browser.get(base_url + path)
             wait_until(lambda: page_ready(browser), 90, interval=0.25, message=f"{path} to load")
             time.sleep(SETTLE_S)
-            target = out / f"{name}-{width}x{height}.png"
+            target = out / f"{name}{suffix}-{width}x{height}.png"
             browser.save_screenshot(str(target))
             written.append(target)
             print(target.relative_to(PROJECT_ROOT) if target.is_relative_to(PROJECT_ROOT) else target)
@@ -62,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--password-stdin", action="store_true", help="read the password from stdin (with --url)")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "docs" / "screenshots")
     parser.add_argument("--only", nargs="*", help="page names to take (wall, map, dispatch, alarms, sensors, scorecards)")
+    parser.add_argument("--language", help="the language of the pages (zh: every page at a desk's size)")
     args = parser.parse_args(argv)
-    shots = [shot for shot in SHOTS if not args.only or shot[0] in args.only]
+    shots = [shot for shot in (LANGUAGE_SHOTS if args.language else SHOTS) if not args.only or shot[0] in args.only]
     args.out.mkdir(parents=True, exist_ok=True)
     city = None
     if args.url:
@@ -76,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with headless_chromium() as browser:
             sign_in_as(browser, base_url, name, password, "/")
-            take(browser, base_url, args.out, shots)
+            if args.language:
+                choose_language(browser, base_url, args.language)
+            take(browser, base_url, args.out, shots, f"-{args.language}" if args.language else "")
     finally:
         if city is not None:
             stop_served_city(city)

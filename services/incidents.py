@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from services.commands import Refused
+from services.i18n import N_
 from services.models import Incident, IncidentEvent
 from services.telemetry import CitizenReportIn
 from services.vocabulary import SOURCE_LABELS, incident_kind
@@ -49,18 +50,19 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 
 # how a handled incident ended (the resolve command's disposition code), with its words on screen
 DISPOSITIONS: dict[str, str] = {
-    "treated_on_scene": "Treated on scene",
-    "transported": "Transported",
-    "resolved_on_scene": "Resolved on scene (no casualty)",
-    "referred": "Referred to another service",
-    "no_action_needed": "No action needed",
-    "false_alarm": "False alarm",
+    "treated_on_scene": N_("Treated on scene"),
+    "transported": N_("Transported"),
+    "resolved_on_scene": N_("Resolved on scene (no casualty)"),
+    "referred": N_("Referred to another service"),
+    "no_action_needed": N_("No action needed"),
+    "false_alarm": N_("False alarm"),
 }
 RESOLVABLE_STATUSES = ACTIVE_STATUSES + ("resolved",)  # closed and cancelled are final
 
 # the steps of a handled incident whose durations the console shows: (name, start field, end field)
-STEPS = (("Call to dispatch", "created_at", "dispatched_at"), ("Dispatch to on scene", "dispatched_at", "on_scene_at"),
-         ("On scene to resolved", "on_scene_at", "resolved_at"), ("Call to resolved", "created_at", "resolved_at"))
+STEPS = ((N_("Call to dispatch"), "created_at", "dispatched_at"),
+         (N_("Dispatch to on scene"), "dispatched_at", "on_scene_at"),
+         (N_("On scene to resolved"), "on_scene_at", "resolved_at"), (N_("Call to resolved"), "created_at", "resolved_at"))
 
 SEVERITY_OF_PRIORITY = {1: "critical", 2: "high", 3: "medium", 4: "low"}
 PRIORITY_OF_SEVERITY = {"critical": 1, "high": 2, "medium": 3, "low": 4, "informational": 4}

@@ -21,11 +21,12 @@ from typing import Callable, Iterable
 from shapely.geometry import shape
 from shapely.ops import linemerge, unary_union
 
+from services.i18n import N_
 from services.city import City
 
 PLACE_KINDS = ("address", "street", "place", "district")
 KIND_RANK = {"street": 0, "district": 1, "place": 2, "address": 3}  # among equally good matches
-KIND_LABELS = {"address": "Address", "street": "Street", "place": "Place", "district": "District"}
+KIND_LABELS = {"address": N_("Address"), "street": N_("Street"), "place": N_("Place"), "district": N_("District")}
 SEARCH_LIMIT = 8
 MIN_QUERY = 2  # characters: one letter matches half the city
 

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 
 from services import adapters, fastjson
+from services.i18n import N_
 from services.units_of_measure import UnitError, convert as convert_unit, describe as describe_unit
 
 log = logging.getLogger("cityops.telemetry")
@@ -39,21 +40,30 @@ DEFAULT_MAX_ENTITIES = 1000  # entities read from one message (Settings.max_enti
 MAX_KEPT_REASONS = 100  # reasons kept per message; the rest are counted, not kept (no amplification)
 
 REASONS = {
-    "not_json": "the payload is not UTF-8 JSON",
-    "too_large": "the payload is larger than 1 MB",
-    "wrong_topic": "the topic is not one CityOps reads, or the entity does not belong on it",
-    "unknown_type": "the entity type is missing or not one CityOps reads",
-    "missing_location": "no usable location and no registered location for the device",
-    "invalid_location": "the location is not a GeoJSON Point/LineString with valid lon, lat",
-    "out_of_range": "a measured value is outside its physical range",
-    "invalid_value": "a value has the wrong type or a required field is missing",
-    "invalid_timestamp": "the observation time cannot be read or lies in the future",
-    "partial": "the entity was stored without one attribute that could not be used (named in the detail)",
-    "too_many_entities": "the message holds more entities than one message may (CITYOPS_MAX_ENTITIES_PER_MESSAGE)",
-    "refused_by_database": "the database refused to store the message; the detail says why",
-    "unknown_unit": "a value's unitCode is unknown or cannot be converted to the measure's unit",
-    "unprovisioned": "the sending device, station or IoT Agent service group (apikey) is not provisioned",
-    "request_refused": "a citizen's answer the request cannot take (unknown request, not resolved yet)",
+    "not_json": N_("the payload is not UTF-8 JSON"),
+    "too_large": N_("the payload is larger than 1 MB"),
+    "wrong_topic": N_("the topic is not one CityOps reads, or the entity does not belong on it"),
+    "unknown_type": N_("the entity type is missing or not one CityOps reads"),
+    "missing_location": N_("no usable location and no registered location for the device"),
+    "invalid_location": N_("the location is not a GeoJSON Point/LineString with valid lon, lat"),
+    "out_of_range": N_("a measured value is outside its physical range"),
+    "invalid_value": N_("a value has the wrong type or a required field is missing"),
+    "invalid_timestamp": N_("the observation time cannot be read or lies in the future"),
+    "partial": N_("the entity was stored without one attribute that could not be used (named in the detail)"),
+    "too_many_entities": N_("the message holds more entities than one message may (CITYOPS_MAX_ENTITIES_PER_MESSAGE)"),
+    "refused_by_database": N_("the database refused to store the message; the detail says why"),
+    "unknown_unit": N_("a value's unitCode is unknown or cannot be converted to the measure's unit"),
+    "unprovisioned": N_("the sending device, station or IoT Agent service group (apikey) is not provisioned"),
+    "request_refused": N_("a citizen's answer the request cannot take (unknown request, not resolved yet)"),
+}
+# each reason's name on screen (the code stays the key of counts and filters)
+REASON_NAMES = {
+    "not_json": N_("Not JSON"), "too_large": N_("Too large"), "wrong_topic": N_("Wrong topic"),
+    "unknown_type": N_("Unknown type"), "missing_location": N_("Missing location"),
+    "invalid_location": N_("Invalid location"), "out_of_range": N_("Out of range"), "invalid_value": N_("Invalid value"),
+    "invalid_timestamp": N_("Invalid timestamp"), "partial": N_("Partly stored"),
+    "too_many_entities": N_("Too many entities"), "refused_by_database": N_("Refused by the database"),
+    "unknown_unit": N_("Unknown unit"), "unprovisioned": N_("Not provisioned"), "request_refused": N_("Answer refused"),
 }
 # Reasons that lose nothing but an attribute: counted apart from the rejected entities and messages
 PARTIAL_REASONS = frozenset({"partial"})

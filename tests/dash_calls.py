@@ -5,25 +5,31 @@ from __future__ import annotations
 import json
 
 
-def _name(spec: dict) -> str | None:
+def _name(spec: dict, qualified: bool = False) -> str | None:
+    """The callback's function name (``module:name`` when ``qualified``: two pages may name theirs alike)."""
     function = spec.get("callback")
     function = getattr(function, "__wrapped__", function)
-    return getattr(function, "__name__", None)  # None: a clientside callback
+    name = getattr(function, "__name__", None)  # None: a clientside callback
+    return f"{function.__module__}:{name}" if qualified and name else name
 
 
 def _spec(app, function_name: str) -> tuple[str, dict]:
     if not app.callback_map:
         app.server.test_client().get("/login")  # Dash gathers the pages' callbacks on its first request
-    found = [(key, spec) for key, spec in app.callback_map.items() if _name(spec) == function_name]
+    found = [(key, spec) for key, spec in app.callback_map.items() if _name(spec, ":" in function_name) == function_name]
     assert len(found) == 1, f"{len(found)} callbacks named {function_name}"
     return found[0]
 
 
+def _output(part: str) -> dict:
+    ident, prop = part.rsplit(".", 1)
+    return {"id": json.loads(ident) if ident.startswith("{") else ident, "property": prop}  # a pattern id
+
+
 def _outputs(key: str):
     if not key.startswith(".."):
-        ident, prop = key.rsplit(".", 1)
-        return {"id": ident, "property": prop}
-    return [dict(zip(("id", "property"), part.rsplit(".", 1))) for part in key[2:-2].split("...")]
+        return _output(key)
+    return [_output(part) for part in key[2:-2].split("...")]
 
 
 def prop_id(ident, prop: str) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 from services.access.principal import Principal
 from services.commands import Refused
+from services.i18n import _, ngettext
 from web.gate import current_principal
 
 
@@ -35,7 +36,8 @@ class Outcome:
         if self.refused is None:
             return ""
         details = "".join(f"\n• {item}" for item in self.refused.details) if len(self.refused.details) > 1 else ""
-        return f"Refused: {self.refused.message if not details else f'{len(self.refused.details)} problems'}{details}"
+        reason = ngettext("{n} problem", "{n} problems", len(self.refused.details)) if details else self.refused.message
+        return _("Refused: {reason}", reason=reason) + details
 
 
 def attempt(command) -> Outcome:
