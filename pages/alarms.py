@@ -32,6 +32,7 @@ from services.alarms import (
 )
 from services.models import utcnow
 from services.runtime import current
+from web.gate import is_public_screen
 from web.ui import acting, attempt, may
 
 dash.register_page(__name__, path="/alarms", name="Alarms", order=20, title="CityOps — alarms")
@@ -72,6 +73,8 @@ def _rules():
 @callback(Output(SHELL_ALARM_STRIP, "children"), Input(SHELL_ALARM_STRIP, "id"))
 def mount_strip(_id):
     """Once per page load: the strip's own 2 s timer and its first content."""
+    if is_public_screen():
+        return []  # a public kiosk shows public warnings (pages/kiosk.py), never the operators' alarms
     return [dcc.Interval(id=STRIP_TICK, interval=2000), html.Div(_strip(), id=STRIP_BODY)]
 
 

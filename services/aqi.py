@@ -58,6 +58,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from numbers import Real
 
+from services.i18n import pgettext
+
 STANDARDS: dict[str, str] = {
     "us-epa-2024": "US EPA (2024 PM2.5)",
     "cn-hj633-2012": "China HJ 633-2012",
@@ -313,3 +315,49 @@ def compute_aqi(values: dict, standard: str = DEFAULT_STANDARD) -> AqiResult:
         dominant = None          # HJ 633: no primary pollutant when AQI ≤ 50
     level, key, label, color = category_for(index, standard)
     return AqiResult(index, key, label, color, level, dominant, subs, _local_label(standard, level), standard)
+
+
+def level_words(standard: str, level: int) -> tuple[str, str]:
+    """The level's name and one line of health advice in plain words, in the current language.
+
+    HJ 633-2012 Table 2 (对健康影响情况, 建议采取的措施) and the US EPA's cautionary statements
+    (EPA-454/B-24-002, Table 5), said for a passer-by; level 0 (no data) has no advice.
+    """
+    _check(standard)
+    if not 1 <= level <= 6:
+        return pgettext("aqi", "No data"), ""
+    if standard == "cn-hj633-2012":
+        words = (
+            (pgettext("HJ 633", "Excellent"), pgettext("HJ 633", "The air is clean. Everyone can be outside as usual.")),
+            (pgettext("HJ 633", "Good"),
+             pgettext("HJ 633", "The air is acceptable. Very sensitive people should spend less time outside.")),
+            (pgettext("HJ 633", "Lightly polluted"),
+             pgettext("HJ 633", "Children, older people and people with heart or lung disease should cut down "
+                                "long or hard exercise outside.")),
+            (pgettext("HJ 633", "Moderately polluted"),
+             pgettext("HJ 633", "Children, older people and people with heart or lung disease should avoid long "
+                                "or hard exercise outside. Everyone else should do less.")),
+            (pgettext("HJ 633", "Heavily polluted"),
+             pgettext("HJ 633", "Children, older people and people with heart or lung disease should stay "
+                                "indoors. Everyone else should do less outside.")),
+            (pgettext("HJ 633", "Severely polluted"),
+             pgettext("HJ 633", "Children, older people and the sick should stay indoors and rest. Everyone "
+                                "should avoid being outside.")),
+        )
+    else:
+        words = (
+            (pgettext("US EPA", "Good"), pgettext("US EPA", "The air is good. Enjoy being outside.")),
+            (pgettext("US EPA", "Moderate"),
+             pgettext("US EPA", "Very sensitive people should do less long or hard activity outside.")),
+            (pgettext("US EPA", "Unhealthy for Sensitive Groups"),
+             pgettext("US EPA", "Children, older people and people with heart or lung disease should do less "
+                                "long or hard activity outside.")),
+            (pgettext("US EPA", "Unhealthy"),
+             pgettext("US EPA", "Children, older people and people with heart or lung disease should avoid long "
+                                "or hard activity outside. Everyone else should do less.")),
+            (pgettext("US EPA", "Very Unhealthy"),
+             pgettext("US EPA", "Children, older people and people with heart or lung disease should avoid all "
+                                "activity outside. Everyone else should do less.")),
+            (pgettext("US EPA", "Hazardous"), pgettext("US EPA", "Everyone should avoid all activity outside.")),
+        )
+    return words[level - 1]

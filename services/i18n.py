@@ -60,4 +60,11 @@ def ngettext(singular: str, plural: str, n: int, **variables) -> str:
     return text.format(n=n, **variables)
 
 
+def pgettext(context: str, message: str, **variables) -> str:
+    """``message`` as meant in ``context`` (the same English word, translated differently: an AQI standard's
+    "Good" is 良 in HJ 633 and 良好 in the US EPA's)."""
+    text = translations(_locale.get()).pgettext(context, message)
+    return text.format(**variables) if variables else text
+
+
 _ = gettext
