@@ -93,7 +93,7 @@ def _screen(standard: str, language: str, languages: tuple[str, ...]):
 
 @callback(Output(KIOSK_CONTENT, "children"), Input(KIOSK_TICK, "n_intervals"), Input(KIOSK_LANGUAGE, "data"),
           State(KIOSK_OPTIONS, "data"), prevent_initial_call=True)
-def refresh(_n, language, options):
+def refresh_kiosk(_n, language, options):
     options = options or {}
     standard = options.get("standard") if options.get("standard") in STANDARDS else site_standard()
     languages = tuple(code for code in options.get("languages") or () if code in LOCALES) or (current_locale(),)
