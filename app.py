@@ -35,7 +35,8 @@ def create_app(runtime: Runtime) -> dash.Dash:
     # one vocabulary for the page and its JavaScript (assets/vocabulary.js reads it); the script's hash
     # lets it through the Content-Security-Policy (web/gate.py)
     script = f"window.cityopsVocabulary = {json.dumps(for_javascript(), ensure_ascii=False)};".replace("</", "<\\/")
-    app.index_string = app.index_string.replace("{%scripts%}", f"<script>{script}</script>{{%scripts%}}", 1)
+    app.index_string = app.index_string.replace("{%scripts%}", f"<script>{script}</script>{{%scripts%}}", 1) \
+        .replace("<html>", '<html lang="en">', 1)  # the page's language (the kiosk sets its own: assets/kiosk.js)
     app.server.config["CITYOPS_INLINE_SCRIPTS"] = (script,)
     register_api(app.server)
     register_open311(app.server)  # GeoReport v2, its own blueprint and error format

@@ -71,6 +71,8 @@
     var lost = document.body.classList.contains("server-lost");
     state.stale = lost || Date.now() - state.receivedAt > STALE_MS;
     document.body.classList.toggle("kiosk-stale", state.stale);
+    var lang = screen.getAttribute("lang");
+    if (lang && document.documentElement.lang !== lang) { document.documentElement.lang = lang; }  // read aloud right
     clock(screen);
     rotate(root);
   }
