@@ -10,7 +10,7 @@ AXE_VERSION := 4.11.4
 NPM_DIR := .cache/npm
 AXE := $(NPM_DIR)/node_modules/axe-core/axe.min.js
 
-.PHONY: run test bench install system-packages clean city
+.PHONY: run test bench install system-packages clean city messages translations
 
 run: $(STAMP)
 	CITYOPS_DEMO=$${CITYOPS_DEMO:-1} $(PY) manage.py serve
@@ -33,6 +33,23 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[city,test]"
 	touch $(STAMP)
+
+# The message catalogues: extract every marked text, update each language's .po (new messages to translate),
+# compile the .mo files the app reads (committed; tests/unit/test_translations.py fails when one is out of date).
+LOCALES := en zh
+POT := translations/messages.pot
+messages: $(STAMP)
+	$(VENV)/bin/pybabel extract -F babel.cfg --add-location=file --sort-output --omit-header -w 120 -o $(POT) \
+		.
+	for locale in $(LOCALES); do \
+		if [ -f translations/$$locale/LC_MESSAGES/messages.po ]; then \
+			$(VENV)/bin/pybabel update -i $(POT) -d translations -l $$locale -w 120 --no-fuzzy-matching; \
+		else $(VENV)/bin/pybabel init -i $(POT) -d translations -l $$locale -w 120; fi; \
+	done
+	$(MAKE) translations
+
+translations: $(STAMP)
+	$(VENV)/bin/pybabel compile -d translations --statistics
 
 system-packages:
 	scripts/ensure-system-packages.sh mosquitto chromium chromium-driver

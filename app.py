@@ -4,14 +4,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import dash
-
 import json
+
+import dash
 
 from api.core import register_api
 from api.open311 import register_open311
 from components.shell import shell, user_badge
 from services.access.users import user_count
+from services.i18n import _, current_locale, html_lang
 from services.runtime import Runtime
 from services.vocabulary import for_javascript
 from web import gate
@@ -35,9 +36,9 @@ def create_app(runtime: Runtime) -> dash.Dash:
     # one vocabulary for the page and its JavaScript (assets/vocabulary.js reads it); the script's hash
     # lets it through the Content-Security-Policy (web/gate.py)
     script = f"window.cityopsVocabulary = {json.dumps(for_javascript(), ensure_ascii=False)};".replace("</", "<\\/")
-    app.index_string = app.index_string.replace("{%scripts%}", f"<script>{script}</script>{{%scripts%}}", 1) \
-        .replace("<html>", '<html lang="en">', 1)  # the page's language (the kiosk sets its own: assets/kiosk.js)
+    app.index_string = app.index_string.replace("{%scripts%}", f"<script>{script}</script>{{%scripts%}}", 1)
     app.server.config["CITYOPS_INLINE_SCRIPTS"] = (script,)
+    _page_language(app)
     register_api(app.server)
     register_open311(app.server)  # GeoReport v2, its own blueprint and error format
     gate.install(app)
@@ -50,9 +51,11 @@ def create_app(runtime: Runtime) -> dash.Dash:
                  and (principal is None or not principal.is_display)]  # a screen shows its one page
         user = None
         if principal is not None:
-            user = user_badge(principal.name, principal.role, sign_out=principal.kind == "user")
+            person = principal.kind == "user"
+            user = user_badge(principal.name, principal.role, sign_out=person,
+                              language=current_locale() if person else None)
         return shell(city_name=runtime.city.name, timezone=runtime.timezone, attribution=runtime.city.attribution,
-                     nav=[(page["name"], page["relative_path"]) for page in pages], content=dash.page_container,
+                     nav=[(_(page["name"]), page["relative_path"]) for page in pages], content=dash.page_container,
                      user=user)
 
     app.layout = layout
@@ -60,3 +63,14 @@ def create_app(runtime: Runtime) -> dash.Dash:
         log.warning("No user can sign in yet. Create the first administrator with:  "
                     "python manage.py user create NAME --role admin")
     return app
+
+
+def _page_language(app: dash.Dash) -> None:
+    """Every page says its language (``<html lang>``): screen readers, the browser's CJK fonts and
+    assets/vocabulary.js (which picks the words of that language) read it."""
+    interpolate = app.interpolate_index
+
+    def interpolate_index(**parts) -> str:
+        return interpolate(**parts).replace("<html>", f'<html lang="{html_lang()}">', 1)
+
+    app.interpolate_index = interpolate_index

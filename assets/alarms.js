@@ -5,6 +5,9 @@
 // --autoplay-policy=no-user-gesture-required; without it the wall says "Sound muted — click to enable".
 (function () {
   "use strict";
+  // the page language's words for the script's texts (assets/vocabulary.js; extracted by make messages)
+  function _(text, values) { return window.cityopsFormat ? window.cityopsFormat.gettext(text, values) : text; }
+
   var MUTE_KEY = "cityops.alarms.muted";
   var SEEN_KEY = "cityops.alarms.lastCritical";
   var audio = null;
@@ -70,7 +73,7 @@
     var off = muted();
     var blocked = wall && !off && !audible();
     document.querySelectorAll("[data-alarm-mute]").forEach(function (button) {
-      var label = off ? "Sound muted" : blocked ? "Sound muted — click to enable" : "Sound on";
+      var label = off ? _("Sound muted") : blocked ? _("Sound muted — click to enable") : _("Sound on");
       if (button.textContent !== label) { button.textContent = label; }
       button.classList.toggle("is-muted", off);
       button.classList.toggle("is-blocked", blocked);

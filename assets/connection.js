@@ -3,6 +3,9 @@
 // reach it; the banner goes away by itself when the server answers again.
 (function () {
   "use strict";
+  // the page language's words for the script's texts (assets/vocabulary.js; extracted by make messages)
+  function _(text, values) { return window.cityopsFormat ? window.cityopsFormat.gettext(text, values) : text; }
+
   var failures = 0;
   var lostAt = null;
 
@@ -42,8 +45,8 @@
         if (failures >= 2) {
           lostAt = lostAt || new Date();
           var el = banner();
-          el.textContent = "No connection to the CityOps server since " + siteTime(lostAt) +
-            ". The screen shows the last data it received and reconnects by itself.";
+          el.textContent = _("No connection to the CityOps server since {time}. The screen shows the last " +
+            "data it received and reconnects by itself.", {time: siteTime(lostAt)});
           el.hidden = false;
           document.body.classList.add("server-lost");
         }

@@ -1,5 +1,8 @@
 // Dispatch console (pages/dispatch.py): live timers and keyboard shortcuts, in the browser.
 (function () {
+  // the page language's words for the script's texts (assets/vocabulary.js; extracted by make messages)
+  function _(text, values) { return window.cityopsFormat ? window.cityopsFormat.gettext(text, values) : text; }
+
   // each timer says what it counts ("on scene 3 min 05 s"), in the one duration format (assets/vocabulary.js)
   function tick() {
     var now = Date.now();
@@ -73,7 +76,7 @@
     else if (key === "d") { click("dispatch-top-button"); }
     else if (key === "c") {
       var button = document.getElementById("dispatch-cancel-button");
-      if (button && !button.disabled && window.confirm("Cancel incident #" + shownIncident() + "?")) { button.click(); }
+      if (button && !button.disabled && window.confirm(_("Cancel incident #{id}?", {id: shownIncident()}))) { button.click(); }
     } else if (key === "n") {
       var opener = document.getElementById("dispatch-new-button");
       if (!opener || opener.disabled) { return; }

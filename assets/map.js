@@ -12,6 +12,9 @@
   };
   // incident and unit colours, words, times and durations: the one vocabulary (assets/vocabulary.js)
   function format() { return window.cityopsFormat; }  // loaded after this file
+  // the page language's words for the script's texts (assets/vocabulary.js; extracted by make messages)
+  function _(text, values) { return window.cityopsFormat ? window.cityopsFormat.gettext(text, values) : text; }
+
   var UNIT_LETTER = { ambulance: "A", fire: "F", police: "P", flood: "W", road: "R" };
   var NO_DATA = "#9aa5b1";
 
@@ -20,13 +23,12 @@
   window.cityopsLive = live;
 
   function siteTime(epochSeconds) {
-    if (epochSeconds === null || epochSeconds === undefined) { return "never"; }
-    return format().siteTime(epochSeconds * 1000);
+    return format().siteTime(epochSeconds === null || epochSeconds === undefined ? null : epochSeconds * 1000);
   }
 
   function ageText(epochSeconds) {
-    if (epochSeconds === null || epochSeconds === undefined) { return "no data"; }
-    return format().duration(Date.now() / 1000 - epochSeconds) + " ago";
+    if (epochSeconds === null || epochSeconds === undefined) { return _("no data"); }
+    return _("{duration} ago", {duration: format().duration(Date.now() / 1000 - epochSeconds)});
   }
 
   function isStale(p, layer) {
@@ -91,25 +93,27 @@
     var head = "<b>" + esc(p.label) + "</b>";
     var line = "";
     if (kind === "traffic") {
-      line = fmt(p.value) + " km/h" + (p.share !== null && p.share !== undefined ? " · " + Math.round(p.share * 100) + "% of free flow" : "");
+      line = fmt(p.value) + " km/h" + (p.share !== null && p.share !== undefined ?
+        " · " + _("{share} of free flow", {share: Math.round(p.share * 100) + " %"}) : "");
     } else if (kind === "air") {
       var aqi = p["aqi_" + std];
       var dominant = p["dom_" + std];
-      line = ((context && context.hideout && context.hideout.name) || "AQI") + " " + (aqi === null || aqi === undefined ? "—" : aqi) + (dominant ? " · dominant " + esc(POLLUTANT[dominant] || dominant) : "") +
+      line = ((context && context.hideout && context.hideout.name) || _("AQI")) + " " + (aqi === null || aqi === undefined ? "—" : aqi) +
+        (dominant ? " · " + _("dominant {pollutant}", {pollutant: esc(POLLUTANT[dominant] || dominant)}) : "") +
         (p.pm25 !== null && p.pm25 !== undefined ? " · PM2.5 " + fmt(p.pm25) + " µg/m³" : "");
     } else if (kind === "water") {
-      line = fmt(p.value, 2) + " m" + (p.alert !== null && p.alert !== undefined ? " · alert " + fmt(p.alert, 2) + " m" : "") +
-        (p.danger !== null && p.danger !== undefined ? " · danger " + fmt(p.danger, 2) + " m" : "");
+      line = fmt(p.value, 2) + " m" + (p.alert !== null && p.alert !== undefined ? " · " + _("alert {level} m", {level: fmt(p.alert, 2)}) : "") +
+        (p.danger !== null && p.danger !== undefined ? " · " + _("danger {level} m", {level: fmt(p.danger, 2)}) : "");
     } else if (kind === "rain") {
-      line = fmt(p.value) + " mm/h rain";
+      line = _("{value} mm/h rain", {value: fmt(p.value)});
     } else if (kind === "road_risk") {
-      line = "at risk of flooding (station " + esc(p.station) + ")";
+      line = _("at risk of flooding (station {station})", {station: esc(p.station)});
     } else if (kind === "incident") {
       line = "P" + esc(p.priority) + " · " + esc(format().incidentKind(p.category, p.subCategory)) + " · " +
         esc(format().incidentStatus(p.status));
     } else if (kind === "unit") {
       line = esc(format().unitStatus(p.status)) + (p.speed ? " · " + fmt(p.speed, 0) + " km/h" : "") +
-        (p.incident_id ? " · incident #" + esc(p.incident_id) : "");
+        (p.incident_id ? " · " + _("incident #{id}", {id: esc(p.incident_id)}) : "");
     } else if (p.value !== undefined) {
       line = fmt(p.value) + " " + esc(p.unit || "");
     }
@@ -274,14 +278,15 @@
       var legend = document.getElementById("map-legend-" + name);
       var text, state;
       if (!meta || meta.newest === null || meta.newest === undefined) {
-        text = "no data yet"; state = "nodata";
+        text = _("no data yet"); state = "nodata";
       } else if (meta.stale_after !== null && now - meta.newest > meta.stale_after) {
-        text = "STALE · newest " + siteTime(meta.newest) + " (" + ageText(meta.newest) + ")"; state = "stale";
+        text = _("STALE · newest {time} ({age})", {time: siteTime(meta.newest), age: ageText(meta.newest)});
+        state = "stale";
       } else {
-        text = "newest " + siteTime(meta.newest) + " · " + ageText(meta.newest); state = "fresh";
+        text = _("newest {time} · {age}", {time: siteTime(meta.newest), age: ageText(meta.newest)}); state = "fresh";
       }
       if (live.receivedAt && Date.now() - live.receivedAt > 5000) {
-        text = "NOT UPDATING · " + text; state = "stale";
+        text = _("NOT UPDATING · {status}", {status: text}); state = "stale";
       }
       el.textContent = text;
       el.setAttribute("data-state", state);

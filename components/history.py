@@ -4,10 +4,12 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from dash import dcc, html
 
+from services.i18n import _
 from services.vocabulary import (
     DEVICE_STATUS_LABELS,
     DEVICE_TYPE_LABELS,
     duration,
+    label_of,
     label,
     quantity,
     site_time,
@@ -37,7 +39,7 @@ def history_figure(device, history, timezone: str) -> go.Figure:
         shown += 1
         figure.add_trace(go.Scatter(
             x=[moment.astimezone(_zone(timezone)) for moment, _ in points], y=[value for _, value in points],
-            name=f"{label(key)} ({unit_of(key)})" if unit_of(key) else label(key), mode="lines", line={"width": 2},
+            name=_("{label} ({unit})", label=label(key), unit=unit_of(key)) if unit_of(key) else label(key), mode="lines", line={"width": 2},
             yaxis="y" if shown == 1 else "y2",
         ))
     for level_key, colour in (("alert_level", "#f08a1c"), ("danger_level", "#d7261e")):
@@ -61,17 +63,18 @@ def _zone(name: str):
 
 def device_history(device, history, timezone: str, *, hours: int) -> html.Div:
     rows = [
-        ["Device", device.id], ["Type", DEVICE_TYPE_LABELS.get(device.type, device.type)],
-        ["District", device.district or "—"], ["Status", DEVICE_STATUS_LABELS.get(device.status, device.status)],
-        ["Last observed", f"{site_time(device.last_observed_at, timezone)} ({duration(device.age_s)} ago)"],
-        ["Reports every", duration(device.interval_s)],
-        ["Location", "—" if device.lon is None else f"{device.lat:.5f}, {device.lon:.5f}"],
+        [_("Device"), device.id], [_("Type"), label_of(DEVICE_TYPE_LABELS, device.type)],
+        [_("District"), device.district or "—"], [_("Status"), label_of(DEVICE_STATUS_LABELS, device.status)],
+        [_("Last observed"), _("{time} ({duration} ago)", time=site_time(device.last_observed_at, timezone),
+                               duration=duration(device.age_s))],
+        [_("Reports every"), duration(device.interval_s)],
+        [_("Location"), "—" if device.lon is None else f"{device.lat:.5f}, {device.lon:.5f}"],
     ]
     rows += [[label(key), quantity(key, value)] for key, value in sorted(device.last_values.items())]
     return html.Div(className="device-panel", children=[
         html.H2(device.name or device.id),
-        html.Div(f"Last {hours} h · {len(history)} observations", className="panel-note"),
+        html.Div(_("Last {hours} h · {count} observations", hours=hours, count=len(history)), className="panel-note"),
         dcc.Graph(figure=history_figure(device, history, timezone), config={"displayModeBar": False})
-        if history else html.P("No observations in this period.", className="empty"),
+        if history else html.P(_("No observations in this period."), className="empty"),
         data_table(["", ""], rows, class_name="data-table compact"),
     ])

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from dash import html
 
 from services.aqi import level_words
-from services.i18n import _, current_locale
+from services.i18n import _, current_locale, html_lang
 from services.kiosk import KioskStatus, Section, Warning
 from services.rules import in_language
 from services.vocabulary import number
@@ -133,7 +133,7 @@ def kiosk_screen(status: KioskStatus, *, city_name: str, timezone: str, language
     """The whole screen in the current language; ``data-built-at`` tells assets/kiosk.js data arrived."""
     language = current_locale()
     updated = _at(status.built_at, timezone)
-    return html.Div(className="kiosk-screen", lang="zh-CN" if language == "zh" else language,
+    return html.Div(className="kiosk-screen", lang=html_lang(language),
                     **{"data-built-at": str(int(status.built_at.timestamp() * 1000)), "data-lang": language,
                        "data-languages": " ".join(languages)}, children=[
         html.Header(className="kiosk-top", children=[

@@ -11,6 +11,7 @@ import dash_leaflet as dl
 from dash import dcc, html
 
 from services.aqi import CODES, SHORT_NAMES
+from services.i18n import N_, _
 
 MAP = "map-map"
 MAP_TICK = "map-tick"
@@ -26,7 +27,7 @@ MAP_PANEL_BODY = "map-panel-body"
 MAP_PANEL_CLOSE = "map-panel-close"
 MAP_SELECTED = "map-selected"
 MAP_VIEW_NAME = "map-view-name"
-WHOLE_CITY = "Whole city"
+WHOLE_CITY = N_("Whole city")
 
 
 def layer_id(name: str) -> dict:
@@ -65,9 +66,9 @@ def fit_views(city_bbox, districts: dict | None = None) -> list[dict]:
     rotating wall) each district of the ``districts`` FeatureCollection, outlined while it is shown."""
     from shapely.geometry import shape
 
-    views = [{"name": WHOLE_CITY, "bounds": leaflet_bounds(city_bbox)}]
+    views = [{"name": _(WHOLE_CITY), "bounds": leaflet_bounds(city_bbox)}]
     for number, feature in enumerate((districts or {}).get("features", []), start=1):
-        views.append({"name": feature["properties"].get("name") or f"District {number}",
+        views.append({"name": feature["properties"].get("name") or _("District {number}", number=number),
                       "bounds": leaflet_bounds(shape(feature["geometry"]).bounds), "outline": feature["geometry"]})
     return views
 
@@ -135,7 +136,7 @@ LIVE_LAYER_OPTIONS = {
 
 def hideout(layer: str, standard: str) -> dict:
     """What assets/map.js reads to draw a live layer: its name, and the screen's AQI standard (code, name)."""
-    return {"standard": CODES[standard], "name": SHORT_NAMES[standard], "layer": layer}
+    return {"standard": CODES[standard], "name": _(SHORT_NAMES[standard]), "layer": layer}
 
 
 def live_layer(name: str, *, standard: str) -> dl.GeoJSON:
@@ -179,8 +180,8 @@ def legend_panel(layers: list[tuple[str, str]]) -> html.Div:
     return html.Div(id=MAP_LEGENDS, className="map-legends", children=[
         html.Div(className="map-legend", id=f"map-legend-{name}", children=[
             html.Div(className="map-legend-head", children=[
-                html.Span(title, className="map-legend-title"),
-                html.Span("waiting for data", className="map-freshness", id=f"map-fresh-{name}",
+                html.Span(_(title), className="map-legend-title"),
+                html.Span(_("waiting for data"), className="map-freshness", id=f"map-fresh-{name}",
                           **{"data-layer": name}),
             ]),
             html.Div(className="map-legend-items", id=f"map-legend-items-{name}"),
@@ -189,14 +190,23 @@ def legend_panel(layers: list[tuple[str, str]]) -> html.Div:
     ])
 
 
-def legend_items(entries: list[tuple[str, str]]) -> list:
-    return [html.Span(className="legend-item", children=[html.I(style={"background": colour}), label])
-            for colour, label in entries]
+def legend_label(message: str, values: dict | None = None) -> str:
+    """A legend's English message in the screen's language (services/layers.py LayerData.legend)."""
+    if not values:
+        return _(message)
+    return _(message, **{key: _(value) if isinstance(value, str) else value for key, value in values.items()})
+
+
+def legend_items(entries: list[tuple]) -> list:
+    return [html.Span(className="legend-item", children=[html.I(style={"background": colour}),
+                                                          legend_label(*label)])
+            for colour, *label in entries]
 
 
 def side_panel() -> html.Aside:
     return html.Aside(id=MAP_PANEL, className="map-panel", hidden=True, children=[
         dcc.Interval(id=MAP_PANEL_TICK, interval=PANEL_REFRESH_MS, disabled=True),
-        html.Button("×", id=MAP_PANEL_CLOSE, className="map-panel-close", title="Close (Esc)"),
+        html.Button("×", id=MAP_PANEL_CLOSE, className="map-panel-close", title=_("Close (Esc)"),
+                    **{"aria-label": _("Close (Esc)")}),
         dcc.Loading(html.Div(id=MAP_PANEL_BODY), type="dot", delay_show=300),
     ])

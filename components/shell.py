@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
+from services.i18n import LANGUAGE_NAMES, N_, _
 from services.vocabulary import css_variables
 
 SHELL_CLOCK = "shell-clock"
@@ -11,12 +12,30 @@ SHELL_NAV = "shell-nav"
 SHELL_MENU = "shell-menu"  # opens the navigation on a phone (assets/shell.js); hidden where the links fit
 
 
-def user_badge(name: str, role: str, sign_out: bool = True) -> html.Div:
-    """Who is signed in, and the sign-out button (a plain form: it works without JavaScript)."""
+ROLE_NAMES = {"admin": N_("administrator"), "dispatcher": N_("dispatcher"), "agent": N_("hotline agent"),
+              "department": N_("department"), "manager": N_("manager"), "reporter": N_("reporter"),
+              "display": N_("display")}
+
+
+def language_switch(language: str) -> html.Form:
+    """The other languages as buttons of a plain form (POST /language saves the person's choice and
+    brings them back to the page they were on)."""
+    return html.Form(method="POST", action="/language", className="shell-language", children=[
+        *[html.Button(name_, type="submit", name="language", value=locale, lang=locale,
+                      id=f"shell-language-{locale}", title=_("Show CityOps in {language}", language=name_))
+          for locale, name_ in LANGUAGE_NAMES.items() if locale != language],
+    ])
+
+
+def user_badge(name: str, role: str, sign_out: bool = True, language: str | None = None) -> html.Div:
+    """Who is signed in, their language switch and the sign-out button (plain forms: they work without
+    JavaScript)."""
     return html.Div(className="shell-user", children=[
-        html.Span(name, className="shell-user-name"), html.Span(role, className="shell-user-role"),
+        html.Span(name, className="shell-user-name"),
+        html.Span(_(ROLE_NAMES[role]) if role in ROLE_NAMES else role, className="shell-user-role"),
+        language_switch(language) if language else None,
         html.Form(method="POST", action="/logout",
-                  children=[html.Button("Sign out", type="submit", id="shell-sign-out")])
+                  children=[html.Button(_("Sign out"), type="submit", id="shell-sign-out")])
         if sign_out else None,
     ])
 
@@ -27,9 +46,9 @@ def shell(*, city_name: str, timezone: str, attribution: str, nav: list[tuple[st
         html.Header(className="shell-header", children=[
             html.Div(className="shell-brand", children=[html.Span("CityOps", className="shell-logo"),
                                                          html.Span(city_name, className="shell-city")]),
-            html.Button("☰ Menu", id=SHELL_MENU, className="shell-menu-button", type="button",
+            html.Button("☰ " + _("Menu"), id=SHELL_MENU, className="shell-menu-button", type="button",
                         **{"aria-controls": SHELL_NAV, "aria-expanded": "false"}),
-            html.Nav(id=SHELL_NAV, className="shell-nav", children=[
+            html.Nav(id=SHELL_NAV, className="shell-nav", **{"aria-label": _("Pages")}, children=[
                 dcc.Link(name, href=path, className="shell-nav-link") for name, path in nav
             ]),
             html.Div(className="shell-clock", children=[
@@ -41,6 +60,6 @@ def shell(*, city_name: str, timezone: str, attribution: str, nav: list[tuple[st
         html.Div(id=SHELL_ALARM_STRIP, className="shell-alarm-strip"),
         html.Main(content, className="shell-main"),
         html.Footer(className="shell-footer", children=[
-            html.Span(f"Map data {attribution}"),
+            html.Span(_("Map data {attribution}", attribution=attribution)),
         ]),
     ])

@@ -6,6 +6,7 @@ import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from flask import request
 
+from services.i18n import N_, _
 from services.vocabulary import duration, site_time
 from components.tables import data_table
 from services.access.displays import DISPLAY_PAGES, CreateDisplay, RevokeDisplay, list_displays
@@ -14,7 +15,7 @@ from services.models import utcnow
 from services.runtime import current
 from web.ui import acting, attempt
 
-dash.register_page(__name__, path="/admin/displays", name="Displays", order=98, title="CityOps — displays",
+dash.register_page(__name__, path="/admin/displays", name=N_("Displays"), order=98, title=lambda **_path: _("CityOps — displays"),
                    permission="displays.manage")
 
 DISPLAYS_TICK = "admin-displays-tick"

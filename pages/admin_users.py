@@ -5,6 +5,7 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
+from services.i18n import N_, _
 from services.vocabulary import site_time
 from components.tables import data_table
 from services.access.principal import PEOPLE_ROLES
@@ -12,7 +13,7 @@ from services.access.users import ChangeRole, CreateUser, ResetPassword, SetDisa
 from services.runtime import current
 from web.ui import acting, attempt
 
-dash.register_page(__name__, path="/admin/users", name="Users", order=97, title="CityOps — users",
+dash.register_page(__name__, path="/admin/users", name=N_("Users"), order=97, title=lambda **_path: _("CityOps — users"),
                    permission="users.manage")
 
 USERS_TABLE = "admin-users-table"

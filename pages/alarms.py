@@ -16,6 +16,7 @@ from components.alarm_strip import alarm_strip
 from components.alarm_table import alarm_detail, alarm_table
 from components.shell import SHELL_ALARM_STRIP
 from components.tables import figure_card
+from services.i18n import N_, _
 from services.alarms import (
     SEVERITIES,
     AcknowledgeAlarm,
@@ -35,7 +36,7 @@ from services.runtime import current
 from web.gate import is_public_screen
 from web.ui import acting, attempt, may
 
-dash.register_page(__name__, path="/alarms", name="Alarms", order=20, title="CityOps — alarms")
+dash.register_page(__name__, path="/alarms", name=N_("Alarms"), order=20, title=lambda **_path: _("CityOps — alarms"))
 
 ALARMS_TICK = "alarms-tick"
 ALARMS_FIGURES = "alarms-figures"

@@ -64,6 +64,7 @@ from components.dispatch_panels import (
     unit_board,
 )
 from components.live_map import clicked_latlng, fit_views, fitted
+from services.i18n import N_, _
 from services.dispatch import (
     CreateIncident,
     DispatchContext,
@@ -82,7 +83,7 @@ from services.units import list_units
 from services.vocabulary import duration, words
 from web.ui import acting, attempt, may
 
-dash.register_page(__name__, path="/dispatch", name="Dispatch", order=10, title="CityOps — dispatch")
+dash.register_page(__name__, path="/dispatch", name=N_("Dispatch"), order=10, title=lambda **_path: _("CityOps — dispatch"))
 
 PAGE = "dispatch-page"
 TICK = "dispatch-tick"

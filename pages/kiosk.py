@@ -17,12 +17,13 @@ from components.kiosk import kiosk_screen
 from pages.map import site_standard
 from services.access.displays import screen_options
 from services.aqi import STANDARDS
-from services.i18n import LOCALES, current_locale, use_locale
+from services.i18n import LOCALES, N_, _, current_locale, use_locale
 from services.kiosk import KioskStatus, kiosk_status
 from services.rules import RulesFile
 from services.runtime import current
 
-dash.register_page(__name__, path="/kiosk", name="Kiosk", order=95, title="CityOps — city information", nav=False)
+dash.register_page(__name__, path="/kiosk", name=N_("Kiosk"), order=95, nav=False,
+                   title=lambda **_query: _("CityOps — city information"))
 
 log = logging.getLogger("cityops.kiosk")
 

@@ -29,14 +29,15 @@ from components.live_map import (
     side_panel,
 )
 from services.access.displays import screen_options
-from services.aqi import SHORT_NAMES, STANDARDS, categories
+from services.aqi import LANGUAGE_STANDARDS, SHORT_NAMES, STANDARDS, categories, category_name
 from services.devices import device_observations, get_device
+from services.i18n import N_, _, current_locale
 from services.layers import LAYERS, layer_names, load_plugins
 from services.models import utcnow
 from services.rules import RulesFile
 from services.runtime import current
 
-dash.register_page(__name__, path="/", name="Map", order=0, title="CityOps — operations map")
+dash.register_page(__name__, path="/", name=N_("Map"), order=0, title=lambda **_path: _("CityOps — operations map"))
 
 HISTORY_HOURS = 6
 
@@ -47,9 +48,11 @@ def map_layers() -> list[tuple[str, str]]:
 
 
 def site_standard() -> str:
-    """The city's AQI standard: CITYOPS_AQI_STANDARD, else the rules file's (the one its alarms use)."""
+    """The screen's AQI standard before its link's ``?aqi=``: CITYOPS_AQI_STANDARD, else the national one of
+    the screen's language (China's HJ 633 in Chinese), else the rules file's (the one its alarms use)."""
     settings = current().settings
-    return settings.aqi_standard or RulesFile(settings.rules_file).current().aqi_standard
+    return settings.aqi_standard or LANGUAGE_STANDARDS.get(current_locale()) \
+        or RulesFile(settings.rules_file).current().aqi_standard
 
 
 def map_view(*, dark: bool, standard: str, views: list[dict] | None = None, rotate_s: int = 0) -> html.Div:
@@ -71,9 +74,9 @@ def map_view(*, dark: bool, standard: str, views: list[dict] | None = None, rota
         ]),
         html.Div(className="map-sidebar", children=[
             html.Div(className="map-standard", hidden=dark, children=[
-                html.Label("Air quality index", htmlFor=MAP_STANDARD),
+                html.Label(_("Air quality index"), htmlFor=MAP_STANDARD),
                 # a wall shows the standard of its link; a desk keeps the one chosen last
-                dcc.Dropdown(id=MAP_STANDARD, options=[{"label": title, "value": key} for key, title in STANDARDS.items()],
+                dcc.Dropdown(id=MAP_STANDARD, options=[{"label": _(title), "value": key} for key, title in STANDARDS.items()],
                              value=standard, clearable=False, searchable=False,
                              persistence=not dark, persistence_type="local"),
             ]),
@@ -118,8 +121,9 @@ clientside_callback(
 def choose_standard(standard):
     """The map's badges and the legend show the screen's one standard, named as its wall tile names it."""
     standard = standard if standard in STANDARDS else site_standard()
-    legend = [html.Div(f"{SHORT_NAMES[standard]} · {STANDARDS[standard]}", className="map-legend-standard"),
-              *legend_items([(colour, label) for _level, _key, label, colour in categories(standard)])]
+    legend = [html.Div(f"{_(SHORT_NAMES[standard])} · {_(STANDARDS[standard])}", className="map-legend-standard"),
+              *legend_items([(colour, category_name(standard, label)) for _level, _key, label, colour
+                             in categories(standard)])]
     return hideout("air", standard), legend
 
 
@@ -156,7 +160,8 @@ def show_panel(selected, _n):
     runtime = current()
     device = get_device(runtime.engine, selected["id"]) if selected.get("id") else None
     if device is None:
-        return False, html.P(f"{selected.get('id')}: no device details (a {selected.get('kind')} feature)."), False
+        return False, html.P(_("{id}: no device details (a {kind} feature).", id=selected.get("id"),
+                               kind=selected.get("kind"))), False
     since = utcnow() - timedelta(hours=HISTORY_HOURS)
     history = device_observations(runtime.engine, device.id, since=since, limit=5000)
     return False, device_history(device, history, runtime.timezone, hours=HISTORY_HOURS), False

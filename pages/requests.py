@@ -13,6 +13,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dash_table, dcc, html
 from components.live_map import clicked_latlng
 from components.requests import REQUESTS_MAP, REQUESTS_MAP_POINTS, order_card, queue_row, request_map, \
     request_markers, timeline
+from services.i18n import N_, _
 from services.models import utcnow
 from services.requests.commands import (AcceptOrder, AddNote, AssignOrder, CloseOrder, MergeOrder, ReceiveRequest,
                                         ReopenOrder, RequestContext, ResolveOrder, StartWork, TransferOrder,
@@ -22,7 +23,7 @@ from services.requests.orders import (ACTIVE_STATUSES, STATUS_LABELS, OrderFilte
 from services.runtime import current
 from web.ui import acting, attempt, may
 
-dash.register_page(__name__, path="/requests", name="Requests", order=15, title="CityOps — citizen requests")
+dash.register_page(__name__, path="/requests", name=N_("Requests"), order=15, title=lambda **_path: _("CityOps — citizen requests"))
 
 TICK, TABLE, DETAIL, SELECTED, CHANGED, MESSAGE = ("requests-tick", "requests-table", "requests-detail",
                                                    "requests-selected", "requests-changed", "requests-message")

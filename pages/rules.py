@@ -6,11 +6,12 @@ import dash
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from components.alarm_strip import severity_pill
+from services.i18n import N_, _
 from services.runtime import current
 from services.vocabulary import duration
 from web.ui import acting, attempt, may
 
-dash.register_page(__name__, path="/rules", name="Rules", order=95, title="CityOps — alarm rules")
+dash.register_page(__name__, path="/rules", name=N_("Rules"), order=95, title=lambda **_path: _("CityOps — alarm rules"))
 
 RULES_TABLE = "rules-table"
 RULES_EDITOR = "rules-editor"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, callback, dash_table, dcc, html
 
+from services.i18n import N_, _
 from services.vocabulary import DEVICE_STATUS_LABELS, DEVICE_TYPE_LABELS, duration, site_time, values_summary, words
 from services.devices import list_devices
 from services.rejections import list_rejections
@@ -16,7 +17,7 @@ from services.runtime import current
 from services.telemetry import REASONS
 from web.ui import may
 
-dash.register_page(__name__, path="/sensors", name="Sensors", order=50)
+dash.register_page(__name__, path="/sensors", name=N_("Sensors"), order=50)
 
 SENSORS_TICK = "sensors-tick"
 SENSORS_TYPE = "sensors-type-filter"

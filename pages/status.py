@@ -6,6 +6,7 @@ from collections import Counter
 import dash
 from dash import Input, Output, callback, dcc, html
 
+from services.i18n import N_, _
 from services.vocabulary import site_time
 from components.tables import data_table, figure_card
 from services.devices import list_devices
@@ -14,7 +15,7 @@ from services.rejections import rejection_counts
 from services.runtime import current
 from services.telemetry import REASONS
 
-dash.register_page(__name__, path="/status", name="Status", order=40)
+dash.register_page(__name__, path="/status", name=N_("Status"), order=40)
 
 STATUS_TICK = "status-tick"
 STATUS_FIGURES = "status-figures"

@@ -14,12 +14,13 @@ from dash import Input, Output, State, callback, html
 
 from components.live_map import MAP_STANDARD, MAP_TICK, fit_views
 from pages.map import map_view, site_standard
+from services.i18n import N_, _, current_locale
 from services.access.displays import screen_options
 from services.aqi import STANDARDS
 from services.headlines import headlines
 from services.runtime import current
 
-dash.register_page(__name__, path="/wall", name="Wall", order=90, title="CityOps — wall")
+dash.register_page(__name__, path="/wall", name=N_("Wall"), order=90, title=lambda **_path: _("CityOps — wall"))
 
 WALL_FIGURES = "wall-figures"
 SOUND = {True: "on", False: "off", None: ""}
@@ -39,7 +40,7 @@ def layout(**query):
     return wall_view(**query)
 
 
-_figures_of_tick: dict[str, tuple] = {}  # per AQI standard: (snapshot epoch and version, the tiles)
+_figures_of_tick: dict[tuple, tuple] = {}  # per AQI standard and language: (snapshot epoch and version, the tiles)
 
 
 @callback(Output(WALL_FIGURES, "children"), Input(MAP_TICK, "n_intervals"), State(MAP_STANDARD, "value"))
@@ -48,10 +49,11 @@ def refresh_figures(_n, standard):
     standard = standard if standard in STANDARDS else site_standard()
     snapshot = current().snapshots().current()
     tick = (snapshot.epoch, snapshot.version)
-    built_for, figures = _figures_of_tick.get(standard, (None, None))
+    key = (standard, current_locale())
+    built_for, figures = _figures_of_tick.get(key, (None, None))
     if built_for != tick:
         figures = _wall_figures(snapshot, standard)
-        _figures_of_tick[standard] = (tick, figures)
+        _figures_of_tick[key] = (tick, figures)
     return figures
 
 

@@ -58,17 +58,20 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from numbers import Real
 
-from services.i18n import pgettext
+from services.i18n import N_, _, current_locale
 
 STANDARDS: dict[str, str] = {
-    "us-epa-2024": "US EPA (2024 PM2.5)",
-    "cn-hj633-2012": "China HJ 633-2012",
+    "us-epa-2024": N_("US EPA (2024 PM2.5)"),
+    "cn-hj633-2012": N_("China HJ 633-2012"),
 }
 DEFAULT_STANDARD = "us-epa-2024"
 # What a screen calls each standard (on its tiles, legend and tips), and the short codes a wall's URL
 # (``/wall?aqi=cn``), a display's options and the map's live features use for it (``aqi_cn``).
-SHORT_NAMES: dict[str, str] = {"us-epa-2024": "US AQI", "cn-hj633-2012": "China AQI"}
+SHORT_NAMES: dict[str, str] = {"us-epa-2024": N_("US AQI"), "cn-hj633-2012": N_("China AQI")}
 CODES: dict[str, str] = {"us-epa-2024": "us", "cn-hj633-2012": "cn"}
+# The standard a screen in a language shows unless CITYOPS_AQI_STANDARD or its link names one (issue 14):
+# a Chinese operations centre reads the national standard.
+LANGUAGE_STANDARDS: dict[str, str] = {"zh": "cn-hj633-2012"}
 
 POLLUTANTS: tuple[str, ...] = ("pm25", "pm10", "o3", "no2", "so2", "co")
 
@@ -85,23 +88,23 @@ MOLECULAR_WEIGHTS: dict[str, Fraction] = {
 _BAND_TOPS = (50, 100, 150, 200, 300, 500)
 _CATEGORIES: dict[str, tuple[tuple[int, str, str, str, str | None], ...]] = {
     "us-epa-2024": (
-        (1, "good", "Good", "#00e400", None),
-        (2, "moderate", "Moderate", "#ffff00", None),
-        (3, "usg", "Unhealthy for Sensitive Groups", "#ff7e00", None),
-        (4, "unhealthy", "Unhealthy", "#ff0000", None),
-        (5, "very_unhealthy", "Very Unhealthy", "#8f3f97", None),
-        (6, "hazardous", "Hazardous", "#7e0023", None),
+        (1, "good", N_("Good"), "#00e400", None),
+        (2, "moderate", N_("Moderate"), "#ffff00", None),
+        (3, "usg", N_("Unhealthy for Sensitive Groups"), "#ff7e00", None),
+        (4, "unhealthy", N_("Unhealthy"), "#ff0000", None),
+        (5, "very_unhealthy", N_("Very Unhealthy"), "#8f3f97", None),
+        (6, "hazardous", N_("Hazardous"), "#7e0023", None),
     ),
     "cn-hj633-2012": (
-        (1, "excellent", "Excellent", "#00e400", "优"),
-        (2, "good", "Good", "#ffff00", "良"),
-        (3, "light", "Lightly polluted", "#ff7e00", "轻度污染"),
-        (4, "moderate", "Moderately polluted", "#ff0000", "中度污染"),
-        (5, "heavy", "Heavily polluted", "#99004c", "重度污染"),
-        (6, "severe", "Severely polluted", "#7e0023", "严重污染"),
+        (1, "excellent", N_("Excellent"), "#00e400", "优"),
+        (2, "good", N_("Good"), "#ffff00", "良"),
+        (3, "light", N_("Lightly polluted"), "#ff7e00", "轻度污染"),
+        (4, "moderate", N_("Moderately polluted"), "#ff0000", "中度污染"),
+        (5, "heavy", N_("Heavily polluted"), "#99004c", "重度污染"),
+        (6, "severe", N_("Severely polluted"), "#7e0023", "严重污染"),
     ),
 }
-NO_DATA = (0, "unknown", "No data", "#9e9e9e")
+NO_DATA = (0, "unknown", N_("No data"), "#9e9e9e")
 
 
 @dataclass(frozen=True)
@@ -266,6 +269,17 @@ def _check(standard: str) -> None:
         raise ValueError(f"unknown AQI standard {standard!r}; expected one of {sorted(STANDARDS)}")
 
 
+def category_name(standard: str, label: str) -> str:
+    """A category's English ``label`` in the screen's language; in Chinese a standard's own Chinese name where
+    it has one (HJ 633: 优, 良, 轻度污染 ...)."""
+    if current_locale() == "zh":
+        local = next((own for _level, _key, english, _colour, own in _CATEGORIES.get(standard, ())
+                      if english == label and own), None)
+        if local:
+            return local
+    return _(label)
+
+
 def categories(standard: str) -> list[tuple[int, str, str, str]]:
     """(level, key, label, colour) for every category of ``standard``, lowest first, for legends."""
     _check(standard)
@@ -318,46 +332,35 @@ def compute_aqi(values: dict, standard: str = DEFAULT_STANDARD) -> AqiResult:
 
 
 def level_words(standard: str, level: int) -> tuple[str, str]:
-    """The level's name and one line of health advice in plain words, in the current language.
-
-    HJ 633-2012 Table 2 (对健康影响情况, 建议采取的措施) and the US EPA's cautionary statements
-    (EPA-454/B-24-002, Table 5), said for a passer-by; level 0 (no data) has no advice.
-    """
+    """The level's name (``category_name``) and one line of health advice in plain words, in the current
+    language: HJ 633-2012 Table 2 (对健康影响情况, 建议采取的措施) and the US EPA's cautionary statements
+    (EPA-454/B-24-002), said for a passer-by. Level 0 (no data) has no advice."""
     _check(standard)
     if not 1 <= level <= 6:
-        return pgettext("aqi", "No data"), ""
+        return category_name(standard, NO_DATA[2]), ""
     if standard == "cn-hj633-2012":
-        words = (
-            (pgettext("HJ 633", "Excellent"), pgettext("HJ 633", "The air is clean. Everyone can be outside as usual.")),
-            (pgettext("HJ 633", "Good"),
-             pgettext("HJ 633", "The air is acceptable. Very sensitive people should spend less time outside.")),
-            (pgettext("HJ 633", "Lightly polluted"),
-             pgettext("HJ 633", "Children, older people and people with heart or lung disease should cut down "
-                                "long or hard exercise outside.")),
-            (pgettext("HJ 633", "Moderately polluted"),
-             pgettext("HJ 633", "Children, older people and people with heart or lung disease should avoid long "
-                                "or hard exercise outside. Everyone else should do less.")),
-            (pgettext("HJ 633", "Heavily polluted"),
-             pgettext("HJ 633", "Children, older people and people with heart or lung disease should stay "
-                                "indoors. Everyone else should do less outside.")),
-            (pgettext("HJ 633", "Severely polluted"),
-             pgettext("HJ 633", "Children, older people and the sick should stay indoors and rest. Everyone "
-                                "should avoid being outside.")),
+        advice = (
+            _("The air is clean. Everyone can be outside as usual."),
+            _("The air is acceptable. Very sensitive people should spend less time outside."),
+            _("Children, older people and people with heart or lung disease should cut down long or hard "
+              "exercise outside."),
+            _("Children, older people and people with heart or lung disease should avoid long or hard exercise "
+              "outside. Everyone else should do less."),
+            _("Children, older people and people with heart or lung disease should stay indoors. Everyone else "
+              "should do less outside."),
+            _("Children, older people and the sick should stay indoors and rest. Everyone should avoid being "
+              "outside."),
         )
     else:
-        words = (
-            (pgettext("US EPA", "Good"), pgettext("US EPA", "The air is good. Enjoy being outside.")),
-            (pgettext("US EPA", "Moderate"),
-             pgettext("US EPA", "Very sensitive people should do less long or hard activity outside.")),
-            (pgettext("US EPA", "Unhealthy for Sensitive Groups"),
-             pgettext("US EPA", "Children, older people and people with heart or lung disease should do less "
-                                "long or hard activity outside.")),
-            (pgettext("US EPA", "Unhealthy"),
-             pgettext("US EPA", "Children, older people and people with heart or lung disease should avoid long "
-                                "or hard activity outside. Everyone else should do less.")),
-            (pgettext("US EPA", "Very Unhealthy"),
-             pgettext("US EPA", "Children, older people and people with heart or lung disease should avoid all "
-                                "activity outside. Everyone else should do less.")),
-            (pgettext("US EPA", "Hazardous"), pgettext("US EPA", "Everyone should avoid all activity outside.")),
+        advice = (
+            _("The air is good. Enjoy being outside."),
+            _("Very sensitive people should do less long or hard activity outside."),
+            _("Children, older people and people with heart or lung disease should do less long or hard activity "
+              "outside."),
+            _("Children, older people and people with heart or lung disease should avoid long or hard activity "
+              "outside. Everyone else should do less."),
+            _("Children, older people and people with heart or lung disease should avoid all activity outside. "
+              "Everyone else should do less."),
+            _("Everyone should avoid all activity outside."),
         )
-    return words[level - 1]
+    return category_name(standard, _CATEGORIES[standard][level - 1][2]), advice[level - 1]

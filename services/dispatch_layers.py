@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
+from services.i18n import N_
 from services.city import City
 from services.incidents import ACTIVE_STATUSES, IncidentView, iso, list_incidents
 from services.layers import LayerData, register_layer
@@ -48,18 +49,18 @@ def unit_feature(unit: UnitView) -> dict:
     }
 
 
-@register_layer("incidents", "Incidents", order=40)
+@register_layer("incidents", N_("Incidents"), order=40)
 def incidents_layer(engine: Engine, city: City, now: datetime) -> LayerData:
     incidents = list_incidents(engine, ACTIVE_STATUSES)
     return LayerData(
         features=[incident_feature(i) for i in incidents],
         newest_at=max((i.updated_at for i in incidents), default=None),
         stale_after_s=float("inf"),  # incidents change when the world does, not on a clock
-        legend=[(PRIORITY_COLOURS[p], f"P{p}") for p in (1, 2, 3, 4)],
+        legend=[(PRIORITY_COLOURS[p], N_("P{priority}"), {"priority": p}) for p in (1, 2, 3, 4)],
     )
 
 
-@register_layer("units", "Units", order=50)
+@register_layer("units", N_("Units"), order=50)
 def units_layer(engine: Engine, city: City, now: datetime) -> LayerData:
     units = [u for u in list_units(engine) if u.lon is not None]
     return LayerData(

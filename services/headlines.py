@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.aqi import CODES, DEFAULT_STANDARD, SHORT_NAMES, category_for
+from services.aqi import CODES, DEFAULT_STANDARD, SHORT_NAMES, category_for, category_name
+from services.i18n import _, ngettext
 from services.snapshot import LiveSnapshot
 
 CLOSED_INCIDENT_STATES = {"resolved", "closed", "cancelled"}
@@ -37,33 +38,34 @@ def headlines(snapshot: LiveSnapshot, standard: str = DEFAULT_STANDARD) -> list[
     if "incidents" in snapshot.layers:
         active = [p for p in layer_properties(snapshot, "incidents") if p.get("status") not in CLOSED_INCIDENT_STATES]
         urgent = sum(1 for p in active if p.get("priority") == 1)
-        figures.append(Headline("incidents", "Active incidents", str(len(active)),
-                                "bad" if urgent else "warn" if active else "good", f"{urgent} priority 1"))
+        figures.append(Headline("incidents", _("Active incidents"), str(len(active)),
+                                "bad" if urgent else "warn" if active else "good", _("{count} priority 1", count=urgent)))
     if "units" in snapshot.layers:
         units = layer_properties(snapshot, "units")
         available = sum(1 for p in units if p.get("status") in AVAILABLE_UNIT_STATES)
-        figures.append(Headline("units", "Units available", f"{available}/{len(units)}",
+        figures.append(Headline("units", _("Units available"), f"{available}/{len(units)}",
                                 "bad" if units and available == 0 else "good", ""))
     figures.append(_worst_air(snapshot, standard))
     water = [p for p in layer_properties(snapshot, "flood") if p.get("kind") == "water" and p.get("level") is not None]
     above = sum(1 for p in water if p["level"] >= 1)
     danger = sum(1 for p in water if p["level"] >= 2)
-    figures.append(Headline("flood", "Stations above alert", f"{above}/{len(water)}",
-                            "bad" if danger else "warn" if above else "good", f"{danger} above danger"))
+    figures.append(Headline("flood", _("Stations above alert"), f"{above}/{len(water)}",
+                            "bad" if danger else "warn" if above else "good", _("{count} above danger", count=danger)))
     congested, roads = congested_roads(layer_properties(snapshot, "traffic"))
     share = round(100 * congested / roads) if roads else None
-    figures.append(Headline("traffic", "Congested roads", "—" if share is None else f"{share}%",
+    figures.append(Headline("traffic", _("Congested roads"), "—" if share is None else f"{share}%",
                             "neutral" if share is None else "bad" if share >= 25 else "warn" if share >= 10 else "good",
-                            f"{congested} of {roads} segments"))
+                            ngettext("{count} of {n} segment", "{count} of {n} segments", roads, count=congested)))
     return figures
 
 
 def _worst_air(snapshot: LiveSnapshot, standard: str) -> Headline:
     key = f"aqi_{CODES[standard]}"
-    worst = max((p for p in layer_properties(snapshot, "air") if p.get(key) is not None), key=lambda p: p[key], default=None)
-    label = f"Worst {SHORT_NAMES[standard]}"
+    worst = max((p for p in layer_properties(snapshot, "air") if p.get(key) is not None), key=lambda p: p[key],
+                default=None)
+    label = _("Worst {index}", index=_(SHORT_NAMES[standard]))
     if worst is None:
-        return Headline("aqi", label, "—", "neutral", "no data")
+        return Headline("aqi", label, "—", "neutral", _("no data"))
     level, _key, category, _colour = category_for(worst[key], standard)
     return Headline("aqi", label, str(worst[key]), "bad" if level >= 4 else "warn" if level >= 3 else "good",
-                    f"{category} · {worst.get('label', '')}")
+                    f"{category_name(standard, category)} · {worst.get('label', '')}")

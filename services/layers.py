@@ -22,7 +22,9 @@ class LayerData:
     features: list[dict]
     newest_at: datetime | None  # time of the newest data in the layer
     stale_after_s: float  # the layer is stale when its newest data is older than this
-    legend: list[tuple[str, str]] = field(default_factory=list)  # (colour, label)
+    # (colour, label) or (colour, label, values): the label an English message (marked N_) that each screen
+    # translates, with the values of its {placeholders} (text values translated too)
+    legend: list[tuple] = field(default_factory=list)
 
     def feature_collection(self) -> dict:
         return {"type": "FeatureCollection", "features": self.features}

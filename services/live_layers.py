@@ -19,6 +19,7 @@ from typing import Callable
 from sqlalchemy import Text, select, type_coerce
 from sqlalchemy.engine import Engine
 
+from services.i18n import N_
 from services.aqi import CODES, STANDARDS, compute_aqi
 from services.city import City
 from services.db import json_value
@@ -27,9 +28,10 @@ from services.layers import LayerData, register_layer
 from services.models import Device, DeviceLatest
 
 # Congestion levels from speed against free-flow speed (share of free flow).
-CONGESTION_BANDS = ((0.75, 0, "#2e9e4f", "free flow"), (0.5, 1, "#f2c418", "slow"),
-                    (0.3, 2, "#f08a1c", "congested"), (0.0, 3, "#d7261e", "jammed"))
-FLOOD_LEVELS = ((0, "#2b7bba", "normal"), (1, "#f08a1c", "above alert level"), (2, "#d7261e", "above danger level"))
+CONGESTION_BANDS = ((0.75, 0, "#2e9e4f", N_("free flow")), (0.5, 1, "#f2c418", N_("slow")),
+                    (0.3, 2, "#f08a1c", N_("congested")), (0.0, 3, "#d7261e", N_("jammed")))
+FLOOD_LEVELS = ((0, "#2b7bba", N_("normal")), (1, "#f08a1c", N_("above alert level")),
+                (2, "#d7261e", N_("above danger level")))
 ROAD_RISK_RADIUS_M = 150.0
 
 # A layer is stale when its newest data is older than three reporting intervals of its devices;
@@ -221,11 +223,12 @@ def traffic_feature(row: LiveRow) -> dict:
 _traffic_features = FeatureCache(traffic_feature)
 
 
-@register_layer("traffic", "Traffic", order=10)
+@register_layer("traffic", N_("Traffic"), order=10)
 def traffic_layer(engine: Engine, city: City, now: datetime) -> LayerData:
     rows = live_rows(engine, ("TrafficFlowObserved",), now)
-    legend = [(colour, f"{label} (≥{int(low * 100)}% of free flow)" if low else label)
-              for low, _level, colour, label in CONGESTION_BANDS]
+    # legends hold English messages (and their values), translated on each screen (components/live_map.py)
+    legend = [(colour, N_("{band} (≥{share} of free flow)"), {"band": label, "share": f"{int(low * 100)} %"}) if low
+              else (colour, label) for low, _level, colour, label in CONGESTION_BANDS]
     return LayerData(_traffic_features.features(rows), _newest(rows), TRAFFIC_STALE_S, legend)
 
 
@@ -248,7 +251,7 @@ def air_feature(row: LiveRow) -> dict:
 _air_features = FeatureCache(air_feature)
 
 
-@register_layer("air", "Air quality", order=20)
+@register_layer("air", N_("Air quality"), order=20)
 def air_layer(engine: Engine, city: City, now: datetime) -> LayerData:
     rows = live_rows(engine, ("AirQualityObserved",), now)
     return LayerData(_air_features.features(rows), _newest(rows), AIR_STALE_S, [])
@@ -292,14 +295,14 @@ def water_feature(row: LiveRow) -> dict:
 _water_features = FeatureCache(water_feature)
 
 
-@register_layer("flood", "Flooding", order=30)
+@register_layer("flood", N_("Flooding"), order=30)
 def flood_layer(engine: Engine, city: City, now: datetime) -> LayerData:
     rows = live_rows(engine, ("FloodMonitoring", "WaterObserved", "WeatherObserved"), now)
     features = _water_features.features(rows)
     at_risk = [(row, feature["properties"]["level"]) for row, feature in zip(rows, features)
                if feature["properties"]["kind"] == "water" and feature["properties"]["level"]]
     features = features + roads_at_risk(city, at_risk)
-    legend = [(colour, label) for _level, colour, label in FLOOD_LEVELS] + [("#7b3fa0", "road at risk")]
+    legend = [(colour, label) for _level, colour, label in FLOOD_LEVELS] + [("#7b3fa0", N_("road at risk"))]
     water_rows = [row for row in rows if row.entity_type != "WeatherObserved"]
     return LayerData(features, _newest(water_rows) or _newest(rows), FLOOD_STALE_S, legend)
 

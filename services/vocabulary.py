@@ -5,6 +5,10 @@ ratio: they show its words, a value with its unit, a duration in one format ("4 
 one unambiguous format in the site time zone ("2026-12-01 23:38"). ``for_javascript()`` is the same
 vocabulary as data; the shell puts it in the page as ``window.cityopsVocabulary`` and
 assets/vocabulary.js formats with it exactly as this module does (a browser test compares the two).
+
+Words and formats follow the request's language (services/i18n.py): the tables hold English marked with
+``N_`` and every lookup translates; times and numbers are formatted with Babel's data for the language
+(English keeps the product's ISO-like ``2026-12-01 23:38``; Chinese reads ``2026年12月1日 23:38``).
 """
 from __future__ import annotations
 
@@ -12,38 +16,64 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime, get_date_format
+from babel.numbers import format_decimal
+
+from services.i18n import LOCALES, N_, _, babel_locale, current_locale, html_lang, javascript_messages, use_locale
 from services.telemetry import ENTITY_SPECS
 
 # ---------------------------------------------------------------- durations and times
 
+# a span's units and how two parts join, per language (the browser gets the same: ``for_javascript``)
+DURATION_UNITS = {"d": N_("{n} d"), "h": N_("{n} h"), "min": N_("{n} min"), "s": N_("{n} s")}
+DURATION_JOIN = N_("{first} {second}")
+NEVER = N_("never")
+ENGLISH_TIME_PATTERN = "yyyy-MM-dd HH:mm"  # the product's unambiguous English format (ISO 8601 order)
+
+
 def duration(seconds: float | None) -> str:
     """A span of time in at most two units, the second left out when zero: ``45 s``, ``4 min 05 s``,
-    ``15 min``, ``1 h 12 min``, ``3 d 04 h``."""
+    ``15 min``, ``1 h 12 min``, ``3 d 04 h`` (Chinese: ``4分05秒``)."""
     if seconds is None:
         return "—"
     whole = int(max(0.0, seconds))
     days, rest = divmod(whole, 86_400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
+    part = lambda n, unit: _(DURATION_UNITS[unit], n=n)  # noqa: E731
     for big, big_unit, small, small_unit in ((days, "d", hours, "h"), (hours, "h", minutes, "min"),
                                              (minutes, "min", secs, "s")):
         if big:
-            return f"{big} {big_unit} {small:02d} {small_unit}" if small else f"{big} {big_unit}"
-    return f"{secs} s"
+            if not small:
+                return part(big, big_unit)
+            return _(DURATION_JOIN, first=part(big, big_unit), second=part(f"{small:02d}", small_unit))
+    return part(secs, "s")
+
+
+def time_pattern(locale: str | None = None, *, seconds: bool = False) -> str:
+    """The date-and-time pattern (CLDR syntax) of a language: English ``yyyy-MM-dd HH:mm``; others their
+    medium date and 24-hour time from Babel (Chinese ``y年M月d日 HH:mm``)."""
+    locale = locale or current_locale()
+    if locale == "en":
+        pattern = ENGLISH_TIME_PATTERN
+    else:
+        pattern = f"{get_date_format('medium', locale=babel_locale(locale)).pattern} HH:mm"
+    return pattern + ":ss" if seconds else pattern
 
 
 def site_time(moment: datetime | None, timezone: str, *, seconds: bool = False) -> str:
     """``2026-12-01 23:38`` (with ``:05`` when ``seconds``) in the site time zone; "never" for no time."""
     if moment is None:
-        return "never"
+        return _(NEVER)
     local = moment.astimezone(ZoneInfo(timezone))
-    return local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    return format_datetime(local, time_pattern(seconds=seconds), tzinfo=local.tzinfo, locale=babel_locale())
 
 
 def number(value: float, digits: int = 1, *, trim: bool = True) -> str:
-    """``35.5``, ``12`` (trailing zeros trimmed), ``1.20`` (``trim=False``: levels compared to the centimetre)."""
-    text = f"{value:.{digits}f}"
-    return text.rstrip("0").rstrip(".") if trim and "." in text else text
+    """``35.5``, ``12`` (trailing zeros trimmed), ``1.20`` (``trim=False``: levels compared to the centimetre),
+    with the language's decimal sign."""
+    pattern = "0" + ("." + ("#" if trim else "0") * digits if digits > 0 else "")
+    return format_decimal(round(value, digits), format=pattern, locale=babel_locale())
 
 
 # ---------------------------------------------------------------- codes as words
@@ -51,11 +81,23 @@ def number(value: float, digits: int = 1, *, trim: bool = True) -> str:
 # Codes whose words are not their camelCase split.
 WORDS: dict[str, str] = {
     "pm25": "PM2.5", "pm10": "PM10", "pm1": "PM1", "no2": "NO₂", "no": "NO", "nox": "NOₓ", "o3": "O₃",
-    "so2": "SO₂", "co": "CO", "co2": "CO₂", "aqi": "AQI", "usg": "Unhealthy for sensitive groups",
-    "heartAttack": "Heart attack", "naturalDisaster": "Natural disaster", "other": "Other",
-    "onRoute": "On route", "onScene": "On scene", "fireTender": "Fire engine", "fireBrigade": "Fire brigade",
-    "free_flow_kmh": "free flow", "uvIndexMax": "UV index",
+    "so2": "SO₂", "co": "CO", "co2": "CO₂", "aqi": N_("AQI"), "usg": N_("Unhealthy for sensitive groups"),
+    "heartAttack": N_("Heart attack"), "naturalDisaster": N_("Natural disaster"), "other": N_("Other"),
+    "onRoute": N_("On route"), "onScene": N_("On scene"), "fireTender": N_("Fire engine"),
+    "fireBrigade": N_("Fire brigade"), "free_flow_kmh": N_("free flow"), "uvIndexMax": N_("UV index"),
 }
+# the incident vocabulary's codes (services/incidents.py CATEGORIES) that read as their camelCase split in
+# English, listed so that the catalogue has their words (``words()`` translates any code whose words it holds)
+CODE_WORDS = (
+    N_("Health"), N_("Injury"), N_("Fall"), N_("Breathing problems"), N_("Unconscious"), N_("Fire"),
+    N_("Building fire"), N_("Vehicle fire"), N_("Wildfire"), N_("Smoke"), N_("Traffic"), N_("Car accident"),
+    N_("Traffic jam"), N_("Car stopped"), N_("Hazard on road"), N_("Road closed"), N_("Road works"), N_("Pothole"),
+    N_("Illegal parking"), N_("Injured biker"), N_("Flood"), N_("Storm"), N_("Landslide"), N_("Earthquake"),
+    N_("Weather"), N_("Rainfall"), N_("Snow"), N_("Ice"), N_("Wind"), N_("Security"), N_("Robbery"),
+    N_("Assault"), N_("Suspicious action"), N_("Disturbance"), N_("Noise"), N_("Vandalism"), N_("Environment"),
+    N_("Air pollution"), N_("Water pollution"), N_("Spill"), N_("Infrastructure"), N_("Streetlight"),
+    N_("Water leak"), N_("Fallen tree"), N_("Blocked drain"), N_("Graffiti"),
+)
 
 
 def words(code: str | None) -> str:
@@ -63,9 +105,9 @@ def words(code: str | None) -> str:
     if not code:
         return ""
     if code in WORDS:
-        return WORDS[code]
+        return _(WORDS[code])
     spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", code).replace("_", " ").replace("-", " ").strip()
-    return spaced[:1].upper() + spaced[1:].lower()
+    return _(spaced[:1].upper() + spaced[1:].lower())
 
 
 def incident_kind(category: str, sub_category: str | None) -> str:
@@ -73,26 +115,33 @@ def incident_kind(category: str, sub_category: str | None) -> str:
     ``fire/other`` -> "Fire (other)", ``traffic`` -> "Traffic"."""
     if sub_category and sub_category != "other":
         return words(sub_category)
-    return f"{words(category)} (other)" if sub_category else words(category)
+    return _("{kind} (other)", kind=words(category)) if sub_category else words(category)
 
 
-INCIDENT_STATUS_LABELS = {"new": "New", "dispatched": "Dispatched", "en_route": "En route", "on_scene": "On scene",
-                          "resolved": "Resolved", "closed": "Closed", "cancelled": "Cancelled"}
-UNIT_STATUS_LABELS = {"available": "Available", "dispatched": "Dispatched", "en_route": "En route",
-                      "on_scene": "On scene", "returning": "Returning", "out_of_service": "Out of service"}
-UNIT_KIND_LABELS = {"ambulance": "Ambulance", "fire": "Fire engine", "police": "Police car",
-                    "flood": "Flood rescue", "road": "Road maintenance"}
-SEVERITY_LABELS = {"informational": "Info", "low": "Low", "medium": "Medium", "high": "High", "critical": "Critical"}
-DEVICE_TYPE_LABELS = {"TrafficFlowObserved": "Traffic counter", "AirQualityObserved": "Air quality station",
-                      "WaterObserved": "Water gauge", "FloodMonitoring": "Flood sensor",
-                      "WeatherObserved": "Weather station", "Vehicle": "Vehicle"}
-DEVICE_STATUS_LABELS = {"ok": "OK", "stale": "Stale", "silent": "Silent", "out_of_area": "Out of area"}
-SOURCE_LABELS = {"operator": "the dispatch console", "citizen": "a citizen report", "alarm": "an alarm",
-                 "api": "the API"}
+INCIDENT_STATUS_LABELS = {"new": N_("New"), "dispatched": N_("Dispatched"), "en_route": N_("En route"), "on_scene": N_("On scene"),
+                          "resolved": N_("Resolved"), "closed": N_("Closed"), "cancelled": N_("Cancelled")}
+UNIT_STATUS_LABELS = {"available": N_("Available"), "dispatched": N_("Dispatched"), "en_route": N_("En route"),
+                      "on_scene": N_("On scene"), "returning": N_("Returning"), "out_of_service": N_("Out of service")}
+UNIT_KIND_LABELS = {"ambulance": N_("Ambulance"), "fire": N_("Fire engine"), "police": N_("Police car"),
+                    "flood": N_("Flood rescue"), "road": N_("Road maintenance")}
+SEVERITY_LABELS = {"informational": N_("Info"), "low": N_("Low"), "medium": N_("Medium"), "high": N_("High"), "critical": N_("Critical")}
+DEVICE_TYPE_LABELS = {"TrafficFlowObserved": N_("Traffic counter"), "AirQualityObserved": N_("Air quality station"),
+                      "WaterObserved": N_("Water gauge"), "FloodMonitoring": N_("Flood sensor"),
+                      "WeatherObserved": N_("Weather station"), "Vehicle": N_("Vehicle")}
+DEVICE_STATUS_LABELS = {"ok": N_("OK"), "stale": N_("Stale"), "silent": N_("Silent"), "out_of_area": N_("Out of area")}
+SOURCE_LABELS = {"operator": N_("the dispatch console"), "citizen": N_("a citizen report"), "alarm": N_("an alarm"),
+                 "api": N_("the API")}
 # what a running timer counts, by the status it started with
-TIMER_LABELS = {"new": "waiting", "dispatched": "dispatched", "en_route": "en route", "on_scene": "on scene",
-                "resolved": "resolved", "available": "available", "returning": "returning",
-                "out_of_service": "out of service"}
+TIMER_LABELS = {"new": N_("waiting"), "dispatched": N_("dispatched"), "en_route": N_("en route"), "on_scene": N_("on scene"),
+                "resolved": N_("resolved"), "available": N_("available"), "returning": N_("returning"),
+                "out_of_service": N_("out of service")}
+
+
+
+def label_of(labels: dict[str, str], code: str | None) -> str:
+    """A code's label from one of the tables above, in the current language (its words when not listed)."""
+    return _(labels[code]) if code in labels else words(code)
+
 
 # ---------------------------------------------------------------- colours (one table: map, console, legends)
 
@@ -111,17 +160,17 @@ def css_variables() -> dict[str, str]:
 # ---------------------------------------------------------------- attributes: label and unit
 
 ATTRIBUTE_LABELS: dict[str, str] = {
-    "averageVehicleSpeed": "Average speed", "intensity": "Vehicles", "occupancy": "Occupancy",
-    "averageVehicleLength": "Average vehicle length", "averageHeadwayTime": "Average headway",
-    "averageGapDistance": "Average gap", "laneId": "Lane", "airQualityIndex": "Air quality index",
-    "reliability": "Reliability", "temperature": "Temperature", "relativeHumidity": "Relative humidity",
-    "windSpeed": "Wind speed", "windDirection": "Wind direction", "precipitation": "Rainfall",
-    "height": "Water level", "waterLevel": "Water level", "currentLevel": "Water level", "flow": "Flow",
-    "waterDischarge": "Discharge", "alertLevel": "Alert level", "dangerLevel": "Danger level",
-    "referenceLevel": "Reference level", "measuredDistance": "Distance to water",
-    "atmosphericPressure": "Air pressure", "illuminance": "Illuminance", "snowHeight": "Snow depth",
-    "streamGauge": "Stream gauge", "solarRadiation": "Solar radiation", "speed": "Speed", "bearing": "Heading",
-    "water_level": "Water level", "aqi": "AQI", "aqi_level": "AQI band", "silent_s": "Silent for",
+    "averageVehicleSpeed": N_("Average speed"), "intensity": N_("Vehicles"), "occupancy": N_("Occupancy"),
+    "averageVehicleLength": N_("Average vehicle length"), "averageHeadwayTime": N_("Average headway"),
+    "averageGapDistance": N_("Average gap"), "laneId": N_("Lane"), "airQualityIndex": N_("Air quality index"),
+    "reliability": N_("Reliability"), "temperature": N_("Temperature"), "relativeHumidity": N_("Relative humidity"),
+    "windSpeed": N_("Wind speed"), "windDirection": N_("Wind direction"), "precipitation": N_("Rainfall"),
+    "height": N_("Water level"), "waterLevel": N_("Water level"), "currentLevel": N_("Water level"), "flow": N_("Flow"),
+    "waterDischarge": N_("Discharge"), "alertLevel": N_("Alert level"), "dangerLevel": N_("Danger level"),
+    "referenceLevel": N_("Reference level"), "measuredDistance": N_("Distance to water"),
+    "atmosphericPressure": N_("Air pressure"), "illuminance": N_("Illuminance"), "snowHeight": N_("Snow depth"),
+    "streamGauge": N_("Stream gauge"), "solarRadiation": N_("Solar radiation"), "speed": N_("Speed"), "bearing": N_("Heading"),
+    "water_level": N_("Water level"), "aqi": N_("AQI"), "aqi_level": N_("AQI band"), "silent_s": N_("Silent for"),
 }
 # the unit each attribute is stored in (services/telemetry.py), and how a screen shows it
 _STORED_UNITS: dict[str, str] = {}
@@ -133,7 +182,7 @@ DIGITS = {"m": 2, "index": 0, "vehicles": 0, "°": 0, "hPa": 0, "lx": 0}
 
 
 def label(attribute: str) -> str:
-    return ATTRIBUTE_LABELS.get(attribute) or words(attribute)
+    return _(ATTRIBUTE_LABELS[attribute]) if attribute in ATTRIBUTE_LABELS else words(attribute)
 
 
 def unit_of(attribute: str) -> str:
@@ -161,14 +210,14 @@ def quantity(attribute: str, value) -> str:
 
 def attribute(name: str, value) -> str:
     """``averageVehicleSpeed 35.5`` -> "Average speed 35.5 km/h"."""
-    return f"{label(name)} {quantity(name, value)}"
+    return _("{label} {value}", label=label(name), value=quantity(name, value))
 
 
 def values_summary(values: dict, limit: int = 3) -> str:
     """A device's last values in words: "Average speed 35.5 km/h, Vehicles 12"."""
     numbers = [(k, v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
                and k in _STORED_UNITS]
-    return ", ".join(attribute(k, v) for k, v in numbers[:limit])
+    return _(", ").join(attribute(k, v) for k, v in numbers[:limit])
 
 
 # ---------------------------------------------------------------- alarm values
@@ -189,30 +238,44 @@ def alarm_value(metric: str | None, value: float | None, threshold: float | None
     ratio = ratio_metric(metric)
     if ratio is not None:
         shown = lambda v: f"{number(v * 100, 0)} %"  # noqa: E731
-        text = f"{shown(value)} of {words(ratio[1]).lower()}"
+        text = _("{value} of {reference}", value=shown(value), reference=words(ratio[1]).lower())
     elif metric == "aqi_level":
         shown = lambda v: f"{number(v, 0)}"  # noqa: E731
-        text = f"AQI band {shown(value)}"
+        text = _("AQI band {band}", band=shown(value))
     elif metric == "aqi":
         shown = lambda v: number(v, 0)  # noqa: E731
-        text = f"AQI {shown(value)}"
+        text = _("AQI {value}", value=shown(value))
     elif metric == "silent_s":
         shown = duration
-        text = f"silent {duration(value)}"
+        text = _("silent {duration}", duration=duration(value))
     else:
         attribute_name = (metric or "").split("|")[0]
         shown = lambda v: quantity(attribute_name, v)  # noqa: E731
         text = shown(value)
-    return text if threshold is None else f"{text} (limit {shown(threshold)})"
+    return text if threshold is None else _("{value} (limit {limit})", value=text, limit=shown(threshold))
 
 
 # ---------------------------------------------------------------- for the browser
 
 def for_javascript() -> dict:
-    """The vocabulary as data for assets/vocabulary.js (``window.cityopsVocabulary``)."""
+    """The vocabulary as data for assets/vocabulary.js (``window.cityopsVocabulary``): the colours once, the
+    words and formats per language (the page's ``<html lang>`` picks one), with the translations of the
+    browser scripts' own messages."""
     return {
-        "words": WORDS, "priorityColours": {str(p): c for p, c in PRIORITY_COLOURS.items()},
+        "priorityColours": {str(p): c for p, c in PRIORITY_COLOURS.items()},
         "unitStatusColours": UNIT_STATUS_COLOURS, "noDataColour": NO_DATA_COLOUR,
-        "incidentStatus": INCIDENT_STATUS_LABELS, "unitStatus": UNIT_STATUS_LABELS, "unitKind": UNIT_KIND_LABELS,
-        "severity": SEVERITY_LABELS, "timer": TIMER_LABELS,
+        "languages": {html_lang(locale): _words_for_javascript(locale) for locale in LOCALES},
     }
+
+
+def _words_for_javascript(locale: str) -> dict:
+    with use_locale(locale):
+        table = lambda labels: {code: _(text) for code, text in labels.items()}  # noqa: E731
+        return {
+            "words": table(WORDS), "incidentStatus": table(INCIDENT_STATUS_LABELS),
+            "unitStatus": table(UNIT_STATUS_LABELS), "unitKind": table(UNIT_KIND_LABELS),
+            "severity": table(SEVERITY_LABELS), "timer": table(TIMER_LABELS),
+            "phrases": {english: _(english) for english in (*CODE_WORDS, "{kind} (other)")},
+            "durationUnits": table(DURATION_UNITS), "durationJoin": _(DURATION_JOIN), "never": _(NEVER),
+            "timePattern": time_pattern(locale), "messages": javascript_messages(locale),
+        }

@@ -19,11 +19,15 @@ def _spec(app, function_name: str) -> tuple[str, dict]:
     return found[0]
 
 
+def _output(part: str) -> dict:
+    ident, prop = part.rsplit(".", 1)
+    return {"id": json.loads(ident) if ident.startswith("{") else ident, "property": prop}  # a pattern id
+
+
 def _outputs(key: str):
     if not key.startswith(".."):
-        ident, prop = key.rsplit(".", 1)
-        return {"id": ident, "property": prop}
-    return [dict(zip(("id", "property"), part.rsplit(".", 1))) for part in key[2:-2].split("...")]
+        return _output(key)
+    return [_output(part) for part in key[2:-2].split("...")]
 
 
 def prop_id(ident, prop: str) -> str:

@@ -24,7 +24,9 @@ from services.access.displays import DisplayIdentity, identify_display, link_que
 from services.access.principal import Principal
 from services.access.users import record_sign_out, session_principal
 from services.auth import authenticate
+from services.i18n import N_, _
 from services.runtime import current
+from web import language
 
 log = logging.getLogger("cityops.web")
 
@@ -91,7 +93,7 @@ def _session_identity(runtime) -> Principal | None:
     if now - seen > runtime.settings.session_idle_minutes * 60:
         record_sign_out(runtime.engine, principal, f"idle for more than {runtime.settings.session_idle_minutes:g} min")
         session.clear()
-        session["notice"] = "You were signed out after a period of inactivity."
+        session["notice"] = N_("You were signed out after a period of inactivity.")
         return None
     if _is_activity() and now - seen > min(SEEN_EVERY_S, runtime.settings.session_idle_minutes * 30):
         session["seen"] = now
@@ -144,16 +146,16 @@ def error_json(status: int, code: str, message: str, **extra) -> Response:
     return response
 
 
-SWITCHED_OFF = "This display has been switched off by the operations centre"
+SWITCHED_OFF = N_("This display has been switched off by the operations centre")
 
 
 def switched_off(display: DisplayIdentity) -> Response:
     if request.path.startswith(DASH_PREFIX) or request.path.startswith("/api/"):
-        return error_json(403, "display_revoked", SWITCHED_OFF, display=display.name)
+        return error_json(403, "display_revoked", _(SWITCHED_OFF), display=display.name)
     from web.signin import plain_page
 
-    name = _escape(display.name)
-    return plain_page("Display switched off", f'<h1>{SWITCHED_OFF}</h1><p class="display-name">{name}</p>', status=403)
+    name, heading = _escape(display.name), _escape(_(SWITCHED_OFF))
+    return plain_page(_("Display switched off"), f'<h1>{heading}</h1><p class="display-name">{name}</p>', status=403)
 
 
 def _escape(text: str) -> str:
@@ -202,18 +204,19 @@ def check_request() -> Response | None:
     path = request.path
     if request.method in UNSAFE_METHODS and _needs_origin(path) and not _same_origin():
         # a browser's cookie-authenticated write (or a sign-in) sent from another site
-        return error_json(403, "cross_site", "this request did not come from a CityOps page (Origin check)")
+        return error_json(403, "cross_site", _("this request did not come from a CityOps page (Origin check)"))
     if path.startswith("/assets/") or path.startswith("/_dash-component-suites/") or path == "/_favicon.ico":
         return None
     identity = identify()
     g.principal, g.identity = identity.principal, identity
+    language.choose(identity)  # everything this request shows from here on, the gate's own pages too
     if identity.revoked_display is not None and not path.startswith("/login"):
         return switched_off(identity.revoked_display)
     if _is_public(path):
         return None
     if identity.principal is None:
         if path.startswith(DASH_PREFIX):
-            return error_json(401, "unauthorized", "sign in first: the session ended or was never opened",
+            return error_json(401, "unauthorized", _("sign in first: the session ended or was never opened"),
                               login="/login")
         if request.args.get("display") or (path == "/kiosk" and _display_token()):
             from web.signin import unknown_display
@@ -227,8 +230,10 @@ def check_request() -> Response | None:
     if permission and not identity.principal.may(permission) and not path.startswith(DASH_PREFIX):
         from web.signin import plain_page
 
-        return plain_page("Not allowed", f"<h1>Not allowed</h1><p>The role {identity.principal.role} may not open "
-                                         f"{_escape(path)}.</p><p><a href=\"/\">Back to the map</a></p>", status=403)
+        title = _("Not allowed")
+        reason = _escape(_("The role {role} may not open {page}.", role=identity.principal.role, page=path))
+        back = _escape(_("Back to the map"))
+        return plain_page(title, f"<h1>{_escape(title)}</h1><p>{reason}</p><p><a href=\"/\">{back}</a></p>", status=403)
     return None
 
 
@@ -310,7 +315,7 @@ class SecurityHeaders:
 
 
 def install(app) -> None:
-    """Wires the gate, the sign-in routes and the headers into the Dash app's Flask server."""
+    """Wires the gate, the sign-in and language routes and the headers into the Dash app's Flask server."""
     from web.signin import blueprint
 
     server: Flask = app.server
@@ -318,6 +323,8 @@ def install(app) -> None:
     server.config.update(SESSION_COOKIE_NAME="cityops_session", SESSION_COOKIE_HTTPONLY=True,
                          SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=settings.secure_cookies)
     server.register_blueprint(blueprint)
+    server.register_blueprint(language.blueprint)
+    server.teardown_request(language.end)
     if settings.single_sign_on:
         from web import single_sign_on
 

@@ -12,6 +12,7 @@ from markupsafe import escape
 from services.access.displays import identify_display
 from services.access.users import record_sign_out, session_version, sign_in
 from services.commands import Refused
+from services.i18n import N_, _, html_lang
 from services.runtime import current
 
 log = logging.getLogger("cityops.web")
@@ -22,7 +23,7 @@ blueprint = Blueprint("signin", __name__)
 def plain_page(title: str, body: str, status: int = 200) -> Response:
     city = current().city.name
     html = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<html lang="{html_lang()}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(title)} — CityOps {escape(city)}</title>
 <link rel="stylesheet" href="/assets/cityops.css"><link rel="stylesheet" href="/assets/access.css"></head>
 <body class="plain-page"><main class="plain-card">{body}</main></body></html>"""
@@ -32,8 +33,8 @@ def plain_page(title: str, body: str, status: int = 200) -> Response:
 def unknown_display() -> Response:
     """A display link no display has (mistyped, or of another installation): a message for the screen,
     never a sign-in page (nobody at an unattended screen could sign in)."""
-    return plain_page("Unknown display link", "<h1>This display link is not known</h1><p>Ask the operations "
-                                              "centre for a new link.</p>", status=404)
+    heading, advice = escape(_("This display link is not known")), escape(_("Ask the operations centre for a new link."))
+    return plain_page(_("Unknown display link"), f"<h1>{heading}</h1><p>{advice}</p>", status=404)
 
 
 def safe_next(raw: str | None) -> str:
@@ -49,24 +50,27 @@ def signin_form(message: str | None, name: str = "", next_path: str = "/", statu
     single_sign_on = ""
     if settings.single_sign_on:  # a link, not a form: the provider's page is a navigation away
         link = f"/login/oidc?{urlencode({'next': next_path})}"
+        with_provider, otherwise = _("Sign in with {provider}", provider=settings.oidc_name), _("or")
         single_sign_on = (f'<p class="signin-sso"><a id="signin-sso" class="signin-sso-link" href="{escape(link)}">'
-                          f'Sign in with {escape(settings.oidc_name)}</a></p><p class="signin-or">or</p>')
-    body = f"""<h1>Sign in to CityOps</h1>{alert}{single_sign_on}
+                          f'{escape(with_provider)}</a></p><p class="signin-or">{escape(otherwise)}</p>')
+    words = {key: escape(text) for key, text in (("title", _("Sign in to CityOps")), ("name", _("User name")),
+                                                  ("password", _("Password")), ("submit", _("Sign in")))}
+    body = f"""<h1>{words["title"]}</h1>{alert}{single_sign_on}
 <form method="post" action="/login" class="signin-form">
   <input type="hidden" name="next" value="{escape(next_path)}">
-  <label for="signin-name">User name</label>
+  <label for="signin-name">{words["name"]}</label>
   <input id="signin-name" name="name" autocomplete="username" required autofocus value="{escape(name)}">
-  <label for="signin-password">Password</label>
+  <label for="signin-password">{words["password"]}</label>
   <input id="signin-password" name="password" type="password" autocomplete="current-password" required>
-  <button type="submit" id="signin-submit">Sign in</button>
+  <button type="submit" id="signin-submit">{words["submit"]}</button>
 </form>"""
-    return plain_page("Sign in", body, status)
+    return plain_page(_("Sign in"), body, status)
 
 
 @blueprint.get("/login")
 def login_form():
-    notice = session.pop("notice", None)
-    return signin_form(notice, next_path=safe_next(request.args.get("next")))
+    notice = session.pop("notice", None)  # English (marked with N_), shown in the reader's language
+    return signin_form(_(notice) if notice else None, next_path=safe_next(request.args.get("next")))
 
 
 @blueprint.post("/login")
@@ -102,7 +106,7 @@ def logout():
         record_sign_out(current().engine, principal)
     if request.method == "POST":
         session.clear()
-        session["notice"] = "You are signed out."
+        session["notice"] = N_("You are signed out.")
     return redirect("/login", code=303)
 
 

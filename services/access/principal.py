@@ -50,6 +50,7 @@ class Principal:
     kind: str = "token"
     id: int | None = None
     department: str | None = None  # the department a ``department`` role works for
+    language: str | None = None  # a person's chosen language (services/i18n.py LOCALES); None: the browser's
 
     def may(self, permission: str) -> bool:
         if self.kind == "system" and self.role == "system":

@@ -15,6 +15,7 @@ from services.access.principal import PEOPLE_ROLES, Principal
 from services.audit import record
 from services.commands import Command, Refused
 from services.db import session_scope
+from services.i18n import LOCALES, _, ngettext
 from services.models import SignInFailure, User, utcnow
 
 _HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters
@@ -215,6 +216,34 @@ class ResetPassword(Command):
             return _view(user)
 
 
+@dataclass
+class SetLanguage(Command):
+    """A person chooses the language of their own screens (None: their browser's again)."""
+
+    engine: Engine
+    principal: Principal
+    language: str | None
+    permission = "read"
+
+    def check(self) -> None:
+        if self.principal.kind != "user" or self.principal.id is None:
+            raise Refused.invalid(_("only a person signed in has a language of their own; a display's is in its "
+                                    "link"), "language")
+        if self.language is not None and self.language not in LOCALES:
+            raise Refused.invalid(_("language must be one of {languages}", languages=", ".join(LOCALES)), "language")
+
+    def run(self) -> str | None:
+        with session_scope(self.engine) as session:
+            user = session.get(User, self.principal.id)
+            if user is None:
+                raise Refused.not_found(f"no user {self.principal.name}", "name")
+            before = user.language
+            user.language = self.language
+            record(session, self.principal.name, "user.language", f"user:{user.name}", {"language": before},
+                   {"language": self.language})
+            return self.language
+
+
 # ---------------------------------------------------------------- sign-in
 
 def _failures(connection, column, value: str, since: datetime) -> list[datetime]:
@@ -244,8 +273,9 @@ def sign_in(engine: Engine, name: str, password: str, address: str, now: datetim
         minutes = max(1, round((locked - now).total_seconds() / 60))
         with session_scope(engine) as session:
             record(session, f"web:{address}", "signin.locked", f"user:{account}", None, {"address": address})
-        raise Refused("locked", f"too many failed sign-ins; try again in {minutes} minute{'s' if minutes > 1 else ''}"
-                                f" or ask an administrator", 429)
+        raise Refused("locked", ngettext("too many failed sign-ins; try again in {n} minute or ask an administrator",
+                                         "too many failed sign-ins; try again in {n} minutes or ask an administrator",
+                                         minutes), 429)
     with session_scope(engine) as session:
         user = session.scalars(select(User).where(User.name == account)).first()
         ok = _verify(user.password_hash if user else _DUMMY_HASH, password or "") and user is not None
@@ -260,7 +290,7 @@ def sign_in(engine: Engine, name: str, password: str, address: str, now: datetim
         session.execute(delete(SignInFailure).where(SignInFailure.at < now - 4 * limit.window))
         record(session, f"web:{address}", "signin.failure", f"user:{account}", None,
                {"address": address, "reason": reason})
-    raise Refused("signin_failed", "wrong user name or password" if not ok else "this account is disabled", 401)
+    raise Refused("signin_failed", _("wrong user name or password") if not ok else _("this account is disabled"), 401)
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -274,10 +304,11 @@ def session_principal(engine: Engine, user_id: int, session_version: int) -> Pri
     """The person of a session, while their account is enabled and unchanged since sign-in."""
     with engine.connect() as connection:
         row = connection.execute(select(User.name, User.role, User.session_version, User.disabled_at,
-                                        User.department).where(User.id == user_id)).first()
+                                        User.department, User.language).where(User.id == user_id)).first()
     if row is None or row.disabled_at is not None or row.session_version != session_version:
         return None
-    return Principal(name=row.name, role=row.role, kind="user", id=user_id, department=row.department)
+    return Principal(name=row.name, role=row.role, kind="user", id=user_id, department=row.department,
+                     language=row.language)
 
 
 def session_version(engine: Engine, user_id: int) -> int:

@@ -31,6 +31,7 @@ class User(SQLModel, table=True):
     external_issuer: Optional[str] = Field(default=None, max_length=256)
     external_subject: Optional[str] = Field(default=None, max_length=256)
     department: Optional[str] = Field(default=None, max_length=32)  # a ``department`` role's department
+    language: Optional[str] = Field(default=None, max_length=16)  # their screens' language; None: the browser's
 
 
 class Display(SQLModel, table=True):

@@ -6,12 +6,14 @@ from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
+from services.i18n import N_
 from services.city import City
 from services.incidents import iso
 from services.layers import LayerData, register_layer
 from services.requests.orders import OPEN_STATUSES, STATUS_LABELS, OrderFilter, list_orders
 
 STATE_COLOURS = {"on_time": "#2b8a3e", "due_soon": "#e8a317", "overdue": "#d7191c"}
+STATE_LABELS = {"on_time": N_("on time"), "due_soon": N_("due soon"), "overdue": N_("overdue")}
 
 
 def request_feature(order) -> dict:
@@ -26,7 +28,7 @@ def request_feature(order) -> dict:
                            "radius": 9 if state == "overdue" else 6}}
 
 
-@register_layer("requests", "Citizen requests", order=45)
+@register_layer("requests", N_("Citizen requests"), order=45)
 def requests_layer(engine: Engine, city: City, now: datetime) -> LayerData:
     from services.runtime import current
     from services.requests.catalogue import catalogue_of
@@ -34,4 +36,4 @@ def requests_layer(engine: Engine, city: City, now: datetime) -> LayerData:
     orders = list_orders(engine, catalogue_of(current().settings), now, OrderFilter(statuses=OPEN_STATUSES))
     return LayerData(features=[request_feature(o) for o in orders],
                      newest_at=max((o.updated_at for o in orders), default=None), stale_after_s=float("inf"),
-                     legend=[(STATE_COLOURS[s], s.replace("_", " ")) for s in STATE_COLOURS])
+                     legend=[(STATE_COLOURS[s], STATE_LABELS[s]) for s in STATE_COLOURS])

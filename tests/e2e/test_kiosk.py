@@ -74,7 +74,7 @@ def test_the_kiosk_link_shows_the_city_now_readable_from_three_metres_in_its_lan
     assert scroll[0] == scroll[1] == size[1]  # nothing hidden below the screen, nothing to scroll
     titles = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".kiosk-panel-title")]
     assert len(titles) == 3 and all(bool(CHINESE.search(t)) == (lang == "zh") for t in titles), titles
-    assert browser.execute_script("return document.documentElement.lang") == ("zh-CN" if lang == "zh" else "en")
+    assert browser.execute_script("return document.documentElement.lang") == ("zh-Hans" if lang == "zh" else "en")
     controls = browser.find_elements(By.CSS_SELECTOR, "button, input, select, textarea, a[href]")
     assert not [control for control in controls if control.is_displayed()]  # nothing to press
 

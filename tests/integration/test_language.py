@@ -1,0 +1,121 @@
+"""The language of a screen (issue 14, point 2), on SQLite and PostgreSQL: a person's saved choice, a
+display link's language, else the browser's Accept-Language; the AQI standard of a screen in Chinese."""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import select
+
+from services.access.displays import CreateDisplay
+from services.access.principal import Principal
+from services.access.users import CreateUser, SetLanguage
+from services.commands import Refused
+from services.config import PROJECT_ROOT
+from services.models import AuditEntry, User
+from services.runtime import open_runtime
+from tests.integration.support import make_settings
+
+ORIGIN = "http://localhost"
+PASSWORD = "correct horse battery"
+SYSTEM = Principal.system("test")
+
+
+@dataclass
+class Site:
+    runtime: object
+    app: object
+
+    def person(self, name: str = "dispatcher-1", language: str | None = None):
+        client = self.app.server.test_client()
+        headers = {"Origin": ORIGIN, **({"Accept-Language": language} if language else {})}
+        answer = client.post("/login", data={"name": name, "password": PASSWORD, "next": "/"}, headers=headers)
+        assert answer.status_code == 303, answer.get_data(as_text=True)
+        return client
+
+
+@pytest.fixture
+def site(database_url, tiny_city, tmp_path, broker, monkeypatch):
+    monkeypatch.delenv("CITYOPS_AQI_STANDARD", raising=False)
+    rules = tmp_path / "rules.yaml"
+    shutil.copy(PROJECT_ROOT / "config" / "rules.yaml", rules)  # its aqi_standard: us-epa-2024
+    runtime = open_runtime(make_settings(database_url, broker, tiny_city, rules_file=rules, data_dir=tmp_path))
+    from app import create_app
+
+    app = create_app(runtime)
+    CreateUser(runtime.engine, SYSTEM, "dispatcher-1", "dispatcher", PASSWORD)()
+    yield Site(runtime, app)
+    runtime.engine.dispose()
+
+
+def _page(client, path: str = "/", **headers) -> str:
+    return client.get(path, headers=headers).get_data(as_text=True)
+
+
+def _layout(client, **headers) -> str:
+    return client.get("/_dash-layout", headers=headers).get_data(as_text=True)
+
+
+def test_the_sign_in_page_speaks_the_browsers_language(site):
+    client = site.app.server.test_client()
+    assert "登录" in _page(client, "/login", **{"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"})
+    assert "Sign in to CityOps" in _page(client, "/login", **{"Accept-Language": "fi, en;q=0.5"})
+
+
+def test_a_person_without_a_choice_reads_the_browsers_language(site):
+    client = site.person()
+    assert '<html lang="zh-Hans">' in _page(client, "/", **{"Accept-Language": "zh-CN"})
+    assert "退出登录" in _layout(client, **{"Accept-Language": "zh-CN"})
+    assert '<html lang="en">' in _page(client, "/", **{"Accept-Language": "en-GB"})
+    assert "Sign out" in _layout(client, **{"Accept-Language": "en-GB"})
+
+
+def test_a_persons_saved_language_wins_over_the_browser_and_is_audited(site):
+    client = site.person()
+    answer = client.post("/language", data={"language": "zh"},
+                         headers={"Origin": ORIGIN, "Referer": f"{ORIGIN}/alarms?state=active"})
+    assert answer.status_code == 303 and answer.headers["Location"].endswith("/alarms?state=active")
+    with site.runtime.engine.connect() as connection:
+        assert connection.execute(select(User.language).where(User.name == "dispatcher-1")).scalar_one() == "zh"
+        audit = connection.execute(select(AuditEntry).where(AuditEntry.action == "user.language")).one()
+    assert audit.actor == "dispatcher-1"
+    assert '<html lang="zh-Hans">' in _page(client, "/", **{"Accept-Language": "en"})
+    assert "退出登录" in _layout(client, **{"Accept-Language": "en"})
+    # the switch offers English back; choosing it is saved too
+    assert '"value":"en"' in _layout(client)
+    client.post("/language", data={"language": "en"}, headers={"Origin": ORIGIN})
+    assert "Sign out" in _layout(client, **{"Accept-Language": "zh-CN"})
+
+
+def test_a_language_without_a_catalogue_or_from_a_display_is_refused(site):
+    client = site.person()
+    answer = client.post("/language", data={"language": "klingon"}, headers={"Origin": ORIGIN})
+    assert answer.status_code == 422 and answer.get_json()["error"]["field"] == "language"
+    display = Principal(name="display:Hall", role="display", kind="display", id=1)
+    with pytest.raises(Refused):
+        SetLanguage(site.runtime.engine, display, "zh")()
+
+
+def test_a_display_link_carries_its_language(site):
+    _, token = CreateDisplay(site.runtime.engine, SYSTEM, "Metro hall", "/wall", {"lang": "zh"})()
+    client = site.app.server.test_client()
+    opened = client.get(f"/display/{token}", headers={"Accept-Language": "en"})
+    assert opened.status_code == 302 and "lang=zh" in opened.headers["Location"]
+    assert '<html lang="zh-Hans">' in _page(client, opened.headers["Location"], **{"Accept-Language": "en"})
+    assert '<html lang="zh-Hans">' in _page(client, "/wall", **{"Accept-Language": "en"})  # by its cookie too
+
+
+def test_a_screen_in_chinese_shows_the_china_aqi_unless_one_is_configured(site, monkeypatch):
+    from pages.map import site_standard
+    from services.i18n import use_locale
+
+    with site.app.server.test_request_context("/"):
+        with use_locale("zh"):
+            assert site_standard() == "cn-hj633-2012"
+        with use_locale("en"):
+            assert site_standard() == "us-epa-2024"  # the rules file's
+    configured = site.runtime.settings.model_copy(update={"aqi_standard": "us-epa-2024"})  # CITYOPS_AQI_STANDARD
+    monkeypatch.setattr(site.runtime, "settings", configured)
+    with site.app.server.test_request_context("/"), use_locale("zh"):
+        assert site_standard() == "us-epa-2024"

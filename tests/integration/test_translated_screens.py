@@ -1,0 +1,170 @@
+"""Every screen through the catalogue (issue 14, "how it is checked"): the pages and their callbacks are
+rendered in a pseudo-language whose catalogue, generated here from the extracted messages, wraps every
+translation in ⟦…⟧; any visible word outside those brackets did not come from the catalogue. Data (street,
+district, device and unit names, numbers, ids, SI unit symbols) is allowed as it is."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass
+
+import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+import services.i18n as i18n
+from services.access.principal import Principal
+from services.access.users import CreateUser
+from services.alarms import RaiseAlarm, Trigger
+from services.config import PROJECT_ROOT
+from services.dispatch import CreateIncident, DispatchContext
+from services.incidents import IncidentInput
+from services.models import utcnow
+from services.runtime import open_runtime
+from tests.dash_calls import callback_body
+from tests.integration.support import make_settings
+
+PSEUDO = "xx"
+ORIGIN = "http://localhost"
+PASSWORD = "correct horse battery"
+SYSTEM = Principal.system("test")
+TEXT_KEYS = {"children", "title", "placeholder", "label", "aria-label", "alt", "text"}
+WRAPPED = re.compile(r"⟦[^⟦⟧]*⟧")
+WORD = re.compile(r"[^\W\d_]{2,}")
+# international symbols a Chinese screen writes as they are (units, pollutants, standards' own names)
+SYMBOLS = {"km", "mm", "µg", "hpa", "lx", "pm", "no", "co", "so", "nox", "uv", "epa", "hj", "cityops"}
+
+
+@pytest.fixture
+def pseudo_language(tmp_path, monkeypatch):
+    """A catalogue for every extracted message that wraps its English in ⟦…⟧, compiled for this test."""
+    with (PROJECT_ROOT / "translations" / "messages.pot").open("rb") as pot:
+        template = read_po(pot)
+    catalogue = Catalog(locale="en")
+    for message in template:
+        if not message.id:
+            continue
+        string = tuple(f"⟦{part}⟧" for part in message.id) if isinstance(message.id, tuple) else f"⟦{message.id}⟧"
+        catalogue.add(message.id, string)
+    folder = tmp_path / "pseudo" / PSEUDO / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    with (folder / "messages.mo").open("wb") as mo:
+        write_mo(mo, catalogue)
+    import gettext
+
+    with (folder / "messages.mo").open("rb") as mo:
+        pseudo = gettext.GNUTranslations(mo)
+    real = i18n.translations
+    monkeypatch.setattr(i18n, "LOCALES", (*i18n.LOCALES, PSEUDO))
+    monkeypatch.setattr(i18n, "translations", lambda locale: pseudo if locale == PSEUDO else real(locale))
+    return PSEUDO
+
+
+@dataclass
+class Screens:
+    app: object
+    client: object
+    data_words: set
+
+    def get(self, path: str) -> str:
+        return self.client.get(path, headers={"Accept-Language": PSEUDO}).get_data(as_text=True)
+
+    def call(self, function: str, values: list, states: list = (), triggered: int = 0):
+        body = callback_body(self.app, function, values, states, triggered)
+        answer = self.client.post("/_dash-update-component", json=body,
+                                  headers={"Origin": ORIGIN, "Accept-Language": PSEUDO})
+        assert answer.status_code in (200, 204), (function, answer.get_data(as_text=True)[:500])
+        return answer.get_json() if answer.status_code == 200 else None
+
+
+@pytest.fixture
+def screens(database_url, tiny_city, tmp_path, broker, pseudo_language):
+    rules = tmp_path / "rules.yaml"
+    shutil.copy(PROJECT_ROOT / "config" / "rules.yaml", rules)
+    runtime = open_runtime(make_settings(database_url, broker, tiny_city, rules_file=rules, data_dir=tmp_path))
+    from app import create_app
+
+    app = create_app(runtime)
+    app.server.config["PROPAGATE_EXCEPTIONS"] = True  # a callback's error fails the test with its traceback
+    CreateUser(runtime.engine, SYSTEM, "admin-1", "admin", PASSWORD)()
+    CreateIncident(DispatchContext.of(runtime), SYSTEM,
+                   IncidentInput("health", "heartAttack", 1, 24.9445, 60.1705, description="Testikatu 3"))()
+    RaiseAlarm(Trigger(rule_id="water-alert", rule_name="Water level at alert level", device_id="flood-1",
+                       device_type="FloodMonitoring", device_name="Harbour gauge", district="East",
+                       category="weather", sub_category="flood", severity="high", description="level high",
+                       metric="water_level", value=1.3, threshold=1.2, lon=24.951, lat=60.166,
+                       started_at=utcnow())).validate().run(runtime.engine)
+    client = app.server.test_client()
+    assert client.post("/login", data={"name": "admin-1", "password": PASSWORD, "next": "/"},
+                       headers={"Origin": ORIGIN}).status_code == 303
+    city = runtime.city
+    names = {"Tiny", "West", "East", "Testikatu", "Harbour gauge", "Kamppi air", "amb-1", "admin-1", "flood-1", "air-1", runtime.timezone,
+             city.attribution, "Water level at alert level", "level high", "Testikatu 3",
+             *i18n.LANGUAGE_NAMES.values()}  # a language's name is written in that language
+    yield Screens(app, client, {word.lower() for name in names for word in WORD.findall(name)} | SYMBOLS)
+    runtime.engine.dispose()
+
+
+def visible_texts(node, key: str | None = None):
+    """Every string a person reads in a Dash answer (children, titles, labels, placeholders, option labels,
+    table column names)."""
+    if isinstance(node, str):
+        if key in TEXT_KEYS:
+            yield node
+    elif isinstance(node, list):
+        for item in node:
+            yield from visible_texts(item, key)
+    elif isinstance(node, dict):
+        for name, value in node.items():
+            if name == "columns" and isinstance(value, list):
+                yield from (column["name"] for column in value if isinstance(column, dict)
+                            and isinstance(column.get("name"), str))
+            else:
+                yield from visible_texts(value, name)
+
+
+def untranslated(texts, data_words: set) -> list[str]:
+    found = []
+    for text in texts:
+        rest = text
+        while WRAPPED.search(rest):
+            rest = WRAPPED.sub(" ", rest)
+        if [word for word in WORD.findall(rest) if word.lower() not in data_words]:
+            found.append(text)
+    return found
+
+
+def check(screens: Screens, answer, what: str) -> None:
+    texts = list(visible_texts(answer if not isinstance(answer, str) else json.loads(answer)))
+    assert texts, f"{what}: nothing to read"
+    problems = untranslated(texts, screens.data_words)
+    assert not problems, f"{what}: text not from the catalogue: {problems[:12]}"
+
+
+def test_the_sign_in_page_comes_from_the_catalogue(screens):
+    page = screens.app.server.test_client().get("/login", headers={"Accept-Language": PSEUDO}).get_data(as_text=True)
+    body = re.sub(r"<[^>]+>", "\n", page.split("<body", 1)[1].split(">", 1)[1])
+    problems = untranslated([line for line in body.splitlines() if line.strip()], screens.data_words)
+    assert not problems, problems
+
+
+def test_the_shell_comes_from_the_catalogue(screens):
+    check(screens, screens.get("/_dash-layout"), "the shell")
+
+
+PAGES = ["/", "/wall"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_each_page_layout_comes_from_the_catalogue(screens, path):
+    check(screens, screens.call("update", [path, ""]), path)
+
+
+def test_the_map_callbacks_come_from_the_catalogue(screens):
+    check(screens, screens.call("choose_standard", ["cn-hj633-2012"]), "the AQI legend")
+    check(screens, screens.call("static_legends", ["map-legends"]), "the traffic and flood legends")
+    panel = screens.call("show_panel", [{"layer": "flood", "id": "flood-1", "kind": "water"}, 0])
+    check(screens, panel, "a device's panel")
+    check(screens, screens.call("refresh_figures", [1], ["us-epa-2024"]), "the wall's figures")
