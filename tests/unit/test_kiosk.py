@@ -129,3 +129,13 @@ def test_a_public_rule_without_usable_advice_is_refused_with_its_place(extra, ex
 def test_advice_given_as_text_is_english():
     rule = parse_rules(RULE + "    public: true\n    advice: Keep away from the shore\n").rules[0]
     assert rule.public and rule.advice == (("en", "Keep away from the shore"),)
+
+
+def test_the_kiosk_in_chinese_speaks_the_catalogues_words_and_hj_633s_own_level_names():
+    from services.i18n import use_locale
+
+    status = status_of(snapshot(air=[air("a1", "West", 120)]), "cn-hj633-2012")
+    with use_locale("zh"):
+        text = rendered(kiosk_screen(status, city_name="Tiny", timezone="Europe/Helsinki", languages=("zh", "en")))
+    assert "当前空气质量" in text and "轻度污染" in text and "儿童、老年人" in text and "目前没有公众预警" in text
+    assert "Air quality now" not in text and "West" in text  # district names stay as the city has them
