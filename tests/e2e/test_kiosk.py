@@ -60,11 +60,12 @@ def test_the_kiosk_link_shows_the_city_now_readable_from_three_metres_in_its_lan
     wait_until(lambda: live_with_data(browser, lang), PAGE_TIMEOUT_S, interval=0.25,
                message=f"the kiosk with current data in {lang} (state {kiosk_state(browser)})")
     assert "/kiosk?display=" in browser.current_url
-    air, traffic = box(browser, ".kiosk-panel[data-panel='air']"), box(browser, ".kiosk-panel[data-panel='traffic']")
-    if size == LANDSCAPE:  # side by side
-        assert traffic["left"] >= air["right"] and traffic["top"] < air["bottom"]
-    else:  # one column
-        assert traffic["top"] >= air["bottom"] and abs(traffic["left"] - air["left"]) < 2
+    panels = [box(browser, f".kiosk-panel[data-panel='{panel}']") for panel in ("air", "traffic", "water")]
+    if size == LANDSCAPE:  # two columns
+        assert len({round(panel["left"]) for panel in panels}) == 2, panels
+    else:  # one column, in reading order
+        assert len({round(panel["left"]) for panel in panels}) == 1, panels
+        assert panels[0]["bottom"] <= panels[1]["top"] and panels[1]["bottom"] <= panels[2]["top"], panels
     sizes = browser.execute_script(
         "return Array.from(document.querySelectorAll('.kiosk-live p, .kiosk-live li span, .kiosk-live h2'))"
         ".filter(function (e) { return e.offsetParent !== null && e.textContent.trim(); })"
