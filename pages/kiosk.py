@@ -66,9 +66,15 @@ def layout(lang: str | None = None, lang_every: str | None = None, **query):
     ])
 
 
+_rules_files: dict[tuple, RulesFile] = {}  # one per rules file: re-read only when the file changes
+
+
 def _rules():
     settings = current().settings
-    return RulesFile(settings.rules_file, settings.aqi_standard).current()
+    key = (settings.rules_file, settings.aqi_standard)
+    if key not in _rules_files:
+        _rules_files[key] = RulesFile(*key)
+    return _rules_files[key].current()
 
 
 _status_of_tick: dict[str, tuple] = {}  # per AQI standard: (snapshot epoch and version, the status)
