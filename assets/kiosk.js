@@ -1,5 +1,6 @@
 // The public kiosk in the browser (pages/kiosk.py): its clock in the site time zone and the screen's
-// language, the stale notice, and the rotation between panels.
+// language, the stale notice, and the rotation between panels (asked for by the link, or by itself when
+// the panels do not all fit on the screen).
 // Never old numbers as current: when no data has arrived for STALE_MS, or the server does not answer
 // (assets/connection.js marks body.server-lost), the live part is hidden and the notice says since
 // when; it comes back by itself with the next data.
@@ -7,6 +8,7 @@
   "use strict";
   var STALE_MS = 20000;
   var PANELS = ["air", "traffic", "water"];
+  var AUTO_ROTATE_S = 15;
   var state = { receivedAt: 0, builtAt: null, stale: false, panel: 0, rotatedAt: Date.now() };
   window.cityopsKiosk = state;
 
@@ -35,8 +37,22 @@
     if (el.textContent !== text) { el.textContent = text; }
   }
 
-  function rotate(root) {
+  // Does the whole screen (every panel at once) overflow it? Then it rotates by itself: nothing stays unseen.
+  function overflowing(root) {
+    var box = root.getBoundingClientRect();
+    return Array.prototype.some.call(root.querySelectorAll(".kiosk-panel"), function (panel) {
+      var r = panel.getBoundingClientRect();
+      return r.right > box.right + 1 || r.bottom > box.bottom + 1;
+    });
+  }
+
+  function rotate(root, fresh) {
     var seconds = parseInt(root.getAttribute("data-rotate") || "0", 10);
+    if (!seconds && (fresh || state.autoRotate === undefined)) {  // measured in this task: nothing is painted
+      document.body.removeAttribute("data-kiosk-panel");
+      state.autoRotate = overflowing(root);
+    }
+    seconds = seconds || (state.autoRotate ? AUTO_ROTATE_S : 0);
     if (!seconds) {
       document.body.removeAttribute("data-kiosk-panel");
       return;
@@ -64,7 +80,8 @@
     var screen = root.querySelector(".kiosk-screen");
     if (!screen) { return; }
     var builtAt = screen.getAttribute("data-built-at");
-    if (builtAt !== state.builtAt) {  // new data has been rendered
+    var fresh = builtAt !== state.builtAt;
+    if (fresh) {  // new data has been rendered
       state.builtAt = builtAt;
       state.receivedAt = Date.now();
     }
@@ -74,7 +91,7 @@
     var lang = screen.getAttribute("lang");
     if (lang && document.documentElement.lang !== lang) { document.documentElement.lang = lang; }  // read aloud right
     clock(screen);
-    rotate(root);
+    rotate(root, fresh);
   }
 
   setInterval(tick, 1000);

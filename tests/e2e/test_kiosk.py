@@ -61,6 +61,7 @@ def test_the_kiosk_link_shows_the_city_now_readable_from_three_metres_in_its_lan
                message=f"the kiosk with current data in {lang} (state {kiosk_state(browser)})")
     assert "/kiosk?display=" in browser.current_url
     panels = [box(browser, f".kiosk-panel[data-panel='{panel}']") for panel in ("air", "traffic", "water")]
+    assert all(panel["right"] <= size[0] + 1 and panel["bottom"] <= size[1] + 1 for panel in panels), panels
     if size == LANDSCAPE:  # two columns
         assert len({round(panel["left"]) for panel in panels}) == 2, panels
     else:  # one column, in reading order
