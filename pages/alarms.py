@@ -34,6 +34,7 @@ from services.i18n import N_, _, current_locale
 from services.models import utcnow
 from services.runtime import current
 from services.vocabulary import SEVERITY_LABELS, label_of
+from web.gate import is_public_screen
 from web.ui import acting, attempt, may
 
 dash.register_page(__name__, path="/alarms", name=N_("Alarms"), order=20, title=lambda **_path: _("CityOps — alarms"))
@@ -76,6 +77,8 @@ def _rules():
 @callback(Output(SHELL_ALARM_STRIP, "children"), Input(SHELL_ALARM_STRIP, "id"))
 def mount_strip(_id):
     """Once per page load: the strip's own 2 s timer and its first content."""
+    if is_public_screen():
+        return []  # a public kiosk shows public warnings (pages/kiosk.py), never the operators' alarms
     return [dcc.Interval(id=STRIP_TICK, interval=2000), html.Div(_strip(), id=STRIP_BODY)]
 
 

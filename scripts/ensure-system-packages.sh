@@ -2,6 +2,7 @@
 # Installs the Debian packages CityOps needs when they are missing:
 #   mosquitto                  the MQTT broker the tests start (and production uses)
 #   chromium chromium-driver   headless browser for the browser tests
+#   fonts-noto-cjk             Chinese glyphs for the browser (the Chinese screens, the kiosk in Chinese)
 # Usage: scripts/ensure-system-packages.sh mosquitto chromium chromium-driver
 set -euo pipefail
 missing=()

@@ -24,7 +24,10 @@ from tests.e2e.conftest import (PASSWORD, PEOPLE, headless_chromium, set_viewpor
                                 start_served_city, stop_served_city)
 
 DESK, WALL, WALL_4K, PHONE = (1600, 900), (1920, 1080), (3840, 2160), (412, 915)
+PORTRAIT = (1080, 1920)
 SHOTS = [  # (name, path, sizes)
+    ("kiosk-en", "/kiosk?lang=en", [WALL, PORTRAIT, WALL_4K]),
+    ("kiosk-zh", "/kiosk?lang=zh", [WALL, PORTRAIT, WALL_4K]),
     ("wall", "/wall", [DESK, WALL, WALL_4K, PHONE]),
     ("map", "/", [DESK, WALL, WALL_4K, PHONE]),
     ("dispatch", "/dispatch", [PHONE]),
@@ -44,7 +47,9 @@ def page_ready(browser) -> bool:
     return browser.execute_script(
         "return document.readyState === 'complete' && !document.querySelector('[data-dash-is-loading]') &&"
         " (!document.querySelector('.leaflet-container') || !!(window.cityopsLive && window.cityopsLive.version"
-        " !== null) || !!document.querySelector('.dispatch-page'));")
+        " !== null) || !!document.querySelector('.dispatch-page')) &&"
+        " (!document.getElementById('kiosk') || (!!document.querySelector('.kiosk-panel') &&"
+        "  !document.querySelector('.kiosk-panel[data-current=\"false\"]')));")
 
 
 def choose_language(browser, base_url: str, language: str) -> None:
@@ -71,6 +76,8 @@ def take(browser, base_url: str, out: Path, shots=SHOTS, suffix: str = "") -> li
             browser.get(base_url + path)
             wait_until(lambda: page_ready(browser), 90, interval=0.25, message=f"{path} to load")
             time.sleep(SETTLE_S)
+            # still ready (a kiosk whose data went stale meanwhile waits for current data: a loaded demo lags)
+            wait_until(lambda: page_ready(browser), 60, interval=0.25, message=f"{path} to show current data")
             target = out / f"{name}{suffix}-{width}x{height}.png"
             browser.save_screenshot(str(target))
             written.append(target)
@@ -84,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--user", help="who signs in (with --url)")
     parser.add_argument("--password-stdin", action="store_true", help="read the password from stdin (with --url)")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "docs" / "screenshots")
-    parser.add_argument("--only", nargs="*", help="page names to take (wall, map, dispatch, alarms, sensors, scorecards)")
+    parser.add_argument("--only", nargs="*", help="page names to take (kiosk-en, kiosk-zh, wall, map, dispatch, "
+                                                  "alarms, sensors, scorecards)")
     parser.add_argument("--language", help="the language of the pages (zh: every page at a desk's size)")
     args = parser.parse_args(argv)
     shots = [shot for shot in (LANGUAGE_SHOTS if args.language else SHOTS) if not args.only or shot[0] in args.only]

@@ -329,3 +329,38 @@ def compute_aqi(values: dict, standard: str = DEFAULT_STANDARD) -> AqiResult:
         dominant = None          # HJ 633: no primary pollutant when AQI ≤ 50
     level, key, label, color = category_for(index, standard)
     return AqiResult(index, key, label, color, level, dominant, subs, _local_label(standard, level), standard)
+
+
+def level_words(standard: str, level: int) -> tuple[str, str]:
+    """The level's name (``category_name``) and one line of health advice in plain words, in the current
+    language: HJ 633-2012 Table 2 (对健康影响情况, 建议采取的措施) and the US EPA's cautionary statements
+    (EPA-454/B-24-002), said for a passer-by. Level 0 (no data) has no advice."""
+    _check(standard)
+    if not 1 <= level <= 6:
+        return category_name(standard, NO_DATA[2]), ""
+    if standard == "cn-hj633-2012":
+        advice = (
+            _("The air is clean. Everyone can be outside as usual."),
+            _("The air is acceptable. Very sensitive people should spend less time outside."),
+            _("Children, older people and people with heart or lung disease should cut down long or hard "
+              "exercise outside."),
+            _("Children, older people and people with heart or lung disease should avoid long or hard exercise "
+              "outside. Everyone else should do less."),
+            _("Children, older people and people with heart or lung disease should stay indoors. Everyone else "
+              "should do less outside."),
+            _("Children, older people and the sick should stay indoors and rest. Everyone should avoid being "
+              "outside."),
+        )
+    else:
+        advice = (
+            _("The air is good. Enjoy being outside."),
+            _("Very sensitive people should do less long or hard activity outside."),
+            _("Children, older people and people with heart or lung disease should do less long or hard activity "
+              "outside."),
+            _("Children, older people and people with heart or lung disease should avoid long or hard activity "
+              "outside. Everyone else should do less."),
+            _("Children, older people and people with heart or lung disease should avoid all activity outside. "
+              "Everyone else should do less."),
+            _("Everyone should avoid all activity outside."),
+        )
+    return category_name(standard, _CATEGORIES[standard][level - 1][2]), advice[level - 1]

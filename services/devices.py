@@ -110,7 +110,7 @@ def _registered_row(site: dict) -> dict:
     if isinstance(geometry, list):
         geometry = {"type": "LineString", "coordinates": geometry}
     meta_keys = ("alert_level", "danger_level", "normal_level", "reference_level", "free_flow_kmh", "road_class", "edge_ids",
-                 "kind", "base_id", "vehicle_type", "emergency_vehicle_type", "capabilities")
+                 "street", "kind", "base_id", "vehicle_type", "emergency_vehicle_type", "capabilities")
     return {
         "id": site["device_id"], "type": site["type"], "name": site.get("name"), "district": site.get("district"),
         "registered": True, "interval_s": site.get("interval_s"),

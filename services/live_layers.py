@@ -213,6 +213,7 @@ def traffic_feature(row: LiveRow) -> dict:
     level, share = congestion(speed, free_flow)
     return {"type": "Feature", "id": row.device_id, "geometry": row.geometry or _point(row.lon, row.lat), "properties": {
         "id": row.device_id, "kind": "traffic", "label": row.name or row.device_id, "district": row.district,
+        "street": row.meta.get("street"),  # the road's name (the city's), for screens that name roads
         "unit": "km/h", "value": None if speed is None else round(speed, 1),
         "share": None if share is None else round(share, 2), "level": level,
         "width": ROAD_CLASS_WIDTH.get(row.meta.get("road_class"), 3), "t": _epoch(row.observed_at),

@@ -69,7 +69,7 @@ RULE_KEYS = {
     "id", "name", "description", "kind", "entity_type", "metric", "per", "op", "threshold", "for",
     "clear_threshold", "clear_for", "severity", "scope", "escalate_after", "min_reraise", "incident",
     "incident_priority", "incident_category", "incident_sub_category", "category", "sub_category", "intervals",
-    "enabled",
+    "enabled", "public", "advice",
 }
 DEFAULT_CATEGORY = {"AirQualityObserved": ("environment", "airPollution"), "FloodMonitoring": ("weather", "flood"),
                     "WaterObserved": ("weather", "flood"), "WeatherObserved": ("weather", "rainfall"),
@@ -294,6 +294,8 @@ class Rule:
     incident_priority: int = 3
     intervals: float = 3.0
     enabled: bool = True
+    public: bool = False  # its alarms are public warnings: the kiosk shows them, with ``advice``
+    advice: tuple[tuple[str, str], ...] = ()  # what to do, per language tag: (("en", "..."), ("zh", "..."))
     reader: Callable[[dict], float | None] | None = field(default=None, compare=False, repr=False)
     # a cheap "could this reading raise?" test, for costly derived metrics (the AQI)
     prefilter: Callable[[dict], bool] | None = field(default=None, compare=False, repr=False)
@@ -457,7 +459,11 @@ def _parse_rule(raw: Any, standard: str, unhealthy: int | None, problem: Callabl
         category=get("category", str, default_category[0]),
         sub_category=get("sub_category", str, default_category[1]),
         enabled=get("enabled", _boolean, True),
+        public=get("public", _boolean, False),
+        advice=get("advice", _advice, ()),
     )
+    if values["public"] and not values["advice"]:
+        problem("advice: a public rule says what to do, as text or per language ({en: ..., zh: ...})")
     if values["incident"] != "none" and not values["incident_category"]:
         problem("incident_category: needed when incident is offer or auto")
     if kind == "silence":
@@ -563,6 +569,25 @@ def _positive(value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise ValueError("needs a positive number")
     return float(value)
+
+
+def in_language(texts: tuple[tuple[str, str], ...], language: str) -> str:
+    """A rule's text (its ``advice``) in ``language``, else English, else the first language given."""
+    by_language = dict(texts)
+    return by_language.get(language) or by_language.get("en") or next(iter(by_language.values()), "")
+
+
+def _advice(value) -> tuple[tuple[str, str], ...]:
+    """Text (English), or a mapping of language tags to text: {en: "Keep away from the river", zh: "..."}."""
+    texts = {"en": value} if isinstance(value, str) else value
+    if not isinstance(texts, dict) or not texts:
+        raise ValueError("advice is text, or a mapping of language tags (en, zh) to text")
+    for language, text in texts.items():
+        if not isinstance(language, str) or not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*", language):
+            raise ValueError(f"{language!r} is not a language tag such as en or zh")
+        if not isinstance(text, str) or not 1 <= len(text.strip()) <= 300:
+            raise ValueError(f"advice in {language} needs text of 1-300 characters")
+    return tuple((language, text.strip()) for language, text in texts.items())
 
 
 def _boolean(value) -> bool:

@@ -55,6 +55,15 @@ def current_principal() -> Principal | None:
         return None
 
 
+def is_public_screen() -> bool:
+    """The request comes from a public kiosk's display link (it sees public warnings, never operators' alarms)."""
+    try:
+        identity = g.get("identity")
+    except RuntimeError:
+        return False
+    return identity is not None and identity.display is not None and identity.display.page == "/kiosk"
+
+
 # ---------------------------------------------------------------- identity
 
 def _bearer() -> str | None:
@@ -209,6 +218,10 @@ def check_request() -> Response | None:
         if path.startswith(DASH_PREFIX):
             return error_json(401, "unauthorized", _("sign in first: the session ended or was never opened"),
                               login="/login")
+        if request.args.get("display") or (path == "/kiosk" and _display_token()):
+            from web.signin import unknown_display
+
+            return unknown_display()  # a screen's link: nobody at it could sign in
         query = urlencode({"next": request.full_path.rstrip("?")})
         return redirect(f"/login?{query}", code=302)
     if identity.display is not None:

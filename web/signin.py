@@ -30,6 +30,13 @@ def plain_page(title: str, body: str, status: int = 200) -> Response:
     return Response(html, status=status, mimetype="text/html")
 
 
+def unknown_display() -> Response:
+    """A display link no display has (mistyped, or of another installation): a message for the screen,
+    never a sign-in page (nobody at an unattended screen could sign in)."""
+    heading, advice = escape(_("This display link is not known")), escape(_("Ask the operations centre for a new link."))
+    return plain_page(_("Unknown display link"), f"<h1>{heading}</h1><p>{advice}</p>", status=404)
+
+
 def safe_next(raw: str | None) -> str:
     """Only a path of this site (never //other.site or a scheme)."""
     if not raw or not raw.startswith("/") or raw.startswith("//") or "\\" in raw or "\n" in raw:
@@ -112,8 +119,7 @@ def open_display(token: str):
 
     display = identify_display(current().engine, token)
     if display is None:
-        heading, advice = escape(_("This display link is not known")), escape(_("Ask the operations centre for a new link."))
-        return plain_page(_("Unknown display link"), f"<h1>{heading}</h1><p>{advice}</p>", status=404)
+        return unknown_display()
     if display.revoked:
         return switched_off(display)
     session.clear()

@@ -22,10 +22,11 @@ from services.commands import Command, Refused
 from services.db import session_scope
 from services.models import Display, utcnow
 
-DISPLAY_PAGES = ("/wall", "/", "/scorecards")  # pages a display may show (the public kiosk joins when it exists)
+DISPLAY_PAGES = ("/wall", "/", "/kiosk", "/scorecards")  # pages a display may show
 # rotate: seconds per district (0: the whole city only); aqi: the AQI standard's code (us, cn); sound: a
-# tone for each new critical alarm (the screen's browser must allow audio without a click, see README)
-OPTIONS = {"lang": str, "rotate": int, "aqi": "aqi", "sound": bool}
+# tone for each new critical alarm (the screen's browser must allow audio without a click, see README);
+# lang: en, zh, or (the kiosk) alternate, each language for lang_every seconds (pages/kiosk.py)
+OPTIONS = {"lang": str, "rotate": int, "aqi": "aqi", "sound": bool, "lang_every": int}
 TOKEN_PREFIX = "d_"
 
 
