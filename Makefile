@@ -16,7 +16,7 @@ run: $(STAMP)
 	CITYOPS_DEMO=$${CITYOPS_DEMO:-1} $(PY) manage.py serve
 
 test: $(STAMP) $(AXE) system-packages
-	$(PY) -m pytest -q -p no:cacheprovider -n $${CITYOPS_TEST_WORKERS:-2}
+	$(PY) -m pytest -q -p no:cacheprovider -n $${CITYOPS_TEST_WORKERS:-3}
 
 bench: $(STAMP) system-packages
 	$(PY) bench/ingest.py

@@ -7,6 +7,7 @@ import pytest
 from tests.brokers import wait_until
 from tests.e2e.accessibility import axe_violations, describe
 from tests.e2e.conftest import set_viewport, sign_in
+from tests.e2e.test_dispatch_page import _api
 from tests.e2e.test_kiosk import LANDSCAPE, create_kiosk, live_with_data
 
 PAGE_TIMEOUT_S = 30
@@ -33,8 +34,18 @@ def test_the_kiosk_has_no_serious_accessibility_violation(served_city, browser, 
 def test_the_map_and_the_dispatch_console_have_no_serious_accessibility_violation(served_city, browser, path,
                                                                                   ready):
     set_viewport(browser, *DESK)
+    for priority in (1, 2, 3, 4):  # an incident of each priority: their badges' colours on the map
+        created = _api(served_city, "POST", "/incidents", json={
+            "category": "fire", "subCategory": "buildingFire", "priority": f"P{priority}",
+            "location": {"type": "Point", "coordinates": [24.930 + priority * 0.004, 60.168]},
+            "description": f"e2e accessibility P{priority}"})
+        assert created.status_code == 201, created.text
     sign_in(browser, served_city, "dispatcher", path)
     wait_until(lambda: browser.execute_script(f"return !!({ready})"), PAGE_TIMEOUT_S, interval=0.25,
                message=f"{path} with its data")
+    if path == "/":
+        wait_until(lambda: all(browser.execute_script(
+            f"return document.querySelectorAll('.map-badge.incident.p{p}').length") for p in (1, 2, 3, 4)),
+            PAGE_TIMEOUT_S, interval=0.25, message="an incident badge of each priority on the map")
     violations = axe_violations(browser, exclude=(DASH_DROPDOWN_PROXY,))
     assert not violations, describe(violations)

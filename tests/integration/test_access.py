@@ -153,7 +153,7 @@ def test_timers_and_the_connection_check_do_not_keep_an_idle_session_alive_but_a
     assert client.post("/_dash-update-component", json=tick, headers={"Origin": ORIGIN}).status_code == 200
     with client.session_transaction() as session:
         assert session["seen"] == ten_minutes_ago
-    click = callback_body(site.app, "show_detail", [None, 1], triggered=1)
+    click = callback_body(site.app, "pages.alarms:show_detail", [None, 1], triggered=1)
     assert client.post("/_dash-update-component", json=click, headers={"Origin": ORIGIN}).status_code == 200
     with client.session_transaction() as session:
         assert session["seen"] > ten_minutes_ago

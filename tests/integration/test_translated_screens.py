@@ -186,8 +186,8 @@ def test_the_map_callbacks_come_from_the_catalogue(screens):
 def test_the_alarm_callbacks_come_from_the_catalogue(screens):
     check(screens, screens.call("mount_strip", ["shell-alarm-strip"]), "the alarm strip")
     check(screens, screens.call("refresh_alarms", [1, "all", None, None, None, None, "all", 0, 1]), "the alarm list")
-    check(screens, screens.call("show_detail", [1, 0]), "an alarm's detail")
-    check(screens, screens.call("show_detail", [None, 0]), "no alarm chosen")
+    check(screens, screens.call("pages.alarms:show_detail", [1, 0]), "an alarm's detail")
+    check(screens, screens.call("pages.alarms:show_detail", [None, 0]), "no alarm chosen")
     acknowledged = screens.call("row_action", [[({"type": "alarms-action", "action": "ack", "index": 1}, 1)]], [0])
     check(screens, acknowledged, "an acknowledgment")
     again = screens.call("row_action", [[({"type": "alarms-action", "action": "ack", "index": 1}, 1)]], [0])
