@@ -5,16 +5,40 @@ from __future__ import annotations
 import dash_leaflet as dl
 from dash import html
 
-from services.vocabulary import duration, site_time
 from components.live_map import basemap
+from services.i18n import N_, _, current_locale
 from services.requests.layer import STATE_COLOURS
 from services.requests.orders import SATISFACTION, STATUS_LABELS
+from services.vocabulary import duration, label_of, site_time
 
 REQUESTS_MAP = "requests-map"
 REQUESTS_MAP_POINTS = "requests-map-points"
 NEW_CALL_COLOUR = "#1d5fa8"
 
-DUE_LABELS = {"on_time": "on time", "due_soon": "due soon", "overdue": "OVERDUE"}
+DUE_LABELS = {"on_time": N_("on time"), "due_soon": N_("due soon"), "overdue": N_("OVERDUE")}
+CLOCK_PHASES = {"response": N_("response"), "resolution": N_("resolution")}
+# the kinds of a request's timeline facts (services/requests/commands.py, overdue.py)
+FACT_KINDS = {"received": N_("received"), "assigned": N_("assigned"), "transferred": N_("transferred"),
+              "accepted": N_("accepted"), "started": N_("started"), "resolved": N_("resolved"),
+              "closed": N_("closed"), "reopened": N_("reopened"), "note": N_("note"), "merged": N_("merged"),
+              "rated": N_("rated"), "overdue": N_("overdue")}
+
+
+def in_language(english: str | None, chinese: str | None) -> str | None:
+    """A catalogue's own name (services, departments) in the screen's language, English where it has no other."""
+    return chinese if current_locale() == "zh" and chinese else english
+
+
+def service_name(order) -> str:
+    return in_language(order.service_label, order.service_label_zh)
+
+
+def department_name(order) -> str | None:
+    return in_language(order.department_label, order.department_label_zh)
+
+
+def order_label(order) -> str:
+    return f"#{order.id} {service_name(order)}"
 
 
 def countdown(seconds_left: float | None) -> str:
@@ -22,42 +46,54 @@ def countdown(seconds_left: float | None) -> str:
     if seconds_left is None:
         return ""
     text = duration(abs(seconds_left))
-    return f"{text} left" if seconds_left >= 0 else f"overdue {text}"
+    return _("{duration} left", duration=text) if seconds_left >= 0 else _("overdue {duration}", duration=text)
 
 
 def queue_row(order, timezone: str) -> dict:
-    return {"id": order.id, "request": order.request_id, "service": order.service_label,
-            "department": order.department_label or ("— not assigned —" if order.classified else "— unclassified —"), "status": STATUS_LABELS[order.status], "district": order.district or "",
-            "received": site_time(order.received_at, timezone)[5:16],  # MM-DD HH:MM
+    unassigned = _("— not assigned —") if order.classified else _("— unclassified —")
+    return {"id": order.id, "request": order.request_id, "service": service_name(order),
+            "department": department_name(order) or unassigned, "status": _(STATUS_LABELS[order.status]),
+            "district": order.district or "", "received": site_time(order.received_at, timezone, short=True),
             "due": countdown(order.clock.seconds_left), "due_state": order.clock.state or "",
             "transfers": order.transfer_count}
 
 
+def _clock(order) -> str:
+    if not order.clock.phase:
+        return _("stopped")
+    state = f" ({_(DUE_LABELS[order.clock.state])})" if order.clock.state in DUE_LABELS else ""
+    return f"{label_of(CLOCK_PHASES, order.clock.phase)} {countdown(order.clock.seconds_left)}{state}"
+
+
 def order_card(order, timezone: str) -> html.Div:
-    rating = (f"{SATISFACTION[order.satisfaction]}" + (f" — “{order.satisfaction_comment}”"
-                                                       if order.satisfaction_comment else "")
-              if order.satisfaction else "not rated yet")
-    rows = [("Request", order.request_id), ("Service", f"{order.service_label} / {order.service_label_zh or ''}"),
-            ("Department", order.department_label or "unassigned"), ("Status", STATUS_LABELS[order.status]),
-            ("Clock", f"{order.clock.phase or 'stopped'} {countdown(order.clock.seconds_left)}"
-                      f" ({DUE_LABELS.get(order.clock.state, '')})" if order.clock.phase else "stopped"),
-            ("Where", f"{order.address or ''} {order.district or ''} ({order.lat:.5f}, {order.lon:.5f})"),
-            ("What", order.description or ""), ("Citizen told", order.status_notes or ""),
-            ("Transfers", str(order.transfer_count)), ("Satisfaction", rating),
-            ("Received", site_time(order.received_at, timezone))]
+    rating = (_(SATISFACTION[order.satisfaction]) + (f" — “{order.satisfaction_comment}”"
+                                                      if order.satisfaction_comment else "")
+              if order.satisfaction else _("not rated yet"))
+    rows = [(_("Request"), order.request_id),
+            (_("Service"), " / ".join(dict.fromkeys(n for n in (service_name(order), order.service_label,
+                                                                  order.service_label_zh) if n))),
+            (_("Department"), department_name(order) or _("unassigned")), (_("Status"), _(STATUS_LABELS[order.status])),
+            (_("Clock"), _clock(order)),
+            (_("Where"), f"{order.address or ''} {order.district or ''} ({order.lat:.5f}, {order.lon:.5f})"),
+            (_("What"), order.description or ""), (_("Citizen told"), order.status_notes or ""),
+            (_("Transfers"), str(order.transfer_count)), (_("Satisfaction"), rating),
+            (_("Received"), site_time(order.received_at, timezone))]
     if order.merged_into:
-        rows.append(("Merged into", f"#{order.merged_into}"))
-    return html.Div([html.H3(order.label, className="request-title"),
+        rows.append((_("Merged into"), f"#{order.merged_into}"))
+    return html.Div([html.H3(order_label(order), className="request-title"),
                      html.Dl([part for label, value in rows for part in (html.Dt(label), html.Dd(value))],
                              className="request-facts", id="requests-facts"),
-                     html.Div(html.A("photo", href=order.media_url, target="_blank", rel="noopener")
+                     html.Div(html.A(_("photo"), href=order.media_url, target="_blank", rel="noopener")
                               if order.media_url else None)], className="request-card",
                     **{"data-status": order.status, "data-satisfaction": order.satisfaction or ""})
 
 
 def timeline(facts, timezone: str) -> html.Ol:
+    """The facts as recorded; their messages were written in English when they happened (see issue 14's note)."""
     return html.Ol([html.Li([html.Span(site_time(f.at, timezone), className="when"), " ",
-                             html.Strong(f.kind), f" — {f.message} ", html.Span(f"({f.actor})", className="who")])
+                             html.Strong(label_of(FACT_KINDS, f.kind)), " — ",
+                             html.Span(f.message, className="tl-message"), " ",
+                             html.Span(f"({f.actor})", className="who")])
                     for f in facts], className="request-timeline")
 
 
@@ -75,14 +111,14 @@ def request_markers(order, duplicates, new_call: tuple[float, float] | None) -> 
     markers = []
     for other in duplicates:
         markers.append(dl.CircleMarker(center=[other.lat, other.lon], radius=7, color="#5b6875", weight=2,
-                                       fillOpacity=0, children=dl.Tooltip(f"possible duplicate {other.label}")))
+                                       fillOpacity=0, children=dl.Tooltip(_("possible duplicate {request}", request=order_label(other)))))
     if order is not None:
         colour = STATE_COLOURS.get(order.clock.state or "on_time", "#5b6875")
         markers.append(dl.CircleMarker(center=[order.lat, order.lon], radius=10, color="#14202c", weight=2,
                                        fillColor=colour, fillOpacity=0.9,
-                                       children=dl.Tooltip(f"{order.label} — {STATUS_LABELS[order.status]}")))
+                                       children=dl.Tooltip(f"{order_label(order)} — {_(STATUS_LABELS[order.status])}")))
     if new_call is not None:
         lat, lon = new_call
         markers.append(dl.CircleMarker(center=[lat, lon], radius=8, color=NEW_CALL_COLOUR, weight=3, fillColor="#fff",
-                                       fillOpacity=0.9, dashArray="4 3", children=dl.Tooltip("the new call")))
+                                       fillOpacity=0.9, dashArray="4 3", children=dl.Tooltip(_("the new call"))))
     return markers

@@ -11,8 +11,8 @@ import dash
 from dash import ALL, Input, Output, State, callback, ctx, dash_table, dcc, html, no_update
 
 from components.live_map import clicked_latlng
-from components.requests import REQUESTS_MAP, REQUESTS_MAP_POINTS, order_card, queue_row, request_map, \
-    request_markers, timeline
+from components.requests import REQUESTS_MAP, REQUESTS_MAP_POINTS, in_language, order_card, order_label, \
+    queue_row, request_map, request_markers, timeline
 from services.i18n import N_, _
 from services.models import utcnow
 from services.requests.commands import (AcceptOrder, AddNote, AssignOrder, CloseOrder, MergeOrder, ReceiveRequest,
@@ -35,8 +35,8 @@ F_DEPARTMENT, F_STATE, F_DISTRICT, F_SERVICE, F_OVERDUE = ("requests-filter-depa
 BULK_DEPARTMENT, BULK_ASSIGN = "requests-bulk-department", "requests-bulk-assign"
 FORM = {name: f"requests-form-{name}" for name in ("service", "lat", "lon", "address", "description", "submit")}
 ACTION, TEXT, TARGET = "requests-action", "requests-action-text", "requests-action-department"
-STATE_OPTIONS = [("active", "Open and resolved"), *[(s, STATUS_LABELS[s]) for s in ACTIVE_STATUSES + ("closed",)],
-                 ("all", "All")]
+STATE_OPTIONS = [("active", N_("Open and resolved")),
+                 *[(s, STATUS_LABELS[s]) for s in ACTIVE_STATUSES + ("closed",)], ("all", N_("All"))]
 
 
 def _ctx() -> RequestContext:
@@ -51,27 +51,29 @@ def _own_department() -> str | None:
 def layout(order=None, **_query):
     """``/requests?order=<id>`` opens on that request's card."""
     catalogue, own, city = _ctx().catalogue, _own_department(), current().city
-    departments = [{"label": "Unclassified", "value": "unclassified"}] + [
-        {"label": f"{d.name_en} {d.name_zh}", "value": d.id} for d in catalogue.departments]
-    services = [{"label": f"{s.name_en} ({s.code})", "value": s.code} for s in catalogue.services]
+    departments = [{"label": _("Unclassified"), "value": "unclassified"}] + [
+        {"label": in_language(d.name_en, d.name_zh), "value": d.id} for d in catalogue.departments]
+    services = [{"label": f"{in_language(s.name_en, s.name_zh)} ({s.code})", "value": s.code}
+                for s in catalogue.services]
     filters = html.Div([
         dcc.Dropdown(id=F_DEPARTMENT, options=departments, value=own, disabled=own is not None,
-                     placeholder="every department"),
-        dcc.Dropdown(id=F_STATE, options=[{"label": label, "value": value} for value, label in STATE_OPTIONS],
+                     placeholder=_("every department")),
+        dcc.Dropdown(id=F_STATE, options=[{"label": _(label), "value": value} for value, label in STATE_OPTIONS],
                      value="active", clearable=False),
-        dcc.Dropdown(id=F_DISTRICT, options=[], placeholder="every district"),
-        dcc.Dropdown(id=F_SERVICE, options=services, placeholder="every service"),
-        dcc.Checklist(id=F_OVERDUE, options=[{"label": " overdue only", "value": "overdue"}], value=[]),
+        dcc.Dropdown(id=F_DISTRICT, options=[], placeholder=_("every district")),
+        dcc.Dropdown(id=F_SERVICE, options=services, placeholder=_("every service")),
+        dcc.Checklist(id=F_OVERDUE, options=[{"label": " " + _("overdue only"), "value": "overdue"}], value=[]),
     ], className="requests-filters")
-    bulk = html.Div([dcc.Dropdown(id=BULK_DEPARTMENT, options=departments[1:], placeholder="the service's department"),
-                     html.Button("Assign selected", id=BULK_ASSIGN)], className="requests-bulk",
+    bulk = html.Div([dcc.Dropdown(id=BULK_DEPARTMENT, options=departments[1:],
+                                  placeholder=_("the service's department")),
+                     html.Button(_("Assign selected"), id=BULK_ASSIGN)], className="requests-bulk",
                     hidden=not may("request.assign"))
     table = dash_table.DataTable(
         id=TABLE, row_selectable="multi" if may("request.assign") else False, page_size=25, sort_action="none",
-        columns=[{"name": n, "id": i} for n, i in (("#", "id"), ("Service", "service"), ("Department", "department"),
-                                                   ("Status", "status"), ("District", "district"),
-                                                   ("Received", "received"), ("Deadline", "due"),
-                                                   ("Transfers", "transfers"))],
+        columns=[{"name": n, "id": i} for n, i in (("#", "id"), (_("Service"), "service"),
+                                                   (_("Department"), "department"), (_("Status"), "status"),
+                                                   (_("District"), "district"), (_("Received"), "received"),
+                                                   (_("Deadline"), "due"), (_("Transfers"), "transfers"))],
         style_cell={"textAlign": "left", "fontFamily": "inherit"}, style_header={"fontWeight": 600},
         style_cell_conditional=[{"if": {"column_id": "district"}, "whiteSpace": "normal", "minWidth": "8rem",
                                  "maxWidth": "12rem"}],
@@ -85,7 +87,7 @@ def layout(order=None, **_query):
     return html.Div([
         dcc.Interval(id=TICK, interval=5000), dcc.Store(id=SELECTED, data=int(order) if str(order).isdigit() else None),
         dcc.Store(id=CHANGED, data=0), dcc.Store(id=ACTIONS_SHOWN),
-        html.Div([html.H2("Citizen requests"), filters], className="requests-head"), bulk,
+        html.Div([html.H2(_("Citizen requests")), filters], className="requests-head"), bulk,
         html.Div(id=MESSAGE, className="requests-message", role="status"),
         html.Div([
             html.Div(table, className="requests-queue"),
@@ -104,15 +106,16 @@ def _hotline_form(services, hidden: bool, open: bool) -> html.Details:
     """What a caller says. The location is a click on the map above (as on /dispatch) or typed
     (lat, lon); ``FORM["address"]`` is where the city's address search (being built) fills them in."""
     return html.Details([
-        html.Summary("Take a call (hotline) — click the map where it is"),
+        html.Summary(_("Take a call (hotline) — click the map where it is")),
         html.Div([
-            dcc.Dropdown(id=FORM["service"], options=services, placeholder="service", className="requests-form-service"),
-            dcc.Input(id=FORM["lat"], type="number", placeholder="lat", debounce=True),
-            dcc.Input(id=FORM["lon"], type="number", placeholder="lon", debounce=True),
-            dcc.Input(id=FORM["address"], type="text", placeholder="address (as the caller says it)",
+            dcc.Dropdown(id=FORM["service"], options=services, placeholder=_("service"),
+                         className="requests-form-service"),
+            dcc.Input(id=FORM["lat"], type="number", placeholder=_("lat"), debounce=True),
+            dcc.Input(id=FORM["lon"], type="number", placeholder=_("lon"), debounce=True),
+            dcc.Input(id=FORM["address"], type="text", placeholder=_("address (as the caller says it)"),
                       className="requests-form-address"),
-            dcc.Textarea(id=FORM["description"], placeholder="what the caller says"),
-            html.Button("Register request", id=FORM["submit"], className="requests-form-submit"),
+            dcc.Textarea(id=FORM["description"], placeholder=_("what the caller says")),
+            html.Button(_("Register request"), id=FORM["submit"], className="requests-form-submit"),
         ], className="requests-form-fields"),
     ], open=open, className="requests-hotline", hidden=hidden)
 
@@ -159,20 +162,20 @@ def _duplicates(order) -> list:
 @callback(Output(DETAIL, "children"), Input(SELECTED, "data"), Input(CHANGED, "data"), Input(TICK, "n_intervals"))
 def show_order(order_id, _changed, _n):
     if order_id is None:
-        return html.P("Select a request to see its card, timeline and duplicates.", className="empty")
+        return html.P(_("Select a request to see its card, timeline and duplicates."), className="empty")
     order, context, zone = _shown_order(order_id), _ctx(), current().timezone
     if order is None:
-        return html.P("No such request in your queue.", className="empty")
+        return html.P(_("No such request in your queue."), className="empty")
     duplicates = _duplicates(order)
     return html.Div([
         order_card(order, zone),
-        html.Div([html.H4("Possible duplicates"),
-                  html.Ul([html.Li([f"#{d.id} {d.description or ''} ",
-                                    html.Button("Merge this request into it",
+        html.Div([html.H4(_("Possible duplicates")),
+                  html.Ul([html.Li([f"#{d.id} ", html.Span(d.description or "", className="request-description"),
+                                    " ", html.Button(_("Merge this request into it"),
                                                 id={"type": ACTION, "action": "merge", "into": d.id})
                                     if may("request.assign") else None]) for d in duplicates])]
                  if duplicates else None),
-        html.H4("Timeline"), timeline(order_timeline(context.engine, order.id), zone),
+        html.H4(_("Timeline")), timeline(order_timeline(context.engine, order.id), zone),
     ])
 
 
@@ -207,25 +210,26 @@ def pick_location(click):
     return point if point is not None else (no_update, no_update)
 
 
-STEPS = (("assign", "Assign", "request.assign", ("received",)), ("accept", "Accept", "request.work",
-                                                                 ("assigned", "reopened")),
-         ("start", "Start work", "request.work", ("accepted",)),
-         ("resolve", "Resolve", "request.work", ("accepted", "in_progress")),
-         ("close", "Close", "request.assign", ("resolved",)), ("reopen", "Reopen", "request.assign",
-                                                               ("resolved", "closed")),
-         ("transfer", "Transfer", "request.transfer", ("assigned", "accepted", "in_progress", "reopened")),
-         ("note", "Add note", "request.note", ACTIVE_STATUSES + ("closed",)))
+STEPS = (("assign", N_("Assign"), "request.assign", ("received",)),
+         ("accept", N_("Accept"), "request.work", ("assigned", "reopened")),
+         ("start", N_("Start work"), "request.work", ("accepted",)),
+         ("resolve", N_("Resolve"), "request.work", ("accepted", "in_progress")),
+         ("close", N_("Close"), "request.assign", ("resolved",)),
+         ("reopen", N_("Reopen"), "request.assign", ("resolved", "closed")),
+         ("transfer", N_("Transfer"), "request.transfer", ("assigned", "accepted", "in_progress", "reopened")),
+         ("note", N_("Add note"), "request.note", ACTIVE_STATUSES + ("closed",)))
 
 
 def _actions(order, context) -> html.Div:
-    buttons = [html.Button(label, id={"type": ACTION, "action": key, "into": 0}, className=f"request-{key}")
+    buttons = [html.Button(_(label), id={"type": ACTION, "action": key, "into": 0}, className=f"request-{key}")
                for key, label, permission, statuses in STEPS if may(permission) and order.status in statuses]
     if not buttons:
-        return html.Div(f"{order.label}: nothing for you to do here now.", className="empty")
-    return html.Div([dcc.Input(id=TEXT, type="text", placeholder="notes for the citizen / reason / note"),
-                     dcc.Dropdown(id=TARGET, options=[{"label": d.name_en, "value": d.id}
+        return html.Div(_("{request}: nothing for you to do here now.", request=order_label(order)),
+                        className="empty")
+    return html.Div([dcc.Input(id=TEXT, type="text", placeholder=_("notes for the citizen / reason / note")),
+                     dcc.Dropdown(id=TARGET, options=[{"label": in_language(d.name_en, d.name_zh), "value": d.id}
                                                       for d in context.catalogue.departments],
-                                  placeholder="department (assign / transfer)"),
+                                  placeholder=_("department (assign / transfer)")),
                      *buttons], className="request-actions")
 
 
@@ -251,7 +255,7 @@ def act_on_request(clicks, order_id, text, department, changed):
     if not outcome.ok:
         return outcome.message, no_update
     view = outcome.value
-    return f"{view.label}: {STATUS_LABELS[view.status].lower()}", (changed or 0) + 1
+    return f"{order_label(view)}: {_(STATUS_LABELS[view.status]).lower()}", (changed or 0) + 1
 
 
 @callback(Output(MESSAGE, "children", allow_duplicate=True), Output(CHANGED, "data", allow_duplicate=True),
@@ -260,10 +264,10 @@ def act_on_request(clicks, order_id, text, department, changed):
 def bulk_assign(_clicks, selected, rows, department, changed):
     ids = [rows[i]["id"] for i in selected or [] if i < len(rows or [])]
     if not ids:
-        return "Select requests first (the boxes on the left).", no_update
+        return _("Select requests first (the boxes on the left)."), no_update
     done, refused = assign_many(_ctx(), acting(), ids, department)
     reasons = "".join(f" #{order_id}: {r.message}." for order_id, r in refused)
-    return f"Assigned {len(done)} of {len(ids)}.{reasons}", (changed or 0) + 1
+    return _("Assigned {done} of {asked}.", done=len(done), asked=len(ids)) + reasons, (changed or 0) + 1
 
 
 @callback(Output(MESSAGE, "children", allow_duplicate=True), Output(SELECTED, "data", allow_duplicate=True),
@@ -278,8 +282,9 @@ def take_call(_clicks, service, lat, lon, address, description, changed):
         return outcome.message, no_update, no_update
     received = outcome.value
     if received.order is None:
-        return f"{received.request_id}: an emergency, passed to the dispatchers (incident #{received.incident_id})", \
-            no_update, (changed or 0) + 1
-    duplicates = f"; possible duplicate of #{', #'.join(map(str, received.duplicates))}" if received.duplicates else ""
-    return f"Registered {received.request_id} (#{received.order.id}){duplicates}", received.order.id, \
-        (changed or 0) + 1
+        return _("{request}: an emergency, passed to the dispatchers (incident #{incident})",
+                 request=received.request_id, incident=received.incident_id), no_update, (changed or 0) + 1
+    duplicates = _("; possible duplicate of {requests}", requests=", ".join(f"#{d}" for d in received.duplicates)) \
+        if received.duplicates else ""
+    return _("Registered {request} (#{order})", request=received.request_id, order=received.order.id) + duplicates, \
+        received.order.id, (changed or 0) + 1

@@ -18,7 +18,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from components.scorecards import CARD, CELL, detail_panel, district_matrix, kpi_card
 from services.db import session_scope
-from services.i18n import _, current_locale
+from services.i18n import N_, _, current_locale
 from services.kpis.catalogue import catalogue_of
 from services.kpis.export import export_rows, to_csv, to_xlsx
 from services.kpis.query import detail, series
@@ -28,7 +28,8 @@ from services.kpis.targets import CITY, district_names
 from services.models import utcnow
 from services.runtime import current
 
-dash.register_page(__name__, path="/scorecards", name="Scorecards", order=40, title="CityOps — scorecards",
+dash.register_page(__name__, path="/scorecards", name=N_("Scorecards"), order=40,
+                   title=lambda **_query: _("CityOps — scorecards"),
                    permission="scorecards.read")
 
 PERIOD, START, DISTRICT, SELECTED = "scorecards-period", "scorecards-start", "scorecards-district", "scorecards-kpi"

@@ -16,6 +16,7 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.dates import format_datetime, get_date_format
 from babel.numbers import format_decimal
 
@@ -29,6 +30,7 @@ DURATION_UNITS = {"d": N_("{n} d"), "h": N_("{n} h"), "min": N_("{n} min"), "s":
 DURATION_JOIN = N_("{first} {second}")
 NEVER = N_("never")
 ENGLISH_TIME_PATTERN = "yyyy-MM-dd HH:mm"  # the product's unambiguous English format (ISO 8601 order)
+ENGLISH_SHORT_TIME_PATTERN = "MM-dd HH:mm"
 
 
 def duration(seconds: float | None) -> str:
@@ -50,23 +52,28 @@ def duration(seconds: float | None) -> str:
     return part(secs, "s")
 
 
-def time_pattern(locale: str | None = None, *, seconds: bool = False) -> str:
+def time_pattern(locale: str | None = None, *, seconds: bool = False, short: bool = False) -> str:
     """The date-and-time pattern (CLDR syntax) of a language: English ``yyyy-MM-dd HH:mm``; others their
-    medium date and 24-hour time from Babel (Chinese ``y年M月d日 HH:mm``)."""
+    medium date and 24-hour time from Babel (Chinese ``y年M月d日 HH:mm``). ``short`` leaves the year out (a
+    queue's column): ``12-01 23:38``, ``12月1日 23:38``."""
     locale = locale or current_locale()
     if babel_locale(locale) == "en":
-        pattern = ENGLISH_TIME_PATTERN
+        pattern = ENGLISH_SHORT_TIME_PATTERN if short else ENGLISH_TIME_PATTERN
     else:
-        pattern = f"{get_date_format('medium', locale=babel_locale(locale)).pattern} HH:mm"
+        language = Locale.parse(babel_locale(locale))
+        date = language.datetime_skeletons["MMMd"] if short else get_date_format("medium", locale=language)
+        pattern = f"{date.pattern} HH:mm"
     return pattern + ":ss" if seconds else pattern
 
 
-def site_time(moment: datetime | None, timezone: str, *, seconds: bool = False) -> str:
-    """``2026-12-01 23:38`` (with ``:05`` when ``seconds``) in the site time zone; "never" for no time."""
+def site_time(moment: datetime | None, timezone: str, *, seconds: bool = False, short: bool = False) -> str:
+    """``2026-12-01 23:38`` (with ``:05`` when ``seconds``; without the year when ``short``) in the site
+    time zone; "never" for no time."""
     if moment is None:
         return _(NEVER)
     local = moment.astimezone(ZoneInfo(timezone))
-    return format_datetime(local, time_pattern(seconds=seconds), tzinfo=local.tzinfo, locale=babel_locale())
+    return format_datetime(local, time_pattern(seconds=seconds, short=short), tzinfo=local.tzinfo,
+                           locale=babel_locale())
 
 
 def number(value: float, digits: int = 1, *, trim: bool = True) -> str:

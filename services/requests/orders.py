@@ -23,20 +23,21 @@ from sqlalchemy import case, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from services.i18n import N_
 from services.incidents import iso
 from services.models import WorkOrder, WorkOrderEvent
 from services.requests.catalogue import UNCLASSIFIED, Catalogue, TimeLimit
 from services.telemetry import SATISFACTION_LEVELS
 
 STATUSES = ("received", "assigned", "accepted", "in_progress", "resolved", "closed", "reopened", "merged")
-STATUS_LABELS = {"received": "Received", "assigned": "Assigned", "accepted": "Accepted",
-                 "in_progress": "In progress", "resolved": "Resolved", "closed": "Closed", "reopened": "Reopened",
-                 "merged": "Merged"}
+STATUS_LABELS = {"received": N_("Received"), "assigned": N_("Assigned"), "accepted": N_("Accepted"),
+                 "in_progress": N_("In progress"), "resolved": N_("Resolved"), "closed": N_("Closed"),
+                 "reopened": N_("Reopened"), "merged": N_("Merged")}
 RESPONSE_PHASE = ("received", "assigned", "reopened")  # waiting for the department's first response
 RESOLUTION_PHASE = ("accepted", "in_progress")
 OPEN_STATUSES = RESPONSE_PHASE + RESOLUTION_PHASE  # on a clock
 ACTIVE_STATUSES = OPEN_STATUSES + ("resolved",)  # not yet answered for good (the queues show these)
-SATISFACTION = dict(zip(SATISFACTION_LEVELS, ("Satisfied", "Basically satisfied", "Dissatisfied")))
+SATISFACTION = dict(zip(SATISFACTION_LEVELS, (N_("Satisfied"), N_("Basically satisfied"), N_("Dissatisfied"))))
 SOURCES = ("mqtt", "open311", "hotline")
 DUE_STATES = ("on_time", "due_soon", "overdue")
 
@@ -114,6 +115,7 @@ class WorkOrderView:
     service_label: str  # the catalogue's English name (or what the citizen's app said)
     service_label_zh: str | None
     department_label: str | None
+    department_label_zh: str | None = None
 
     @property
     def label(self) -> str:
@@ -145,11 +147,12 @@ def view_of(row, catalogue: Catalogue, now: datetime) -> WorkOrderView:
     clock = clock_of(row.status, row.response_due_at, row.resolution_due_at, time_limits(catalogue, row.service_code),
                      catalogue.due_soon, now)
     fields = {name: getattr(row, name) for name in WorkOrderView.__dataclass_fields__
-              if name not in ("clock", "service_label", "service_label_zh", "department_label")}
+              if name not in ("clock", "service_label", "service_label_zh", "department_label", "department_label_zh")}
     return WorkOrderView(**fields, clock=clock,
                          service_label=service.name_en if service else (row.service_name or "Unclassified"),
                          service_label_zh=service.name_zh if service else None,
-                         department_label=department.name_en if department else row.department)
+                         department_label=department.name_en if department else row.department,
+                         department_label_zh=department.name_zh if department else None)
 
 
 @dataclass(frozen=True)
