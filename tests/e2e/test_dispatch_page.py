@@ -23,7 +23,7 @@ def _api(city, method: str, path: str, **kwargs) -> requests.Response:
     return requests.request(method, city.url("/api/v1" + path), headers=headers, timeout=10, **kwargs)
 
 
-def _fresh(action, timeout: float = 10.0):
+def _fresh(action, timeout: float = 30.0):
     """Runs ``action`` again when the live page re-rendered the element under it (every 2 s)."""
     def attempt():
         try:
@@ -34,10 +34,10 @@ def _fresh(action, timeout: float = 10.0):
 
 
 def _text(browser, css: str) -> str:
-    try:
-        return " ".join(element.text for element in browser.find_elements(By.CSS_SELECTOR, css))
-    except Exception:  # the element was re-rendered between find and read
-        return ""
+    """The elements' text read in one script: a page that re-renders every 2 s cannot change between finding and
+    reading (read element by element over WebDriver, a loaded machine read across re-renders again and again)."""
+    return browser.execute_script("return Array.from(document.querySelectorAll(arguments[0]))"
+                                  ".map(function (e) { return e.innerText; }).join(' ');", css)
 
 
 def _units_reporting(city) -> bool:
@@ -78,15 +78,14 @@ def test_dispatcher_selects_an_incident_dispatches_with_d_and_sees_the_unit_go(s
     unit_id = _api(served_city, "GET", f"/incidents/{incident_id}").json()["unit_id"]
     assert unit_id == top_unit
 
-    def board_status() -> str:
-        for board_row in browser.find_elements(By.CSS_SELECTOR, "#dispatch-units tr.unit-row"):
-            try:
-                cells = board_row.find_elements(By.TAG_NAME, "td")
-                if cells and cells[0].text.split("\n")[0] == unit_id:
-                    return cells[2].text + " " + cells[4].text
-            except Exception:
-                return ""
-        return ""
+    def board_status() -> str:  # in one script, as _text
+        return browser.execute_script("""
+            var rows = document.querySelectorAll('#dispatch-units tr.unit-row');
+            for (var i = 0; i < rows.length; i++) {
+                var cells = rows[i].querySelectorAll('td');
+                if (cells.length > 4 && cells[0].innerText.split('\\n')[0] === arguments[0]) {
+                    return cells[2].innerText + ' ' + cells[4].innerText; } }
+            return '';""", unit_id)
 
     seen = wait_until(lambda: (lambda s: s if any(word in s for word in ("Dispatched", "En route", "On scene"))
                                else None)(board_status()), PAGE_TIMEOUT_S, interval=0.2,
