@@ -6,7 +6,7 @@ import dash_leaflet as dl
 from dash import html
 
 from components.live_map import basemap
-from services.i18n import N_, _, current_locale
+from services.i18n import N_, _, in_language
 from services.requests.layer import STATE_COLOURS
 from services.requests.orders import SATISFACTION, STATUS_LABELS
 from services.vocabulary import duration, label_of, site_time
@@ -24,13 +24,8 @@ FACT_KINDS = {"received": N_("received"), "assigned": N_("assigned"), "transferr
               "rated": N_("rated"), "overdue": N_("overdue")}
 
 
-def in_language(english: str | None, chinese: str | None) -> str | None:
-    """A catalogue's own name (services, departments) in the screen's language, English where it has no other."""
-    return chinese if current_locale() == "zh" and chinese else english
-
-
 def service_name(order) -> str:
-    return in_language(order.service_label, order.service_label_zh)
+    return order.shown_service
 
 
 def department_name(order) -> str | None:
@@ -38,7 +33,7 @@ def department_name(order) -> str | None:
 
 
 def order_label(order) -> str:
-    return f"#{order.id} {service_name(order)}"
+    return order.shown_label
 
 
 def countdown(seconds_left: float | None) -> str:

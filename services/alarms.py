@@ -29,6 +29,7 @@ from services.access.principal import Principal
 from services.audit import record
 from services.commands import Command, Refused
 from services.db import session_scope
+from services.i18n import _
 from services.models import Alarm, AlarmEvent, utcnow
 
 log = logging.getLogger("cityops.alarms")
@@ -136,12 +137,14 @@ class AlarmFilter:
 
     def validate(self) -> "AlarmFilter":
         if self.state not in STATE_FILTERS:
-            raise Refused("invalid_value", f"state must be one of {', '.join(STATE_FILTERS)}", 400, "state")
+            raise Refused("invalid_value", _("state must be one of {choices}",
+                                             choices=', '.join(STATE_FILTERS)), 400, "state")
         for severity in self.severities:
             if severity not in SEVERITIES:
-                raise Refused("invalid_value", f"severity must be one of {', '.join(SEVERITIES)}", 400, "severity")
+                raise Refused("invalid_value", _("severity must be one of {choices}",
+                                                 choices=', '.join(SEVERITIES)), 400, "severity")
         if self.since and self.until and self.since > self.until:
-            raise Refused("invalid_range", "since must not be after until", 400, "since")
+            raise Refused("invalid_range", _("since must not be after until"), 400, "since")
         return self
 
 
@@ -245,10 +248,10 @@ def _touch(alarm: Alarm, now: datetime, publish: bool = True) -> None:
 
 def _load_for_update(session: Session, alarm_id: int) -> Alarm:
     if not isinstance(alarm_id, int) or isinstance(alarm_id, bool):
-        raise Refused.invalid("an alarm id is an integer", "id")
+        raise Refused.invalid(_("an alarm id is an integer"), "id")
     alarm = session.get(Alarm, alarm_id, with_for_update=True)
     if alarm is None:
-        raise Refused.not_found(f"no alarm {alarm_id}", "id")
+        raise Refused.not_found(_("no alarm {alarm_id}", alarm_id=alarm_id), "id")
     return alarm
 
 
@@ -293,7 +296,8 @@ class AcknowledgeAlarm(_AlarmCommand):
     def check_state(self, alarm: Alarm) -> None:
         if alarm.acknowledged:
             raise Refused.conflict("already_acknowledged",
-                                   f"alarm {alarm.id} was acknowledged by {alarm.acknowledged_by}")
+                                   _("alarm {id} was acknowledged by {acknowledged_by}",
+                                     id=alarm.id, acknowledged_by=alarm.acknowledged_by))
 
     def apply(self, session, alarm, now):
         alarm.acknowledged, alarm.acknowledged_at, alarm.acknowledged_by = True, now, self.actor
@@ -312,11 +316,11 @@ class ClearAlarm(_AlarmCommand):
 
     def check(self) -> None:
         if self.note and len(self.note) > MAX_COMMENT:
-            raise Refused.invalid(f"a note is at most {MAX_COMMENT} characters", "note")
+            raise Refused.invalid(_("a note is at most {MAX_COMMENT} characters", MAX_COMMENT=MAX_COMMENT), "note")
 
     def check_state(self, alarm):
         if not alarm.active:
-            raise Refused.conflict("already_cleared", f"alarm {alarm.id} is already cleared")
+            raise Refused.conflict("already_cleared", _("alarm {id} is already cleared", id=alarm.id))
 
     def apply(self, session, alarm, now):
         alarm.active, alarm.cleared_at, alarm.cleared_by = False, now, self.actor
@@ -333,11 +337,11 @@ class AssignAlarm(_AlarmCommand):
 
     def check(self) -> None:
         if self.assignee and len(self.assignee) > 128:
-            raise Refused.invalid("an assignee is at most 128 characters", "assignee")
+            raise Refused.invalid(_("an assignee is at most 128 characters"), "assignee")
 
     def check_state(self, alarm):
         if alarm.open_key is None:
-            raise Refused.conflict("closed", f"alarm {alarm.id} is closed (cleared and acknowledged)")
+            raise Refused.conflict("closed", _("alarm {id} is closed (cleared and acknowledged)", id=alarm.id))
 
     def apply(self, session, alarm, now):
         alarm.assignee = self.assignee
@@ -354,9 +358,9 @@ class CommentAlarm(_AlarmCommand):
 
     def check(self) -> None:
         if not self.text:
-            raise Refused.invalid("a comment needs text", "text")
+            raise Refused.invalid(_("a comment needs text"), "text")
         if len(self.text) > MAX_COMMENT:
-            raise Refused.invalid(f"a comment is at most {MAX_COMMENT} characters", "text")
+            raise Refused.invalid(_("a comment is at most {MAX_COMMENT} characters", MAX_COMMENT=MAX_COMMENT), "text")
 
     def apply(self, session, alarm, now):
         _event(session, alarm, "commented", self.actor, self.text, now=now)
@@ -377,12 +381,13 @@ class OpenIncidentFromAlarm(Command):
 
         alarm = get_alarm(self.runtime.engine, self.alarm_id)
         if alarm is None:
-            raise Refused.not_found(f"no alarm {self.alarm_id}", "alarm_id")
+            raise Refused.not_found(_("no alarm {alarm_id}", alarm_id=self.alarm_id), "alarm_id")
         settings = self.runtime.settings
         rule = RulesFile(settings.rules_file, settings.aqi_standard).current().by_id.get(alarm.rule_id)
         self.request = rule.incident_request() if rule else None
         if self.request is None:
-            raise Refused.conflict("no_incident", f"the rule {alarm.rule_id!r} does not offer an incident")
+            raise Refused.conflict("no_incident", _("the rule {rule_id} does not offer an incident",
+                                                    rule_id=repr(alarm.rule_id)))
 
     def run(self) -> int:
         return open_incident_for_alarm(self.runtime.engine, self.alarm_id, self.principal, self.request,
@@ -433,7 +438,7 @@ class RaiseAlarm:
 
     def validate(self) -> "RaiseAlarm":
         if self.trigger.severity not in SEVERITIES:
-            raise Refused.invalid(f"unknown severity {self.trigger.severity!r}", "severity")
+            raise Refused.invalid(_("unknown severity {severity}", severity=repr(self.trigger.severity)), "severity")
         return self
 
     def run(self, engine: Engine) -> RaiseOutcome:
@@ -584,7 +589,7 @@ def open_incident_for_alarm(engine: Engine, alarm_id: int, actor, request: Incid
             .values(incident_requested=True)).rowcount
         row = connection.execute(select(Alarm).where(Alarm.id == alarm_id)).first()
     if row is None:
-        raise Refused.not_found(f"no alarm {alarm_id}", "id")
+        raise Refused.not_found(_("no alarm {alarm_id}", alarm_id=alarm_id), "id")
     if not claimed:
         return row.incident_id  # opened before (or being opened right now by another caller)
     actor_name = getattr(actor, "name", actor)

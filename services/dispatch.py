@@ -42,6 +42,7 @@ from services.city import City
 from services.commands import Command, Refused
 from services.config import Settings
 from services.db import session_scope
+from services.i18n import _
 from services.incidents import (
     ACTIVE_STATUSES,
     DISPOSITIONS,
@@ -126,10 +127,14 @@ class DispatchContext:
 def _unit_busy_reason(engine: Engine, unit_id: str) -> str:
     unit = get_unit(engine, unit_id)
     if unit is None:
-        return f"unit {unit_id} does not exist"
-    where = f" to incident #{unit.incident_id}" if unit.incident_id else ""
-    return (f"{unit.name} ({unit_id}) is not available: {UNIT_STATUS_LABELS.get(unit.status, unit.status).lower()}"
-            f"{where} since {unit.status_since.strftime('%H:%M:%S')} UTC")
+        return _("unit {unit_id} does not exist", unit_id=unit_id)
+    status = (_(UNIT_STATUS_LABELS[unit.status]) if unit.status in UNIT_STATUS_LABELS else unit.status).lower()
+    since = unit.status_since.strftime("%H:%M:%S")
+    if unit.incident_id:
+        return _("{name} ({unit_id}) is not available: {status} to incident #{incident_id} since {since} UTC",
+                 name=unit.name, unit_id=unit_id, status=status, incident_id=unit.incident_id, since=since)
+    return _("{name} ({unit_id}) is not available: {status} since {since} UTC", name=unit.name, unit_id=unit_id,
+             status=status, since=since)
 
 
 def _new_cmd_id() -> str:
@@ -247,17 +252,18 @@ class UpdateIncident(Command):
 
     def check(self) -> None:
         if not isinstance(self.body, dict) or not self.body:
-            raise Refused.invalid("send a JSON object with the fields to change", "body")
+            raise Refused.invalid(_("send a JSON object with the fields to change"), "body")
         unknown = sorted(set(self.body) - set(self.FIELDS))
         if unknown:
-            raise Refused.invalid(f"cannot change {', '.join(unknown)}; changeable: "
-                                                f"{', '.join(self.FIELDS[:-1])}", unknown[0])
+            raise Refused.invalid(_("cannot change {fields}; changeable: {changeable}",
+                                    fields=", ".join(unknown), changeable=", ".join(self.FIELDS[:-1])), unknown[0])
         self.current = get_incident(self.ctx.engine, self.incident_id)
         if self.current is None:
-            raise Refused.not_found(f"no incident #{self.incident_id}", "incident_id")
+            raise Refused.not_found(_("no incident #{incident_id}", incident_id=self.incident_id), "incident_id")
         if "version" in self.body and self.body["version"] != self.current.version:
-            raise Refused.conflict("changed", f"incident #{self.incident_id} changed meanwhile (version "
-                                          f"{self.current.version}); reload it", "version")
+            raise Refused.conflict("changed",
+                    _("incident #{incident_id} changed meanwhile (version {version}); reload it",
+                      incident_id=self.incident_id, version=self.current.version), "version")
         raw_priority = self.body.get("priority", self.body.get("severity"))
         if raw_priority is not None:
             self.changes["priority"] = read_priority(raw_priority)
@@ -270,15 +276,17 @@ class UpdateIncident(Command):
             if name in self.body:
                 value = self.body[name]
                 if value is not None and (not isinstance(value, str) or len(value) > 2000):
-                    raise Refused.invalid(f"{name} must be text of at most 2000 characters", name)
+                    raise Refused.invalid(_("{name} must be text of at most 2000 characters", name=name), name)
                 self.changes[name] = value
         status = self.body.get("status")
         if status is not None and status != self.current.status:
             allowed = TRANSITIONS.get(self.current.status, ())
             if status not in allowed:
                 raise Refused.conflict("invalid_transition",
-                              f"incident #{self.incident_id} is {INCIDENT_STATUS_LABELS[self.current.status].lower()}; "
-                              f"it can become {', '.join(allowed) or 'nothing else'} by hand, not {status!r}",
+                              _("incident #{incident_id} is {status}; it can become {choices} by hand, not {wanted}",
+                                incident_id=self.incident_id,
+                                status=_(INCIDENT_STATUS_LABELS[self.current.status]).lower(),
+                                choices=", ".join(allowed) or _("nothing else"), wanted=repr(status)),
                               "status")
             self.changes["status"] = status
 
@@ -290,7 +298,8 @@ class UpdateIncident(Command):
                                                            Incident.version == self.current.version)
                                     .values(version=Incident.version + 1)).rowcount
             if taken != 1:
-                raise Refused.conflict("changed", f"incident #{self.incident_id} changed meanwhile; reload and retry")
+                raise Refused.conflict("changed", _("incident #{incident_id} changed meanwhile; reload and retry",
+                                                    incident_id=self.incident_id))
             incident = session.get(Incident, self.incident_id)
             session.refresh(incident)
             before = {**snapshot(incident), "version": self.current.version}
@@ -367,21 +376,23 @@ class ResolveIncident(Command):
 
     def check(self) -> None:
         if not isinstance(self.body, dict):
-            raise Refused.invalid("send a JSON object with outcome and disposition", "body")
+            raise Refused.invalid(_("send a JSON object with outcome and disposition"), "body")
         outcome, disposition = self.body.get("outcome"), self.body.get("disposition")
         if not isinstance(outcome, str) or not outcome.strip():
-            raise Refused.invalid("say in words how the incident ended (outcome)", "outcome")
+            raise Refused.invalid(_("say in words how the incident ended (outcome)"), "outcome")
         if len(outcome) > 2000:
-            raise Refused.invalid("the outcome must be at most 2000 characters", "outcome")
+            raise Refused.invalid(_("the outcome must be at most 2000 characters"), "outcome")
         if disposition not in DISPOSITIONS:
-            raise Refused.invalid(f"disposition must be one of {', '.join(DISPOSITIONS)}", "disposition")
+            raise Refused.invalid(_("disposition must be one of {choices}",
+                                    choices=', '.join(DISPOSITIONS)), "disposition")
         self.outcome, self.disposition = outcome.strip(), disposition
         self.current = get_incident(self.ctx.engine, self.incident_id)
         if self.current is None:
-            raise Refused.not_found(f"no incident #{self.incident_id}", "incident_id")
+            raise Refused.not_found(_("no incident #{incident_id}", incident_id=self.incident_id), "incident_id")
         if self.current.status not in RESOLVABLE_STATUSES:
-            raise Refused.conflict("invalid_state", f"incident #{self.incident_id} is already "
-                                                    f"{INCIDENT_STATUS_LABELS[self.current.status].lower()}; nothing to resolve",
+            raise Refused.conflict("invalid_state", _("incident #{incident_id} is already {status}; nothing to resolve",
+                                                      incident_id=self.incident_id,
+                                                      status=_(INCIDENT_STATUS_LABELS[self.current.status]).lower()),
                                    "status")
 
     def run(self, now: datetime | None = None) -> IncidentView:
@@ -392,8 +403,10 @@ class ResolveIncident(Command):
                                     .values(version=Incident.version + 1)).rowcount
             if moved != 1:
                 fresh = get_incident(self.ctx.engine, self.incident_id)
-                raise Refused.conflict("invalid_state", f"incident #{self.incident_id} changed meanwhile: it is now "
-                                                        f"{INCIDENT_STATUS_LABELS[fresh.status].lower()}", "status")
+                raise Refused.conflict("invalid_state",
+                        _("incident #{incident_id} changed meanwhile: it is now {status}",
+                          incident_id=self.incident_id,
+                          status=_(INCIDENT_STATUS_LABELS[fresh.status]).lower()), "status")
             incident = session.get(Incident, self.incident_id)
             session.refresh(incident)
             before, status_before = snapshot(incident), incident.status
@@ -455,35 +468,40 @@ class DispatchUnit(Command):
         engine = self.ctx.engine
         self.incident = get_incident(engine, self.incident_id)
         if self.incident is None:
-            raise Refused.not_found(f"no incident #{self.incident_id}", "incident_id")
+            raise Refused.not_found(_("no incident #{incident_id}", incident_id=self.incident_id), "incident_id")
         if self.incident.status not in QUEUE_STATUSES:
             holder = f" ({self.incident.unit_id})" if self.incident.unit_id else ""
-            raise Refused.conflict("invalid_state", f"incident #{self.incident_id} is "
-                                                f"{INCIDENT_STATUS_LABELS[self.incident.status].lower()}{holder}; only a "
-                                                f"new incident can be dispatched")
+            raise Refused.conflict("invalid_state", _("incident #{incident_id} is {status}{holder}; only a new "
+                                                      "incident can be dispatched",
+                                                      incident_id=self.incident_id,
+                                                      status=_(INCIDENT_STATUS_LABELS[self.incident.status]).lower(),
+                                                      holder=holder))
         if self.unit_id is not None:
             unit = get_unit(engine, self.unit_id)
             if unit is None:
-                raise Refused.not_found(f"no unit {self.unit_id!r}", "unit_id")
+                raise Refused.not_found(_("no unit {unit_id}", unit_id=repr(self.unit_id)), "unit_id")
             from services.incidents import can_handle
 
             if not can_handle(unit.capabilities, self.incident.category, self.incident.sub_category):
                 handles = ", ".join(incident_kind(*c.partition("/")[::2]).lower() for c in unit.capabilities)
-                raise Refused.conflict("not_capable", f"{unit.name} ({unit.unit_id}) cannot handle {self._kind} "
-                                                      f"incidents (it handles {handles})", "unit_id")
+                raise Refused.conflict("not_capable",
+                        _("{name} ({unit_id}) cannot handle {kind} incidents (it handles {handles})",
+                          name=unit.name, unit_id=unit.unit_id, kind=self._kind,
+                          handles=handles), "unit_id")
             if not unit.dispatchable:
                 raise Refused.conflict("unit_unavailable", _unit_busy_reason(engine, unit.unit_id), "unit_id")
         candidates = recommend(self.ctx, self.incident)
         if self.unit_id is None:
             if not candidates:
-                raise Refused.conflict("no_unit", f"no available unit can handle {self._kind} incidents right now")
+                raise Refused.conflict("no_unit", _("no available unit can handle {kind} incidents right now",
+                                                    kind=self._kind))
             self.candidate = candidates[0]
             self.unit_id = self.candidate.unit.unit_id
         else:
             self.candidate = next((c for c in candidates if c.unit.unit_id == self.unit_id), None)
             if self.candidate is None:
-                raise Refused.conflict("unreachable", f"{self.unit_id} cannot reach the incident by road, or did not "
-                                                  f"accept it before", "unit_id")
+                raise Refused.conflict("unreachable", _("{unit_id} cannot reach the incident by road, or did not "
+                                                        "accept it before", unit_id=self.unit_id), "unit_id")
 
     def run(self, now: datetime | None = None) -> DispatchResult:
         now = now or utcnow()
@@ -530,9 +548,11 @@ class DispatchUnit(Command):
                 raise Refused.conflict("unit_unavailable", _unit_busy_reason(self.ctx.engine, self.unit_id),
                               "unit_id") from None
             fresh = get_incident(self.ctx.engine, incident.id)
-            raise Refused.conflict("incident_changed", f"incident #{incident.id} changed meanwhile: it is now "
-                                                   f"{INCIDENT_STATUS_LABELS[fresh.status].lower()}"
-                                                   f"{' with ' + fresh.unit_id if fresh.unit_id else ''}") from None
+            status = _(INCIDENT_STATUS_LABELS[fresh.status]).lower()
+            raise Refused.conflict("incident_changed", _(
+                "incident #{id} changed meanwhile: it is now {status} with {unit_id}", id=incident.id, status=status,
+                unit_id=fresh.unit_id) if fresh.unit_id else _(
+                "incident #{id} changed meanwhile: it is now {status}", id=incident.id, status=status)) from None
         published = _publish_recorded(self.ctx, self.unit_id, payload)
         return DispatchResult(view, self.unit_id, cmd_id, self.candidate.eta_seconds,
                               self.candidate.route.distance_m, published, payload)
@@ -578,9 +598,11 @@ class ReturnUnit(Command):
     def check(self) -> None:
         unit = get_unit(self.ctx.engine, self.unit_id)
         if unit is None:
-            raise Refused.not_found(f"no unit {self.unit_id!r}", "unit_id")
+            raise Refused.not_found(_("no unit {unit_id}", unit_id=repr(self.unit_id)), "unit_id")
         if unit.status in ("returning", "out_of_service"):
-            raise Refused.conflict("invalid_state", f"{unit.name} is already {UNIT_STATUS_LABELS[unit.status].lower()}")
+            raise Refused.conflict("invalid_state", _("{name} is already {status}",
+                                                      name=unit.name,
+                                                      status=_(UNIT_STATUS_LABELS[unit.status]).lower()))
         self.seen_version = unit.version
 
     def run(self, now: datetime | None = None) -> dict:
@@ -592,7 +614,8 @@ class ReturnUnit(Command):
                                                                ResponseUnit.version == self.seen_version)
                                     .values(version=ResponseUnit.version + 1)).rowcount
             if taken != 1:
-                raise Refused.conflict("changed", f"{self.unit_id} changed meanwhile; look again and retry")
+                raise Refused.conflict("changed", _("{unit_id} changed meanwhile; look again and retry",
+                                                    unit_id=self.unit_id))
             session.refresh(unit)
             before = {"status": unit.status, "incident_id": unit.incident_id}
             incident = session.get(Incident, unit.incident_id) if unit.incident_id else None

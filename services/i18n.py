@@ -94,6 +94,19 @@ def N_(message: str) -> str:  # noqa: N802 (gettext's name for "mark for extract
     return message
 
 
+def in_language(english: str | None, chinese: str | None) -> str | None:
+    """A name the city's own data gives in both languages (services, departments) in the current language,
+    English where it has no other."""
+    return chinese if _locale.get() == "zh" and chinese else english
+
+
+def either(choices: Iterable[str]) -> str:
+    """``a, b or c`` in the current language (CLDR's list pattern: ``a、b或c`` in Chinese)."""
+    from babel.lists import format_list
+
+    return format_list(list(choices), style="or", locale=babel_locale())
+
+
 def babel_locale(locale: str | None = None) -> str:
     """The Babel (CLDR) locale that formats dates and numbers for ``locale`` (default: the current one)."""
     return BABEL_LOCALES.get(locale or _locale.get(), BABEL_LOCALES[DEFAULT_LOCALE])

@@ -23,7 +23,7 @@ from sqlalchemy import case, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from services.i18n import N_
+from services.i18n import N_, in_language
 from services.incidents import iso
 from services.models import WorkOrder, WorkOrderEvent
 from services.requests.catalogue import UNCLASSIFIED, Catalogue, TimeLimit
@@ -120,6 +120,15 @@ class WorkOrderView:
     @property
     def label(self) -> str:
         return f"#{self.id} {self.service_label}"
+
+    @property
+    def shown_service(self) -> str:
+        """The service's name in the current language (``service_label`` stays English: recorded texts use it)."""
+        return in_language(self.service_label, self.service_label_zh)
+
+    @property
+    def shown_label(self) -> str:
+        return f"#{self.id} {self.shown_service}"
 
     @property
     def classified(self) -> bool:
