@@ -29,7 +29,7 @@ from services.access.principal import Principal
 from services.audit import record
 from services.commands import Command, Refused
 from services.db import session_scope
-from services.i18n import _
+from services.i18n import Said, Term, _, recorded, say, with_said
 from services.models import Alarm, AlarmEvent, utcnow
 
 log = logging.getLogger("cityops.alarms")
@@ -122,6 +122,17 @@ class AlarmEventView:
 
 
 STATE_FILTERS = ("open", "active", "cleared", "unacknowledged", "acknowledged", "escalated", "all")
+RAISING_KINDS = ("raised", "repeated", "reactivated")  # the history entries that (re)write the description
+
+
+def shown_description(alarm, history: list[AlarmEventView]) -> str:
+    """The alarm's description in the reader's language: as said by the newest raising in its history, whose
+    text is the description's English, else as stored (a rule's own words, alarms older than this)."""
+    raising = max((event for event in history if event.kind in RAISING_KINDS), key=lambda event: event.at,
+                  default=None)
+    if raising is None or raising.text != alarm.description:
+        return alarm.description
+    return recorded(alarm.description, raising.data)
 
 
 @dataclass(frozen=True)
@@ -233,9 +244,13 @@ def _snapshot(alarm: Alarm) -> dict:
             "repeat_count": alarm.repeat_count, "incident_id": alarm.incident_id}
 
 
-def _event(session: Session, alarm: Alarm, kind: str, actor: str, text: str | None = None,
+def _event(session: Session, alarm: Alarm, kind: str, actor: str, text: Said | str | None = None,
            data: dict | None = None, now: datetime | None = None) -> None:
-    session.add(AlarmEvent(alarm_id=alarm.id, at=now or utcnow(), kind=kind, actor=actor, text=text, data=data))
+    """An entry of the alarm's history: ``text`` stored in English, with what was said (a ``Said``) for the
+    screens (services/i18n.py ``recorded``); a ``str`` is a person's or a rule's own words."""
+    said = text if isinstance(text, Said) else None
+    session.add(AlarmEvent(alarm_id=alarm.id, at=now or utcnow(), kind=kind, actor=actor,
+                           text=said.english if said else text, data=with_said(data, said)))
 
 
 def _touch(alarm: Alarm, now: datetime, publish: bool = True) -> None:
@@ -345,7 +360,7 @@ class AssignAlarm(_AlarmCommand):
 
     def apply(self, session, alarm, now):
         alarm.assignee = self.assignee
-        _event(session, alarm, "assigned", self.actor, self.assignee or "(unassigned)", now=now)
+        _event(session, alarm, "assigned", self.actor, self.assignee or say("(unassigned)"), now=now)
         _touch(alarm, now, publish=False)
 
 
@@ -417,6 +432,7 @@ class Trigger:
     lat: float | None
     started_at: datetime
     min_reraise_s: float = 600.0
+    said: Said | None = None  # the description as CityOps said it (description is its English sentence)
 
     @property
     def open_key(self) -> str:
@@ -470,7 +486,7 @@ class RaiseAlarm:
             )
             session.add(alarm)
             session.flush()
-            _event(session, alarm, "raised", self.actor, t.description,
+            _event(session, alarm, "raised", self.actor, t.said or t.description,
                    {"value": t.value, "threshold": t.threshold}, now)
         else:
             before = _snapshot(alarm)
@@ -481,7 +497,7 @@ class RaiseAlarm:
                 alarm.active, alarm.cleared_at, alarm.cleared_by = True, None, None
                 alarm.open_key = t.open_key
                 alarm.started_at = t.started_at
-            _event(session, alarm, outcome, self.actor, t.description,
+            _event(session, alarm, outcome, self.actor, t.said or t.description,
                    {"value": t.value, "threshold": t.threshold}, now)
             _touch(alarm, now, publish=outcome == "reactivated")
         record(session, self.actor, f"alarm.{'raise' if outcome == 'new' else outcome.rstrip('d')}",
@@ -490,14 +506,14 @@ class RaiseAlarm:
         return RaiseOutcome(AlarmView.of(alarm), outcome)
 
 
-def clear_by_rule(engine: Engine, rule_id: str, device_id: str, value: float | None, text: str,
+def clear_by_rule(engine: Engine, rule_id: str, device_id: str, value: float | None, text: Said | str,
                   actor: str = SYSTEM_ACTOR) -> AlarmView | None:
     """The condition went away (past the clearing threshold, long enough): clears the open alarm."""
     with session_scope(engine) as session:
         return clear_by_rule_in(session, rule_id, device_id, value, text, actor)
 
 
-def clear_by_rule_in(session: Session, rule_id: str, device_id: str, value: float | None, text: str,
+def clear_by_rule_in(session: Session, rule_id: str, device_id: str, value: float | None, text: Said | str,
                      actor: str = SYSTEM_ACTOR) -> AlarmView | None:
     """``clear_by_rule`` inside the caller's transaction."""
     now = utcnow()
@@ -551,7 +567,8 @@ def escalate_due(engine: Engine, escalate_after_s: dict[str, float], now: dateti
             alarm.severity = next_severity(old)
             alarm.escalation_level += 1
             alarm.escalated_at = now
-            text = f"not acknowledged within {escalate_after_s[row.rule_id]:g} s: {old} -> {alarm.severity}"
+            text = say("not acknowledged within {seconds:g} s: {old} -> {new}", seconds=escalate_after_s[row.rule_id],
+                       old=Term("severity_code", old), new=Term("severity_code", alarm.severity))
             _event(session, alarm, "escalated", SYSTEM_ACTOR, text, {"from": old, "to": alarm.severity}, now)
             _touch(alarm, now)
             record(session, SYSTEM_ACTOR, "alarm.escalate", f"alarm:{alarm.id}", before, _snapshot(alarm))
@@ -604,7 +621,7 @@ def open_incident_for_alarm(engine: Engine, alarm_id: int, actor, request: Incid
         alarm = session.get(Alarm, alarm_id, with_for_update=True)
         before = _snapshot(alarm)
         alarm.incident_id = int(incident_id)
-        _event(session, alarm, "incident", actor_name, f"incident {incident_id} opened",
+        _event(session, alarm, "incident", actor_name, say("incident {incident_id} opened", incident_id=incident_id),
                {"incident_id": incident_id}, now)
         _touch(alarm, now)
         record(session, actor_name, "alarm.open_incident", f"alarm:{alarm_id}", before, _snapshot(alarm))

@@ -42,7 +42,7 @@ from services.city import City
 from services.commands import Command, Refused
 from services.config import Settings
 from services.db import session_scope
-from services.i18n import _
+from services.i18n import Said, Term, _, say
 from services.incidents import (
     ACTIVE_STATUSES,
     DISPOSITIONS,
@@ -73,7 +73,7 @@ from services.units import (
     recommend_units,
     seed_units,
 )
-from services.vocabulary import INCIDENT_STATUS_LABELS, UNIT_STATUS_LABELS, duration, incident_kind
+from services.vocabulary import INCIDENT_STATUS_LABELS, UNIT_STATUS_LABELS, incident_kind
 
 __all__ = ["CreateIncident", "UpdateIncident", "ResolveIncident", "DispatchUnit", "ReturnUnit", "Refused",
            "DispatchContext", "DispatchConfig", "recommend", "escalate_overdue", "apply_reply", "apply_replies",
@@ -170,14 +170,14 @@ def _publish_recorded(ctx: DispatchContext, unit_id: str, payload: dict) -> bool
 
 
 def _queue_after_release(ctx: DispatchContext, session: Session, incident: Incident, unit_id: str, now: datetime,
-                         actor: str, kind: str, message: str, escalate: bool) -> None:
+                         actor: str, kind: str, message: Said, escalate: bool) -> None:
     """The incident goes back to the queue without its unit (escalated when the unit failed it)."""
     before = snapshot(incident)
     status_before = incident.status
     incident.status, incident.unit_id, incident.status_since, incident.updated_at = "new", None, now, now
     incident.version += 1
     if escalate:
-        incident.escalated, incident.escalation_reason = True, message
+        incident.escalated, incident.escalation_reason = True, message.english
     add_event(session, incident, kind, actor, message, now, status_before=status_before, unit_id=unit_id)
     record(session, actor, f"incident.{kind}", f"incident:{incident.id}", before, snapshot(incident))
 
@@ -320,7 +320,7 @@ class UpdateIncident(Command):
                     recalls = _release_units(session, incident, self.actor.name, now, "cancel")
             described = ", ".join(f"{k}={v}" for k, v in self.changes.items())
             add_event(session, incident, "status" if new_status else "updated", self.actor.name,
-                      f"changed {described}", now, status_before=status_before if new_status else None,
+                      say("changed {changes}", changes=described), now, status_before=status_before if new_status else None,
                       unit_id=incident.unit_id)
             record(session, self.actor.name, "incident.update", f"incident:{incident.id}", before, snapshot(incident))
             view = view_of(incident)
@@ -415,9 +415,12 @@ class ResolveIncident(Command):
             incident.resolved_at, incident.closed_at = incident.resolved_at or now, now
             resolution = {"outcome": self.outcome, "disposition": self.disposition}
             released = ", ".join(unit_id for unit_id, _ in releases)
+            disposition = Term("disposition", self.disposition)
             add_event(session, incident, "resolved", self.actor.name,
-                      f"resolved: {DISPOSITIONS[self.disposition]} — {self.outcome}"
-                      + (f" ({released} released)" if released else ""), now, status_before=status_before,
+                      say("resolved: {disposition} — {outcome} ({units} released)", disposition=disposition,
+                          outcome=self.outcome, units=released) if released else
+                      say("resolved: {disposition} — {outcome}", disposition=disposition, outcome=self.outcome),
+                      now, status_before=status_before,
                       detail={**resolution, "released": [unit_id for unit_id, _ in releases]})
             record(session, self.actor.name, "incident.resolve", f"incident:{incident.id}", before,
                    {**snapshot(incident), **resolution})
@@ -533,8 +536,9 @@ class DispatchUnit(Command):
                 row = session.get(Incident, incident.id)
                 session.refresh(row)
                 add_event(session, row, "dispatched", self.actor.name,
-                          f"{unit_seen.name} ({self.unit_id}) dispatched, ETA {duration(self.candidate.eta_seconds)}, "
-                          f"{self.candidate.route.distance_m / 1000:.2f} km", now, status_before=incident.status,
+                          say("{unit} ({unit_id}) dispatched, ETA {eta}, {km:.2f} km", unit=unit_seen.name,
+                              unit_id=self.unit_id, eta=Term("duration", self.candidate.eta_seconds),
+                              km=self.candidate.route.distance_m / 1000), now, status_before=incident.status,
                           unit_id=self.unit_id, detail={"cmdId": cmd_id, "rank": self.candidate.rank})
                 record(session, self.actor.name, "incident.dispatch", f"incident:{incident.id}",
                        {"status": incident.status, "unit_id": None},
@@ -566,9 +570,9 @@ def _leave_scene(session: Session, incident: Incident, unit: ResponseUnit, now: 
     before = snapshot(incident)
     incident.unit_id, incident.updated_at = None, now
     incident.version += 1
-    add_event(session, incident, "unit_left", actor, f"{unit.name} ({unit.unit_id}) sent back to base from the "
-                                                     f"scene by {actor}; the incident stays on scene until resolved",
-              now, unit_id=unit.unit_id)
+    add_event(session, incident, "unit_left", actor,
+              say("{unit} ({unit_id}) sent back to base from the scene by {actor}; the incident stays on scene until "
+                  "resolved", unit=unit.name, unit_id=unit.unit_id, actor=actor), now, unit_id=unit.unit_id)
     record(session, actor, "incident.unit_left", f"incident:{incident.id}", before, snapshot(incident))
 
 
@@ -623,7 +627,8 @@ class ReturnUnit(Command):
             command = "cancel" if serving and incident.status in ON_THE_WAY else "return"
             if command == "cancel":
                 _queue_after_release(self.ctx, session, incident, self.unit_id, now, self.actor.name, "recalled",
-                                     f"{unit.name} recalled by {self.actor.name}; back in the queue", escalate=False)
+                                     say("{unit} recalled by {actor}; back in the queue", unit=unit.name,
+                                         actor=self.actor.name), escalate=False)
             elif serving and incident.status == "on_scene":
                 _leave_scene(session, incident, unit, now, self.actor.name)
             session.execute(update(UnitCommand).where(UnitCommand.unit_id == self.unit_id,
@@ -696,14 +701,20 @@ def incidents_follow_reports(session: Session, reports: tuple[CitizenReportIn, .
         if cancel:
             incident.status, incident.status_since = "cancelled", now
         incident.updated_at, incident.version = now, incident.version + 1
-        message = (f"the citizen request was {report.status or 'updated'} at its source"
-                   + ("; cancelled, no response needed" if cancel else "")
-                   + (f" (updated {iso(report.updated_at)})" if report.updated_at else ""))
+        status = Term("report_status", report.status or "updated")
+        message = (say("the citizen request was {status} at its source; cancelled, no response needed{updated}",
+                       status=status, updated=_updated_at_source(report)) if cancel else
+                   say("the citizen request was {status} at its source{updated}", status=status,
+                       updated=_updated_at_source(report)))
         add_event(session, incident, "status" if cancel else "updated", "citizen-report", message, now,
                   status_before=status_before if cancel else None, unit_id=incident.unit_id)
         record(session, "citizen-report", "incident.update", f"incident:{incident.id}", before, snapshot(incident))
         updated += 1
     return updated
+
+
+def _updated_at_source(report) -> Said | str:
+    return say(" (updated {at})", at=iso(report.updated_at)) if report.updated_at else ""
 
 
 def apply_reply(ctx: DispatchContext, reply: CommandReplyIn, session: Session | None = None) -> str | None:
@@ -727,9 +738,9 @@ def apply_reply(ctx: DispatchContext, reply: CommandReplyIn, session: Session | 
     incident = session.get(Incident, command.incident_id, **locked) if command.incident_id else None
     if command.state in ("timed_out", "superseded", "rejected", "cleared"):
         if incident is not None and reply.result == "accepted" and command.state == "timed_out":
-            add_event(session, incident, "late_reply", actor, f"{reply.unit_id} accepted after the timeout; "
-                                                              f"ignored (a cancel was sent)", now,
-                      unit_id=reply.unit_id)
+            add_event(session, incident, "late_reply", actor,
+                      say("{unit_id} accepted after the timeout; ignored (a cancel was sent)", unit_id=reply.unit_id),
+                      now, unit_id=reply.unit_id)
         return None
     steps = {"accepted": ("accepted", "en_route", ("dispatched",), "en_route", ("dispatched",)),
              "arrived": ("arrived", "on_scene", ("dispatched", "en_route"), "on_scene", ("dispatched", "en_route")),
@@ -740,7 +751,8 @@ def apply_reply(ctx: DispatchContext, reply: CommandReplyIn, session: Session | 
         _free_unit(session, reply.unit_id, reply.cmd_id, "available", now)
         if incident is not None and incident.unit_id == reply.unit_id and incident.status in ACTIVE_STATUSES:
             _queue_after_release(ctx, session, incident, reply.unit_id, now, actor, "escalated",
-                                 f"{reply.unit_id} rejected the dispatch; back in the queue", escalate=True)
+                                 say("{unit_id} rejected the dispatch; back in the queue", unit_id=reply.unit_id),
+                                 escalate=True)
         return "rejected"
     state, unit_status, unit_from, incident_status, incident_from = steps[reply.result]
     command.state, command.answered_at = state, reply.at
@@ -759,7 +771,8 @@ def apply_reply(ctx: DispatchContext, reply: CommandReplyIn, session: Session | 
             incident.on_scene_at = now
         if incident_status == "resolved":
             incident.resolved_at = now
-        add_event(session, incident, "status", actor, f"{reply.unit_id}: {reply.result}", now,
+        add_event(session, incident, "status", actor,
+                  say("{unit_id}: {result}", unit_id=reply.unit_id, result=Term("unit_reply", reply.result)), now,
                   status_before=status_before, unit_id=reply.unit_id, detail={"cmdId": reply.cmd_id})
         record(session, actor, f"incident.{reply.result}", f"incident:{incident.id}", before, snapshot(incident))
     return reply.result
@@ -813,8 +826,8 @@ def escalate_overdue(ctx: DispatchContext, now: datetime | None = None, timeout_
             requeued = incident is not None and incident.unit_id == unit_id and incident.status == "dispatched"
             if requeued:
                 _queue_after_release(ctx, session, incident, unit_id, now, SYSTEM, "escalated",
-                                     f"{unit_id} did not accept within {timeout_s:g} s; escalated, back in the queue",
-                                     escalate=True)
+                                     say("{unit_id} did not accept within {seconds:g} s; escalated, back in the queue",
+                                         unit_id=unit_id, seconds=timeout_s), escalate=True)
                 message, candidates = fresh
                 add_event(session, incident, "recommendation", SYSTEM, message, now, detail={"candidates": candidates})
                 escalated.append(incident_id)
@@ -823,16 +836,16 @@ def escalate_overdue(ctx: DispatchContext, now: datetime | None = None, timeout_
 
 
 def _fresh_recommendation(ctx: DispatchContext, incident_id: int, silent_unit: str,
-                          now: datetime) -> tuple[str, list[str]]:
+                          now: datetime) -> tuple[Said, list[str]]:
     incident = get_incident(ctx.engine, incident_id)
-    if incident is None:
-        return "", []
-    candidates = recommend_units(ctx.engine, ctx.city, incident, now=now, policy=ctx.policy,
-                                 exclude=failed_units(ctx.engine, incident_id) | {silent_unit})
+    candidates = [] if incident is None else recommend_units(
+        ctx.engine, ctx.city, incident, now=now, policy=ctx.policy,
+        exclude=failed_units(ctx.engine, incident_id) | {silent_unit})
     if not candidates:
-        return "fresh recommendation: no available unit can handle it now", []
+        return say("fresh recommendation: no available unit can handle it now"), []
     top = candidates[0]
-    return (f"fresh recommendation: {top.unit.name} ({top.unit.unit_id}), ETA {duration(top.eta_seconds)}",
+    return (say("fresh recommendation: {unit} ({unit_id}), ETA {eta}", unit=top.unit.name, unit_id=top.unit.unit_id,
+                eta=Term("duration", top.eta_seconds)),
             [c.unit.unit_id for c in candidates[:5]])
 
 

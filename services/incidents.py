@@ -26,10 +26,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from services.commands import Refused
-from services.i18n import N_, _
+from services.i18n import N_, Said, Term, _, recorded, say, with_said
 from services.models import Incident, IncidentEvent
 from services.telemetry import CitizenReportIn
-from services.vocabulary import SOURCE_LABELS, incident_kind
+from services.vocabulary import incident_kind
 
 STATUSES = ("new", "dispatched", "en_route", "on_scene", "resolved", "closed", "cancelled")
 QUEUE_STATUSES = ("new",)  # waiting for a unit
@@ -324,14 +324,25 @@ def incident_timeline(engine: Engine, incident_id: int) -> list[TimelineEntry]:
                 for e in session.execute(query).scalars()]
 
 
+def shown_escalation(incident: IncidentView, timeline: list[TimelineEntry]) -> str:
+    """Why the incident was escalated, in the reader's language: as said by the newest timeline entry whose
+    message is the stored reason (its English), else as stored."""
+    reason = incident.escalation_reason or ""
+    said = next((entry for entry in reversed(timeline) if entry.message == reason), None)
+    return recorded(reason, said.detail) if said is not None else reason
+
+
 # ---------------------------------------------------------------- writing (inside a command's transaction)
 
-def add_event(session: Session, incident: Incident, kind: str, actor: str, message: str, now: datetime, *,
+def add_event(session: Session, incident: Incident, kind: str, actor: str, message: Said | str, now: datetime, *,
               status_before: str | None = None, unit_id: str | None = None, detail: dict | None = None) -> None:
-    session.add(IncidentEvent(incident_id=incident.id, at=now, kind=kind, actor=actor, message=message,
-                              status_before=status_before,
+    """A timeline entry: ``message`` is stored in English, and what was said (a ``Said``) with it for the screens
+    (services/i18n.py ``recorded``); a plain ``str`` is text as a person wrote it."""
+    said = message if isinstance(message, Said) else None
+    session.add(IncidentEvent(incident_id=incident.id, at=now, kind=kind, actor=actor,
+                              message=said.english if said else message, status_before=status_before,
                               status_after=incident.status if status_before is not None else None,
-                              unit_id=unit_id, detail=detail))
+                              unit_id=unit_id, detail=with_said(detail, said)))
 
 
 def insert_incident(session: Session, data: IncidentInput, actor: str, now: datetime,
@@ -345,7 +356,7 @@ def insert_incident(session: Session, data: IncidentInput, actor: str, now: date
     session.add(incident)
     session.flush()
     add_event(session, incident, "created", actor,
-              f"created from {SOURCE_LABELS[data.source]}: P{data.priority} "
-              f"{incident_kind(data.category, data.sub_category)}",
+              say("created from {source}: P{priority} {kind}", source=Term("source", data.source),
+                  priority=data.priority, kind=Term("incident_kind", f"{data.category}/{data.sub_category or ''}")),
               created, status_before="", detail={"description": data.description})
     return incident

@@ -24,7 +24,7 @@ from services.audit import record
 from services.city import City
 from services.commands import Command, Refused
 from services.db import session_scope
-from services.i18n import N_, _, either, in_language
+from services.i18n import N_, Said, Term, _, either, in_language, say, with_said
 from services.incidents import IncidentInput, insert_incident, snapshot as incident_snapshot
 from services.models import WorkOrder, WorkOrderEvent, utcnow
 from services.requests.catalogue import UNCLASSIFIED, Catalogue, Service
@@ -86,15 +86,19 @@ def snapshot(row: WorkOrder) -> dict:
             "satisfaction": row.satisfaction, "version": row.version}
 
 
-def add_fact(session: Session, row: WorkOrder, kind: str, actor: str, message: str, now: datetime, *,
+def add_fact(session: Session, row: WorkOrder, kind: str, actor: str, message: Said | str, now: datetime, *,
              status_before: str | None = None, media_url: str | None = None, detail: dict | None = None) -> None:
-    """A fact of the order's life, as it stands now (department, service, district at this moment)."""
+    """A fact of the order's life, as it stands now (department, service, district at this moment). ``message``
+    is stored in English with what was said (a ``Said``, for the screens); a ``str`` is a person's own words."""
     changed = status_before is not None and status_before != row.status
-    session.add(WorkOrderEvent(order_id=row.id, at=now, kind=kind, actor=actor, message=message,
+    said = message if isinstance(message, Said) else None
+    session.add(WorkOrderEvent(order_id=row.id, at=now, kind=kind, actor=actor,
+                               message=said.english if said else message,
                                status_before=status_before, status_after=row.status if status_before is not None
                                else None, department=row.department, service_code=row.service_code,
-                               district=row.district, media_url=media_url, detail=detail,
+                               district=row.district, media_url=media_url, detail=with_said(detail, said),
                                published=not changed))
+
 
 
 def start_clocks(row: WorkOrder, catalogue: Catalogue, zone: str, start: datetime) -> None:
@@ -203,13 +207,16 @@ def receive(session: Session, ctx: RequestContext, data: RequestInput, actor: st
     session.flush()
     if request_id is None:
         row.request_id = f"{REQUEST_ID_PREFIX}{row.id:06d}"
-    what = service.name_en if service else f"unclassified ({data.service_code or data.service_name})"
-    add_fact(session, row, "received", actor, f"received from {data.source}: {what}", now, status_before="",
-             media_url=data.media_url)
+    what = service.term if service else say("unclassified ({code})",
+                                                     code=data.service_code or data.service_name)
+    add_fact(session, row, "received", actor,
+             say("received from {source}: {what}", source=Term("request_source", data.source), what=what), now,
+             status_before="", media_url=data.media_url)
     if service is not None and catalogue.assign_on_receipt:
         row.status, row.department, row.assigned_at = "assigned", service.department, now
-        add_fact(session, row, "assigned", actor, f"assigned to {service.department} on receipt", now,
-                 status_before="received")
+        add_fact(session, row, "assigned", actor, say("assigned to {department} on receipt",
+                                                      department=catalogue.department_term(service.department)),
+                 now, status_before="received")
     record(session, actor, "request.receive", f"request:{row.request_id}", None, snapshot(row))
     duplicates = tuple(r.id for r in duplicate_candidates(session, catalogue, row))
     return Received(row.request_id, view_of(row, catalogue, now), duplicates=duplicates)
@@ -289,7 +296,7 @@ class OrderCommand(Command):
     def check_input(self) -> None:
         """Each command's own input checks."""
 
-    def apply(self, session: Session, row: WorkOrder, now: datetime) -> tuple[str, str, dict | None]:
+    def apply(self, session: Session, row: WorkOrder, now: datetime) -> tuple[str, Said | str, dict | None]:
         """Changes ``row``; returns the fact (kind, message, detail)."""
         raise NotImplementedError
 
@@ -353,8 +360,10 @@ class AssignOrder(OrderCommand):
             start_clocks(row, self.ctx.catalogue, self.ctx.timezone, row.received_at)
         row.status, row.department = "assigned", self.department
         row.assigned_at = row.assigned_at or now
-        note = f" as {self.service_code}" if reclassified else ""
-        return "assigned", f"assigned to {self.department}{note}", {"service_code": row.service_code}
+        department = self.ctx.catalogue.department_term(self.department)
+        said = (say("assigned to {department} as {service_code}", department=department, service_code=self.service_code)
+                if reclassified else say("assigned to {department}", department=department))
+        return "assigned", said, {"service_code": row.service_code}
 
 
 @dataclass
@@ -377,7 +386,10 @@ class TransferOrder(OrderCommand):
     def apply(self, session, row, now):
         source = row.department
         row.status, row.department, row.transfer_count = "assigned", self.department, row.transfer_count + 1
-        return "transferred", f"transferred from {source} to {self.department}: {self.reason}", \
+        catalogue = self.ctx.catalogue
+        return "transferred", say("transferred from {source} to {department}: {reason}",
+                                  source=catalogue.department_term(source),
+                                  department=catalogue.department_term(self.department), reason=self.reason), \
             {"from": source, "to": self.department, "reason": self.reason}
 
 
@@ -393,7 +405,10 @@ class AcceptOrder(OrderCommand):
         first = row.accepted_at is None
         row.status = "accepted"
         row.accepted_at = row.accepted_at or now
-        return "accepted", f"accepted by {row.department}" + ("" if first else " again"), {"first_response": first}
+        department = self.ctx.catalogue.department_term(row.department)
+        said = (say("accepted by {department}", department=department) if first else
+                say("accepted by {department} again", department=department))
+        return "accepted", said, {"first_response": first}
 
 
 @dataclass
@@ -404,7 +419,8 @@ class StartWork(OrderCommand):
 
     def apply(self, session, row, now):
         row.status, row.started_at = "in_progress", row.started_at or now
-        return "started", f"work started by {row.department}", None
+        return "started", say("work started by {department}",
+                              department=self.ctx.catalogue.department_term(row.department)), None
 
 
 @dataclass
@@ -423,7 +439,8 @@ class ResolveOrder(OrderCommand):
 
     def apply(self, session, row, now):
         row.status, row.resolved_at, row.status_notes = "resolved", now, self.notes
-        return "resolved", f"resolved by {row.department}: {self.notes}", None
+        return "resolved", say("resolved by {department}: {notes}",
+                               department=self.ctx.catalogue.department_term(row.department), notes=self.notes), None
 
 
 @dataclass
@@ -440,7 +457,7 @@ class CloseOrder(OrderCommand):
 
     def apply(self, session, row, now):
         close(row, now, self.notes)
-        return "closed", "closed" + (f": {self.notes}" if self.notes else ""), None
+        return "closed", say("closed: {notes}", notes=self.notes) if self.notes else say("closed"), None
 
 
 def close(row: WorkOrder, now: datetime, notes: str | None) -> None:
@@ -463,7 +480,7 @@ class ReopenOrder(OrderCommand):
 
     def apply(self, session, row, now):
         reopen(row, self.ctx, now)
-        return "reopened", f"reopened: {self.reason}", {"reason": self.reason}
+        return "reopened", say("reopened: {reason}", reason=self.reason), {"reason": self.reason}
 
 
 def reopen(row: WorkOrder, ctx: RequestContext, now: datetime) -> None:
@@ -517,8 +534,10 @@ class MergeOrder(OrderCommand):
         row.status, row.merged_into = "merged", self.into_id
         primary = session.get(WorkOrder, self.into_id, with_for_update=True)
         add_fact(session, primary, "merged", self.principal.name,
-                 f"request {row.request_id} (#{row.id}) merged into this one", now, detail={"duplicate": row.id})
-        return "merged", f"merged into #{self.into_id} ({primary.request_id})", {"into": self.into_id}
+                 say("request {request_id} (#{id}) merged into this one", request_id=row.request_id, id=row.id), now,
+                 detail={"duplicate": row.id})
+        return "merged", say("merged into #{into_id} ({request_id})", into_id=self.into_id,
+                             request_id=primary.request_id), {"into": self.into_id}
 
 
 # ---------------------------------------------------------------- the citizen's answer
@@ -584,18 +603,20 @@ def rate(session: Session, ctx: RequestContext, actor: str, request_id: str, sat
     before = snapshot(row)
     row.satisfaction, row.satisfaction_comment, row.rated_at = satisfaction, comment, now
     row.version, row.updated_at = row.version + 1, now
-    words = SATISFACTION[satisfaction].lower() + (f": {comment}" if comment else "")
-    add_fact(session, row, "rated", actor, f"the citizen is {words}", now,
+    level = Term("satisfaction", satisfaction)
+    words = say("{level}: {comment}", level=level, comment=comment) if comment else level
+    add_fact(session, row, "rated", actor, say("the citizen is {words}", words=words), now,
              detail={"satisfaction": satisfaction, "comment": comment})
     record(session, actor, "request.rate", f"request:{row.request_id}", before, snapshot(row))
     status_before, primary_before = primary.status, snapshot(primary)
     if satisfaction == "dissatisfied":
         reopen(primary, ctx, now)
-        add_fact(session, primary, "reopened", actor, f"reopened for review: the citizen is {words}", now,
+        add_fact(session, primary, "reopened", actor, say("reopened for review: the citizen is {words}", words=words),
+                 now,
                  status_before=status_before, detail={"reason": "dissatisfied"})
     elif primary.status == "resolved":
         close(primary, now, None)
-        add_fact(session, primary, "closed", actor, f"closed: the citizen is {words}", now,
+        add_fact(session, primary, "closed", actor, say("closed: the citizen is {words}", words=words), now,
                  status_before=status_before)
     if primary.status != status_before:
         primary.version, primary.updated_at = primary.version + (primary is not row), now

@@ -33,6 +33,7 @@ STATUSES = ("received", "assigned", "accepted", "in_progress", "resolved", "clos
 STATUS_LABELS = {"received": N_("Received"), "assigned": N_("Assigned"), "accepted": N_("Accepted"),
                  "in_progress": N_("In progress"), "resolved": N_("Resolved"), "closed": N_("Closed"),
                  "reopened": N_("Reopened"), "merged": N_("Merged")}
+CLOCK_PHASES = {"response": N_("response"), "resolution": N_("resolution")}
 RESPONSE_PHASE = ("received", "assigned", "reopened")  # waiting for the department's first response
 RESOLUTION_PHASE = ("accepted", "in_progress")
 OPEN_STATUSES = RESPONSE_PHASE + RESOLUTION_PHASE  # on a clock
