@@ -320,7 +320,8 @@ class UpdateIncident(Command):
                     recalls = _release_units(session, incident, self.actor.name, now, "cancel")
             described = ", ".join(f"{k}={v}" for k, v in self.changes.items())
             add_event(session, incident, "status" if new_status else "updated", self.actor.name,
-                      say("changed {changes}", changes=described), now, status_before=status_before if new_status else None,
+                      say("changed {changes}", changes=described), now,
+                      status_before=status_before if new_status else None,
                       unit_id=incident.unit_id)
             record(session, self.actor.name, "incident.update", f"incident:{incident.id}", before, snapshot(incident))
             view = view_of(incident)

@@ -900,7 +900,8 @@ class RuleEngine:
                 self._changed = True
                 continue
             description = say("{rule} at {device}: {value}", rule=Term("msgid", rule.name),
-                              device=device.name or device.id, value=Term("alarm_value", [alarm_metric(rule), action.value, action.threshold]))
+                              device=device.name or device.id,
+                              value=Term("alarm_value", [alarm_metric(rule), action.value, action.threshold]))
             trigger = _trigger(rule, device, description, alarm_metric(rule), action.value, action.threshold,
                                action.started_at, action.observation.lon, action.observation.lat)
             outcome = RaiseAlarm(trigger).validate().run_in(session)

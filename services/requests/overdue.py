@@ -90,6 +90,7 @@ def settle_overdue_alarm(session: Session, row: WorkOrder, catalogue: Catalogue,
     if row.merged_into is None and view_of(row, catalogue, now).clock.state == "overdue":
         return
     clear_by_rule_in(session, OVERDUE_RULE, alarm_device(row.id), None,
-                     say("#{id} {status} by {actor}", id=row.id, status=Term("request_status", row.status), actor=actor),
+                     say("#{id} {status} by {actor}", id=row.id, status=Term("request_status", row.status),
+                         actor=actor),
                      actor)
     row.overdue_alarmed = False

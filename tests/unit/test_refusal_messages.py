@@ -9,7 +9,8 @@ from pathlib import Path
 from services.config import PROJECT_ROOT
 
 SOURCES = ("services", "api", "web", "pages", "components")
-# where each constructor takes its message: Refused(code, message), Refused.invalid(message), ApiError(status, code, message)
+# where each constructor takes its message: Refused(code, message), Refused.invalid(message),
+# ApiError(status, code, message)
 MESSAGE_AT = {"Refused": 1, "ApiError": 2, "forbidden": 0, "not_found": 0, "invalid": 0, "conflict": 1}
 
 
