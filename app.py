@@ -37,6 +37,9 @@ def create_app(runtime: Runtime) -> dash.Dash:
     # lets it through the Content-Security-Policy (web/gate.py)
     script = f"window.cityopsVocabulary = {json.dumps(for_javascript(), ensure_ascii=False)};".replace("</", "<\\/")
     app.index_string = app.index_string.replace("{%scripts%}", f"<script>{script}</script>{{%scripts%}}", 1)
+    # Dash wraps its scripts in a <footer>: a second "contentinfo" landmark beside the shell's (axe)
+    app.index_string = app.index_string.replace("<footer>", '<div class="dash-scripts">', 1).replace(
+        "</footer>", "</div>", 1)
     app.server.config["CITYOPS_INLINE_SCRIPTS"] = (script,)
     _page_language(app)
     register_api(app.server)

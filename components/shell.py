@@ -52,7 +52,7 @@ def shell(*, city_name: str, timezone: str, attribution: str, nav: list[tuple[st
             ]),
             user,
         ]),
-        html.Div(id=SHELL_ALARM_STRIP, className="shell-alarm-strip"),
+        html.Section(id=SHELL_ALARM_STRIP, className="shell-alarm-strip", **{"aria-label": _("Alarms")}),
         html.Main(content, className="shell-main"),
         html.Footer(className="shell-footer", children=[
             html.Span(_("Map data {attribution}", attribution=attribution)),

@@ -108,16 +108,17 @@ def _ctx() -> DispatchContext:
     return DispatchContext.of(current())
 
 
-def layout(**_query):
+def layout(incident: str | None = None, **_query):
+    """``/dispatch?incident=<id>`` (the scorecards' records link here) opens on that incident."""
     runtime = current()
     city = runtime.city
     minlon, minlat, maxlon, maxlat = city.bbox
     basemap = {name: city.basemap(name) for name in ("districts", "water", "parks", "buildings", "roads")}
     return html.Div(id=PAGE, className="dispatch-page", children=[
         dcc.Interval(id=TICK, interval=REFRESH_MS),
-        dcc.Store(id=SELECTED), dcc.Store(id=CHOSEN), dcc.Store(id=VERSION, data=0), dcc.Store(id=INTENT),
+        dcc.Store(id=SELECTED, data=int(incident) if str(incident).isdigit() else None), dcc.Store(id=CHOSEN), dcc.Store(id=VERSION, data=0), dcc.Store(id=INTENT),
         html.Div(className="dispatch-toolbar", children=[
-            html.Span(_("DISPATCH"), className="dispatch-title"),
+            html.H1(_("DISPATCH"), className="dispatch-title"),
             html.Div(id=COUNTS, className="dispatch-counts"),
             html.Div(id=MESSAGE, className="dispatch-message", role="status"),
             html.Span([_("J/K queue · D dispatch · C cancel · N new · Esc close")], className="dispatch-keys"),

@@ -40,6 +40,7 @@ from services.runtime import current
 dash.register_page(__name__, path="/", name=N_("Map"), order=0, title=lambda **_path: _("CityOps — operations map"))
 
 HISTORY_HOURS = 6
+STANDARD_CHOICE, STANDARD_CHOSEN = "map-standard-choice", "map-standard-chosen"
 
 
 def map_layers() -> list[tuple[str, str]]:
@@ -63,6 +64,7 @@ def map_view(*, dark: bool, standard: str, views: list[dict] | None = None, rota
     basemap_layers = {name: city.basemap(name) for name in ("districts", "water", "parks", "buildings", "roads")}
     layers = map_layers()
     return html.Div(className="map-view" + (" dark" if dark else ""), children=[
+        html.H1(_("Operations map"), className="visually-hidden"),  # for screen readers: the map is the page
         dcc.Interval(id=MAP_TICK, interval=1000),
         dcc.Store(id=MAP_PAYLOAD),
         dcc.Store(id=MAP_CLIENT, data={"epoch": None, "version": None}),
@@ -73,13 +75,19 @@ def map_view(*, dark: bool, standard: str, views: list[dict] | None = None, rota
             html.Div(id=MAP_VIEW_NAME, className="map-view-name", hidden=not rotate_s),
         ]),
         html.Div(className="map-sidebar", children=[
-            html.Div(className="map-standard", hidden=dark, children=[
-                html.Label(_("Air quality index"), htmlFor=MAP_STANDARD),
-                # a wall shows the standard of its link; a desk keeps the one chosen last
-                dcc.Dropdown(id=MAP_STANDARD, options=[{"label": _(title), "value": key} for key, title in STANDARDS.items()],
-                             value=standard, clearable=False, searchable=False,
-                             persistence=not dark, persistence_type="local"),
-            ]),
+            # toggle buttons (aria-pressed): Dash 4's dropdown and radio items fail axe (an aria-hidden focus
+            # proxy; options that nest their inputs)
+            html.Div(className="map-standard", hidden=dark, role="group",
+                     **{"aria-labelledby": "map-standard-title"}, children=[
+                         html.Span(_("Air quality index"), id="map-standard-title", className="map-standard-title"),
+                         *[html.Button(_(title), id={"type": STANDARD_CHOICE, "value": key}, type="button",
+                                       className="map-standard-choice",
+                                       **{"aria-pressed": "true" if key == standard else "false"})
+                           for key, title in STANDARDS.items()],
+                     ]),
+            dcc.Store(id=MAP_STANDARD, data=standard),
+            # a desk keeps the standard chosen last (in this browser); a wall shows the one of its link
+            dcc.Store(id=STANDARD_CHOSEN, storage_type="memory" if dark else "local"),
             legend_panel(layers),
         ]),
         side_panel(),
@@ -116,8 +124,25 @@ clientside_callback(
 
 # ---------------------------------------------------------------- air quality standard
 
+@callback(Output(MAP_STANDARD, "data"), Output(STANDARD_CHOSEN, "data"),
+          Input({"type": STANDARD_CHOICE, "value": ALL}, "n_clicks"), Input(STANDARD_CHOSEN, "data"),
+          prevent_initial_call=True)
+def pick_standard(clicks, chosen):
+    """A click chooses (and the desk's browser remembers it); on opening, the choice remembered wins."""
+    if isinstance(ctx.triggered_id, dict) and any(clicks or ()):
+        choice = ctx.triggered_id.get("value")
+        return (choice, choice) if choice in STANDARDS else (no_update, no_update)
+    return (chosen, no_update) if chosen in STANDARDS else (no_update, no_update)
+
+
+@callback(Output({"type": STANDARD_CHOICE, "value": ALL}, "aria-pressed"), Input(MAP_STANDARD, "data"),
+          State({"type": STANDARD_CHOICE, "value": ALL}, "id"))
+def show_standard(standard, buttons):
+    return ["true" if button["value"] == standard else "false" for button in buttons]
+
+
 @callback(Output(layer_id("air"), "hideout"), Output("map-legend-items-air", "children"),
-          Input(MAP_STANDARD, "value"))
+          Input(MAP_STANDARD, "data"))
 def choose_standard(standard):
     """The map's badges and the legend show the screen's one standard, named as its wall tile names it."""
     standard = standard if standard in STANDARDS else site_standard()

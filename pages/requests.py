@@ -87,7 +87,7 @@ def layout(order=None, **_query):
     return html.Div([
         dcc.Interval(id=TICK, interval=5000), dcc.Store(id=SELECTED, data=int(order) if str(order).isdigit() else None),
         dcc.Store(id=CHANGED, data=0), dcc.Store(id=ACTIONS_SHOWN),
-        html.Div([html.H2(_("Citizen requests")), filters], className="requests-head"), bulk,
+        html.Div([html.H1(_("Citizen requests")), filters], className="requests-head"), bulk,
         html.Div(id=MESSAGE, className="requests-message", role="status"),
         html.Div([
             html.Div(table, className="requests-queue"),

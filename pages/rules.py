@@ -9,7 +9,7 @@ from components.alarm_strip import severity_pill
 from services.aqi import STANDARDS
 from services.i18n import N_, _, ngettext
 from services.runtime import current
-from services.vocabulary import duration
+from services.vocabulary import DEVICE_TYPE_LABELS, duration, incident_kind, label_of, words
 from web.ui import acting, attempt, may
 
 dash.register_page(__name__, path="/rules", name=N_("Rules"), order=95,
@@ -72,16 +72,17 @@ def show_rules(_saved):
     for rule in ruleset.rules:
         incident = {"none": "—", "offer": _("offered"), "auto": _("opened automatically")}[rule.incident]
         if rule.incident != "none":
-            incident += f" (P{rule.incident_priority} {rule.incident_category}/{rule.incident_sub_category or ''})"
+            incident += (f" ({_('P{priority}', priority=rule.incident_priority)} "
+                         f"{incident_kind(rule.incident_category, rule.incident_sub_category)})")
         rows.append(html.Tr(className="" if rule.enabled else "is-disabled", children=[
             html.Td(severity_pill(rule.severity)),
             html.Td([html.Div(_(rule.name), className="alarm-rule"), html.Div(rule.id, className="alarm-muted")]),
-            html.Td(", ".join(rule.entity_types)),
+            html.Td(", ".join(label_of(DEVICE_TYPE_LABELS, kind) for kind in rule.entity_types)),
             html.Td(rule.explain()),
             html.Td(rule.scope.describe()),
             html.Td("—" if not rule.escalate_after_s else duration(rule.escalate_after_s)),
             html.Td(incident),
-            html.Td(f"{rule.category}/{rule.sub_category}"),
+            html.Td(f"{words(rule.category)} / {words(rule.sub_category)}"),
         ]))
     return html.Div([
         html.P(ngettext("{n} rule; AQI standard {standard}.", "{n} rules; AQI standard {standard}.",

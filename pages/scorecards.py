@@ -53,7 +53,7 @@ def layout(period: str = "month", district: str = CITY, kpi: str | None = None, 
     districts = [CITY, *district_names(runtime.city)]
     return html.Div(className="scorecards-page", children=[
         html.Div(className="scorecards-head", children=[
-            html.H2(_("Scorecards")),
+            html.H1(_("Scorecards")),
             dcc.RadioItems(id=PERIOD, value=period, inline=True, className="scorecards-periods",
                            options=[{"label": words, "value": value} for value, words in _period_words().items()]),
             dcc.Dropdown(id=START, clearable=False, className="scorecards-start"),

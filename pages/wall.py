@@ -43,7 +43,7 @@ def layout(**query):
 _figures_of_tick: dict[tuple, tuple] = {}  # per AQI standard and language: (snapshot epoch and version, the tiles)
 
 
-@callback(Output(WALL_FIGURES, "children"), Input(MAP_TICK, "n_intervals"), State(MAP_STANDARD, "value"))
+@callback(Output(WALL_FIGURES, "children"), Input(MAP_TICK, "n_intervals"), State(MAP_STANDARD, "data"))
 def refresh_figures(_n, standard):
     """Built once per tick and standard for all the walls (a dict item is replaced in one step)."""
     standard = standard if standard in STANDARDS else site_standard()

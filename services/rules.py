@@ -51,10 +51,10 @@ from services.audit import record
 from services.commands import Command, Refused
 from services.db import session_scope
 from services.devices import DEFAULT_INTERVAL_S, station_levels
-from services.i18n import Said, Term, say
+from services.i18n import Said, Term, _, say
 from services.models import Alarm, Device, RuleState, utcnow
 from services.telemetry import ENTITY_SPECS, TELEMETRY_TYPES, ObservationIn
-from services.vocabulary import duration
+from services.vocabulary import duration, label
 
 log = logging.getLogger("cityops.rules")
 
@@ -205,7 +205,7 @@ def aqi_floors(standard: str, index_needed: int) -> tuple[tuple[str, float], ...
             continue
         if sub_index(pollutant, low, standard) >= index_needed:
             return ()  # every reading may reach it: no prefilter
-        for _ in range(60):
+        for _step in range(60):
             middle = (low + high) / 2
             if sub_index(pollutant, middle, standard) >= index_needed:
                 high = middle
@@ -264,9 +264,10 @@ class Scope:
         return self.district is None or self.district == district
 
     def describe(self) -> str:
+        """The scope in words, in the reader's language (the Rules page)."""
         if self.devices is not None:
-            return "devices " + ", ".join(sorted(self.devices))
-        return f"district {self.district}" if self.district else "all devices"
+            return _("devices {devices}", devices=", ".join(sorted(self.devices)))
+        return _("district {district}", district=self.district) if self.district else _("all devices")
 
 
 @dataclass(frozen=True)
@@ -326,18 +327,21 @@ class Rule:
         return IncidentRequest(self.incident_category, self.incident_sub_category, self.incident_priority)
 
     def explain(self) -> str:
-        """The rule in one line, for the Rules page."""
+        """The rule in one line, in the reader's language, for the Rules page. The metric is named in words;
+        thresholds stay as the rules file writes them (``device.alert_level``, ``aqi.unhealthy_level``)."""
         if self.kind == "silence":
-            return f"no observation for {self.intervals:g} × the device's reporting interval"
+            return _("no observation for {n} × the device's reporting interval", n=f"{self.intervals:g}")
         per = f" / {self.per.text}" if self.per else ""
-        text = f"{self.metric}{per} {OP_SYMBOLS[self.op]} {self.threshold.text}"
+        text = f"{label(self.metric)}{per} {OP_SYMBOLS[self.op]} {self.threshold.text}"
         if self.for_s:
-            text += f" for {duration(self.for_s)}"
+            text = _("{condition} for {duration}", condition=text, duration=duration(self.for_s))
         clear = self.clear_threshold.text if self.clear_threshold else self.threshold.text
         if clear != self.threshold.text or self.clear_for_s:
-            text += f"; clears once past {clear}"
             if self.clear_for_s:
-                text += f" for {duration(self.clear_for_s)}"
+                text = _("{condition}; clears once past {threshold} for {duration}", condition=text,
+                         threshold=clear, duration=duration(self.clear_for_s))
+            else:
+                text = _("{condition}; clears once past {threshold}", condition=text, threshold=clear)
         return text
 
 

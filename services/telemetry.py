@@ -369,6 +369,8 @@ def _route(topic: str, root: str) -> tuple[str, str] | None:
             return None
     if len(rest) == 2 and rest[0] == "alerts":
         return None
+    if len(rest) in (3, 4) and rest[0] == "kpis":
+        return None  # CityOps's own KeyPerformanceIndicator messages (services/kpis/publish.py)
     if len(rest) == 3 and rest[0] == "requests" and rest[1]:
         if rest[2] == "status":
             return None  # CityOps's own status updates of citizen requests (services/requests/publish.py)

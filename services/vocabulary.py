@@ -104,7 +104,7 @@ CODE_WORDS = (
     N_("Weather"), N_("Rainfall"), N_("Snow"), N_("Ice"), N_("Wind"), N_("Security"), N_("Robbery"),
     N_("Assault"), N_("Suspicious action"), N_("Disturbance"), N_("Noise"), N_("Vandalism"), N_("Environment"),
     N_("Air pollution"), N_("Water pollution"), N_("Spill"), N_("Infrastructure"), N_("Streetlight"),
-    N_("Water leak"), N_("Fallen tree"), N_("Blocked drain"), N_("Graffiti"),
+    N_("Water leak"), N_("Fallen tree"), N_("Blocked drain"), N_("Graffiti"), N_("Device offline"),
     # what a vehicle says it is doing (SDM Vehicle serviceStatus), besides onRoute and onScene above
     N_("Parked"), N_("Patrolling"), N_("Returning"), N_("Broken"),
 )

@@ -45,6 +45,12 @@ MAX_TEXT = 4000  # GeoReport v2: a description of at most 4,000 characters
 REQUEST_ID_PREFIX = "CO-"
 
 
+def NO_PUBLISHER(_topic: str, _payload: dict) -> bool:  # noqa: N802 (a constant that is a function)
+    """A process without a broker connection (the simulator's hotline desk): its commands leave the status
+    updates to the ingest role's job (services/requests/jobs.py) instead of re-reading them at every step."""
+    return False
+
+
 @dataclass
 class RequestContext:
     """What the commands need from their process: database, city, catalogue, time zone, publishing."""
@@ -54,7 +60,7 @@ class RequestContext:
     catalogue_source: Callable[[], Catalogue]
     timezone: str
     topic_root: str
-    publish: Callable[[str, dict], bool] = lambda topic, payload: False
+    publish: Callable[[str, dict], bool] = NO_PUBLISHER
 
     @property
     def catalogue(self) -> Catalogue:
@@ -640,7 +646,7 @@ def assign_many(ctx: RequestContext, principal: Principal, order_ids: list[int],
 def publish_updates(ctx: RequestContext) -> int:
     from services.requests.publish import publish_pending
 
-    return publish_pending(ctx)
+    return 0 if ctx.publish is NO_PUBLISHER else publish_pending(ctx)
 
 
 def order_of_request(engine: Engine, request_id: str) -> int | None:

@@ -199,9 +199,9 @@ class HistoryDispatcher:
         return sorted((i for i in list_incidents(self.ctx.engine, ("new",), limit=5000)
                        if self.window.start <= i.created_at < self.window.end), key=lambda i: i.created_at)
 
-    def play(self, deadline: float) -> int:
+    def play(self, deadline: float, stop: threading.Event) -> int:
         pending = self.waiting()
-        while pending and time.monotonic() < deadline:
+        while pending and _going(deadline, stop):
             pending = [incident for incident in pending if not self.dispatch(incident)]
             if pending:
                 time.sleep(0.2)  # the units' replies are on their way through the ingest
@@ -262,7 +262,7 @@ class HistoryHotline:
         self.desk, self.window, self.publish = desk, window, publish
         self.steps = 0
 
-    def play(self, deadline: float) -> int:
+    def play(self, deadline: float, stop: threading.Event) -> int:
         ctx = self.desk.context()
         if ctx is None:
             return 0
@@ -271,14 +271,14 @@ class HistoryHotline:
         for _ in range(ROUNDS):
             rated = 0
             for seen in sorted(self.desk.read(ctx, self.window.end, limit=20_000), key=lambda o: o.requested_at):
-                if time.monotonic() > deadline:
+                if not _going(deadline, stop):
                     return self.steps
                 if seen.requested_at < self.window.end:  # read afresh: the orders before it were played meanwhile
                     rated += self.play_order(ctx, self.desk.seen(ctx, seen.id, self.window.end))
             log.info("history: hotline round played (%d steps so far)", self.steps)
             if not rated:
                 break
-            self.wait_for_ratings(ctx, deadline)
+            self.wait_for_ratings(ctx, deadline, stop)
         return self.steps
 
     def play_order(self, ctx, seen) -> int:
@@ -313,7 +313,7 @@ class HistoryHotline:
             waited, acts = (waited, middle) if act(middle) is not None else (middle, acts)
         return act(acts), acts
 
-    def wait_for_ratings(self, ctx, deadline: float) -> None:
+    def wait_for_ratings(self, ctx, deadline: float, stop: threading.Event) -> None:
         """Until the ratings published are stored (the orders leave 'resolved'), or a while."""
         def unrated() -> int:
             with ctx.engine.connect() as connection:
@@ -321,7 +321,7 @@ class HistoryHotline:
                     WorkOrder.status == "resolved", WorkOrder.rated_at.is_(None),
                     WorkOrder.resolved_at < self.window.end)).scalar_one()
         before, settled_at = unrated(), time.monotonic()
-        while time.monotonic() < min(deadline, settled_at + 30):
+        while _going(min(deadline, settled_at + 30), stop):
             time.sleep(0.5)
             now = unrated()
             if now == before and time.monotonic() - settled_at > 2:
@@ -377,15 +377,15 @@ class Sender:
     """Publishes with the simulator's account; survives the broker's loss (reconnects, resends what
     was not acknowledged) until the play's deadline."""
 
-    def __init__(self, settings, seed: int, deadline: float):
-        self.settings, self.seed, self.deadline = settings, seed, deadline
+    def __init__(self, settings, seed: int, deadline: float, stop: threading.Event):
+        self.settings, self.seed, self.deadline, self.stop = settings, seed, deadline, stop
         self.client: aiomqtt.Client | None = None
 
     async def send(self, messages: list[OutgoingMessage]) -> None:
         from .runner import MAX_BACKOFF_S, _client, _flush
 
         pending, backoff = deque(messages), 0.5
-        while pending and time.monotonic() < self.deadline:
+        while pending and _going(self.deadline, self.stop):
             try:
                 if self.client is None:
                     self.client = _client(self.settings, self.seed, "history")
@@ -410,7 +410,7 @@ async def _play(runtime, sim, window, stop, deadline, dispatch_ctx, desk) -> Pla
     counts = PlayCounts()
     queue: asyncio.Queue[list[OutgoingMessage]] = asyncio.Queue()
     loop = asyncio.get_running_loop()
-    sender = Sender(runtime.settings, sim.seed, deadline)
+    sender = Sender(runtime.settings, sim.seed, deadline, stop)
 
     def publish(messages: list[OutgoingMessage]) -> None:  # from the players' threads
         if messages:
@@ -437,7 +437,8 @@ async def _play(runtime, sim, window, stop, deadline, dispatch_ctx, desk) -> Pla
         log.info("history: the reports are received")
         dispatcher = HistoryDispatcher(dispatch_ctx, sim.seed, window, publish)
         hotline = HistoryHotline(desk, window, publish)
-        players = asyncio.gather(asyncio.to_thread(dispatcher.play, deadline), asyncio.to_thread(hotline.play, deadline))
+        players = asyncio.gather(asyncio.to_thread(dispatcher.play, deadline, stop),
+                                 asyncio.to_thread(hotline.play, deadline, stop))
         while not players.done() or not queue.empty():
             try:
                 batch = await asyncio.wait_for(queue.get(), 0.2)
@@ -452,6 +453,11 @@ async def _play(runtime, sim, window, stop, deadline, dispatch_ctx, desk) -> Pla
     return counts
 
 
+def _going(deadline: float, stop: threading.Event) -> bool:
+    """A player goes on until its deadline or the server stopping (its threads would hold the exit)."""
+    return time.monotonic() < deadline and not stop.is_set()
+
+
 def _catch_up(engine, start: datetime, published: int, deadline: float, stop: threading.Event) -> None:
     """Until the ingest stored (nearly) every past observation published, or stopped storing more."""
     def stored() -> int:
@@ -459,7 +465,7 @@ def _catch_up(engine, start: datetime, published: int, deadline: float, stop: th
             return connection.execute(select(func.count()).select_from(Observation)
                                       .where(Observation.observed_at >= start)).scalar_one()
     seen, settled_at = -1, time.monotonic()
-    while time.monotonic() < deadline and not stop.is_set():
+    while _going(deadline, stop):
         now = stored()
         if now >= published * CAUGHT_UP:
             return
@@ -473,7 +479,7 @@ def _catch_up(engine, start: datetime, published: int, deadline: float, stop: th
 def _wait_received(engine, report_ids: set[str], deadline: float, stop: threading.Event) -> None:
     """Until the ingest turned the past's reports into orders and incidents (the count settles)."""
     seen, settled_at = -1, time.monotonic()
-    while time.monotonic() < deadline and not stop.is_set():
+    while _going(deadline, stop):
         now = received_count(engine, report_ids)
         if now >= len(report_ids):
             return

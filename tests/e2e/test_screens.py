@@ -123,6 +123,33 @@ def test_the_wall_names_one_aqi_standard_on_its_tile_its_legend_and_its_map(serv
     assert shown["values"][code] != shown["values"][other]  # the two standards tell apart here
 
 
+def test_a_desk_chooses_the_aqi_standard_with_a_button_and_keeps_it_after_a_reload(served_city, browser):
+    """The map's standard is a pair of toggle buttons (aria-pressed), remembered by the desk's browser."""
+    sign_in(browser, served_city, "manager", "/")
+    set_viewport(browser, *WALL)
+
+    def pressed() -> dict:
+        return browser.execute_script("""return Object.fromEntries(Array.from(
+            document.querySelectorAll('.map-standard-choice')).map(function (b) {
+                return [b.textContent.replace('✓', '').trim(), b.getAttribute('aria-pressed')]; }));""")
+
+    def in_standard(name: str, code: str):
+        shown, buttons = aqi_shown(browser), pressed()
+        return shown if shown["legend"].startswith(f"{name} · ") and shown["badges"] \
+            and set(shown["badges"]) <= set(shown["values"][code]) and list(buttons.values()).count("true") == 1 \
+            else None
+
+    wait_until(lambda: in_standard("US AQI", "us"), PAGE_TIMEOUT_S, interval=0.3, message="the map in US AQI first")
+    assert pressed() == {"US EPA (2024 PM2.5)": "true", "China HJ 633-2012": "false"}
+    wait_until(lambda: click(browser, '[id*="cn-hj633-2012"]'), PAGE_TIMEOUT_S, interval=0.2, message="a click")
+    wait_until(lambda: in_standard("China AQI", "cn"), PAGE_TIMEOUT_S, interval=0.3,
+               message=f"the map in China AQI ({aqi_shown(browser)})")
+    assert pressed() == {"US EPA (2024 PM2.5)": "false", "China HJ 633-2012": "true"}
+    browser.refresh()
+    wait_until(lambda: in_standard("China AQI", "cn"), PAGE_TIMEOUT_S, interval=0.3,
+               message="the choice kept after a reload")
+
+
 def click(browser, selector: str) -> bool:
     """A real click (a user gesture, unlike a script's), on an element the page may re-render meanwhile."""
     try:

@@ -173,7 +173,7 @@ def test_the_shell_comes_from_the_catalogue(screens):
 
 
 PAGES = ["/", "/wall", "/alarms", "/alarms?alarm=1", "/dispatch", "/status", "/sensors", "/admin/users",
-         "/admin/displays", "/requests", "/requests?order=1", "/scorecards"]
+         "/admin/displays", "/requests", "/requests?order=1", "/scorecards", "/rules"]
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -244,3 +244,19 @@ def test_the_requests_callbacks_come_from_the_catalogue(screens):
     check(screens, screens.call("take_call", [1], ["POT", 60.1705, 24.9445, "", "Testikatu pothole", 0]),
           "a call registered")
 
+
+
+def test_the_rules_table_comes_from_the_catalogue(screens):
+    """Conditions and scopes in words; thresholds and device ids stay as the rules file writes them."""
+    from services.rules import parse_rules
+
+    ruleset = parse_rules((PROJECT_ROOT / "config" / "rules.yaml").read_text(encoding="utf-8"), "us-epa-2024")
+    expressions = {word.lower() for rule in ruleset.rules for ref in (rule.threshold, rule.per, rule.clear_threshold)
+                   if ref is not None for word in WORD.findall(ref.text)}
+    expressions |= {word.lower() for rule in ruleset.rules for name in (rule.id, *(rule.scope.devices or ()))
+                    for word in WORD.findall(name)}
+    table = screens.call("show_rules", [0])
+    texts = list(visible_texts(table))
+    assert texts, "the rules table: nothing to read"
+    problems = untranslated(texts, screens.data_words | expressions)
+    assert not problems, f"the rules table: text not from the catalogue: {problems[:12]}"

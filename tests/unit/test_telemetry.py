@@ -473,6 +473,14 @@ def test_a_recorded_at_in_the_future_or_unreadable_is_never_taken():
     assert refused.replies == [] and refused.rejections[0].reason == "invalid_timestamp"
 
 
+@pytest.mark.parametrize("topic", ["city/kpis/emergency.total_p90/city", "city/kpis/environment.pm25_mean/Kamppi/day"])
+def test_own_kpi_topics_are_ignored_not_rejected(topic):
+    """The scorecards publish KeyPerformanceIndicator messages under <root>/kpis/ (services/kpis/publish.py);
+    the ingest reads <root>/# and must not count its own messages as wrong-topic rejections."""
+    result = parse(topic, {"id": "KeyPerformanceIndicator:x", "type": "KeyPerformanceIndicator", "kpiValue": 1})
+    assert result.ignored and result.rejections == [] and result.observations == []
+
+
 def test_own_command_topic_is_ignored():
     result = parse("city/units/amb-7/cmd", {"cmdId": "c-42", "command": "dispatch"})
     assert result.ignored and result.rejections == [] and result.replies == []
