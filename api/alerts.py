@@ -20,6 +20,7 @@ from services.alarms import (
     list_alarms,
     OpenIncidentFromAlarm,
 )
+from services.i18n import _
 from services.runtime import current
 
 _ID = Parameter("alarm_id", "path", "alarm id", ID64)
@@ -55,7 +56,7 @@ def alert(alarm_id: int):
     engine = current().engine
     view = get_alarm(engine, alarm_id)
     if view is None:
-        raise ApiError(404, "not_found", f"no alarm {alarm_id}", "alarm_id")
+        raise ApiError(404, "not_found", _("no alarm {alarm_id}", alarm_id=alarm_id), "alarm_id")
     return jsonify({**view.as_json(), "history": [event.as_json() for event in alarm_history(engine, alarm_id)]})
 
 

@@ -26,6 +26,7 @@ from werkzeug.exceptions import HTTPException
 
 from services.access.principal import Principal
 from services.commands import Refused, authorize
+from services.i18n import _
 from services.runtime import current
 from services.telemetry import Rejected, parse_time
 
@@ -81,7 +82,8 @@ def endpoint(path: str, summary: str, *, method: str = "GET", role: str | None =
                 require(role)
             for name, value in kwargs.items():
                 if isinstance(value, int) and value > largest.get(name, ID64["maximum"]):
-                    raise ApiError(404, "not_found", f"no {name.removesuffix('_id')} {value}", name)
+                    raise ApiError(404, "not_found", _("no {what} {value}",
+                                                       what=name.removesuffix("_id"), value=value), name)
             if body is not None:
                 kwargs["body"] = request_body(body)
             return view(**kwargs)
@@ -102,14 +104,38 @@ def request_body(model: type[BaseModel]) -> BaseModel:
     else:
         raw = request.get_json(silent=True)
     if not isinstance(raw, dict):
-        raise ApiError(400, "invalid_body", "send a JSON object (Content-Type: application/json)", "body")
+        raise ApiError(400, "invalid_body", _("send a JSON object (Content-Type: application/json)"), "body")
     try:
         return model.model_validate(raw)
     except ValidationError as error:
         problem = error.errors(include_url=False, include_input=False)[0]
         field = str(problem["loc"][0]) if problem["loc"] else "body"  # the body's field, as commands name them
         where = ".".join(str(part) for part in problem["loc"]) or "body"
-        raise ApiError(422, "invalid_value", f"{where}: {problem['msg']}", field) from None
+        raise ApiError(422, "invalid_value", _("{where}: {problem}",
+                                               where=where, problem=problem['msg']), field) from None
+
+
+@blueprint.before_request
+def _speak_the_callers_language() -> None:
+    """The API answers (its refusals' messages) in the caller's language, chosen as for pages (web/language.py:
+    the user's saved language, else Accept-Language). Behind the web gate that is done already."""
+    if "locale" in g:
+        return
+    from web import language
+    from web.gate import identify
+
+    if "identity" not in g:  # the API served without the web gate (an app of its own, tests)
+        g.identity = identify()
+    language.choose(g.identity)
+
+
+def _leave_the_callers_language(_error=None) -> None:
+    from web import language
+
+    language.end()
+
+
+blueprint.teardown_request(_leave_the_callers_language)
 
 
 def require(permission: str) -> Principal:
@@ -148,9 +174,10 @@ def int_arg(name: str, default: int, low: int, high: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ApiError(400, "invalid_value", f"{name} must be an integer", name) from None
+        raise ApiError(400, "invalid_value", _("{name} must be an integer", name=name), name) from None
     if not low <= value <= high:
-        raise ApiError(400, "invalid_value", f"{name} must be between {low} and {high}", name)
+        raise ApiError(400, "invalid_value", _("{name} must be between {low} and {high}",
+                                               name=name, low=low, high=high), name)
     return value
 
 
@@ -167,7 +194,7 @@ def _refused(error: Refused):
     """The one place a refusal becomes HTTP: 401 / 403 / 404 / 409 / 422 / 429 with its code and message."""
     body = error.as_json()
     if error.status == 401:
-        body["message"] = "send Authorization: Bearer <token> (see README: API tokens) or sign in"
+        body["message"] = _("send Authorization: Bearer <token> (see README: API tokens) or sign in")
     return jsonify({"error": body}), error.status
 
 
@@ -180,12 +207,12 @@ def _http_error(error: HTTPException):
 @blueprint.errorhandler(Exception)
 def _unexpected(error: Exception):
     log.exception("API request failed: %s %s", request.method, request.path)
-    return jsonify({"error": {"code": "internal", "message": "the server could not answer; see its log"}}), 500
+    return jsonify({"error": {"code": "internal", "message": _("the server could not answer; see its log")}}), 500
 
 
 def api_not_found(path: str) -> Response:
     """JSON 404 for any unknown path under /api/v1 (registered on the app, see register_api)."""
-    return jsonify({"error": {"code": "not_found", "message": f"no endpoint /api/v1/{path}"}}), 404
+    return jsonify({"error": {"code": "not_found", "message": _("no endpoint {path}", path=f"/api/v1/{path}")}}), 404
 
 
 def _json(schema: dict) -> dict:

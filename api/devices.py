@@ -7,6 +7,7 @@ from api import models
 from api.core import ApiError, Parameter, endpoint, int_arg, time_arg
 from services.devices import device_observations, get_device, list_devices
 from services.health import health_report
+from services.i18n import _
 from services.rejections import list_rejections
 from services.runtime import current
 from services.telemetry import REASONS
@@ -41,7 +42,7 @@ def devices():
 def device(device_id: str):
     view = get_device(current().engine, device_id)
     if view is None:
-        raise ApiError(404, "not_found", f"no device {device_id!r}", "device_id")
+        raise ApiError(404, "not_found", _("no device {device_id}", device_id=repr(device_id)), "device_id")
     return jsonify(view.as_json())
 
 
@@ -55,10 +56,10 @@ def device(device_id: str):
 def observations(device_id: str):
     engine = current().engine
     if get_device(engine, device_id) is None:
-        raise ApiError(404, "not_found", f"no device {device_id!r}", "device_id")
+        raise ApiError(404, "not_found", _("no device {device_id}", device_id=repr(device_id)), "device_id")
     since, until = time_arg("since"), time_arg("until")
     if since and until and since > until:
-        raise ApiError(400, "invalid_range", "since must not be after until", "since")
+        raise ApiError(400, "invalid_range", _("since must not be after until"), "since")
     limit = int_arg("limit", 1000, 1, 10_000)
     rows = device_observations(engine, device_id, since=since, until=until, limit=limit)
     return jsonify({"device_id": device_id, "observations": [row.as_json() for row in rows], "count": len(rows)})
@@ -73,7 +74,8 @@ def observations(device_id: str):
 def rejected_messages():
     reason = request.args.get("reason") or None
     if reason is not None and reason not in REASONS:
-        raise ApiError(400, "invalid_value", f"reason must be one of {', '.join(sorted(REASONS))}", "reason")
+        raise ApiError(400, "invalid_value", _("reason must be one of {choices}",
+                                               choices=', '.join(sorted(REASONS))), "reason")
     rows = list_rejections(current().engine, reason=reason, limit=int_arg("limit", 100, 1, 1000))
     return jsonify({"rejected": [row.as_json() for row in rows], "count": len(rows), "reasons": REASONS})
 

@@ -12,6 +12,7 @@ from api import models
 from api.core import ID32, ApiError, Parameter, endpoint, int_arg, run
 from services.dispatch import (CreateIncident, DispatchContext, DispatchUnit, ResolveIncident, UpdateIncident,
                                recommend)
+from services.i18n import _
 from services.incidents import DISPOSITIONS, OPEN_STATUSES, STATUSES, get_incident, incident_timeline, list_incidents
 from services.runtime import current
 
@@ -25,7 +26,7 @@ def context() -> DispatchContext:
 def _incident_or_404(incident_id: int):
     incident = get_incident(current().engine, incident_id)
     if incident is None:
-        raise ApiError(404, "not_found", f"no incident #{incident_id}", "incident_id")
+        raise ApiError(404, "not_found", _("no incident #{incident_id}", incident_id=incident_id), "incident_id")
     return incident
 
 
@@ -44,7 +45,8 @@ def incidents():
         statuses = tuple(s.strip() for s in raw.split(",") if s.strip())
         bad = [s for s in statuses if s not in STATUSES]
         if bad or not statuses:
-            raise ApiError(400, "invalid_value", f"status must be open, all, or among {', '.join(STATUSES)}", "status")
+            raise ApiError(400, "invalid_value", _("status must be open, all, or among {choices}",
+                                                   choices=', '.join(STATUSES)), "status")
     views = list_incidents(current().engine, statuses, limit=int_arg("limit", 500, 1, 2000))
     return jsonify({"incidents": [v.as_json() for v in views], "count": len(views)})
 

@@ -18,6 +18,7 @@ from services.adapters.iot_agent import (
     save_group,
     service_group_from,
 )
+from services.i18n import _
 from services.runtime import current
 
 
@@ -54,7 +55,7 @@ def save_iot_service_groups(body: models.IotServiceGroups):
           parameters=(Parameter("apikey", "path", "the group's apikey", {"type": "string"}),), response=models.Deleted)
 def remove_iot_service_group(apikey: str):
     if not delete_group(current().engine, apikey, principal=g.principal):
-        raise ApiError(404, "not_found", f"no service group with apikey {apikey!r}", "apikey")
+        raise ApiError(404, "not_found", _("no service group with apikey {apikey}", apikey=repr(apikey)), "apikey")
     return jsonify({"deleted": apikey})
 
 
@@ -79,5 +80,6 @@ def save_iot_devices(body: models.IotDevices):
                       Parameter("device_id", "path", "the device id", {"type": "string"})), response=models.Deleted)
 def remove_iot_device(apikey: str, device_id: str):
     if not delete_device(current().engine, apikey, device_id, principal=g.principal):
-        raise ApiError(404, "not_found", f"no device {device_id!r} under apikey {apikey!r}", "device_id")
+        raise ApiError(404, "not_found", _("no device {device_id} under apikey {apikey}",
+                                           device_id=repr(device_id), apikey=repr(apikey)), "device_id")
     return jsonify({"deleted": f"{apikey}/{device_id}"})

@@ -7,7 +7,7 @@ from flask import Response, g, jsonify, request
 
 from api import models
 from api.core import ApiError, Parameter, endpoint, run, time_arg
-from services.i18n import current_locale
+from services.i18n import _, current_locale
 from services.kpis.catalogue import catalogue_of
 from services.kpis.export import export_rows, to_csv
 from services.kpis.periods import PERIODS
@@ -65,7 +65,7 @@ def kpi_targets():
     kpi = _known("kpi", request.args.get("kpi"), [entry.key for entry in catalogue])
     year = request.args.get("year") or str(local_year(utcnow(), runtime.timezone))
     if not year.isdigit():
-        raise ApiError(400, "invalid_value", "year must be a year like 2026", "year")
+        raise ApiError(400, "invalid_value", _("year must be a year like 2026"), "year")
     with session_scope(runtime.engine) as session:
         targets = list_targets(session, catalogue, int(year), district, kpi)
     return jsonify({"targets": [target.as_json() for target in targets], "count": len(targets)})
@@ -87,13 +87,14 @@ def set_kpi_target(body: models.KpiTargetChange):
 def _choice(name: str, allowed: tuple[str, ...], default: str) -> str:
     value = request.args.get(name) or default
     if value not in allowed:
-        raise ApiError(400, "invalid_value", f"{name} must be one of {', '.join(allowed)}", name)
+        raise ApiError(400, "invalid_value", _("{name} must be one of {choices}",
+                                               name=name, choices=', '.join(allowed)), name)
     return value
 
 
 def _known(name: str, value: str | None, known: list[str]) -> str | None:
     if value and value not in known:
-        raise ApiError(400, "invalid_value", f"unknown {name} {value!r}", name)
+        raise ApiError(400, "invalid_value", _("unknown {name} {value}", name=name, value=repr(value)), name)
     return value or None
 
 

@@ -5,6 +5,7 @@ from flask import jsonify
 
 from api import models
 from api.core import ApiError, Parameter, endpoint
+from services.i18n import _
 from services.layers import layer_names, load_plugins
 from services.runtime import current
 
@@ -15,7 +16,8 @@ from services.runtime import current
 def layer(name: str):
     load_plugins()
     if name not in layer_names():
-        raise ApiError(404, "not_found", f"no layer {name!r}; layers: {', '.join(layer_names())}", "name")
+        raise ApiError(404, "not_found", _("no layer {name}; layers: {choices}",
+                                           name=repr(name), choices=', '.join(layer_names())), "name")
     snapshot = current().snapshots().current()
     state = snapshot.layers.get(name)
     features = [] if state is None else [fs.feature for fs in state.features.values()]

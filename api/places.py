@@ -5,6 +5,7 @@ from flask import jsonify, request
 
 from api import models
 from api.core import ApiError, Parameter, endpoint
+from services.i18n import _
 from services.places import SEARCH_LIMIT, search_places
 from services.runtime import current
 
@@ -20,9 +21,10 @@ MAX_LIMIT = 50
 def places():
     text = request.args.get("q", "")
     if len(text) > 200:
-        raise ApiError(400, "invalid_value", "q must be at most 200 characters", "q")
+        raise ApiError(400, "invalid_value", _("q must be at most 200 characters"), "q")
     raw_limit = request.args.get("limit", str(SEARCH_LIMIT))
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
-        raise ApiError(400, "invalid_value", f"limit must be a whole number from 1 to {MAX_LIMIT}", "limit")
+        raise ApiError(400, "invalid_value", _("limit must be a whole number from 1 to {MAX_LIMIT}",
+                                               MAX_LIMIT=MAX_LIMIT), "limit")
     found = search_places(current().city, text, int(raw_limit))
     return jsonify({"places": [place.as_json() for place in found], "count": len(found)})

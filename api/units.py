@@ -7,6 +7,7 @@ from api import models
 from api.core import ApiError, Parameter, endpoint, run
 from api.incidents import context
 from services.dispatch import ReturnUnit
+from services.i18n import _
 from services.runtime import current
 from services.units import UNIT_STATUSES, get_unit, list_units
 
@@ -20,7 +21,8 @@ _ID = Parameter("unit_id", "path", "unit id", {"type": "string"})
 def units():
     status = request.args.get("status") or None
     if status is not None and status not in UNIT_STATUSES:
-        raise ApiError(400, "invalid_value", f"status must be one of {', '.join(UNIT_STATUSES)}", "status")
+        raise ApiError(400, "invalid_value", _("status must be one of {choices}",
+                                               choices=', '.join(UNIT_STATUSES)), "status")
     views = [u for u in list_units(current().engine) if status is None or u.status == status]
     return jsonify({"units": [u.as_json() for u in views], "count": len(views)})
 
@@ -29,7 +31,7 @@ def units():
 def unit(unit_id: str):
     view = get_unit(current().engine, unit_id)
     if view is None:
-        raise ApiError(404, "not_found", f"no unit {unit_id!r}", "unit_id")
+        raise ApiError(404, "not_found", _("no unit {unit_id}", unit_id=repr(unit_id)), "unit_id")
     return jsonify(view.as_json())
 
 

@@ -7,7 +7,8 @@ from dash import dcc, html
 
 from components.alarm_strip import severity_pill
 from components.drill import drill_badge
-from services.i18n import N_, _
+from services.alarms import shown_description
+from services.i18n import N_, _, recorded
 from services.vocabulary import SEVERITY_LABELS, alarm_value, duration, label_of, site_time, words
 
 KIND_LABELS = {"raised": N_("Raised"), "repeated": N_("Repeated"), "reactivated": N_("Re-activated"),
@@ -100,7 +101,7 @@ def alarm_detail(alarm, history, timezone: str, offers_incident: bool, ids: dict
             severity_pill(alarm.severity, alarm.escalated), html.H2(f"#{alarm.id} {_(alarm.rule_name)}"),
             *state_badges(alarm),
         ]),
-        html.P(alarm.description, className="alarm-detail-description"),
+        html.P(shown_description(alarm, history), className="alarm-detail-description"),
         html.Dl([item for label, value in facts for item in (html.Dt(label), html.Dd(value))],
                 className="alarm-facts"),
         html.Div(className="alarm-detail-forms", children=None if not may_act else [
@@ -118,7 +119,7 @@ def alarm_detail(alarm, history, timezone: str, offers_incident: bool, ids: dict
             html.Li([html.Span(site_time(event.at, timezone), className="alarm-history-time"),
                      html.Span(label_of(KIND_LABELS, event.kind), className=f"alarm-history-kind kind-{event.kind}"),
                      html.Span(event.actor, className="alarm-history-actor"),
-                     html.Span(event.text or "", className="alarm-history-text")])
+                     html.Span(recorded(event.text, event.data), className="alarm-history-text")])
             for event in reversed(history)
         ]),
     ])

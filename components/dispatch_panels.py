@@ -17,9 +17,10 @@ from services.incidents import (
     SEVERITY_OF_PRIORITY,
     IncidentView,
     TimelineEntry,
+    shown_escalation,
     iso,
 )
-from services.i18n import _
+from services.i18n import _, recorded
 from services.places import KIND_LABELS as PLACE_KIND_LABELS
 from services.units import Candidate, UnitView
 from services.vocabulary import (
@@ -174,7 +175,7 @@ def incident_detail(incident: IncidentView | None, candidates: list[Candidate], 
         html.Span(incident_kind(incident.category, incident.sub_category), className="detail-title"),
         status_badge(incident.status, INCIDENT_STATUS_LABELS),
     ])
-    banner = html.Div([_("ESCALATED — "), incident.escalation_reason or ""], className="escalation-banner") \
+    banner = html.Div([_("ESCALATED — "), shown_escalation(incident, timeline)], className="escalation-banner") \
         if incident.escalated else None
     return [
         header, banner,
@@ -222,7 +223,7 @@ def timeline_list(timeline: list[TimelineEntry], timezone: str) -> html.Ol:
         html.Li(className=f"tl-{entry.kind}", children=[
             html.Span(site_time(entry.at, timezone, seconds=True), className="mono tl-time"),
             html.Span(entry.actor, className="tl-actor"),
-            html.Span(entry.message, className="tl-message"),
+            html.Span(recorded(entry.message, entry.detail), className="tl-message"),
         ]) for entry in reversed(timeline)
     ])
 

@@ -6,9 +6,9 @@ import dash_leaflet as dl
 from dash import html
 
 from components.live_map import basemap
-from services.i18n import N_, _, current_locale
+from services.i18n import N_, _, in_language, recorded
 from services.requests.layer import STATE_COLOURS
-from services.requests.orders import SATISFACTION, STATUS_LABELS
+from services.requests.orders import CLOCK_PHASES, SATISFACTION, STATUS_LABELS
 from services.vocabulary import duration, label_of, site_time
 
 REQUESTS_MAP = "requests-map"
@@ -16,7 +16,6 @@ REQUESTS_MAP_POINTS = "requests-map-points"
 NEW_CALL_COLOUR = "#1d5fa8"
 
 DUE_LABELS = {"on_time": N_("on time"), "due_soon": N_("due soon"), "overdue": N_("OVERDUE")}
-CLOCK_PHASES = {"response": N_("response"), "resolution": N_("resolution")}
 # the kinds of a request's timeline facts (services/requests/commands.py, overdue.py)
 FACT_KINDS = {"received": N_("received"), "assigned": N_("assigned"), "transferred": N_("transferred"),
               "accepted": N_("accepted"), "started": N_("started"), "resolved": N_("resolved"),
@@ -24,13 +23,8 @@ FACT_KINDS = {"received": N_("received"), "assigned": N_("assigned"), "transferr
               "rated": N_("rated"), "overdue": N_("overdue")}
 
 
-def in_language(english: str | None, chinese: str | None) -> str | None:
-    """A catalogue's own name (services, departments) in the screen's language, English where it has no other."""
-    return chinese if current_locale() == "zh" and chinese else english
-
-
 def service_name(order) -> str:
-    return in_language(order.service_label, order.service_label_zh)
+    return order.shown_service
 
 
 def department_name(order) -> str | None:
@@ -38,7 +32,7 @@ def department_name(order) -> str | None:
 
 
 def order_label(order) -> str:
-    return f"#{order.id} {service_name(order)}"
+    return order.shown_label
 
 
 def countdown(seconds_left: float | None) -> str:
@@ -89,10 +83,10 @@ def order_card(order, timezone: str) -> html.Div:
 
 
 def timeline(facts, timezone: str) -> html.Ol:
-    """The facts as recorded; their messages were written in English when they happened (see issue 14's note)."""
+    """The facts as recorded, each in the reader's language (as said when it happened; a person's words as written)."""
     return html.Ol([html.Li([html.Span(site_time(f.at, timezone), className="when"), " ",
                              html.Strong(label_of(FACT_KINDS, f.kind)), " — ",
-                             html.Span(f.message, className="tl-message"), " ",
+                             html.Span(recorded(f.message, f.detail), className="tl-message"), " ",
                              html.Span(f"({f.actor})", className="who")])
                     for f in facts], className="request-timeline")
 

@@ -29,6 +29,7 @@ from services.access.principal import Principal
 from services.audit import record
 from services.commands import Command, Refused
 from services.db import session_scope
+from services.i18n import Said, Term, _, recorded, say, with_said
 from services.models import Alarm, AlarmEvent, utcnow
 
 log = logging.getLogger("cityops.alarms")
@@ -121,6 +122,17 @@ class AlarmEventView:
 
 
 STATE_FILTERS = ("open", "active", "cleared", "unacknowledged", "acknowledged", "escalated", "all")
+RAISING_KINDS = ("raised", "repeated", "reactivated")  # the history entries that (re)write the description
+
+
+def shown_description(alarm, history: list[AlarmEventView]) -> str:
+    """The alarm's description in the reader's language: as said by the newest raising in its history, whose
+    text is the description's English, else as stored (a rule's own words, alarms older than this)."""
+    raising = max((event for event in history if event.kind in RAISING_KINDS), key=lambda event: event.at,
+                  default=None)
+    if raising is None or raising.text != alarm.description:
+        return alarm.description
+    return recorded(alarm.description, raising.data)
 
 
 @dataclass(frozen=True)
@@ -136,12 +148,14 @@ class AlarmFilter:
 
     def validate(self) -> "AlarmFilter":
         if self.state not in STATE_FILTERS:
-            raise Refused("invalid_value", f"state must be one of {', '.join(STATE_FILTERS)}", 400, "state")
+            raise Refused("invalid_value", _("state must be one of {choices}",
+                                             choices=', '.join(STATE_FILTERS)), 400, "state")
         for severity in self.severities:
             if severity not in SEVERITIES:
-                raise Refused("invalid_value", f"severity must be one of {', '.join(SEVERITIES)}", 400, "severity")
+                raise Refused("invalid_value", _("severity must be one of {choices}",
+                                                 choices=', '.join(SEVERITIES)), 400, "severity")
         if self.since and self.until and self.since > self.until:
-            raise Refused("invalid_range", "since must not be after until", 400, "since")
+            raise Refused("invalid_range", _("since must not be after until"), 400, "since")
         return self
 
 
@@ -230,9 +244,13 @@ def _snapshot(alarm: Alarm) -> dict:
             "repeat_count": alarm.repeat_count, "incident_id": alarm.incident_id}
 
 
-def _event(session: Session, alarm: Alarm, kind: str, actor: str, text: str | None = None,
+def _event(session: Session, alarm: Alarm, kind: str, actor: str, text: Said | str | None = None,
            data: dict | None = None, now: datetime | None = None) -> None:
-    session.add(AlarmEvent(alarm_id=alarm.id, at=now or utcnow(), kind=kind, actor=actor, text=text, data=data))
+    """An entry of the alarm's history: ``text`` stored in English, with what was said (a ``Said``) for the
+    screens (services/i18n.py ``recorded``); a ``str`` is a person's or a rule's own words."""
+    said = text if isinstance(text, Said) else None
+    session.add(AlarmEvent(alarm_id=alarm.id, at=now or utcnow(), kind=kind, actor=actor,
+                           text=said.english if said else text, data=with_said(data, said)))
 
 
 def _touch(alarm: Alarm, now: datetime, publish: bool = True) -> None:
@@ -245,10 +263,10 @@ def _touch(alarm: Alarm, now: datetime, publish: bool = True) -> None:
 
 def _load_for_update(session: Session, alarm_id: int) -> Alarm:
     if not isinstance(alarm_id, int) or isinstance(alarm_id, bool):
-        raise Refused.invalid("an alarm id is an integer", "id")
+        raise Refused.invalid(_("an alarm id is an integer"), "id")
     alarm = session.get(Alarm, alarm_id, with_for_update=True)
     if alarm is None:
-        raise Refused.not_found(f"no alarm {alarm_id}", "id")
+        raise Refused.not_found(_("no alarm {alarm_id}", alarm_id=alarm_id), "id")
     return alarm
 
 
@@ -293,7 +311,8 @@ class AcknowledgeAlarm(_AlarmCommand):
     def check_state(self, alarm: Alarm) -> None:
         if alarm.acknowledged:
             raise Refused.conflict("already_acknowledged",
-                                   f"alarm {alarm.id} was acknowledged by {alarm.acknowledged_by}")
+                                   _("alarm {id} was acknowledged by {acknowledged_by}",
+                                     id=alarm.id, acknowledged_by=alarm.acknowledged_by))
 
     def apply(self, session, alarm, now):
         alarm.acknowledged, alarm.acknowledged_at, alarm.acknowledged_by = True, now, self.actor
@@ -312,11 +331,11 @@ class ClearAlarm(_AlarmCommand):
 
     def check(self) -> None:
         if self.note and len(self.note) > MAX_COMMENT:
-            raise Refused.invalid(f"a note is at most {MAX_COMMENT} characters", "note")
+            raise Refused.invalid(_("a note is at most {MAX_COMMENT} characters", MAX_COMMENT=MAX_COMMENT), "note")
 
     def check_state(self, alarm):
         if not alarm.active:
-            raise Refused.conflict("already_cleared", f"alarm {alarm.id} is already cleared")
+            raise Refused.conflict("already_cleared", _("alarm {id} is already cleared", id=alarm.id))
 
     def apply(self, session, alarm, now):
         alarm.active, alarm.cleared_at, alarm.cleared_by = False, now, self.actor
@@ -333,15 +352,15 @@ class AssignAlarm(_AlarmCommand):
 
     def check(self) -> None:
         if self.assignee and len(self.assignee) > 128:
-            raise Refused.invalid("an assignee is at most 128 characters", "assignee")
+            raise Refused.invalid(_("an assignee is at most 128 characters"), "assignee")
 
     def check_state(self, alarm):
         if alarm.open_key is None:
-            raise Refused.conflict("closed", f"alarm {alarm.id} is closed (cleared and acknowledged)")
+            raise Refused.conflict("closed", _("alarm {id} is closed (cleared and acknowledged)", id=alarm.id))
 
     def apply(self, session, alarm, now):
         alarm.assignee = self.assignee
-        _event(session, alarm, "assigned", self.actor, self.assignee or "(unassigned)", now=now)
+        _event(session, alarm, "assigned", self.actor, self.assignee or say("(unassigned)"), now=now)
         _touch(alarm, now, publish=False)
 
 
@@ -354,9 +373,9 @@ class CommentAlarm(_AlarmCommand):
 
     def check(self) -> None:
         if not self.text:
-            raise Refused.invalid("a comment needs text", "text")
+            raise Refused.invalid(_("a comment needs text"), "text")
         if len(self.text) > MAX_COMMENT:
-            raise Refused.invalid(f"a comment is at most {MAX_COMMENT} characters", "text")
+            raise Refused.invalid(_("a comment is at most {MAX_COMMENT} characters", MAX_COMMENT=MAX_COMMENT), "text")
 
     def apply(self, session, alarm, now):
         _event(session, alarm, "commented", self.actor, self.text, now=now)
@@ -377,12 +396,13 @@ class OpenIncidentFromAlarm(Command):
 
         alarm = get_alarm(self.runtime.engine, self.alarm_id)
         if alarm is None:
-            raise Refused.not_found(f"no alarm {self.alarm_id}", "alarm_id")
+            raise Refused.not_found(_("no alarm {alarm_id}", alarm_id=self.alarm_id), "alarm_id")
         settings = self.runtime.settings
         rule = RulesFile(settings.rules_file, settings.aqi_standard).current().by_id.get(alarm.rule_id)
         self.request = rule.incident_request() if rule else None
         if self.request is None:
-            raise Refused.conflict("no_incident", f"the rule {alarm.rule_id!r} does not offer an incident")
+            raise Refused.conflict("no_incident", _("the rule {rule_id} does not offer an incident",
+                                                    rule_id=repr(alarm.rule_id)))
 
     def run(self) -> int:
         return open_incident_for_alarm(self.runtime.engine, self.alarm_id, self.principal, self.request,
@@ -412,6 +432,7 @@ class Trigger:
     lat: float | None
     started_at: datetime
     min_reraise_s: float = 600.0
+    said: Said | None = None  # the description as CityOps said it (description is its English sentence)
 
     @property
     def open_key(self) -> str:
@@ -433,7 +454,7 @@ class RaiseAlarm:
 
     def validate(self) -> "RaiseAlarm":
         if self.trigger.severity not in SEVERITIES:
-            raise Refused.invalid(f"unknown severity {self.trigger.severity!r}", "severity")
+            raise Refused.invalid(_("unknown severity {severity}", severity=repr(self.trigger.severity)), "severity")
         return self
 
     def run(self, engine: Engine) -> RaiseOutcome:
@@ -465,7 +486,7 @@ class RaiseAlarm:
             )
             session.add(alarm)
             session.flush()
-            _event(session, alarm, "raised", self.actor, t.description,
+            _event(session, alarm, "raised", self.actor, t.said or t.description,
                    {"value": t.value, "threshold": t.threshold}, now)
         else:
             before = _snapshot(alarm)
@@ -476,7 +497,7 @@ class RaiseAlarm:
                 alarm.active, alarm.cleared_at, alarm.cleared_by = True, None, None
                 alarm.open_key = t.open_key
                 alarm.started_at = t.started_at
-            _event(session, alarm, outcome, self.actor, t.description,
+            _event(session, alarm, outcome, self.actor, t.said or t.description,
                    {"value": t.value, "threshold": t.threshold}, now)
             _touch(alarm, now, publish=outcome == "reactivated")
         record(session, self.actor, f"alarm.{'raise' if outcome == 'new' else outcome.rstrip('d')}",
@@ -485,14 +506,14 @@ class RaiseAlarm:
         return RaiseOutcome(AlarmView.of(alarm), outcome)
 
 
-def clear_by_rule(engine: Engine, rule_id: str, device_id: str, value: float | None, text: str,
+def clear_by_rule(engine: Engine, rule_id: str, device_id: str, value: float | None, text: Said | str,
                   actor: str = SYSTEM_ACTOR) -> AlarmView | None:
     """The condition went away (past the clearing threshold, long enough): clears the open alarm."""
     with session_scope(engine) as session:
         return clear_by_rule_in(session, rule_id, device_id, value, text, actor)
 
 
-def clear_by_rule_in(session: Session, rule_id: str, device_id: str, value: float | None, text: str,
+def clear_by_rule_in(session: Session, rule_id: str, device_id: str, value: float | None, text: Said | str,
                      actor: str = SYSTEM_ACTOR) -> AlarmView | None:
     """``clear_by_rule`` inside the caller's transaction."""
     now = utcnow()
@@ -546,7 +567,8 @@ def escalate_due(engine: Engine, escalate_after_s: dict[str, float], now: dateti
             alarm.severity = next_severity(old)
             alarm.escalation_level += 1
             alarm.escalated_at = now
-            text = f"not acknowledged within {escalate_after_s[row.rule_id]:g} s: {old} -> {alarm.severity}"
+            text = say("not acknowledged within {seconds:g} s: {old} -> {new}", seconds=escalate_after_s[row.rule_id],
+                       old=Term("severity_code", old), new=Term("severity_code", alarm.severity))
             _event(session, alarm, "escalated", SYSTEM_ACTOR, text, {"from": old, "to": alarm.severity}, now)
             _touch(alarm, now)
             record(session, SYSTEM_ACTOR, "alarm.escalate", f"alarm:{alarm.id}", before, _snapshot(alarm))
@@ -584,7 +606,7 @@ def open_incident_for_alarm(engine: Engine, alarm_id: int, actor, request: Incid
             .values(incident_requested=True)).rowcount
         row = connection.execute(select(Alarm).where(Alarm.id == alarm_id)).first()
     if row is None:
-        raise Refused.not_found(f"no alarm {alarm_id}", "id")
+        raise Refused.not_found(_("no alarm {alarm_id}", alarm_id=alarm_id), "id")
     if not claimed:
         return row.incident_id  # opened before (or being opened right now by another caller)
     actor_name = getattr(actor, "name", actor)
@@ -599,7 +621,7 @@ def open_incident_for_alarm(engine: Engine, alarm_id: int, actor, request: Incid
         alarm = session.get(Alarm, alarm_id, with_for_update=True)
         before = _snapshot(alarm)
         alarm.incident_id = int(incident_id)
-        _event(session, alarm, "incident", actor_name, f"incident {incident_id} opened",
+        _event(session, alarm, "incident", actor_name, say("incident {incident_id} opened", incident_id=incident_id),
                {"incident_id": incident_id}, now)
         _touch(alarm, now)
         record(session, actor_name, "alarm.open_incident", f"alarm:{alarm_id}", before, _snapshot(alarm))

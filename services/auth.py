@@ -14,6 +14,7 @@ from services.access.principal import ROLES, Principal
 from services.audit import record
 from services.commands import Command, Refused
 from services.db import session_scope
+from services.i18n import _
 from services.models import ApiToken, utcnow
 
 __all__ = ["Principal", "ROLES", "authenticate", "CreateToken", "RevokeToken", "create_token", "revoke_token"]
@@ -50,9 +51,9 @@ class CreateToken(Command):
 
         self.department = check_department(self.role, self.department)
         if self.role not in ROLES:
-            raise Refused.invalid(f"role must be one of {', '.join(ROLES)}", "role")
+            raise Refused.invalid(_("role must be one of {choices}", choices=', '.join(ROLES)), "role")
         if not isinstance(self.name, str) or not 1 <= len(self.name) <= 128:
-            raise Refused.invalid("a token needs a name of 1-128 characters", "name")
+            raise Refused.invalid(_("a token needs a name of 1-128 characters"), "name")
 
     def run(self) -> str:
         token = secrets.token_urlsafe(32)

@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 from services.access.principal import PERMISSIONS, Principal
+from services.i18n import _
 
 
 class Refused(Exception):
@@ -52,11 +53,11 @@ class Refused(Exception):
 def authorize(principal: Principal | None, permission: str) -> Principal:
     """The principal may do ``permission`` (services/access/principal.py PERMISSIONS), or Refused."""
     if principal is None:
-        raise Refused("unauthorized", "sign in first", 401)
+        raise Refused("unauthorized", _("sign in first"), 401)
     if not principal.may(permission):
         roles = " or ".join(sorted(PERMISSIONS[permission]))
-        raise Refused.forbidden(f"the role {principal.role!r} may not {permission.replace('.', ' ').replace('_', ' ')}"
-                                f" (needs {roles})")
+        raise Refused.forbidden(_("the role {role} may not {action} (needs {roles})", role=repr(principal.role),
+                                  action=permission.replace(".", " ").replace("_", " "), roles=roles))
     return principal
 
 

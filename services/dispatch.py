@@ -42,6 +42,7 @@ from services.city import City
 from services.commands import Command, Refused
 from services.config import Settings
 from services.db import session_scope
+from services.i18n import Said, Term, _, say
 from services.incidents import (
     ACTIVE_STATUSES,
     DISPOSITIONS,
@@ -72,7 +73,7 @@ from services.units import (
     recommend_units,
     seed_units,
 )
-from services.vocabulary import INCIDENT_STATUS_LABELS, UNIT_STATUS_LABELS, duration, incident_kind
+from services.vocabulary import INCIDENT_STATUS_LABELS, UNIT_STATUS_LABELS, incident_kind
 
 __all__ = ["CreateIncident", "UpdateIncident", "ResolveIncident", "DispatchUnit", "ReturnUnit", "Refused",
            "DispatchContext", "DispatchConfig", "recommend", "escalate_overdue", "apply_reply", "apply_replies",
@@ -126,10 +127,14 @@ class DispatchContext:
 def _unit_busy_reason(engine: Engine, unit_id: str) -> str:
     unit = get_unit(engine, unit_id)
     if unit is None:
-        return f"unit {unit_id} does not exist"
-    where = f" to incident #{unit.incident_id}" if unit.incident_id else ""
-    return (f"{unit.name} ({unit_id}) is not available: {UNIT_STATUS_LABELS.get(unit.status, unit.status).lower()}"
-            f"{where} since {unit.status_since.strftime('%H:%M:%S')} UTC")
+        return _("unit {unit_id} does not exist", unit_id=unit_id)
+    status = (_(UNIT_STATUS_LABELS[unit.status]) if unit.status in UNIT_STATUS_LABELS else unit.status).lower()
+    since = unit.status_since.strftime("%H:%M:%S")
+    if unit.incident_id:
+        return _("{name} ({unit_id}) is not available: {status} to incident #{incident_id} since {since} UTC",
+                 name=unit.name, unit_id=unit_id, status=status, incident_id=unit.incident_id, since=since)
+    return _("{name} ({unit_id}) is not available: {status} since {since} UTC", name=unit.name, unit_id=unit_id,
+             status=status, since=since)
 
 
 def _new_cmd_id() -> str:
@@ -165,14 +170,14 @@ def _publish_recorded(ctx: DispatchContext, unit_id: str, payload: dict) -> bool
 
 
 def _queue_after_release(ctx: DispatchContext, session: Session, incident: Incident, unit_id: str, now: datetime,
-                         actor: str, kind: str, message: str, escalate: bool) -> None:
+                         actor: str, kind: str, message: Said, escalate: bool) -> None:
     """The incident goes back to the queue without its unit (escalated when the unit failed it)."""
     before = snapshot(incident)
     status_before = incident.status
     incident.status, incident.unit_id, incident.status_since, incident.updated_at = "new", None, now, now
     incident.version += 1
     if escalate:
-        incident.escalated, incident.escalation_reason = True, message
+        incident.escalated, incident.escalation_reason = True, message.english
     add_event(session, incident, kind, actor, message, now, status_before=status_before, unit_id=unit_id)
     record(session, actor, f"incident.{kind}", f"incident:{incident.id}", before, snapshot(incident))
 
@@ -247,17 +252,18 @@ class UpdateIncident(Command):
 
     def check(self) -> None:
         if not isinstance(self.body, dict) or not self.body:
-            raise Refused.invalid("send a JSON object with the fields to change", "body")
+            raise Refused.invalid(_("send a JSON object with the fields to change"), "body")
         unknown = sorted(set(self.body) - set(self.FIELDS))
         if unknown:
-            raise Refused.invalid(f"cannot change {', '.join(unknown)}; changeable: "
-                                                f"{', '.join(self.FIELDS[:-1])}", unknown[0])
+            raise Refused.invalid(_("cannot change {fields}; changeable: {changeable}",
+                                    fields=", ".join(unknown), changeable=", ".join(self.FIELDS[:-1])), unknown[0])
         self.current = get_incident(self.ctx.engine, self.incident_id)
         if self.current is None:
-            raise Refused.not_found(f"no incident #{self.incident_id}", "incident_id")
+            raise Refused.not_found(_("no incident #{incident_id}", incident_id=self.incident_id), "incident_id")
         if "version" in self.body and self.body["version"] != self.current.version:
-            raise Refused.conflict("changed", f"incident #{self.incident_id} changed meanwhile (version "
-                                          f"{self.current.version}); reload it", "version")
+            raise Refused.conflict("changed",
+                    _("incident #{incident_id} changed meanwhile (version {version}); reload it",
+                      incident_id=self.incident_id, version=self.current.version), "version")
         raw_priority = self.body.get("priority", self.body.get("severity"))
         if raw_priority is not None:
             self.changes["priority"] = read_priority(raw_priority)
@@ -270,15 +276,17 @@ class UpdateIncident(Command):
             if name in self.body:
                 value = self.body[name]
                 if value is not None and (not isinstance(value, str) or len(value) > 2000):
-                    raise Refused.invalid(f"{name} must be text of at most 2000 characters", name)
+                    raise Refused.invalid(_("{name} must be text of at most 2000 characters", name=name), name)
                 self.changes[name] = value
         status = self.body.get("status")
         if status is not None and status != self.current.status:
             allowed = TRANSITIONS.get(self.current.status, ())
             if status not in allowed:
                 raise Refused.conflict("invalid_transition",
-                              f"incident #{self.incident_id} is {INCIDENT_STATUS_LABELS[self.current.status].lower()}; "
-                              f"it can become {', '.join(allowed) or 'nothing else'} by hand, not {status!r}",
+                              _("incident #{incident_id} is {status}; it can become {choices} by hand, not {wanted}",
+                                incident_id=self.incident_id,
+                                status=_(INCIDENT_STATUS_LABELS[self.current.status]).lower(),
+                                choices=", ".join(allowed) or _("nothing else"), wanted=repr(status)),
                               "status")
             self.changes["status"] = status
 
@@ -290,7 +298,8 @@ class UpdateIncident(Command):
                                                            Incident.version == self.current.version)
                                     .values(version=Incident.version + 1)).rowcount
             if taken != 1:
-                raise Refused.conflict("changed", f"incident #{self.incident_id} changed meanwhile; reload and retry")
+                raise Refused.conflict("changed", _("incident #{incident_id} changed meanwhile; reload and retry",
+                                                    incident_id=self.incident_id))
             incident = session.get(Incident, self.incident_id)
             session.refresh(incident)
             before = {**snapshot(incident), "version": self.current.version}
@@ -311,7 +320,8 @@ class UpdateIncident(Command):
                     recalls = _release_units(session, incident, self.actor.name, now, "cancel")
             described = ", ".join(f"{k}={v}" for k, v in self.changes.items())
             add_event(session, incident, "status" if new_status else "updated", self.actor.name,
-                      f"changed {described}", now, status_before=status_before if new_status else None,
+                      say("changed {changes}", changes=described), now,
+                      status_before=status_before if new_status else None,
                       unit_id=incident.unit_id)
             record(session, self.actor.name, "incident.update", f"incident:{incident.id}", before, snapshot(incident))
             view = view_of(incident)
@@ -367,21 +377,23 @@ class ResolveIncident(Command):
 
     def check(self) -> None:
         if not isinstance(self.body, dict):
-            raise Refused.invalid("send a JSON object with outcome and disposition", "body")
+            raise Refused.invalid(_("send a JSON object with outcome and disposition"), "body")
         outcome, disposition = self.body.get("outcome"), self.body.get("disposition")
         if not isinstance(outcome, str) or not outcome.strip():
-            raise Refused.invalid("say in words how the incident ended (outcome)", "outcome")
+            raise Refused.invalid(_("say in words how the incident ended (outcome)"), "outcome")
         if len(outcome) > 2000:
-            raise Refused.invalid("the outcome must be at most 2000 characters", "outcome")
+            raise Refused.invalid(_("the outcome must be at most 2000 characters"), "outcome")
         if disposition not in DISPOSITIONS:
-            raise Refused.invalid(f"disposition must be one of {', '.join(DISPOSITIONS)}", "disposition")
+            raise Refused.invalid(_("disposition must be one of {choices}",
+                                    choices=', '.join(DISPOSITIONS)), "disposition")
         self.outcome, self.disposition = outcome.strip(), disposition
         self.current = get_incident(self.ctx.engine, self.incident_id)
         if self.current is None:
-            raise Refused.not_found(f"no incident #{self.incident_id}", "incident_id")
+            raise Refused.not_found(_("no incident #{incident_id}", incident_id=self.incident_id), "incident_id")
         if self.current.status not in RESOLVABLE_STATUSES:
-            raise Refused.conflict("invalid_state", f"incident #{self.incident_id} is already "
-                                                    f"{INCIDENT_STATUS_LABELS[self.current.status].lower()}; nothing to resolve",
+            raise Refused.conflict("invalid_state", _("incident #{incident_id} is already {status}; nothing to resolve",
+                                                      incident_id=self.incident_id,
+                                                      status=_(INCIDENT_STATUS_LABELS[self.current.status]).lower()),
                                    "status")
 
     def run(self, now: datetime | None = None) -> IncidentView:
@@ -392,8 +404,10 @@ class ResolveIncident(Command):
                                     .values(version=Incident.version + 1)).rowcount
             if moved != 1:
                 fresh = get_incident(self.ctx.engine, self.incident_id)
-                raise Refused.conflict("invalid_state", f"incident #{self.incident_id} changed meanwhile: it is now "
-                                                        f"{INCIDENT_STATUS_LABELS[fresh.status].lower()}", "status")
+                raise Refused.conflict("invalid_state",
+                        _("incident #{incident_id} changed meanwhile: it is now {status}",
+                          incident_id=self.incident_id,
+                          status=_(INCIDENT_STATUS_LABELS[fresh.status]).lower()), "status")
             incident = session.get(Incident, self.incident_id)
             session.refresh(incident)
             before, status_before = snapshot(incident), incident.status
@@ -402,9 +416,12 @@ class ResolveIncident(Command):
             incident.resolved_at, incident.closed_at = incident.resolved_at or now, now
             resolution = {"outcome": self.outcome, "disposition": self.disposition}
             released = ", ".join(unit_id for unit_id, _ in releases)
+            disposition = Term("disposition", self.disposition)
             add_event(session, incident, "resolved", self.actor.name,
-                      f"resolved: {DISPOSITIONS[self.disposition]} — {self.outcome}"
-                      + (f" ({released} released)" if released else ""), now, status_before=status_before,
+                      say("resolved: {disposition} — {outcome} ({units} released)", disposition=disposition,
+                          outcome=self.outcome, units=released) if released else
+                      say("resolved: {disposition} — {outcome}", disposition=disposition, outcome=self.outcome),
+                      now, status_before=status_before,
                       detail={**resolution, "released": [unit_id for unit_id, _ in releases]})
             record(session, self.actor.name, "incident.resolve", f"incident:{incident.id}", before,
                    {**snapshot(incident), **resolution})
@@ -455,35 +472,40 @@ class DispatchUnit(Command):
         engine = self.ctx.engine
         self.incident = get_incident(engine, self.incident_id)
         if self.incident is None:
-            raise Refused.not_found(f"no incident #{self.incident_id}", "incident_id")
+            raise Refused.not_found(_("no incident #{incident_id}", incident_id=self.incident_id), "incident_id")
         if self.incident.status not in QUEUE_STATUSES:
             holder = f" ({self.incident.unit_id})" if self.incident.unit_id else ""
-            raise Refused.conflict("invalid_state", f"incident #{self.incident_id} is "
-                                                f"{INCIDENT_STATUS_LABELS[self.incident.status].lower()}{holder}; only a "
-                                                f"new incident can be dispatched")
+            raise Refused.conflict("invalid_state", _("incident #{incident_id} is {status}{holder}; only a new "
+                                                      "incident can be dispatched",
+                                                      incident_id=self.incident_id,
+                                                      status=_(INCIDENT_STATUS_LABELS[self.incident.status]).lower(),
+                                                      holder=holder))
         if self.unit_id is not None:
             unit = get_unit(engine, self.unit_id)
             if unit is None:
-                raise Refused.not_found(f"no unit {self.unit_id!r}", "unit_id")
+                raise Refused.not_found(_("no unit {unit_id}", unit_id=repr(self.unit_id)), "unit_id")
             from services.incidents import can_handle
 
             if not can_handle(unit.capabilities, self.incident.category, self.incident.sub_category):
                 handles = ", ".join(incident_kind(*c.partition("/")[::2]).lower() for c in unit.capabilities)
-                raise Refused.conflict("not_capable", f"{unit.name} ({unit.unit_id}) cannot handle {self._kind} "
-                                                      f"incidents (it handles {handles})", "unit_id")
+                raise Refused.conflict("not_capable",
+                        _("{name} ({unit_id}) cannot handle {kind} incidents (it handles {handles})",
+                          name=unit.name, unit_id=unit.unit_id, kind=self._kind,
+                          handles=handles), "unit_id")
             if not unit.dispatchable:
                 raise Refused.conflict("unit_unavailable", _unit_busy_reason(engine, unit.unit_id), "unit_id")
         candidates = recommend(self.ctx, self.incident)
         if self.unit_id is None:
             if not candidates:
-                raise Refused.conflict("no_unit", f"no available unit can handle {self._kind} incidents right now")
+                raise Refused.conflict("no_unit", _("no available unit can handle {kind} incidents right now",
+                                                    kind=self._kind))
             self.candidate = candidates[0]
             self.unit_id = self.candidate.unit.unit_id
         else:
             self.candidate = next((c for c in candidates if c.unit.unit_id == self.unit_id), None)
             if self.candidate is None:
-                raise Refused.conflict("unreachable", f"{self.unit_id} cannot reach the incident by road, or did not "
-                                                  f"accept it before", "unit_id")
+                raise Refused.conflict("unreachable", _("{unit_id} cannot reach the incident by road, or did not "
+                                                        "accept it before", unit_id=self.unit_id), "unit_id")
 
     def run(self, now: datetime | None = None) -> DispatchResult:
         now = now or utcnow()
@@ -515,8 +537,9 @@ class DispatchUnit(Command):
                 row = session.get(Incident, incident.id)
                 session.refresh(row)
                 add_event(session, row, "dispatched", self.actor.name,
-                          f"{unit_seen.name} ({self.unit_id}) dispatched, ETA {duration(self.candidate.eta_seconds)}, "
-                          f"{self.candidate.route.distance_m / 1000:.2f} km", now, status_before=incident.status,
+                          say("{unit} ({unit_id}) dispatched, ETA {eta}, {km:.2f} km", unit=unit_seen.name,
+                              unit_id=self.unit_id, eta=Term("duration", self.candidate.eta_seconds),
+                              km=self.candidate.route.distance_m / 1000), now, status_before=incident.status,
                           unit_id=self.unit_id, detail={"cmdId": cmd_id, "rank": self.candidate.rank})
                 record(session, self.actor.name, "incident.dispatch", f"incident:{incident.id}",
                        {"status": incident.status, "unit_id": None},
@@ -530,9 +553,11 @@ class DispatchUnit(Command):
                 raise Refused.conflict("unit_unavailable", _unit_busy_reason(self.ctx.engine, self.unit_id),
                               "unit_id") from None
             fresh = get_incident(self.ctx.engine, incident.id)
-            raise Refused.conflict("incident_changed", f"incident #{incident.id} changed meanwhile: it is now "
-                                                   f"{INCIDENT_STATUS_LABELS[fresh.status].lower()}"
-                                                   f"{' with ' + fresh.unit_id if fresh.unit_id else ''}") from None
+            status = _(INCIDENT_STATUS_LABELS[fresh.status]).lower()
+            raise Refused.conflict("incident_changed", _(
+                "incident #{id} changed meanwhile: it is now {status} with {unit_id}", id=incident.id, status=status,
+                unit_id=fresh.unit_id) if fresh.unit_id else _(
+                "incident #{id} changed meanwhile: it is now {status}", id=incident.id, status=status)) from None
         published = _publish_recorded(self.ctx, self.unit_id, payload)
         return DispatchResult(view, self.unit_id, cmd_id, self.candidate.eta_seconds,
                               self.candidate.route.distance_m, published, payload)
@@ -546,9 +571,9 @@ def _leave_scene(session: Session, incident: Incident, unit: ResponseUnit, now: 
     before = snapshot(incident)
     incident.unit_id, incident.updated_at = None, now
     incident.version += 1
-    add_event(session, incident, "unit_left", actor, f"{unit.name} ({unit.unit_id}) sent back to base from the "
-                                                     f"scene by {actor}; the incident stays on scene until resolved",
-              now, unit_id=unit.unit_id)
+    add_event(session, incident, "unit_left", actor,
+              say("{unit} ({unit_id}) sent back to base from the scene by {actor}; the incident stays on scene until "
+                  "resolved", unit=unit.name, unit_id=unit.unit_id, actor=actor), now, unit_id=unit.unit_id)
     record(session, actor, "incident.unit_left", f"incident:{incident.id}", before, snapshot(incident))
 
 
@@ -578,9 +603,11 @@ class ReturnUnit(Command):
     def check(self) -> None:
         unit = get_unit(self.ctx.engine, self.unit_id)
         if unit is None:
-            raise Refused.not_found(f"no unit {self.unit_id!r}", "unit_id")
+            raise Refused.not_found(_("no unit {unit_id}", unit_id=repr(self.unit_id)), "unit_id")
         if unit.status in ("returning", "out_of_service"):
-            raise Refused.conflict("invalid_state", f"{unit.name} is already {UNIT_STATUS_LABELS[unit.status].lower()}")
+            raise Refused.conflict("invalid_state", _("{name} is already {status}",
+                                                      name=unit.name,
+                                                      status=_(UNIT_STATUS_LABELS[unit.status]).lower()))
         self.seen_version = unit.version
 
     def run(self, now: datetime | None = None) -> dict:
@@ -592,7 +619,8 @@ class ReturnUnit(Command):
                                                                ResponseUnit.version == self.seen_version)
                                     .values(version=ResponseUnit.version + 1)).rowcount
             if taken != 1:
-                raise Refused.conflict("changed", f"{self.unit_id} changed meanwhile; look again and retry")
+                raise Refused.conflict("changed", _("{unit_id} changed meanwhile; look again and retry",
+                                                    unit_id=self.unit_id))
             session.refresh(unit)
             before = {"status": unit.status, "incident_id": unit.incident_id}
             incident = session.get(Incident, unit.incident_id) if unit.incident_id else None
@@ -600,7 +628,8 @@ class ReturnUnit(Command):
             command = "cancel" if serving and incident.status in ON_THE_WAY else "return"
             if command == "cancel":
                 _queue_after_release(self.ctx, session, incident, self.unit_id, now, self.actor.name, "recalled",
-                                     f"{unit.name} recalled by {self.actor.name}; back in the queue", escalate=False)
+                                     say("{unit} recalled by {actor}; back in the queue", unit=unit.name,
+                                         actor=self.actor.name), escalate=False)
             elif serving and incident.status == "on_scene":
                 _leave_scene(session, incident, unit, now, self.actor.name)
             session.execute(update(UnitCommand).where(UnitCommand.unit_id == self.unit_id,
@@ -673,14 +702,20 @@ def incidents_follow_reports(session: Session, reports: tuple[CitizenReportIn, .
         if cancel:
             incident.status, incident.status_since = "cancelled", now
         incident.updated_at, incident.version = now, incident.version + 1
-        message = (f"the citizen request was {report.status or 'updated'} at its source"
-                   + ("; cancelled, no response needed" if cancel else "")
-                   + (f" (updated {iso(report.updated_at)})" if report.updated_at else ""))
+        status = Term("report_status", report.status or "updated")
+        message = (say("the citizen request was {status} at its source; cancelled, no response needed{updated}",
+                       status=status, updated=_updated_at_source(report)) if cancel else
+                   say("the citizen request was {status} at its source{updated}", status=status,
+                       updated=_updated_at_source(report)))
         add_event(session, incident, "status" if cancel else "updated", "citizen-report", message, now,
                   status_before=status_before if cancel else None, unit_id=incident.unit_id)
         record(session, "citizen-report", "incident.update", f"incident:{incident.id}", before, snapshot(incident))
         updated += 1
     return updated
+
+
+def _updated_at_source(report) -> Said | str:
+    return say(" (updated {at})", at=iso(report.updated_at)) if report.updated_at else ""
 
 
 def apply_reply(ctx: DispatchContext, reply: CommandReplyIn, session: Session | None = None) -> str | None:
@@ -704,9 +739,9 @@ def apply_reply(ctx: DispatchContext, reply: CommandReplyIn, session: Session | 
     incident = session.get(Incident, command.incident_id, **locked) if command.incident_id else None
     if command.state in ("timed_out", "superseded", "rejected", "cleared"):
         if incident is not None and reply.result == "accepted" and command.state == "timed_out":
-            add_event(session, incident, "late_reply", actor, f"{reply.unit_id} accepted after the timeout; "
-                                                              f"ignored (a cancel was sent)", now,
-                      unit_id=reply.unit_id)
+            add_event(session, incident, "late_reply", actor,
+                      say("{unit_id} accepted after the timeout; ignored (a cancel was sent)", unit_id=reply.unit_id),
+                      now, unit_id=reply.unit_id)
         return None
     steps = {"accepted": ("accepted", "en_route", ("dispatched",), "en_route", ("dispatched",)),
              "arrived": ("arrived", "on_scene", ("dispatched", "en_route"), "on_scene", ("dispatched", "en_route")),
@@ -717,7 +752,8 @@ def apply_reply(ctx: DispatchContext, reply: CommandReplyIn, session: Session | 
         _free_unit(session, reply.unit_id, reply.cmd_id, "available", now)
         if incident is not None and incident.unit_id == reply.unit_id and incident.status in ACTIVE_STATUSES:
             _queue_after_release(ctx, session, incident, reply.unit_id, now, actor, "escalated",
-                                 f"{reply.unit_id} rejected the dispatch; back in the queue", escalate=True)
+                                 say("{unit_id} rejected the dispatch; back in the queue", unit_id=reply.unit_id),
+                                 escalate=True)
         return "rejected"
     state, unit_status, unit_from, incident_status, incident_from = steps[reply.result]
     command.state, command.answered_at = state, reply.at
@@ -736,7 +772,8 @@ def apply_reply(ctx: DispatchContext, reply: CommandReplyIn, session: Session | 
             incident.on_scene_at = now
         if incident_status == "resolved":
             incident.resolved_at = now
-        add_event(session, incident, "status", actor, f"{reply.unit_id}: {reply.result}", now,
+        add_event(session, incident, "status", actor,
+                  say("{unit_id}: {result}", unit_id=reply.unit_id, result=Term("unit_reply", reply.result)), now,
                   status_before=status_before, unit_id=reply.unit_id, detail={"cmdId": reply.cmd_id})
         record(session, actor, f"incident.{reply.result}", f"incident:{incident.id}", before, snapshot(incident))
     return reply.result
@@ -790,8 +827,8 @@ def escalate_overdue(ctx: DispatchContext, now: datetime | None = None, timeout_
             requeued = incident is not None and incident.unit_id == unit_id and incident.status == "dispatched"
             if requeued:
                 _queue_after_release(ctx, session, incident, unit_id, now, SYSTEM, "escalated",
-                                     f"{unit_id} did not accept within {timeout_s:g} s; escalated, back in the queue",
-                                     escalate=True)
+                                     say("{unit_id} did not accept within {seconds:g} s; escalated, back in the queue",
+                                         unit_id=unit_id, seconds=timeout_s), escalate=True)
                 message, candidates = fresh
                 add_event(session, incident, "recommendation", SYSTEM, message, now, detail={"candidates": candidates})
                 escalated.append(incident_id)
@@ -800,16 +837,16 @@ def escalate_overdue(ctx: DispatchContext, now: datetime | None = None, timeout_
 
 
 def _fresh_recommendation(ctx: DispatchContext, incident_id: int, silent_unit: str,
-                          now: datetime) -> tuple[str, list[str]]:
+                          now: datetime) -> tuple[Said, list[str]]:
     incident = get_incident(ctx.engine, incident_id)
-    if incident is None:
-        return "", []
-    candidates = recommend_units(ctx.engine, ctx.city, incident, now=now, policy=ctx.policy,
-                                 exclude=failed_units(ctx.engine, incident_id) | {silent_unit})
+    candidates = [] if incident is None else recommend_units(
+        ctx.engine, ctx.city, incident, now=now, policy=ctx.policy,
+        exclude=failed_units(ctx.engine, incident_id) | {silent_unit})
     if not candidates:
-        return "fresh recommendation: no available unit can handle it now", []
+        return say("fresh recommendation: no available unit can handle it now"), []
     top = candidates[0]
-    return (f"fresh recommendation: {top.unit.name} ({top.unit.unit_id}), ETA {duration(top.eta_seconds)}",
+    return (say("fresh recommendation: {unit} ({unit_id}), ETA {eta}", unit=top.unit.name, unit_id=top.unit.unit_id,
+                eta=Term("duration", top.eta_seconds)),
             [c.unit.unit_id for c in candidates[:5]])
 
 

@@ -26,10 +26,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from services.commands import Refused
-from services.i18n import N_
+from services.i18n import N_, Said, Term, _, recorded, say, with_said
 from services.models import Incident, IncidentEvent
 from services.telemetry import CitizenReportIn
-from services.vocabulary import SOURCE_LABELS, incident_kind
+from services.vocabulary import incident_kind
 
 STATUSES = ("new", "dispatched", "en_route", "on_scene", "resolved", "closed", "cancelled")
 QUEUE_STATUSES = ("new",)  # waiting for a unit
@@ -111,7 +111,7 @@ def can_handle(capabilities: list[str] | tuple[str, ...], category: str, sub_cat
 def read_priority(raw: Any, field: str = "priority") -> int:
     """1..4, "P1".."P4", or an SDM severity word."""
     if isinstance(raw, bool):
-        raise Refused.invalid("priority must be 1-4, P1-P4 or an SDM severity", field)
+        raise Refused.invalid(_("priority must be 1-4, P1-P4 or an SDM severity"), field)
     if isinstance(raw, (int, float)) and float(raw).is_integer() and 1 <= int(raw) <= 4:
         return int(raw)
     if isinstance(raw, str):
@@ -121,18 +121,17 @@ def read_priority(raw: Any, field: str = "priority") -> int:
         text = text[1:] if text.startswith("p") else text
         if text in ("1", "2", "3", "4"):
             return int(text)
-    raise Refused.invalid("priority must be 1-4, P1-P4 or one of "
-                                    "informational/low/medium/high/critical", field)
+    raise Refused.invalid(_("priority must be 1-4, P1-P4 or one of informational/low/medium/high/critical"), field)
 
 
 def read_category(category: Any, sub_category: Any) -> tuple[str, str | None]:
     if not isinstance(category, str) or category not in CATEGORIES:
-        raise Refused.invalid(f"category must be one of {', '.join(CATEGORIES)}", "category")
+        raise Refused.invalid(_("category must be one of {choices}", choices=', '.join(CATEGORIES)), "category")
     if sub_category in (None, ""):
         return category, None
     if not isinstance(sub_category, str) or sub_category not in CATEGORIES[category]:
-        raise Refused.invalid(f"subCategory of {category} must be one of "
-                                                f"{', '.join(CATEGORIES[category])}", "subCategory")
+        raise Refused.invalid(_("subCategory of {category} must be one of {choices}",
+                                category=category, choices=', '.join(CATEGORIES[category])), "subCategory")
     return category, sub_category
 
 
@@ -142,7 +141,7 @@ def read_location(body: dict, in_area) -> tuple[float, float]:
     if location is not None:
         if (not isinstance(location, dict) or location.get("type") != "Point"
                 or not isinstance(location.get("coordinates"), (list, tuple)) or len(location["coordinates"]) < 2):
-            raise Refused.invalid("location must be a GeoJSON Point [lon, lat]", "location")
+            raise Refused.invalid(_("location must be a GeoJSON Point [lon, lat]"), "location")
         lon, lat = location["coordinates"][:2]
     else:
         lon, lat = body.get("lon"), body.get("lat")
@@ -151,11 +150,11 @@ def read_location(body: dict, in_area) -> tuple[float, float]:
             raise TypeError
         lon, lat = float(lon), float(lat)
     except (TypeError, ValueError):
-        raise Refused.invalid("give location (GeoJSON Point) or numeric lon and lat", "location") from None
+        raise Refused.invalid(_("give location (GeoJSON Point) or numeric lon and lat"), "location") from None
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        raise Refused.invalid("lon must be -180..180 and lat -90..90", "location")
+        raise Refused.invalid(_("lon must be -180..180 and lat -90..90"), "location")
     if not in_area(lon, lat):
-        raise Refused.invalid("the location is outside the city's area", "location")
+        raise Refused.invalid(_("the location is outside the city's area"), "location")
     return lon, lat
 
 
@@ -176,19 +175,19 @@ class IncidentInput:
 def read_incident_input(body: Any, in_area, default_source: str = "api") -> IncidentInput:
     """The fields of a new incident from a JSON body (API) or a form (page); raises Refused (invalid)."""
     if not isinstance(body, dict):
-        raise Refused.invalid("send a JSON object", "body")
+        raise Refused.invalid(_("send a JSON object"), "body")
     category, sub_category = read_category(body.get("category"), body.get("subCategory", body.get("sub_category")))
     raw_priority = body.get("priority", body.get("severity"))
     priority = read_priority(raw_priority) if raw_priority is not None else 3
     lon, lat = read_location(body, in_area)
     source = body.get("source", default_source)
     if source not in SOURCES:
-        raise Refused.invalid(f"source must be one of {', '.join(SOURCES)}", "source")
+        raise Refused.invalid(_("source must be one of {choices}", choices=', '.join(SOURCES)), "source")
     description = body.get("description")
     address = body.get("address", body.get("address_string"))
     for name, value in (("description", description), ("address", address)):
         if value is not None and (not isinstance(value, str) or len(value) > 2000):
-            raise Refused.invalid(f"{name} must be text of at most 2000 characters", name)
+            raise Refused.invalid(_("{name} must be text of at most 2000 characters", name=name), name)
     return IncidentInput(category, sub_category, priority, lon, lat, (description or "").strip() or None,
                          (address or "").strip() or None, source)
 
@@ -325,14 +324,25 @@ def incident_timeline(engine: Engine, incident_id: int) -> list[TimelineEntry]:
                 for e in session.execute(query).scalars()]
 
 
+def shown_escalation(incident: IncidentView, timeline: list[TimelineEntry]) -> str:
+    """Why the incident was escalated, in the reader's language: as said by the newest timeline entry whose
+    message is the stored reason (its English), else as stored."""
+    reason = incident.escalation_reason or ""
+    said = next((entry for entry in reversed(timeline) if entry.message == reason), None)
+    return recorded(reason, said.detail) if said is not None else reason
+
+
 # ---------------------------------------------------------------- writing (inside a command's transaction)
 
-def add_event(session: Session, incident: Incident, kind: str, actor: str, message: str, now: datetime, *,
+def add_event(session: Session, incident: Incident, kind: str, actor: str, message: Said | str, now: datetime, *,
               status_before: str | None = None, unit_id: str | None = None, detail: dict | None = None) -> None:
-    session.add(IncidentEvent(incident_id=incident.id, at=now, kind=kind, actor=actor, message=message,
-                              status_before=status_before,
+    """A timeline entry: ``message`` is stored in English, and what was said (a ``Said``) with it for the screens
+    (services/i18n.py ``recorded``); a plain ``str`` is text as a person wrote it."""
+    said = message if isinstance(message, Said) else None
+    session.add(IncidentEvent(incident_id=incident.id, at=now, kind=kind, actor=actor,
+                              message=said.english if said else message, status_before=status_before,
                               status_after=incident.status if status_before is not None else None,
-                              unit_id=unit_id, detail=detail))
+                              unit_id=unit_id, detail=with_said(detail, said)))
 
 
 def insert_incident(session: Session, data: IncidentInput, actor: str, now: datetime,
@@ -346,7 +356,7 @@ def insert_incident(session: Session, data: IncidentInput, actor: str, now: date
     session.add(incident)
     session.flush()
     add_event(session, incident, "created", actor,
-              f"created from {SOURCE_LABELS[data.source]}: P{data.priority} "
-              f"{incident_kind(data.category, data.sub_category)}",
+              say("created from {source}: P{priority} {kind}", source=Term("source", data.source),
+                  priority=data.priority, kind=Term("incident_kind", f"{data.category}/{data.sub_category or ''}")),
               created, status_before="", detail={"description": data.description})
     return incident

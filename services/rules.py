@@ -50,11 +50,11 @@ from services.access.principal import Principal
 from services.audit import record
 from services.commands import Command, Refused
 from services.db import session_scope
-from services.i18n import _
 from services.devices import DEFAULT_INTERVAL_S, station_levels
+from services.i18n import Said, Term, _, say
 from services.models import Alarm, Device, RuleState, utcnow
 from services.telemetry import ENTITY_SPECS, TELEMETRY_TYPES, ObservationIn
-from services.vocabulary import alarm_value, duration, label
+from services.vocabulary import duration, label
 
 log = logging.getLogger("cityops.rules")
 
@@ -896,13 +896,16 @@ class RuleEngine:
             rule, device = action.rule, action.device
             if action.kind == "clear":
                 metric = alarm_metric(rule)
-                text = (f"back to {alarm_value(metric, action.value)} (clears past "
-                        f"{alarm_value(metric, action.threshold)}) for {duration(rule.clear_for_s)}")
+                text = say("back to {value} (clears past {threshold}) for {duration}",
+                           value=Term("alarm_value", [metric, action.value]),
+                           threshold=Term("alarm_value", [metric, action.threshold]),
+                           duration=Term("duration", rule.clear_for_s))
                 clear_by_rule_in(session, rule.id, device.id, action.value, text)
                 self._changed = True
                 continue
-            description = (f"{rule.name} at {device.name or device.id}: "
-                           f"{alarm_value(alarm_metric(rule), action.value, action.threshold)}")
+            description = say("{rule} at {device}: {value}", rule=Term("msgid", rule.name),
+                              device=device.name or device.id,
+                              value=Term("alarm_value", [alarm_metric(rule), action.value, action.threshold]))
             trigger = _trigger(rule, device, description, alarm_metric(rule), action.value, action.threshold,
                                action.started_at, action.observation.lon, action.observation.lat)
             outcome = RaiseAlarm(trigger).validate().run_in(session)
@@ -953,7 +956,7 @@ class RuleEngine:
                 elif silent_s <= limit and is_open:
                     try:
                         clear_by_rule(self.engine, rule.id, row.id, round(silent_s, 1),
-                                      f"{row.name or row.id} reports again")
+                                      say("{device} reports again", device=row.name or row.id))
                         cleared += 1
                     except Exception:
                         log.exception("silence rule %s on %s failed", rule.id, row.id)
@@ -963,8 +966,10 @@ class RuleEngine:
                 continue
             for row, silent_s, limit, interval, last in to_raise:
                 device = DeviceInfo(row.id, row.type, row.name, row.district, row.meta, row.interval_s, row.lon, row.lat)
-                description = (f"{rule.name}: no observation from {row.name or row.id} for "
-                               f"{duration(silent_s)} (expected every {duration(interval)})")
+                description = say("{rule}: no observation from {device} for {silent} (expected every {interval})",
+                                  rule=Term("msgid", rule.name), device=row.name or row.id,
+                                  silent=Term("duration", silent_s),
+                                  interval=Term("duration", interval))
                 try:
                     raise_for_rule(self.engine, rule, device, description, "silent_s", round(silent_s, 1), limit,
                                    last + timedelta(seconds=limit), row.lon, row.lat, self.runtime)
@@ -1047,18 +1052,19 @@ def alarm_metric(rule: Rule) -> str:
     return f"{rule.metric}/{rule.per.text.replace('device.', '')}" if rule.per else rule.metric
 
 
-def _trigger(rule: Rule, device: DeviceInfo, description: str, metric: str, value: float | None,
+def _trigger(rule: Rule, device: DeviceInfo, description: Said, metric: str, value: float | None,
              threshold: float | None, started_at: datetime, lon, lat) -> Trigger:
     return Trigger(
         rule_id=rule.id, rule_name=rule.name, device_id=device.id, device_type=device.type,
         device_name=device.name, district=device.district, category=rule.category, sub_category=rule.sub_category,
-        severity=rule.severity, description=description, metric=metric, value=value, threshold=threshold,
+        severity=rule.severity, description=description.english, said=description, metric=metric, value=value,
+        threshold=threshold,
         lon=lon if lon is not None else device.lon, lat=lat if lat is not None else device.lat,
         started_at=started_at, min_reraise_s=rule.min_reraise_s,
     )
 
 
-def raise_for_rule(engine: Engine, rule: Rule, device: DeviceInfo, description: str, metric: str,
+def raise_for_rule(engine: Engine, rule: Rule, device: DeviceInfo, description: Said, metric: str,
                    value: float | None, threshold: float | None, started_at: datetime, lon, lat, runtime=None):
     """Raises (or counts, or re-activates) the alarm of a rule on a device; opens its incident
     when the rule says ``incident: auto``."""

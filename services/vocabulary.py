@@ -20,7 +20,8 @@ from babel import Locale
 from babel.dates import format_datetime, get_date_format
 from babel.numbers import format_decimal
 
-from services.i18n import LOCALES, N_, _, babel_locale, current_locale, html_lang, javascript_messages, use_locale
+from services.i18n import LOCALES, N_, _, babel_locale, current_locale, html_lang, in_language, javascript_messages, \
+    use_locale
 from services.telemetry import ENTITY_SPECS
 
 # ---------------------------------------------------------------- durations and times
@@ -153,6 +154,48 @@ TIMER_LABELS = {"new": N_("waiting"), "dispatched": N_("dispatched"), "en_route"
 def label_of(labels: dict[str, str], code: str | None) -> str:
     """A code's label from one of the tables above, in the current language (its words when not listed)."""
     return _(labels[code]) if code in labels else words(code)
+
+
+# words a recorded text was said with as codes (services/i18n.py ``Term``), put in words when it is shown
+UNIT_REPLY_WORDS = {"accepted": N_("accepted"), "rejected": N_("rejected"), "arrived": N_("arrived"),
+                    "cleared": N_("cleared")}
+REPORT_STATUS_WORDS = {"open": N_("open"), "closed": N_("closed"), "updated": N_("updated")}
+REQUEST_SOURCE_WORDS = {"mqtt": N_("mqtt"), "open311": N_("open311"), "hotline": N_("hotline")}
+# severity codes as written in an escalation's history (its English is the code itself)
+SEVERITY_WORDS = {"informational": N_("informational"), "low": N_("low"), "medium": N_("medium"), "high": N_("high"),
+                  "critical": N_("critical")}
+
+
+def term(kind: str, code) -> str:
+    """A vocabulary code of a recorded text in the current language (the code itself where it has no words)."""
+    if kind == "duration":
+        return duration(code)
+    if kind == "incident_kind":
+        category, _slash, sub_category = str(code).partition("/")
+        return incident_kind(category, sub_category or None)
+    if kind == "msgid":  # a text of the catalogue said as it is written (a shipped rule's name)
+        return _(str(code))
+    if kind == "alarm_value":  # [metric, value] or [metric, value, threshold]
+        return alarm_value(*code)
+    if kind == "name":  # the city's own name of a thing in each language ({"en": ..., "zh": ...})
+        return in_language(code.get("en"), code.get("zh")) or ""
+    tables = _term_tables()
+    if kind in tables:
+        table, lower = tables[kind]
+        return (_(table[code]).lower() if lower else _(table[code])) if code in table else str(code)
+    return str(code)
+
+
+def _term_tables() -> dict[str, tuple[dict[str, str], bool]]:
+    """kind -> (its labels, written in lower case inside a sentence)."""
+    from services.incidents import DISPOSITIONS
+    from services.requests.orders import CLOCK_PHASES, SATISFACTION, STATUS_LABELS
+
+    return {"request_status": (STATUS_LABELS, True), "source": (SOURCE_LABELS, False),
+            "disposition": (DISPOSITIONS, False),
+            "unit_reply": (UNIT_REPLY_WORDS, False), "report_status": (REPORT_STATUS_WORDS, False),
+            "request_source": (REQUEST_SOURCE_WORDS, False), "severity_code": (SEVERITY_WORDS, False),
+            "clock_phase": (CLOCK_PHASES, False), "satisfaction": (SATISFACTION, True)}
 
 
 # ---------------------------------------------------------------- colours (one table: map, console, legends)

@@ -20,6 +20,7 @@ from services.aqi import CODES, standard_named
 from services.audit import record
 from services.commands import Command, Refused
 from services.db import session_scope
+from services.i18n import _
 from services.models import Display, utcnow
 
 DISPLAY_PAGES = ("/wall", "/", "/kiosk", "/scorecards")  # pages a display may show
@@ -100,25 +101,26 @@ def _read_options(raw: Any) -> dict:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise Refused.invalid("options must be an object such as {\"lang\": \"zh\", \"rotate\": 30, \"aqi\": \"cn\", "
-                              "\"sound\": true}", "options")
+        raise Refused.invalid(_("options must be an object such as {\"lang\": \"zh\", \"rotate\": 30, \"aqi\": \"cn\", "
+                              "\"sound\": true}"), "options")
     options = {}
     for key, value in raw.items():
         kind = OPTIONS.get(key)
         if kind is None:
-            raise Refused.invalid(f"unknown option {key!r}; options are {', '.join(OPTIONS)}", "options")
+            raise Refused.invalid(_("unknown option {key}; options are {choices}",
+                                    key=repr(key), choices=', '.join(OPTIONS)), "options")
         if kind is int and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 3600):
-            raise Refused.invalid(f"{key} is a whole number of seconds, 0..3600", "options")
+            raise Refused.invalid(_("{key} is a whole number of seconds, 0..3600", key=key), "options")
         if kind == "aqi":
             try:
                 value = CODES[standard_named(value if isinstance(value, str) and value else "?")]
             except ValueError as error:
-                raise Refused.invalid(f"{key}: {error}", "options") from None
+                raise Refused.invalid(_("{key}: {error}", key=key, error=error), "options") from None
         if kind is bool and not isinstance(value, bool):
-            raise Refused.invalid(f"{key} is true or false", "options")
+            raise Refused.invalid(_("{key} is true or false", key=key), "options")
         if kind is str and (not isinstance(value, str) or not value.isascii() or not 1 <= len(value) <= 16
                             or not value.replace("-", "").isalnum()):
-            raise Refused.invalid(f"{key} is a language tag such as en, fi or zh", "options")
+            raise Refused.invalid(_("{key} is a language tag such as en, fi or zh", key=key), "options")
         options[key] = value
     return options
 
@@ -136,9 +138,9 @@ class CreateDisplay(Command):
 
     def check(self) -> None:
         if not isinstance(self.name, str) or not 1 <= len(self.name.strip()) <= 128:
-            raise Refused.invalid("a display needs a name of 1-128 characters", "name")
+            raise Refused.invalid(_("a display needs a name of 1-128 characters"), "name")
         if self.page not in DISPLAY_PAGES:
-            raise Refused.invalid(f"page must be one of {', '.join(DISPLAY_PAGES)}", "page")
+            raise Refused.invalid(_("page must be one of {choices}", choices=', '.join(DISPLAY_PAGES)), "page")
         self.options = _read_options(self.options)
 
     def run(self) -> tuple[DisplayView, str]:
@@ -164,7 +166,7 @@ class RevokeDisplay(Command):
         with session_scope(self.engine) as session:
             display = session.get(Display, self.display_id) if isinstance(self.display_id, int) else None
             if display is None:
-                raise Refused.not_found(f"no display {self.display_id}", "id")
+                raise Refused.not_found(_("no display {display_id}", display_id=self.display_id), "id")
             if display.revoked_at is None:
                 display.revoked_at, display.revoked_by = utcnow(), self.principal.name
                 record(session, self.principal.name, "display.revoke", f"display:{display.id}", {"revoked": False},

@@ -17,6 +17,7 @@ from services.audit import record
 from services.commands import Refused
 from services.config import Settings
 from services.db import session_scope
+from services.i18n import _
 from services.models import User, utcnow
 
 NAME_CLAIMS = ("preferred_username", "email", "sub")
@@ -44,8 +45,10 @@ def role_from_claims(claims: dict, settings: Settings) -> str:
     roles = [role for role in PEOPLE_ROLES if role in granted]  # PEOPLE_ROLES runs from the most powerful
     if not roles:
         seen = f"it says {', '.join(repr(v) for v in values[:5])}" if values else "it has no such claim"
-        raise Refused.forbidden(f"{settings.oidc_name} gave no CityOps role in the claim {settings.oidc_role_claim!r} "
-                                f"({seen}); ask an administrator to grant you one")
+        raise Refused.forbidden(_("{oidc_name} gave no CityOps role in the claim {oidc_role_claim} ({seen}); ask an "
+                                  "administrator to grant you one",
+                                  oidc_name=settings.oidc_name, oidc_role_claim=repr(settings.oidc_role_claim),
+                                  seen=seen))
     return roles[0]
 
 
@@ -57,7 +60,7 @@ def account_name(claims: dict) -> str:
             name = _NOT_IN_NAME.sub("-", raw.strip()).strip("-._@")[:64]
             if len(name) >= 2:
                 return name
-    raise Refused.invalid("the provider gave no usable name (preferred_username, email or sub)", "name")
+    raise Refused.invalid(_("the provider gave no usable name (preferred_username, email or sub)"), "name")
 
 
 def _refuse(engine: Engine, account: str, address: str, refusal: Refused) -> Refused:
@@ -74,7 +77,7 @@ def external_sign_in(engine: Engine, settings: Settings, claims: dict, address: 
     subject = claims.get("sub")
     account = str(claims.get("preferred_username") or claims.get("email") or subject or "?")[:64]
     if not isinstance(subject, str) or not subject:
-        raise _refuse(engine, account, address, Refused.invalid("the provider's answer has no subject (sub)", "sub"))
+        raise _refuse(engine, account, address, Refused.invalid(_("the provider's answer has no subject (sub)"), "sub"))
     issuer = settings.oidc_issuer
     try:
         role, name = role_from_claims(claims, settings), account_name(claims)
@@ -93,15 +96,16 @@ def _sign_in_account(session, settings: Settings, issuer: str, subject: str, nam
     user = session.scalars(select(User).where(User.external_issuer == issuer, User.external_subject == subject)).first()
     if user is None:
         if session.scalars(select(User.id).where(User.name == name)).first() is not None:
-            return Refused.conflict("exists", f"a CityOps account named {name!r} exists already and is not linked "
-                                              f"to {settings.oidc_name}; ask an administrator")
+            return Refused.conflict("exists", _("a CityOps account named {name} exists already and is not linked to "
+                                                "{oidc_name}; ask an administrator",
+                                                name=repr(name), oidc_name=settings.oidc_name))
         user = User(name=name, role=role, password_hash="", created_at=now, created_by=f"oidc:{issuer}",
                     password_changed_at=now, external_issuer=issuer, external_subject=subject)
         session.add(user)
         session.flush()
         record(session, f"oidc:{issuer}", "user.create", f"user:{name}", None, {"role": role, "external": True})
     elif user.disabled_at is not None:
-        return Refused("signin_failed", "this account is disabled", 401)
+        return Refused("signin_failed", _("this account is disabled"), 401)
     elif user.role != role:
         record(session, f"oidc:{issuer}", "user.role", f"user:{user.name}", {"role": user.role}, {"role": role})
         user.role, user.session_version = role, user.session_version + 1  # ends the sessions of the old role

@@ -72,15 +72,17 @@ def hash_password(password: str) -> str:
 
 def _check_password(password: str | None) -> str:
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
-        raise Refused.invalid(f"a password has at least {MIN_PASSWORD} characters", "password")
+        raise Refused.invalid(_("a password has at least {MIN_PASSWORD} characters",
+                                MIN_PASSWORD=MIN_PASSWORD), "password")
     if len(password) > MAX_PASSWORD:
-        raise Refused.invalid(f"a password has at most {MAX_PASSWORD} characters", "password")
+        raise Refused.invalid(_("a password has at most {MAX_PASSWORD} characters",
+                                MAX_PASSWORD=MAX_PASSWORD), "password")
     return password
 
 
 def _check_role(role: str | None) -> str:
     if role not in PEOPLE_ROLES:
-        raise Refused.invalid(f"role must be one of {', '.join(PEOPLE_ROLES)}", "role")
+        raise Refused.invalid(_("role must be one of {choices}", choices=', '.join(PEOPLE_ROLES)), "role")
     return role
 
 
@@ -88,10 +90,10 @@ def check_department(role: str, department: str | None) -> str | None:
     """A ``department`` role works for one department (an id of config/departments.yaml); others for none."""
     if role != "department":
         if department:
-            raise Refused.invalid("only the department role belongs to a department", "department")
+            raise Refused.invalid(_("only the department role belongs to a department"), "department")
         return None
     if not isinstance(department, str) or not department.strip():
-        raise Refused.invalid("the department role needs its department (an id of config/departments.yaml)",
+        raise Refused.invalid(_("the department role needs its department (an id of config/departments.yaml)"),
                               "department")
     return department.strip()
 
@@ -99,7 +101,7 @@ def check_department(role: str, department: str | None) -> str | None:
 def _find(session, name: str) -> User:
     user = session.scalars(select(User).where(User.name == name)).first()
     if user is None:
-        raise Refused.not_found(f"no user {name!r}", "name")
+        raise Refused.not_found(_("no user {name}", name=repr(name)), "name")
     return user
 
 
@@ -123,13 +125,13 @@ class CreateUser(Command):
     def check(self) -> None:
         self.department = check_department(self.role, self.department)
         if not isinstance(self.name, str) or not NAME_PATTERN.match(self.name):
-            raise Refused.invalid("a user name is 2-64 letters, digits or . _ @ - (starting with a letter or digit)",
+            raise Refused.invalid(_("a user name is 2-64 letters, digits or . _ @ - (starting with a letter or digit)"),
                                   "name")
         _check_role(self.role)
         _check_password(self.password)
         with self.engine.connect() as connection:
             if connection.execute(select(User.id).where(User.name == self.name)).first():
-                raise Refused.conflict("exists", f"a user {self.name!r} exists already", "name")
+                raise Refused.conflict("exists", _("a user {name} exists already", name=repr(self.name)), "name")
 
     def run(self) -> UserView:
         now = utcnow()
@@ -160,7 +162,8 @@ class ChangeRole(Command):
         with session_scope(self.engine) as session:
             user = _find(session, self.name)
             if user.role == "admin" and self.role != "admin" and not _other_active_admins(session, self.name):
-                raise Refused.conflict("last_admin", f"{self.name} is the only active admin; make another first")
+                raise Refused.conflict("last_admin", _("{name} is the only active admin; make another first",
+                                                       name=self.name))
             before = {"role": user.role, "department": user.department}
             user.role, user.department, user.session_version = self.role, self.department, user.session_version + 1
             record(session, self.principal.name, "user.role", f"user:{self.name}", before,
@@ -182,7 +185,8 @@ class SetDisabled(Command):
         with session_scope(self.engine) as session:
             user = _find(session, self.name)
             if self.disabled and user.role == "admin" and not _other_active_admins(session, self.name):
-                raise Refused.conflict("last_admin", f"{self.name} is the only active admin; make another first")
+                raise Refused.conflict("last_admin", _("{name} is the only active admin; make another first",
+                                                       name=self.name))
             before = {"disabled": user.disabled_at is not None}
             user.disabled_at = utcnow() if self.disabled else None
             user.session_version += 1
@@ -208,8 +212,8 @@ class ResetPassword(Command):
         with session_scope(self.engine) as session:
             user = _find(session, self.name)
             if user.external_subject is not None:
-                raise Refused.conflict("external", f"{self.name} signs in with the city's provider and has no "
-                                                   f"password here", "name")
+                raise Refused.conflict("external", _("{name} signs in with the city's provider and has no "
+                                                       "password here", name=self.name), "name")
             user.password_hash = hash_password(self.password)
             user.password_changed_at, user.session_version = utcnow(), user.session_version + 1
             record(session, self.principal.name, "user.password", f"user:{self.name}", None, {"changed": True})
@@ -236,7 +240,7 @@ class SetLanguage(Command):
         with session_scope(self.engine) as session:
             user = session.get(User, self.principal.id)
             if user is None:
-                raise Refused.not_found(f"no user {self.principal.name}", "name")
+                raise Refused.not_found(_("no user {name}", name=self.principal.name), "name")
             before = user.language
             user.language = self.language
             record(session, self.principal.name, "user.language", f"user:{user.name}", {"language": before},

@@ -35,6 +35,7 @@ from services.access.principal import Principal
 from services.audit import record
 from services.commands import Command, Refused
 from services.db import session_scope
+from services.i18n import _
 from services.incidents import iso
 from services.kpis.catalogue import Catalogue, Kpi
 from services.kpis.registry import MEASURES, MeasureContext, Scope
@@ -142,25 +143,27 @@ class SetKpiTarget(Command):
     def check(self) -> None:
         entry = self.catalogue.get(self.kpi)
         if entry is None:
-            raise Refused.invalid(f"no KPI {self.kpi!r} in the catalogue", "kpi")
+            raise Refused.invalid(_("no KPI {kpi} in the catalogue", kpi=repr(self.kpi)), "kpi")
         if self.district != CITY and self.district not in district_names(self.city):
-            raise Refused.invalid(f"no district {self.district!r} (a district of the city, or 'city')", "district")
+            raise Refused.invalid(_("no district {district} (a district of the city, or 'city')",
+                                    district=repr(self.district)), "district")
         if not 2000 <= self.year <= 2100:
-            raise Refused.invalid("year must be between 2000 and 2100", "year")
+            raise Refused.invalid(_("year must be between 2000 and 2100"), "year")
         unknown = sorted(set(self.changes) - {"target", "baseline", "baseline_from", "baseline_to"})
         if unknown:
-            raise Refused.invalid(f"unknown field {unknown[0]!r}", unknown[0])
+            raise Refused.invalid(_("unknown field {unknown}", unknown=repr(unknown[0])), unknown[0])
         for name in ("target", "baseline"):
             value = self.changes.get(name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                raise Refused.invalid(f"{name} must be a number or null", name)
+                raise Refused.invalid(_("{name} must be a number or null", name=name), name)
         start, end = self.changes.get("baseline_from"), self.changes.get("baseline_to")
         if (start is None) != (end is None):
-            raise Refused.invalid("a baseline period needs both baseline_from and baseline_to", "baseline_to")
+            raise Refused.invalid(_("a baseline period needs both baseline_from and baseline_to"), "baseline_to")
         if start is not None and not start < end:
-            raise Refused.invalid("baseline_from must be before baseline_to", "baseline_from")
+            raise Refused.invalid(_("baseline_from must be before baseline_to"), "baseline_from")
         if start is not None and self.changes.get("baseline") is None and entry.measure not in MEASURES:
-            raise Refused.invalid(f"the measure {entry.measure!r} is not registered: give the baseline value",
+            raise Refused.invalid(_("the measure {measure} is not registered: give the baseline value",
+                                    measure=repr(entry.measure)),
                                   "baseline")
 
     def run(self) -> TargetView:

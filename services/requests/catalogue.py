@@ -26,6 +26,7 @@ from services.access.principal import Principal
 from services.audit import record
 from services.commands import Command, Refused
 from services.db import session_scope
+from services.i18n import Term
 from services.incidents import CATEGORIES
 
 log = logging.getLogger("cityops.requests")
@@ -115,6 +116,11 @@ class Service:
     def name(self) -> str:
         return self.name_en
 
+    @property
+    def term(self) -> Term:
+        """The service in a recorded text (services/i18n.py), named in the reader's language when shown."""
+        return Term("name", {"en": self.name_en, "zh": self.name_zh})
+
     def georeport(self) -> dict:
         """An entry of Open311 GET services.json."""
         return {"service_code": self.code, "service_name": self.name_en,
@@ -154,6 +160,12 @@ class Catalogue:
 
     def department(self, department_id: str | None) -> Department | None:
         return next((d for d in self.departments if d.id == department_id), None)
+
+    def department_term(self, department_id: str | None) -> Term:
+        """A department in a recorded text: its id in English (as the facts have always said it), its name in
+        Chinese."""
+        department = self.department(department_id)
+        return Term("name", {"en": department_id, "zh": department.name_zh if department else None})
 
     @property
     def default_limits(self) -> tuple[TimeLimit, TimeLimit]:

@@ -24,6 +24,7 @@ from services.audit import record
 from services.city import City
 from services.commands import Command, Refused
 from services.db import session_scope
+from services.i18n import N_, Said, Term, _, either, in_language, say, with_said
 from services.incidents import IncidentInput, insert_incident, snapshot as incident_snapshot
 from services.models import WorkOrder, WorkOrderEvent, utcnow
 from services.requests.catalogue import UNCLASSIFIED, Catalogue, Service
@@ -91,15 +92,19 @@ def snapshot(row: WorkOrder) -> dict:
             "satisfaction": row.satisfaction, "version": row.version}
 
 
-def add_fact(session: Session, row: WorkOrder, kind: str, actor: str, message: str, now: datetime, *,
+def add_fact(session: Session, row: WorkOrder, kind: str, actor: str, message: Said | str, now: datetime, *,
              status_before: str | None = None, media_url: str | None = None, detail: dict | None = None) -> None:
-    """A fact of the order's life, as it stands now (department, service, district at this moment)."""
+    """A fact of the order's life, as it stands now (department, service, district at this moment). ``message``
+    is stored in English with what was said (a ``Said``, for the screens); a ``str`` is a person's own words."""
     changed = status_before is not None and status_before != row.status
-    session.add(WorkOrderEvent(order_id=row.id, at=now, kind=kind, actor=actor, message=message,
+    said = message if isinstance(message, Said) else None
+    session.add(WorkOrderEvent(order_id=row.id, at=now, kind=kind, actor=actor,
+                               message=said.english if said else message,
                                status_before=status_before, status_after=row.status if status_before is not None
                                else None, department=row.department, service_code=row.service_code,
-                               district=row.district, media_url=media_url, detail=detail,
+                               district=row.district, media_url=media_url, detail=with_said(detail, said),
                                published=not changed))
+
 
 
 def start_clocks(row: WorkOrder, catalogue: Catalogue, zone: str, start: datetime) -> None:
@@ -110,17 +115,17 @@ def start_clocks(row: WorkOrder, catalogue: Catalogue, zone: str, start: datetim
 def _text(value: Any, name: str, required: bool = False, limit: int = MAX_TEXT) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            raise Refused.invalid(f"{name} is needed", name)
+            raise Refused.invalid(_("{name} is needed", name=name), name)
         return None
     if not isinstance(value, str) or len(value) > limit:
-        raise Refused.invalid(f"{name} must be text of at most {limit} characters", name)
+        raise Refused.invalid(_("{name} must be text of at most {limit} characters", name=name, limit=limit), name)
     return value.strip()
 
 
 def _url(value: Any) -> str | None:
     url = _text(value, "media_url", limit=2000)
     if url is not None and not url.lower().startswith(("http://", "https://")):
-        raise Refused.invalid("media_url must be an http(s) URL", "media_url")
+        raise Refused.invalid(_("media_url must be an http(s) URL"), "media_url")
     return url
 
 
@@ -149,16 +154,16 @@ class RequestInput:
 def read_request_input(body: dict, city: City, source: str) -> RequestInput:
     """The fields of a request from a form or an Open311 POST; raises Refused (invalid) naming the field."""
     if not isinstance(body, dict):
-        raise Refused.invalid("send the request's fields", "body")
+        raise Refused.invalid(_("send the request's fields"), "body")
     code = _text(body.get("service_code"), "service_code", required=True, limit=64)
     try:
         lat, lon = float(body.get("lat")), float(body.get("long", body.get("lon")))
     except (TypeError, ValueError):
-        raise Refused.invalid("give lat and long (WGS84 degrees)", "lat") from None
+        raise Refused.invalid(_("give lat and long (WGS84 degrees)"), "lat") from None
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise Refused.invalid("lat must be -90..90 and long -180..180", "lat")
+        raise Refused.invalid(_("lat must be -90..90 and long -180..180"), "lat")
     if not city.is_in_area(lon, lat):
-        raise Refused.invalid("the location is outside the city's area", "lat")
+        raise Refused.invalid(_("the location is outside the city's area"), "lat")
     names = " ".join(part for part in (_text(body.get("first_name"), "first_name", limit=100),
                                        _text(body.get("last_name"), "last_name", limit=100)) if part)
     return RequestInput(code, lon, lat, source, description=_text(body.get("description"), "description"),
@@ -208,13 +213,16 @@ def receive(session: Session, ctx: RequestContext, data: RequestInput, actor: st
     session.flush()
     if request_id is None:
         row.request_id = f"{REQUEST_ID_PREFIX}{row.id:06d}"
-    what = service.name_en if service else f"unclassified ({data.service_code or data.service_name})"
-    add_fact(session, row, "received", actor, f"received from {data.source}: {what}", now, status_before="",
-             media_url=data.media_url)
+    what = service.term if service else say("unclassified ({code})",
+                                                     code=data.service_code or data.service_name)
+    add_fact(session, row, "received", actor,
+             say("received from {source}: {what}", source=Term("request_source", data.source), what=what), now,
+             status_before="", media_url=data.media_url)
     if service is not None and catalogue.assign_on_receipt:
         row.status, row.department, row.assigned_at = "assigned", service.department, now
-        add_fact(session, row, "assigned", actor, f"assigned to {service.department} on receipt", now,
-                 status_before="received")
+        add_fact(session, row, "assigned", actor, say("assigned to {department} on receipt",
+                                                      department=catalogue.department_term(service.department)),
+                 now, status_before="received")
     record(session, actor, "request.receive", f"request:{row.request_id}", None, snapshot(row))
     duplicates = tuple(r.id for r in duplicate_candidates(session, catalogue, row))
     return Received(row.request_id, view_of(row, catalogue, now), duplicates=duplicates)
@@ -275,22 +283,26 @@ class OrderCommand(Command):
 
         self.current = get_order(self.ctx.engine, self.ctx.catalogue, utcnow(), self.order_id)
         if self.current is None:
-            raise Refused.not_found(f"no request #{self.order_id}", "order_id")
+            raise Refused.not_found(_("no request #{order_id}", order_id=self.order_id), "order_id")
         if self.version is not None and self.version != self.current.version:
-            raise Refused.conflict("changed", f"{self.current.label} changed meanwhile; look again")
+            raise Refused.conflict("changed",
+                    _("{label} changed meanwhile; look again", label=self.current.shown_label))
         if self.principal.role == "department" and self.current.department != self.principal.department:
-            raise Refused.forbidden(f"{self.current.label} is not your department's "
-                                    f"({self.principal.department or 'none'}) but {self.current.department or 'unassigned'}")
+            raise Refused.forbidden(_("{label} is not your department's ({mine}) but {theirs}",
+                                      label=self.current.shown_label, mine=self.principal.department or _("none"),
+                                      theirs=self.current.department or _("unassigned")))
         if self.current.status not in self.from_statuses:
-            allowed = " or ".join(STATUS_LABELS[s].lower() for s in self.from_statuses)
-            raise Refused.conflict("wrong_status", f"{self.current.label} is {STATUS_LABELS[self.current.status].lower()};"
-                                                   f" only a {allowed} request can be {self.verb}")
+            allowed = either([_(STATUS_LABELS[s]).lower() for s in self.from_statuses])
+            raise Refused.conflict("wrong_status", _("{label} is {status}; only a {allowed} request can be {verb}",
+                                                     label=self.current.shown_label,
+                                                     status=_(STATUS_LABELS[self.current.status]).lower(),
+                                                     allowed=allowed, verb=_(self.verb)))
         self.check_input()
 
     def check_input(self) -> None:
         """Each command's own input checks."""
 
-    def apply(self, session: Session, row: WorkOrder, now: datetime) -> tuple[str, str, dict | None]:
+    def apply(self, session: Session, row: WorkOrder, now: datetime) -> tuple[str, Said | str, dict | None]:
         """Changes ``row``; returns the fact (kind, message, detail)."""
         raise NotImplementedError
 
@@ -300,7 +312,8 @@ class OrderCommand(Command):
         with session_scope(self.ctx.engine) as session:
             row = session.get(WorkOrder, self.order_id, with_for_update=True)
             if row.version != self.current.version or row.status != self.current.status:
-                raise Refused.conflict("changed", f"{self.current.label} changed meanwhile; look again")
+                raise Refused.conflict("changed",
+                        _("{label} changed meanwhile; look again", label=self.current.shown_label))
             before, status_before = snapshot(row), row.status
             kind, message, detail = self.apply(session, row, now)
             row.version, row.updated_at = row.version + 1, now
@@ -319,7 +332,7 @@ class OrderCommand(Command):
 def _department(ctx: RequestContext, department: Any) -> str:
     if ctx.catalogue.department(department) is None:
         known = ", ".join(d.id for d in ctx.catalogue.departments)
-        raise Refused.invalid(f"department must be one of {known}", "department")
+        raise Refused.invalid(_("department must be one of {known}", known=known), "department")
     return department
 
 
@@ -331,15 +344,17 @@ class AssignOrder(OrderCommand):
     service_code: str | None = None  # classify (or re-classify) on the way
     permission = "request.assign"
     from_statuses = ("received",)
-    verb = "assigned (a request already with a department is transferred)"
+    verb = N_("assigned (a request already with a department is transferred)")
 
     def check_input(self) -> None:
         code = self.service_code or self.current.service_code
         service = self.ctx.catalogue.service(code)
         if service is None:
-            raise Refused.invalid(f"{self.current.label} is unclassified: choose its service first", "service_code")
+            raise Refused.invalid(_("{label} is unclassified: choose its service first",
+                                    label=self.current.shown_label), "service_code")
         if service.emergency:
-            raise Refused.invalid(f"{service.name_en} is an emergency: open an incident for the dispatchers",
+            raise Refused.invalid(_("{service} is an emergency: open an incident for the dispatchers",
+                                    service=in_language(service.name_en, service.name_zh)),
                                   "service_code")
         self.service_code = service.code
         self.department = _department(self.ctx, self.department or service.department)
@@ -351,8 +366,10 @@ class AssignOrder(OrderCommand):
             start_clocks(row, self.ctx.catalogue, self.ctx.timezone, row.received_at)
         row.status, row.department = "assigned", self.department
         row.assigned_at = row.assigned_at or now
-        note = f" as {self.service_code}" if reclassified else ""
-        return "assigned", f"assigned to {self.department}{note}", {"service_code": row.service_code}
+        department = self.ctx.catalogue.department_term(self.department)
+        said = (say("assigned to {department} as {service_code}", department=department, service_code=self.service_code)
+                if reclassified else say("assigned to {department}", department=department))
+        return "assigned", said, {"service_code": row.service_code}
 
 
 @dataclass
@@ -363,18 +380,22 @@ class TransferOrder(OrderCommand):
     reason: str = ""
     permission = "request.transfer"
     from_statuses = ("assigned", "accepted", "in_progress", "reopened")
-    verb = "transferred"
+    verb = N_("transferred")
 
     def check_input(self) -> None:
         self.department = _department(self.ctx, self.department)
         self.reason = _text(self.reason, "reason", required=True)
         if self.department == self.current.department:
-            raise Refused.invalid(f"{self.current.label} is with {self.department} already", "department")
+            raise Refused.invalid(_("{label} is with {department} already",
+                                    label=self.current.shown_label, department=self.department), "department")
 
     def apply(self, session, row, now):
         source = row.department
         row.status, row.department, row.transfer_count = "assigned", self.department, row.transfer_count + 1
-        return "transferred", f"transferred from {source} to {self.department}: {self.reason}", \
+        catalogue = self.ctx.catalogue
+        return "transferred", say("transferred from {source} to {department}: {reason}",
+                                  source=catalogue.department_term(source),
+                                  department=catalogue.department_term(self.department), reason=self.reason), \
             {"from": source, "to": self.department, "reason": self.reason}
 
 
@@ -384,24 +405,28 @@ class AcceptOrder(OrderCommand):
 
     permission = "request.work"
     from_statuses = ("assigned", "reopened")
-    verb = "accepted"
+    verb = N_("accepted")
 
     def apply(self, session, row, now):
         first = row.accepted_at is None
         row.status = "accepted"
         row.accepted_at = row.accepted_at or now
-        return "accepted", f"accepted by {row.department}" + ("" if first else " again"), {"first_response": first}
+        department = self.ctx.catalogue.department_term(row.department)
+        said = (say("accepted by {department}", department=department) if first else
+                say("accepted by {department} again", department=department))
+        return "accepted", said, {"first_response": first}
 
 
 @dataclass
 class StartWork(OrderCommand):
     permission = "request.work"
     from_statuses = ("accepted",)
-    verb = "started"
+    verb = N_("started")
 
     def apply(self, session, row, now):
         row.status, row.started_at = "in_progress", row.started_at or now
-        return "started", f"work started by {row.department}", None
+        return "started", say("work started by {department}",
+                              department=self.ctx.catalogue.department_term(row.department)), None
 
 
 @dataclass
@@ -412,7 +437,7 @@ class ResolveOrder(OrderCommand):
     media_url: str | None = None
     permission = "request.work"
     from_statuses = RESOLUTION_PHASE
-    verb = "resolved"
+    verb = N_("resolved")
 
     def check_input(self) -> None:
         self.notes = _text(self.notes, "notes", required=True)
@@ -420,7 +445,8 @@ class ResolveOrder(OrderCommand):
 
     def apply(self, session, row, now):
         row.status, row.resolved_at, row.status_notes = "resolved", now, self.notes
-        return "resolved", f"resolved by {row.department}: {self.notes}", None
+        return "resolved", say("resolved by {department}: {notes}",
+                               department=self.ctx.catalogue.department_term(row.department), notes=self.notes), None
 
 
 @dataclass
@@ -430,14 +456,14 @@ class CloseOrder(OrderCommand):
     notes: str | None = None
     permission = "request.assign"
     from_statuses = ("resolved",)
-    verb = "closed"
+    verb = N_("closed")
 
     def check_input(self) -> None:
         self.notes = _text(self.notes, "notes")
 
     def apply(self, session, row, now):
         close(row, now, self.notes)
-        return "closed", "closed" + (f": {self.notes}" if self.notes else ""), None
+        return "closed", say("closed: {notes}", notes=self.notes) if self.notes else say("closed"), None
 
 
 def close(row: WorkOrder, now: datetime, notes: str | None) -> None:
@@ -453,14 +479,14 @@ class ReopenOrder(OrderCommand):
     reason: str = ""
     permission = "request.assign"
     from_statuses = ("resolved", "closed")
-    verb = "reopened"
+    verb = N_("reopened")
 
     def check_input(self) -> None:
         self.reason = _text(self.reason, "reason", required=True)
 
     def apply(self, session, row, now):
         reopen(row, self.ctx, now)
-        return "reopened", f"reopened: {self.reason}", {"reason": self.reason}
+        return "reopened", say("reopened: {reason}", reason=self.reason), {"reason": self.reason}
 
 
 def reopen(row: WorkOrder, ctx: RequestContext, now: datetime) -> None:
@@ -474,7 +500,7 @@ class AddNote(OrderCommand):
     media_url: str | None = None
     permission = "request.note"
     from_statuses = ACTIVE_STATUSES + ("closed",)
-    verb = "noted"
+    verb = N_("noted")
 
     def check_input(self) -> None:
         self.media_url = _url(self.media_url)
@@ -493,27 +519,31 @@ class MergeOrder(OrderCommand):
     into_id: int = 0
     permission = "request.assign"
     from_statuses = OPEN_STATUSES
-    verb = "merged"
+    verb = N_("merged")
 
     def check_input(self) -> None:
         from services.requests.orders import get_order
 
         target = get_order(self.ctx.engine, self.ctx.catalogue, utcnow(), self.into_id)
         if target is None or self.into_id == self.order_id:
-            raise Refused.not_found(f"no other request #{self.into_id} to merge into", "into_id")
+            raise Refused.not_found(_("no other request #{into_id} to merge into", into_id=self.into_id), "into_id")
         if target.merged_into is not None or target.status not in ACTIVE_STATUSES:
-            raise Refused.conflict("wrong_status", f"{target.label} is {STATUS_LABELS[target.status].lower()}; "
-                                                   "merge into an open request")
+            raise Refused.conflict("wrong_status", _("{label} is {status}; merge into an open request",
+                                                     label=target.shown_label,
+                                                     status=_(STATUS_LABELS[target.status]).lower()))
         if target.service_code != self.current.service_code:
-            raise Refused.invalid(f"{target.label} is another service ({target.service_label})", "into_id")
+            raise Refused.invalid(_("{label} is another service ({service_label})",
+                                    label=target.shown_label, service_label=target.shown_service), "into_id")
         self.target = target
 
     def apply(self, session, row, now):
         row.status, row.merged_into = "merged", self.into_id
         primary = session.get(WorkOrder, self.into_id, with_for_update=True)
         add_fact(session, primary, "merged", self.principal.name,
-                 f"request {row.request_id} (#{row.id}) merged into this one", now, detail={"duplicate": row.id})
-        return "merged", f"merged into #{self.into_id} ({primary.request_id})", {"into": self.into_id}
+                 say("request {request_id} (#{id}) merged into this one", request_id=row.request_id, id=row.id), now,
+                 detail={"duplicate": row.id})
+        return "merged", say("merged into #{into_id} ({request_id})", into_id=self.into_id,
+                             request_id=primary.request_id), {"into": self.into_id}
 
 
 # ---------------------------------------------------------------- the citizen's answer
@@ -536,7 +566,7 @@ class RateRequest(Command):
         self.comment = _rating_input(self.satisfaction, self.comment)
         rated = get_order(self.ctx.engine, self.ctx.catalogue, utcnow(), request_id=self.request_id)
         if rated is None:
-            raise Refused.not_found(f"no request {self.request_id}", "service_request_id")
+            raise Refused.not_found(_("no request {request_id}", request_id=self.request_id), "service_request_id")
 
     def run(self, now: datetime | None = None) -> WorkOrderView:
         now = now or utcnow()
@@ -550,7 +580,8 @@ class RateRequest(Command):
 def _rating_input(satisfaction: Any, comment: Any) -> str | None:
     """The comment, once the answer is one of SATISFACTION; raises Refused."""
     if satisfaction not in SATISFACTION:
-        raise Refused.invalid(f"satisfaction must be one of {', '.join(SATISFACTION)}", "satisfaction")
+        raise Refused.invalid(_("satisfaction must be one of {choices}",
+                                choices=', '.join(SATISFACTION)), "satisfaction")
     return _text(comment, "comment")
 
 
@@ -565,30 +596,33 @@ def rate(session: Session, ctx: RequestContext, actor: str, request_id: str, sat
     row = session.execute(select(WorkOrder).where(WorkOrder.request_id == request_id)
                           .with_for_update()).scalar_one_or_none()
     if row is None:
-        raise Refused.not_found(f"no request {request_id}", "service_request_id")
+        raise Refused.not_found(_("no request {request_id}", request_id=request_id), "service_request_id")
     primary = row if row.merged_into is None else session.get(WorkOrder, row.merged_into, with_for_update=True)
     replayed = (row.satisfaction, row.satisfaction_comment) == (satisfaction, comment) and row.rated_at is not None \
         and (primary.resolved_at is None or row.rated_at >= primary.resolved_at)  # no resolution since
     if replayed:
         return row
     if primary.status not in ("resolved", "closed"):
-        raise Refused.conflict("not_answered", f"request {request_id} is "
-                                               f"{STATUS_LABELS[primary.status].lower()}: rate it once resolved")
+        raise Refused.conflict("not_answered", _("request {request_id} is {status}: rate it once resolved",
+                                                 request_id=request_id,
+                                                 status=_(STATUS_LABELS[primary.status]).lower()))
     before = snapshot(row)
     row.satisfaction, row.satisfaction_comment, row.rated_at = satisfaction, comment, now
     row.version, row.updated_at = row.version + 1, now
-    words = SATISFACTION[satisfaction].lower() + (f": {comment}" if comment else "")
-    add_fact(session, row, "rated", actor, f"the citizen is {words}", now,
+    level = Term("satisfaction", satisfaction)
+    words = say("{level}: {comment}", level=level, comment=comment) if comment else level
+    add_fact(session, row, "rated", actor, say("the citizen is {words}", words=words), now,
              detail={"satisfaction": satisfaction, "comment": comment})
     record(session, actor, "request.rate", f"request:{row.request_id}", before, snapshot(row))
     status_before, primary_before = primary.status, snapshot(primary)
     if satisfaction == "dissatisfied":
         reopen(primary, ctx, now)
-        add_fact(session, primary, "reopened", actor, f"reopened for review: the citizen is {words}", now,
+        add_fact(session, primary, "reopened", actor, say("reopened for review: the citizen is {words}", words=words),
+                 now,
                  status_before=status_before, detail={"reason": "dissatisfied"})
     elif primary.status == "resolved":
         close(primary, now, None)
-        add_fact(session, primary, "closed", actor, f"closed: the citizen is {words}", now,
+        add_fact(session, primary, "closed", actor, say("closed: the citizen is {words}", words=words), now,
                  status_before=status_before)
     if primary.status != status_before:
         primary.version, primary.updated_at = primary.version + (primary is not row), now

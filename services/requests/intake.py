@@ -21,6 +21,7 @@ from services.audit import record
 from services.incidents import input_from_report
 from services.models import Incident, WorkOrder, utcnow
 from services.commands import Refused
+from services.i18n import Term, say
 from services.requests.commands import RequestContext, RequestInput, add_fact, close, rate, receive, snapshot
 from services.telemetry import CitizenRatingIn, CitizenReportIn
 
@@ -61,10 +62,11 @@ def orders_follow_reports(session: Session, reports: tuple[CitizenReportIn, ...]
         if row is None:
             continue
         before, status_before = snapshot(row), row.status
-        message = f"the citizen request was {report.status or 'updated'} at its source"
+        status = Term("report_status", report.status or "updated")
+        message = say("the citizen request was {status} at its source", status=status)
         if report.closed and row.status == "received":
             close(row, now, "Closed at its source before a department took it.")
-            message += "; closed, no response needed"
+            message = say("the citizen request was {status} at its source; closed, no response needed", status=status)
         row.version, row.updated_at = row.version + 1, now
         add_fact(session, row, "closed" if row.status != status_before else "note", ACTOR, message, now,
                  status_before=status_before if row.status != status_before else None)

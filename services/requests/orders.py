@@ -23,7 +23,7 @@ from sqlalchemy import case, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from services.i18n import N_
+from services.i18n import N_, in_language
 from services.incidents import iso
 from services.models import WorkOrder, WorkOrderEvent
 from services.requests.catalogue import UNCLASSIFIED, Catalogue, TimeLimit
@@ -33,6 +33,7 @@ STATUSES = ("received", "assigned", "accepted", "in_progress", "resolved", "clos
 STATUS_LABELS = {"received": N_("Received"), "assigned": N_("Assigned"), "accepted": N_("Accepted"),
                  "in_progress": N_("In progress"), "resolved": N_("Resolved"), "closed": N_("Closed"),
                  "reopened": N_("Reopened"), "merged": N_("Merged")}
+CLOCK_PHASES = {"response": N_("response"), "resolution": N_("resolution")}
 RESPONSE_PHASE = ("received", "assigned", "reopened")  # waiting for the department's first response
 RESOLUTION_PHASE = ("accepted", "in_progress")
 OPEN_STATUSES = RESPONSE_PHASE + RESOLUTION_PHASE  # on a clock
@@ -120,6 +121,15 @@ class WorkOrderView:
     @property
     def label(self) -> str:
         return f"#{self.id} {self.service_label}"
+
+    @property
+    def shown_service(self) -> str:
+        """The service's name in the current language (``service_label`` stays English: recorded texts use it)."""
+        return in_language(self.service_label, self.service_label_zh)
+
+    @property
+    def shown_label(self) -> str:
+        return f"#{self.id} {self.shown_service}"
 
     @property
     def classified(self) -> bool:

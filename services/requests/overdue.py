@@ -15,9 +15,10 @@ from sqlmodel import Session
 
 from services.alarms import RaiseAlarm, Trigger, clear_by_rule_in
 from services.db import session_scope
+from services.i18n import Term, say
 from services.models import WorkOrder, utcnow
 from services.requests.catalogue import Catalogue
-from services.requests.orders import RESOLUTION_PHASE, RESPONSE_PHASE, STATUS_LABELS, time_limits, view_of
+from services.requests.orders import RESOLUTION_PHASE, RESPONSE_PHASE, time_limits, view_of
 
 log = logging.getLogger("cityops.requests")
 
@@ -34,13 +35,16 @@ def _trigger(row: WorkOrder, catalogue: Catalogue, due: datetime, phase: str) ->
     response, resolution = time_limits(catalogue, row.service_code)
     fast = (resolution.seconds or 0) and resolution.seconds <= 2 * 3600
     service = catalogue.service(row.service_code)
-    what = service.name_en if service else "Unclassified request"
+    what = service.term if service else say("Unclassified request")
+    name = service.name_en if service else "Unclassified request"
+    department = catalogue.department_term(row.department) if row.department else say("unassigned")
+    said = say("#{id} {what} ({department}, {status}): {phase} due {due} UTC passed", id=row.id, what=what,
+               department=department, status=Term("request_status", row.status), phase=Term("clock_phase", phase),
+               due=f"{due:%Y-%m-%d %H:%M}")
     return Trigger(rule_id=OVERDUE_RULE, rule_name="Request overdue", device_id=alarm_device(row.id),
-                   device_type="WorkOrder", device_name=f"#{row.id} {what}", district=row.district,
-                   category="infrastructure", sub_category="workOrderOverdue",
-                   severity="high" if fast else "medium",
-                   description=f"#{row.id} {what} ({row.department or 'unassigned'}, "
-                               f"{STATUS_LABELS[row.status].lower()}): {phase} due {due:%Y-%m-%d %H:%M} UTC passed",
+                   device_type="WorkOrder", device_name=f"#{row.id} {name}",
+                   district=row.district, category="infrastructure", sub_category="workOrderOverdue",
+                   severity="high" if fast else "medium", description=said.english, said=said,
                    metric=None, value=None, threshold=None, lon=row.lon, lat=row.lat, started_at=due,
                    min_reraise_s=0.0)
 
@@ -69,7 +73,9 @@ def check_overdue(engine, catalogue: Catalogue, now: datetime | None = None) -> 
             row.overdue_alarmed = True
             from services.requests.commands import add_fact
 
-            add_fact(session, row, "overdue", ACTOR, f"{clock.phase} deadline {clock.due_at:%Y-%m-%d %H:%M} UTC passed",
+            add_fact(session, row, "overdue", ACTOR, say("{phase} deadline {due} UTC passed",
+                                                         phase=Term("clock_phase", clock.phase),
+                                                         due=f"{clock.due_at:%Y-%m-%d %H:%M}"),
                      now, detail={"phase": clock.phase, "due_at": clock.due_at.isoformat()})
             raised.append(order_id)
     if raised:
@@ -84,5 +90,7 @@ def settle_overdue_alarm(session: Session, row: WorkOrder, catalogue: Catalogue,
     if row.merged_into is None and view_of(row, catalogue, now).clock.state == "overdue":
         return
     clear_by_rule_in(session, OVERDUE_RULE, alarm_device(row.id), None,
-                     f"#{row.id} {STATUS_LABELS[row.status].lower()} by {actor}", actor)
+                     say("#{id} {status} by {actor}", id=row.id, status=Term("request_status", row.status),
+                         actor=actor),
+                     actor)
     row.overdue_alarmed = False

@@ -2,6 +2,7 @@
 display link's language, else the browser's Accept-Language; the AQI standard of a screen in Chinese."""
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 
@@ -11,10 +12,14 @@ from sqlalchemy import select
 from services.access.displays import CreateDisplay
 from services.access.principal import Principal
 from services.access.users import CreateUser, SetLanguage
+from services.alarms import RaiseAlarm, Trigger
 from services.commands import Refused
 from services.config import PROJECT_ROOT
-from services.models import AuditEntry, User
+from services.dispatch import CreateIncident, DispatchContext
+from services.incidents import IncidentInput
+from services.models import AuditEntry, User, utcnow
 from services.runtime import open_runtime
+from tests.dash_calls import callback_body
 from tests.integration.support import make_settings
 
 ORIGIN = "http://localhost"
@@ -119,3 +124,53 @@ def test_a_screen_in_chinese_shows_the_china_aqi_unless_one_is_configured(site, 
     monkeypatch.setattr(site.runtime, "settings", configured)
     with site.app.server.test_request_context("/"), use_locale("zh"):
         assert site_standard() == "us-epa-2024"
+
+
+def test_an_api_refusal_speaks_the_callers_language_with_the_same_code_and_status(site):
+    CreateIncident(DispatchContext.of(site.runtime), SYSTEM,
+                   IncidentInput("health", "heartAttack", 1, 24.9445, 60.1705, description="Testikatu 3"))()
+    client = site.person()
+    chinese = {"Origin": ORIGIN, "Accept-Language": "zh-CN,zh;q=0.9"}
+    assert client.post("/api/v1/incidents/1/cancel", headers={"Origin": ORIGIN}).status_code == 200
+    resolve = {"outcome": "nobody there", "disposition": "no_action_needed"}
+    in_english = client.post("/api/v1/incidents/1/resolve", json=resolve, headers={"Origin": ORIGIN})
+    in_chinese = client.post("/api/v1/incidents/1/resolve", json=resolve, headers=chinese)
+    assert in_english.status_code == in_chinese.status_code == 409
+    assert in_english.get_json()["error"] == {"code": "invalid_state", "field": "status",
+                                              "message": "incident #1 is already cancelled; nothing to resolve"}
+    # the status inside the sentence is the vocabulary's word in Chinese too
+    assert in_chinese.get_json()["error"] == {"code": "invalid_state", "field": "status",
+                                              "message": "事件 #1 的状态已是“已取消”；无需办结"}
+    missing = client.post("/api/v1/alerts/999/ack", headers=chinese)
+    assert missing.status_code == 404
+    assert missing.get_json()["error"]["code"] == "not_found"
+    assert missing.get_json()["error"]["message"] == "没有编号为 999 的告警"
+    anonymous = site.app.server.test_client().get("/api/v1/incidents", headers={"Accept-Language": "zh"})
+    assert anonymous.status_code == 401 and anonymous.get_json()["error"]["message"].startswith("请发送 Authorization")
+
+
+def test_an_api_refusal_to_a_saved_chinese_speaker_is_in_chinese(site):
+    client = site.person()
+    client.post("/language", data={"language": "zh"}, headers={"Origin": ORIGIN})
+    answer = client.post("/api/v1/alerts/999/ack", headers={"Origin": ORIGIN, "Accept-Language": "en"})
+    assert answer.status_code == 404 and answer.get_json()["error"]["message"] == "没有编号为 999 的告警"
+
+
+def test_a_page_callbacks_refusal_speaks_the_screens_language(site):
+    RaiseAlarm(Trigger(rule_id="water-alert", rule_name="Water level at alert level", device_id="flood-1",
+                       device_type="FloodMonitoring", device_name="Harbour gauge", district="East",
+                       category="weather", sub_category="flood", severity="high", description="level high",
+                       metric="water_level", value=1.3, threshold=1.2, lon=24.951, lat=60.166,
+                       started_at=utcnow())).validate().run(site.runtime.engine)
+    client = site.person()
+
+    def acknowledge(**headers) -> str:
+        body = callback_body(site.app, "row_action", [[({"type": "alarms-action", "action": "ack", "index": 1}, 1)]],
+                             [0])
+        answer = client.post("/_dash-update-component", json=body, headers={"Origin": ORIGIN, **headers})
+        assert answer.status_code == 200
+        return json.dumps(answer.get_json(), ensure_ascii=False)
+
+    acknowledge()
+    assert "Refused: alarm 1 was acknowledged by dispatcher-1" in acknowledge()
+    assert "操作被拒绝：告警 1 已由 dispatcher-1 确认" in acknowledge(**{"Accept-Language": "zh-CN"})

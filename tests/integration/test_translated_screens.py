@@ -35,11 +35,8 @@ TEXT_KEYS = {"children", "title", "placeholder", "label", "aria-label", "alt", "
 WRAPPED = re.compile(r"⟦[^⟦⟧]*⟧")
 WORD = re.compile(r"[^\W\d_]{2,}")
 LINK = re.compile(r"(https?://|/)\S*")
-# international symbols a Chinese screen writes as they are (units, pollutants, standards' own names)
-# texts recorded when something happened (an incident's timeline, an alarm's history and description), stored in
-# the language of the moment: not yet translated when shown (a known gap, see the report of issue 14)
-RECORDED = {"tl-message", "alarm-history-text", "alarm-detail-description"}
 CITIZENS_WORDS = {"request-description"}  # what a citizen said, as they said it
+# international symbols a Chinese screen writes as they are (units, pollutants, standards' own names)
 SYMBOLS = {"km", "mm", "µg", "hpa", "lx", "pm", "no", "co", "so", "nox", "uv", "epa", "hj", "cityops"}
 
 
@@ -132,7 +129,7 @@ def visible_texts(node, key: str | None = None):
             yield from visible_texts(item, key)
     elif isinstance(node, dict):
         props = node.get("props") or {}
-        if set(str(props.get("className", "")).split()) & (RECORDED | CITIZENS_WORDS):
+        if set(str(props.get("className", "")).split()) & CITIZENS_WORDS:
             return
         if node.get("type") in ("Overlay", "BaseLayer") and isinstance(props.get("name"), str):
             yield props["name"]  # a map layer's name in the layers control

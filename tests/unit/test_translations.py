@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gettext
 import io
+import json
 import re
 from datetime import datetime, timezone
 
@@ -13,7 +14,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from services.config import PROJECT_ROOT
-from services.i18n import LOCALES, TRANSLATIONS, best_locale, javascript_messages, use_locale, _
+from services.i18n import LOCALES, TRANSLATIONS, Term, best_locale, javascript_messages, recorded, say, use_locale, \
+    with_said, _
 from services.vocabulary import alarm_value, duration, for_javascript, incident_kind, number, site_time, words
 
 NOW = datetime(2026, 12, 1, 21, 38, 5, tzinfo=timezone.utc)
@@ -114,3 +116,28 @@ def test_the_browser_gets_each_language_and_the_scripts_messages():
     assert vocabulary["en"]["timePattern"] == "yyyy-MM-dd HH:mm"
     assert vocabulary["zh-Hans"]["messages"] == javascript_messages("zh")
     assert javascript_messages("zh")  # the scripts' own texts (assets/*.js) are in the catalogue
+
+
+def test_a_recorded_text_is_kept_in_english_and_shown_in_the_readers_language():
+    said = say("{unit} ({unit_id}) dispatched, ETA {eta}, {km:.2f} km", unit="Ambulance 1", unit_id="amb-1",
+               eta=Term("duration", 245), km=1.234)
+    with use_locale("zh"):  # the sentence stored is English whatever the language of the one who acted
+        assert said.english == "Ambulance 1 (amb-1) dispatched, ETA 4 min 05 s, 1.23 km"
+    detail = json.loads(json.dumps(with_said({"cmdId": "c1"}, said)))  # as the row's JSON column gives it back
+    assert detail["cmdId"] == "c1"
+    with use_locale("zh"):
+        assert recorded(said.english, detail) == "已派遣 Ambulance 1（amb-1），预计 4分钟05秒 到达，1.23 公里"
+        assert recorded(said.english, json.dumps(detail)) == recorded(said.english, detail)  # SQLite's text
+        nested = say("the citizen is {words}", words=say("{level}: {comment}", level=Term("satisfaction", "satisfied"),
+                                                         comment="quick"))
+        assert recorded(nested.english, {"say": nested.stored()}) == "市民满意：quick"
+    assert nested.english == "the citizen is satisfied: quick"
+    assert recorded(said.english, detail) == said.english
+
+
+def test_a_recorded_text_without_what_was_said_is_shown_as_stored():
+    with use_locale("zh"):
+        assert recorded("typed by a person", None) == "typed by a person"
+        assert recorded("an older row", {"cmdId": "c1"}) == "an older row"
+        assert recorded("kept", {"say": {"text": "{a} and {b}", "with": {"a": 1}}}) == "kept"  # cannot be filled
+        assert recorded(None, None) == ""
