@@ -28,7 +28,7 @@ Measured, with every measure registered in this checkout and the catalogue of CI
 3. the first roll-up run over the whole history, as a new installation's leader does it
    (``run_rollup`` without a time budget: every source read from the start, every hour of the last
    two days and every day, week, month and quarter).
-With ``--per-kpi``, first one call of each measure for the city over one day.
+With ``--per-kpi``, first one call of each measure (the city and every district) over one day.
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ from services.db import make_engine, migrate  # noqa: E402
 from services.devices import register_city_devices  # noqa: E402
 from services.kpis.catalogue import catalogue_of, load_catalogue  # noqa: E402
 from services.kpis.periods import period_bounds  # noqa: E402
-from services.kpis.registry import MEASURES, MeasureContext, Scope  # noqa: E402
+from services.kpis.registry import MEASURES, MeasureContext, Period  # noqa: E402
 from services.kpis.rollup import RollupContext, RollupReport, rollup_range, run_rollup  # noqa: E402
 from services.models import (Alarm, Incident, IncidentEvent, Observation, WorkOrder,  # noqa: E402
                              WorkOrderEvent)
@@ -269,15 +269,15 @@ def run(args, url: str, rng: random.Random) -> None:
 
 
 def per_kpi(engine, city: City, catalogue, start: datetime, end: datetime) -> None:
-    """One call of each KPI's measure for the whole city over one day: where the time goes."""
-    print("  one call per KPI, the city, one day:")
+    """One call of each KPI's measure (the city and every district) over one day: where the time goes."""
+    print("  one call per KPI (the city and every district), one day:")
     with Session(engine) as session:
         for kpi in catalogue:
             measure = MEASURES.get(kpi.measure)
             if measure is None:
                 continue
             started = time.perf_counter()
-            measure(MeasureContext(session, city, kpi.params), Scope(start, end, None))
+            measure(MeasureContext(session, city, kpi.params), Period(start, end))
             print(f"    {kpi.key:<44} {(time.perf_counter() - started) * 1000:8.1f} ms")
 
 

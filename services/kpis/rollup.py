@@ -36,7 +36,7 @@ from sqlmodel import Session
 
 from services.kpis.catalogue import Catalogue, Kpi
 from services.kpis.periods import PERIODS, buckets, period_bounds, shift
-from services.kpis.registry import MEASURES, MeasureContext, Measured, Scope
+from services.kpis.registry import CITY_WIDE, MEASURES, NO_DATA, MeasureContext, Measured, Period
 from services.kpis.targets import CITY, district_names
 from services.models import (Alarm, AlarmEvent, Incident, IncidentEvent, KpiDirtyBucket, KpiRollup, KpiWatermark,
                             Observation, WorkOrder, WorkOrderEvent, utcnow)
@@ -181,19 +181,20 @@ def compute(ctx: RollupContext, period: str, start: datetime, end: datetime, sou
 
 def _measure_all(session: Session, ctx: RollupContext, kpi: Kpi, start: datetime, end: datetime,
                  districts: list[str]) -> dict[str, Measured] | None:
-    """The KPI for the city and each district; None (logged) when its measure fails or is missing."""
+    """The KPI for the city and each district, in one call of its measure; None (logged) when the
+    measure fails or is missing."""
     function = MEASURES.get(kpi.measure)
     if function is None:
         log.error("KPI %s: no measure registered as %r; skipped", kpi.key, kpi.measure)
         return None
-    context = MeasureContext(session, ctx.city, kpi.params)
+    context = MeasureContext(session, ctx.city, kpi.params, tuple(districts))
     try:
-        return {district: function(context, Scope(start, end, None if district == CITY else district))
-                for district in [CITY, *districts]}
+        answer = function(context, Period(start, end))
     except Exception:
         log.exception("KPI %s: its measure %r failed for %s..%s; skipped", kpi.key, kpi.measure, start, end)
         session.rollback()  # PostgreSQL refuses every further statement of a failed transaction
         return None
+    return {CITY: answer.get(CITY_WIDE, NO_DATA), **{district: answer.get(district, NO_DATA) for district in districts}}
 
 
 def _store(session: Session, period: str, start: datetime, end: datetime,

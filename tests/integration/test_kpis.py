@@ -48,33 +48,44 @@ MANAGER = Principal("max", "manager", kind="user")
 DISPATCHER = Principal("dora", "dispatcher", kind="user")
 
 
+def _per_district(ctx, rows, value) -> dict:
+    """The answer of a test measure: ``value(rows)`` for the city and for each district's rows."""
+    answer = {None: value(rows)}
+    for district in ctx.districts:
+        answer[district] = value([row for row in rows if row.district == district])
+    return answer
+
+
 @measure("test.pm25_mean")
-def pm25_mean(ctx, scope):
-    CALLS.append(("test.pm25_mean", scope.start, scope.end, scope.district))
-    query = (select(Observation.values).join(Device, Device.id == Observation.device_id)
-             .where(Observation.observed_at >= scope.start, Observation.observed_at < scope.end))
-    if scope.district:
-        query = query.where(Device.district == scope.district)
-    readings = [row["pm25"] if isinstance(row, dict) else yaml.safe_load(row)["pm25"]
-                for row in ctx.session.execute(query).scalars()]
-    return Measured(sum(readings) / len(readings) if readings else None, len(readings))
+def pm25_mean(ctx, period):
+    CALLS.append(("test.pm25_mean", period.start, period.end, None))
+    rows = ctx.session.execute(select(Observation.values, Device.district).join(Device, Device.id == Observation.device_id)
+                               .where(Observation.observed_at >= period.start, Observation.observed_at < period.end)).all()
+
+    def mean(found):
+        readings = [row.values["pm25"] if isinstance(row.values, dict) else yaml.safe_load(row.values)["pm25"]
+                    for row in found]
+        return Measured(sum(readings) / len(readings) if readings else None, len(readings))
+
+    return _per_district(ctx, rows, mean)
 
 
 @measure("test.dispatch_mean")
-def dispatch_mean(ctx, scope):
-    CALLS.append(("test.dispatch_mean", scope.start, scope.end, scope.district))
-    query = select(Incident.id, Incident.created_at, Incident.dispatched_at).where(
-        Incident.created_at >= scope.start, Incident.created_at < scope.end, Incident.dispatched_at.is_not(None))
-    if scope.district:
-        query = query.where(Incident.district == scope.district)
-    rows = ctx.session.execute(query).all()
-    seconds = [(row.dispatched_at - row.created_at).total_seconds() for row in rows]
-    return Measured(sum(seconds) / len(seconds) if seconds else None, len(seconds),
-                    detail={"samples": seconds, "records": [{"kind": "incident", "id": row.id} for row in rows]})
+def dispatch_mean(ctx, period):
+    CALLS.append(("test.dispatch_mean", period.start, period.end, None))
+    rows = ctx.session.execute(select(Incident.id, Incident.created_at, Incident.dispatched_at, Incident.district).where(
+        Incident.created_at >= period.start, Incident.created_at < period.end, Incident.dispatched_at.is_not(None))).all()
+
+    def mean(found):
+        seconds = [(row.dispatched_at - row.created_at).total_seconds() for row in found]
+        return Measured(sum(seconds) / len(seconds) if seconds else None, len(seconds),
+                        detail={"samples": seconds, "records": [{"kind": "incident", "id": row.id} for row in found]})
+
+    return _per_district(ctx, rows, mean)
 
 
 @measure("test.broken")
-def broken(ctx, scope):
+def broken(ctx, period):
     raise ZeroDivisionError("a measure with a bug")
 
 
