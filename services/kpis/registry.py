@@ -13,7 +13,9 @@ entry and one function here::
         rows = ...  # the period's readings, each with its district
         return per_district(ctx, rows, lambda row: row.district, lambda found, district: Measured(...))
 
-A caller wanting one district's value (the detail view, a baseline) asks ``measure_scope``.
+A caller wanting one district's value (the detail view, a baseline) asks ``measure_scope``. A measure
+whose week, month and quarter follow exactly from its days (a sum, or a mean over counted items) says
+so when it registers (``combine=SUM`` / ``MEAN``): the roll-ups then combine its stored day values.
 """
 
 from __future__ import annotations
@@ -96,19 +98,35 @@ class MeasureContext:
 Answer = Mapping[str | None, Measured]
 Measure = Callable[[MeasureContext, Period], Answer]
 
+# How a KPI's value over a week, month or quarter follows exactly from its stored day values (the
+# roll-ups then read no raw row for it); a measure registered without one is measured from its rows.
+SUM = "sum"  # the days' values add up (hours above a level), and so do their counts
+MEAN = "mean"  # a mean over ``count`` items (samples, orders, days): the days' values weighted by their counts
+Combination = Callable[[Mapping[str, Any]], "str | None"]  # the catalogue entry's params -> SUM, MEAN or None
+
 MEASURES: dict[str, Measure] = {}
+COMBINATIONS: dict[str, Combination] = {}
 
 
-def measure(key: str) -> Callable[[Measure], Measure]:
-    """Register a measure under ``key`` (the catalogue entry's ``measure``)."""
+def measure(key: str, combine: "str | Combination | None" = None) -> Callable[[Measure], Measure]:
+    """Register a measure under ``key`` (the catalogue entry's ``measure``); ``combine`` (SUM, MEAN, or a
+    function of the entry's params giving one of them or None) when its longer periods follow from its days."""
 
     def register(function: Measure) -> Measure:
         if key in MEASURES and MEASURES[key] is not function:
             raise ValueError(f"a measure is already registered as {key!r}")
         MEASURES[key] = function
+        if combine is not None:
+            COMBINATIONS[key] = combine if callable(combine) else lambda params: combine
         return function
 
     return register
+
+
+def combination_of(key: str, params: Mapping[str, Any]) -> str | None:
+    """SUM or MEAN when the measure ``key`` with these params combines its days exactly, else None."""
+    how = COMBINATIONS.get(key)
+    return None if how is None else how(params)
 
 
 def measure_scope(function: Measure, ctx: MeasureContext, scope: Scope) -> Measured:

@@ -36,7 +36,8 @@ from sqlmodel import Session
 
 from services.kpis.catalogue import Catalogue, Kpi
 from services.kpis.periods import PERIODS, buckets, period_bounds, shift
-from services.kpis.registry import CITY_WIDE, MEASURES, NO_DATA, MeasureContext, Measured, Period
+from services.kpis.registry import (CITY_WIDE, MEASURES, NO_DATA, SUM, MeasureContext, Measured, Period,
+                                    combination_of)
 from services.kpis.targets import CITY, district_names
 from services.models import (Alarm, AlarmEvent, Incident, IncidentEvent, KpiDirtyBucket, KpiRollup, KpiWatermark,
                             Observation, WorkOrder, WorkOrderEvent, utcnow)
@@ -157,16 +158,21 @@ def _due_now(ctx: RollupContext, now: datetime) -> list[tuple[str, datetime, dat
 
 def compute(ctx: RollupContext, period: str, start: datetime, end: datetime, sources: set[str] | None,
             now: datetime, report: RollupReport | None = None) -> RollupReport:
-    """Every KPI (of ``sources``; None: all) for the city and each district over one period, stored."""
+    """Every KPI (of ``sources``; None: all) for the city and each district over one period, stored: one
+    call of its measure, or, for a week, month or quarter, its stored day values combined when they
+    are ready (see ``_from_days``)."""
     report = report or RollupReport()
     kpis = [kpi for kpi in ctx.catalogue if sources is None or sources & set(kpi.sources)]
     if not kpis:
         return report
-    districts = ctx.districts
     results: dict[tuple[str, str], Measured] = {}
     with Session(ctx.engine) as session:
+        combined = _from_days(session, ctx, period, start, end, kpis, now)
+        results.update(combined)
         for kpi in kpis:
-            measured = _measure_all(session, ctx, kpi, start, end, districts if kpi.districts else [])
+            if (kpi.key, CITY) in combined:
+                continue
+            measured = _measure_all(session, ctx, kpi, start, end, ctx.districts if kpi.districts else [])
             if measured is None:
                 report.failed[kpi.key] = f"{period} {start.isoformat()}"
                 continue
@@ -177,6 +183,49 @@ def compute(ctx: RollupContext, period: str, start: datetime, end: datetime, sou
     report.periods += 1
     report.values += len(results)
     return report
+
+
+def _from_days(session: Session, ctx: RollupContext, period: str, start: datetime, end: datetime, kpis: list[Kpi],
+               now: datetime) -> dict[tuple[str, str], Measured]:
+    """The values of a week, month or quarter that follow exactly from stored day values (the KPIs whose
+    measure registered a combination, registry.SUM / MEAN), without reading a raw row. Only when the
+    days are ready: every day of the period up to ``now`` stored for the KPI, none of them dirty for one
+    of its sources; a KPI whose days are not ready is measured from its rows."""
+    if period in ("hour", "day"):
+        return {}
+    how = {kpi.key: combination for kpi in kpis if (combination := combination_of(kpi.measure, kpi.params))}
+    if not how:
+        return {}
+    days = {day for day, _ in buckets("day", start, min(end, now), ctx.tz)}
+    dirty = set(session.execute(select(KpiDirtyBucket.source).where(
+        KpiDirtyBucket.period == "day", KpiDirtyBucket.start >= start, KpiDirtyBucket.start < end)).scalars())
+    rows: dict[tuple[str, str], list[KpiRollup]] = defaultdict(list)
+    for row in session.execute(select(KpiRollup).where(
+            KpiRollup.period == "day", KpiRollup.start >= start, KpiRollup.start < end, KpiRollup.kpi.in_(how))).scalars():
+        rows[(row.kpi, row.district)].append(row)
+    combined = {}
+    for kpi in kpis:
+        if kpi.key not in how or dirty & set(kpi.sources) or \
+                {row.start for row in rows[(kpi.key, CITY)]} != days:
+            continue
+        for district in [CITY, *(ctx.districts if kpi.districts else [])]:
+            combined[(kpi.key, district)] = combine_days(how[kpi.key], rows[(kpi.key, district)])
+    return combined
+
+
+def combine_days(how: str, days: list[KpiRollup]) -> Measured:
+    """A longer period's value from its days' stored values: SUM adds values and counts; MEAN weights
+    each day's value (and share meeting the objective) by its count. No day with a value: no data."""
+    if how == SUM:
+        valued = [day.value for day in days if day.value is not None]
+        return Measured(sum(valued) if valued else None, sum(day.count for day in days))
+    weighed = [day for day in days if day.value is not None and day.count > 0]
+    if not weighed:
+        return Measured(None, 0)
+    total = sum(day.count for day in weighed)
+    shared = [day for day in weighed if day.share_meeting is not None]
+    share = sum(day.share_meeting * day.count for day in shared) / sum(day.count for day in shared) if shared else None
+    return Measured(sum(day.value * day.count for day in weighed) / total, total, share)
 
 
 def _measure_all(session: Session, ctx: RollupContext, kpi: Kpi, start: datetime, end: datetime,

@@ -17,7 +17,7 @@ from sqlalchemy import Integer, and_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from services.kpis.registry import CITY_WIDE, NO_DATA, MeasureContext, Measured, Period
+from services.kpis.registry import CITY_WIDE, MEAN, NO_DATA, MeasureContext, Measured, Period
 from services.models import Observation
 from services.telemetry import DRILL_ATTRIBUTE
 
@@ -101,6 +101,12 @@ def summarize(samples: Sequence[float], params: Mapping[str, Any], records: list
     objective = params.get("objective_s")
     share = None if objective is None else sum(1 for s in samples if s <= objective) / len(samples)
     return Measured(statistic_of(params)(samples), len(samples), share, detail)
+
+
+def mean_statistic(params: Mapping[str, Any]) -> str | None:
+    """A duration KPI's longer periods follow from its days when its statistic is the mean (a percentile
+    or a median does not: it is measured from the period's samples)."""
+    return MEAN if str(params.get("statistic", "p90")) == "mean" else None
 
 
 def percent(part: float, whole: float) -> float | None:

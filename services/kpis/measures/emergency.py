@@ -23,7 +23,7 @@ from typing import Callable
 from sqlalchemy import or_, select
 
 from services.drills import not_drill
-from services.kpis.measures.common import per_district, record, summarize, within
+from services.kpis.measures.common import mean_statistic, per_district, record, summarize, within
 from services.kpis.registry import MeasureContext, Measured, Period, measure
 from services.models import Incident, IncidentEvent
 
@@ -103,4 +103,4 @@ def _interval_measure(interval: Callable[[Timeline], float | None]):
 
 # params: statistic (p90 | mean | median), objective_s (the NFPA objective; share_meeting is measured against it)
 for _name in ("call_processing", "turnout", "travel", "total_response"):
-    measure(f"emergency.{_name}")(_interval_measure(getattr(Timeline, _name)))
+    measure(f"emergency.{_name}", combine=mean_statistic)(_interval_measure(getattr(Timeline, _name)))

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from services import aqi
 from services.kpis.measures.common import (VALUES, hour_index, hour_start, not_drill_reading, number, per_district,
                                            site_zone, within)
-from services.kpis.registry import MeasureContext, Measured, Period, measure
+from services.kpis.registry import MEAN, SUM, MeasureContext, Measured, Period, measure
 from services.models import Device, Observation
 
 AIR = "AirQualityObserved"
@@ -92,7 +92,7 @@ def hourly_means(ctx: MeasureContext, period: Period) -> list[HourlyMean]:
     return means
 
 
-@measure("environment.unhealthy_hours")
+@measure("environment.unhealthy_hours", combine=SUM)
 def unhealthy_hours(ctx: MeasureContext, period: Period) -> dict[str | None, Measured]:
     """Clock hours in which at least one station's hourly mean concentrations give an AQI at or above the
     standard's unhealthy level (US EPA "Unhealthy", HJ 633 中度污染); per station in ``detail``."""
@@ -117,7 +117,7 @@ def unhealthy_hours(ctx: MeasureContext, period: Period) -> dict[str | None, Mea
     return per_district(ctx, means, lambda m: m.district, hours_of)
 
 
-@measure("environment.good_air_days")
+@measure("environment.good_air_days", combine=MEAN)
 def good_air_days(ctx: MeasureContext, period: Period) -> dict[str | None, Measured]:
     """% of days with the AQI good or moderate (HJ 633 优/良; US EPA Good/Moderate: level 1 or 2). A day's
     AQI comes from the day's concentrations: each station's daily mean (of its hourly means), averaged

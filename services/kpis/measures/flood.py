@@ -11,14 +11,14 @@ from sqlalchemy import func, select
 
 from services.devices import READING_LEVELS
 from services.kpis.measures.common import VALUES, hour_index, hour_start, not_drill_reading, number, per_district, within
-from services.kpis.registry import MeasureContext, Measured, Period, measure
+from services.kpis.registry import SUM, MeasureContext, Measured, Period, measure
 from services.models import Device, Observation
 from services.rules import WATER_LEVEL
 
 WATER = ("FloodMonitoring", "WaterObserved")
 
 
-@measure("flood.station_hours_above_alert")
+@measure("flood.station_hours_above_alert", combine=SUM)
 def station_hours_above_alert(ctx: MeasureContext, period: Period) -> dict[str | None, Measured]:
     """Station-hours at or above the alert level: for every water station, the clock hours in which one
     of its readings reached its alert level (the reading's own ``alertLevel``, else the registry's

@@ -14,7 +14,8 @@ from functools import lru_cache
 from sqlalchemy import distinct, exists, func, select
 
 from services.drills import not_drill
-from services.kpis.measures.common import breakdown, no_data, per_district, percent, record, summarize, within
+from services.kpis.measures.common import (breakdown, mean_statistic, no_data, per_district, percent, record,
+                                           summarize, within)
 from services.kpis.measures.mobility import TRAFFIC
 from services.kpis.registry import NO_DATA, MeasureContext, Measured, Period, measure
 from services.models import Alarm, AlarmEvent, Device, Observation
@@ -36,7 +37,7 @@ def _alarms(ctx: MeasureContext, period: Period, since):
     return where
 
 
-@measure("operations.time_to_acknowledge")
+@measure("operations.time_to_acknowledge", combine=mean_statistic)
 def time_to_acknowledge(ctx: MeasureContext, period: Period) -> dict[str | None, Measured]:
     """Seconds from ``params.since`` (``raised``: CityOps raised the alarm, default; ``started``: the
     observation at which its condition began, e.g. the water crossing its alert level) to the first

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from services.drills import not_drill
 from services.kpis.measures.common import breakdown, per_district, percent, record, within
-from services.kpis.registry import NO_DATA, MeasureContext, Measured, Period, measure
+from services.kpis.registry import MEAN, NO_DATA, MeasureContext, Measured, Period, measure
 from services.models import WorkOrder, WorkOrderEvent
 from services.telemetry import SATISFACTION_LEVELS
 
@@ -118,9 +118,9 @@ def median_hours_to_close(found: list[Order]) -> float | None:
 
 
 measure("service.response_rate")(_per_order_kpi(response_rate))
-measure("service.resolution_rate")(_per_order_kpi(resolution_rate))
+measure("service.resolution_rate", combine=MEAN)(_per_order_kpi(resolution_rate))
 measure("service.satisfaction_rate")(_per_order_kpi(satisfaction_rate, merged_too=True))
-measure("service.transfers_per_order")(_per_order_kpi(transfers_per_order))
+measure("service.transfers_per_order", combine=MEAN)(_per_order_kpi(transfers_per_order))
 measure("service.time_to_close")(_per_order_kpi(median_hours_to_close))
 
 
