@@ -89,6 +89,9 @@ class MeasureContext:
     city: "City | None"
     params: Mapping[str, Any] = field(default_factory=dict)
     districts: tuple[str, ...] | None = None  # each has a value in every answer; None: the city's (its basemap)
+    # rows that several measures of one period read (the incidents' timelines, the orders, the traffic
+    # flows): the roll-up gives every measure of a period the same dict, so they are read once (common.once)
+    shared: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.districts is None:

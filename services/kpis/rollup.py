@@ -166,13 +166,14 @@ def compute(ctx: RollupContext, period: str, start: datetime, end: datetime, sou
     if not kpis:
         return report
     results: dict[tuple[str, str], Measured] = {}
+    shared: dict = {}  # the rows several measures of this period read, read once (MeasureContext.shared)
     with Session(ctx.engine) as session:
         combined = _from_days(session, ctx, period, start, end, kpis, now)
         results.update(combined)
         for kpi in kpis:
             if (kpi.key, CITY) in combined:
                 continue
-            measured = _measure_all(session, ctx, kpi, start, end, ctx.districts if kpi.districts else [])
+            measured = _measure_all(session, ctx, kpi, start, end, ctx.districts if kpi.districts else [], shared)
             if measured is None:
                 report.failed[kpi.key] = f"{period} {start.isoformat()}"
                 continue
@@ -200,8 +201,9 @@ def _from_days(session: Session, ctx: RollupContext, period: str, start: datetim
     dirty = set(session.execute(select(KpiDirtyBucket.source).where(
         KpiDirtyBucket.period == "day", KpiDirtyBucket.start >= start, KpiDirtyBucket.start < end)).scalars())
     rows: dict[tuple[str, str], list[KpiRollup]] = defaultdict(list)
-    for row in session.execute(select(KpiRollup).where(
-            KpiRollup.period == "day", KpiRollup.start >= start, KpiRollup.start < end, KpiRollup.kpi.in_(how))).scalars():
+    stored = select(KpiRollup).where(KpiRollup.period == "day", KpiRollup.start >= start, KpiRollup.start < end,
+                                     KpiRollup.kpi.in_(how))
+    for row in session.execute(stored).scalars():
         rows[(row.kpi, row.district)].append(row)
     combined = {}
     for kpi in kpis:
@@ -229,14 +231,14 @@ def combine_days(how: str, days: list[KpiRollup]) -> Measured:
 
 
 def _measure_all(session: Session, ctx: RollupContext, kpi: Kpi, start: datetime, end: datetime,
-                 districts: list[str]) -> dict[str, Measured] | None:
+                 districts: list[str], shared: dict) -> dict[str, Measured] | None:
     """The KPI for the city and each district, in one call of its measure; None (logged) when the
     measure fails or is missing."""
     function = MEASURES.get(kpi.measure)
     if function is None:
         log.error("KPI %s: no measure registered as %r; skipped", kpi.key, kpi.measure)
         return None
-    context = MeasureContext(session, ctx.city, kpi.params, tuple(districts))
+    context = MeasureContext(session, ctx.city, kpi.params, tuple(districts), shared)
     try:
         answer = function(context, Period(start, end))
     except Exception:

@@ -56,11 +56,16 @@ def _per_district(ctx, rows, value) -> dict:
     return answer
 
 
+def _readings(column, period):
+    """``column`` of the period's readings, each with its device's district."""
+    return (select(column, Device.district).join(Device, Device.id == Observation.device_id)
+            .where(Observation.observed_at >= period.start, Observation.observed_at < period.end))
+
+
 @measure("test.pm25_mean")
 def pm25_mean(ctx, period):
     CALLS.append(("test.pm25_mean", period.start, period.end, None))
-    rows = ctx.session.execute(select(Observation.values, Device.district).join(Device, Device.id == Observation.device_id)
-                               .where(Observation.observed_at >= period.start, Observation.observed_at < period.end)).all()
+    rows = ctx.session.execute(_readings(Observation.values, period)).all()
 
     def mean(found):
         readings = [row.values["pm25"] if isinstance(row.values, dict) else yaml.safe_load(row.values)["pm25"]
@@ -73,8 +78,10 @@ def pm25_mean(ctx, period):
 @measure("test.dispatch_mean")
 def dispatch_mean(ctx, period):
     CALLS.append(("test.dispatch_mean", period.start, period.end, None))
-    rows = ctx.session.execute(select(Incident.id, Incident.created_at, Incident.dispatched_at, Incident.district).where(
-        Incident.created_at >= period.start, Incident.created_at < period.end, Incident.dispatched_at.is_not(None))).all()
+    rows = ctx.session.execute(
+        select(Incident.id, Incident.created_at, Incident.dispatched_at, Incident.district)
+        .where(Incident.created_at >= period.start, Incident.created_at < period.end,
+               Incident.dispatched_at.is_not(None))).all()
 
     def mean(found):
         seconds = [(row.dispatched_at - row.created_at).total_seconds() for row in found]
@@ -88,8 +95,7 @@ def dispatch_mean(ctx, period):
 def readings(ctx, period):
     """How many readings: a sum, so its longer periods follow from its days."""
     CALLS.append(("test.readings", period.start, period.end, None))
-    rows = ctx.session.execute(select(Observation.id, Device.district).join(Device, Device.id == Observation.device_id)
-                               .where(Observation.observed_at >= period.start, Observation.observed_at < period.end)).all()
+    rows = ctx.session.execute(_readings(Observation.id, period)).all()
     return _per_district(ctx, rows, lambda found: Measured(float(len(found)) if found else None, len(found)))
 
 

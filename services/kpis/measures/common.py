@@ -48,6 +48,14 @@ def per_district(ctx: MeasureContext, rows: Iterable[T], district_of: Callable[[
     return answer
 
 
+def once(ctx: MeasureContext, key: tuple, read: Callable[[], T]) -> T:
+    """``read()``, or what it gave the last measure of the same period that asked for ``key`` (which
+    must name everything the read depends on). The rows are shared: a measure does not change them."""
+    if key not in ctx.shared:
+        ctx.shared[key] = read()
+    return ctx.shared[key]
+
+
 def no_data(ctx: MeasureContext) -> dict[str | None, Measured]:
     """The answer of a period with nothing to measure: "no data" for the city and every district."""
     return {CITY_WIDE: NO_DATA, **{name: NO_DATA for name in ctx.districts}}

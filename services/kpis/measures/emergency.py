@@ -23,7 +23,7 @@ from typing import Callable
 from sqlalchemy import or_, select
 
 from services.drills import not_drill
-from services.kpis.measures.common import mean_statistic, per_district, record, summarize, within
+from services.kpis.measures.common import mean_statistic, once, per_district, record, summarize, within
 from services.kpis.registry import MeasureContext, Measured, Period, measure
 from services.models import Incident, IncidentEvent
 
@@ -91,8 +91,8 @@ def timelines(ctx: MeasureContext, period: Period) -> dict[int, Timeline]:
 
 def _interval_measure(interval: Callable[[Timeline], float | None]):
     def measure_interval(ctx: MeasureContext, period: Period) -> dict[str | None, Measured]:
-        sampled = [(incident_id, timeline.district, seconds)
-                   for incident_id, timeline in sorted(timelines(ctx, period).items())
+        called = once(ctx, ("timelines", period), lambda: timelines(ctx, period))  # the same for all eight
+        sampled = [(incident_id, timeline.district, seconds) for incident_id, timeline in sorted(called.items())
                    if (seconds := interval(timeline)) is not None]
         return per_district(ctx, sampled, lambda sample: sample[1], lambda found, _: summarize(
             [seconds for *_, seconds in found], ctx.params, [record("incident", ident) for ident, *_ in found]))

@@ -17,8 +17,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from services import aqi
-from services.kpis.measures.common import (VALUES, hour_index, hour_start, not_drill_reading, number, per_district,
-                                           site_zone, within)
+from services.kpis.measures.common import (VALUES, hour_index, hour_start, not_drill_reading, number, once,
+                                           per_district, site_zone, within)
 from services.kpis.registry import MEAN, SUM, MeasureContext, Measured, Period, measure
 from services.models import Device, Observation
 
@@ -97,7 +97,7 @@ def unhealthy_hours(ctx: MeasureContext, period: Period) -> dict[str | None, Mea
     """Clock hours in which at least one station's hourly mean concentrations give an AQI at or above the
     standard's unhealthy level (US EPA "Unhealthy", HJ 633 中度污染); per station in ``detail``."""
     standard = standard_of(ctx)
-    means = hourly_means(ctx, period)
+    means = once(ctx, ("air hourly means", period), lambda: hourly_means(ctx, period))
     bad = {(m.device_id, m.hour) for m in means
            if aqi.compute_aqi(m.values, standard).level >= aqi.UNHEALTHY_LEVEL[standard]}
 
@@ -126,7 +126,8 @@ def good_air_days(ctx: MeasureContext, period: Period) -> dict[str | None, Measu
     zone = site_zone(ctx)
 
     def days_of(found: list[HourlyMean], _) -> Measured:
-        daily: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))  # day -> station -> pollutant -> hourly
+        # day -> station -> pollutant -> hourly means
+        daily: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
         for m in found:
             day = hour_start(m.hour).astimezone(zone).date()
             for pollutant, value in m.values.items():
@@ -143,4 +144,5 @@ def good_air_days(ctx: MeasureContext, period: Period) -> dict[str | None, Measu
         return Measured(value, len(levels), None, {
             "standard": standard, "days": {day.isoformat(): level for day, level in levels.items()}})
 
-    return per_district(ctx, hourly_means(ctx, period), lambda m: m.district, days_of)
+    means = once(ctx, ("air hourly means", period), lambda: hourly_means(ctx, period))
+    return per_district(ctx, means, lambda m: m.district, days_of)

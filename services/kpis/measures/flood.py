@@ -10,7 +10,8 @@ from collections import defaultdict
 from sqlalchemy import func, select
 
 from services.devices import READING_LEVELS
-from services.kpis.measures.common import VALUES, hour_index, hour_start, not_drill_reading, number, per_district, within
+from services.kpis.measures.common import (VALUES, hour_index, hour_start, not_drill_reading, number, per_district,
+                                           within)
 from services.kpis.registry import SUM, MeasureContext, Measured, Period, measure
 from services.models import Device, Observation
 from services.rules import WATER_LEVEL

@@ -16,7 +16,7 @@ from typing import Callable, Mapping
 
 from sqlalchemy import case, func, or_, select
 
-from services.kpis.measures.common import (VALUES, local_days, not_drill_reading, number, per_district, site_zone,
+from services.kpis.measures.common import (VALUES, local_days, not_drill_reading, number, once, per_district, site_zone,
                                            within)
 from services.kpis.registry import MeasureContext, Measured, Period, measure
 from services.models import Device, Observation
@@ -85,14 +85,13 @@ class Flow:
     index_sum: float  # sum of free flow / speed over the samples
 
 
-def flows(ctx: MeasureContext, periods: list[tuple[datetime, datetime]]) -> dict[str, Flow]:
-    """Per traffic sensor: its observations in ``periods``, how many congested, and the sum of their
-    travel time indices (free flow / speed)."""
+def flows(ctx: MeasureContext, periods: list[tuple[datetime, datetime]], below: float) -> dict[str, Flow]:
+    """Per traffic sensor: its observations in ``periods``, how many congested (speed below ``below`` x
+    free flow), and the sum of their travel time indices (free flow / speed)."""
     if not periods:
         return {}
     speed = number(VALUES, "averageVehicleSpeed")
     free_flow = number(Device.meta, "free_flow_kmh")
-    below = float(ctx.params.get("congested_below", 0.5))
     rows = ctx.session.execute(
         select(Observation.device_id, func.count(),
                func.sum(case((speed < below * free_flow, 1), else_=0)),
@@ -119,8 +118,10 @@ def _per_road(ctx: MeasureContext, period: Period, peak: bool,
               answer: Callable[[dict[str, Road], dict[str, Flow]], Measured]) -> dict[str | None, Measured]:
     """``answer(roads, flows)`` for the city and each district: the monitored roads there and the flows
     observed on them in the period (its peak hours only if ``peak``)."""
-    roads = monitored_roads(ctx)
-    observed = flows(ctx, peak_periods(period, ctx) if peak else [(period.start, period.end)])
+    roads = once(ctx, ("monitored roads",), lambda: monitored_roads(ctx))
+    periods = peak_periods(period, ctx) if peak else [(period.start, period.end)]
+    below = float(ctx.params.get("congested_below", 0.5))
+    observed = once(ctx, ("traffic flows", tuple(periods), below), lambda: flows(ctx, periods, below))
 
     def on_roads(found: list[tuple[str, Road]], _) -> Measured:
         here = dict(found)

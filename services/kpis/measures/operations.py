@@ -14,7 +14,7 @@ from functools import lru_cache
 from sqlalchemy import distinct, exists, func, select
 
 from services.drills import not_drill
-from services.kpis.measures.common import (breakdown, mean_statistic, no_data, per_district, percent, record,
+from services.kpis.measures.common import (breakdown, mean_statistic, no_data, once, per_district, percent, record,
                                            summarize, within)
 from services.kpis.measures.mobility import TRAFFIC
 from services.kpis.registry import NO_DATA, MeasureContext, Measured, Period, measure
@@ -76,16 +76,19 @@ def acknowledged_before_escalation(ctx: MeasureContext, period: Period) -> dict[
     def share(group):
         return percent(sum(1 for _, _, before, _ in group if before), len(group))
 
-    return per_district(ctx, settled, lambda alarm: alarm[3], lambda found, _: Measured(share(found), len(found), None, {
-        "by_severity": breakdown(found, lambda a: a[1], share),
-        "records": [record("alarm", alarm_id) for alarm_id, *_ in found]}))
+    def before_escalation(found, _) -> Measured:
+        return Measured(share(found), len(found), None, {
+            "by_severity": breakdown(found, lambda a: a[1], share),
+            "records": [record("alarm", alarm_id) for alarm_id, *_ in found]})
+
+    return per_district(ctx, settled, lambda alarm: alarm[3], before_escalation)
 
 
 def _anything_observed(ctx: MeasureContext, period: Period) -> bool:
     """Whether any sensor of the city reported in the period: without one, CityOps itself recorded
     nothing (no data), and a coverage of 0 could not be told from an outage of its own."""
-    return ctx.session.execute(select(Observation.id).where(within(Observation.observed_at, period)).limit(1)).first() \
-        is not None
+    return once(ctx, ("anything observed", period), lambda: ctx.session.execute(
+        select(Observation.id).where(within(Observation.observed_at, period)).limit(1)).first() is not None)
 
 
 @measure("operations.sensor_availability")

@@ -16,7 +16,7 @@ from typing import Callable
 from sqlalchemy import select
 
 from services.drills import not_drill
-from services.kpis.measures.common import breakdown, per_district, percent, record, within
+from services.kpis.measures.common import breakdown, once, per_district, percent, record, within
 from services.kpis.registry import MEAN, NO_DATA, MeasureContext, Measured, Period, measure
 from services.models import WorkOrder, WorkOrderEvent
 from services.telemetry import SATISFACTION_LEVELS
@@ -71,7 +71,7 @@ def _per_order_kpi(value: Callable[[list[Order]], float | None], *, merged_too: 
         return Measured(value(found) if found else None, len(found), None, detail)
 
     def measure_orders(ctx: MeasureContext, period: Period) -> dict[str | None, Measured]:
-        found = [o for o in orders(ctx, period) if merged_too or not o.merged]
+        found = [o for o in once(ctx, ("orders", period), lambda: orders(ctx, period)) if merged_too or not o.merged]
         return per_district(ctx, found, lambda o: o.district, of_orders)
 
     measure_orders.__name__ = value.__name__
