@@ -15,9 +15,11 @@ Each run (every ``RUN_S`` seconds, so the current periods are at most a minute o
 3. **The dirty periods**, newest first, for as long as ``budget_s`` allows; only the KPIs whose
    ``sources`` include a source that changed in them. What is left waits for the next run.
 
-Hours are computed for the last ``HOUR_HORIZON`` only (late data older than that recomputes its day,
-week, month and quarter) and kept for ``HOUR_KEEP``. A measure that raises is logged and its KPI skipped (its stored value
-stays); the others go on.
+Each period is one call of each KPI's measure, for the city and every district at once; a week, month
+or quarter of a KPI whose measure registered a combination (registry.SUM / MEAN) is added up from its
+stored days when they are ready (``_from_days``). Hours are computed for the last ``HOUR_HORIZON`` only
+(late data older than that recomputes its day, week, month and quarter) and kept for ``HOUR_KEEP``. A
+measure that raises is logged and its KPI skipped (its stored value stays); the others go on.
 """
 from __future__ import annotations
 
