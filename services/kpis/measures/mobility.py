@@ -14,7 +14,7 @@ from datetime import UTC, datetime, time
 from functools import lru_cache
 from typing import Callable, Mapping
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, literal, or_, select
 
 from services.kpis.measures.common import (VALUES, local_days, not_drill_reading, number, once, per_district, site_zone,
                                            within)
@@ -85,23 +85,46 @@ class Flow:
     index_sum: float  # sum of free flow / speed over the samples
 
 
-def flows(ctx: MeasureContext, periods: list[tuple[datetime, datetime]], below: float) -> dict[str, Flow]:
-    """Per traffic sensor: its observations in ``periods``, how many congested (speed below ``below`` x
-    free flow), and the sum of their travel time indices (free flow / speed)."""
-    if not periods:
-        return {}
+def flows(ctx: MeasureContext, period: Period, windows: list[tuple[datetime, datetime]],
+          below: float) -> tuple[dict[str, Flow], dict[str, Flow]]:
+    """Per traffic sensor, its observations in the period: those in ``windows`` and all of them; each
+    with how many were congested (speed below ``below`` x free flow) and the sum of their travel time
+    indices (free flow / speed). One scan of the period answers both."""
     speed = number(VALUES, "averageVehicleSpeed")
     free_flow = number(Device.meta, "free_flow_kmh")
+    inside = case((or_(*(within(Observation.observed_at, Period(a, b)) for a, b in windows)), 1), else_=0) \
+        if windows else literal(0)
     rows = ctx.session.execute(
-        select(Observation.device_id, func.count(),
+        select(Observation.device_id, inside.label("inside"), func.count(),
                func.sum(case((speed < below * free_flow, 1), else_=0)),
                func.sum(free_flow / case((speed < SPEED_FLOOR_KMH, SPEED_FLOOR_KMH), else_=speed)))
         .join(Device, Device.id == Observation.device_id)
         .where(Observation.entity_type == TRAFFIC, Device.type == TRAFFIC, speed.is_not(None), not_drill_reading(),
-               or_(*(within(Observation.observed_at, Period(a, b)) for a, b in periods)))
-        .group_by(Observation.device_id))
-    return {device_id: Flow(int(n), int(congested or 0), float(index or 0.0))
-            for device_id, n, congested, index in rows}
+               within(Observation.observed_at, period))
+        .group_by(Observation.device_id, "inside"))
+    in_windows: dict[str, Flow] = {}
+    every: dict[str, Flow] = {}
+    for device_id, flag, n, congested, index in rows:
+        flow = Flow(int(n), int(congested or 0), float(index or 0.0))
+        if flag:
+            in_windows[device_id] = flow
+        every[device_id] = flow if device_id not in every else Flow(
+            every[device_id].samples + flow.samples, every[device_id].congested + flow.congested,
+            every[device_id].index_sum + flow.index_sum)
+    return in_windows, every
+
+
+def _flows_of(ctx: MeasureContext, period: Period, peak: bool) -> dict[str, Flow]:
+    """The period's flows (in its peak hours only if ``peak``). The KPIs of one period share the scan:
+    the all-hours flows come from any scan of the period with the same ``congested_below``."""
+    below = float(ctx.params.get("congested_below", 0.5))
+    scans = once(ctx, ("traffic flows", period, below), dict)  # peak windows -> (in them, all)
+    windows = tuple(peak_periods(period, ctx)) if peak else None
+    if windows is None and scans:
+        return next(iter(scans.values()))[1]
+    if windows not in scans:
+        scans[windows] = flows(ctx, period, list(windows or ()), below)
+    return scans[windows][0] if peak else scans[windows][1]
 
 
 def _length_weighted(roads: Mapping[str, Road], per_road: Mapping[str, float]) -> float | None:
@@ -119,9 +142,7 @@ def _per_road(ctx: MeasureContext, period: Period, peak: bool,
     """``answer(roads, flows)`` for the city and each district: the monitored roads there and the flows
     observed on them in the period (its peak hours only if ``peak``)."""
     roads = once(ctx, ("monitored roads",), lambda: monitored_roads(ctx))
-    periods = peak_periods(period, ctx) if peak else [(period.start, period.end)]
-    below = float(ctx.params.get("congested_below", 0.5))
-    observed = once(ctx, ("traffic flows", tuple(periods), below), lambda: flows(ctx, periods, below))
+    observed = _flows_of(ctx, period, peak)
 
     def on_roads(found: list[tuple[str, Road]], _) -> Measured:
         here = dict(found)
