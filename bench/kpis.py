@@ -29,7 +29,8 @@ Measured, with every measure registered in this checkout and the catalogue of CI
    late reading for every hour of that day makes the incremental roll-up compute, the other days
    stored);
 3. a steady run: a minute of new readings, then ``run_rollup`` (the current periods of every kind,
-   the KPIs of the sources that changed);
+   the KPIs of the sources that changed); then a refresh run (every KPI's current periods, as every
+   five minutes);
 4. the scorecards page's callbacks with a year of roll-ups (the year before the history filled with
    stored values): p95 per callback, posted as the browser does through the Flask test client
    (``--no-pages`` skips it, ``--repeat`` rounds).
@@ -63,7 +64,7 @@ from services.devices import register_city_devices  # noqa: E402
 from services.kpis.catalogue import catalogue_of, load_catalogue  # noqa: E402
 from services.kpis.periods import buckets, period_bounds  # noqa: E402
 from services.kpis.registry import MEASURES, MeasureContext, Period  # noqa: E402
-from services.kpis.rollup import RollupContext, RollupReport, rollup_range, run_rollup  # noqa: E402
+from services.kpis.rollup import REFRESH, RollupContext, RollupReport, rollup_range, run_rollup  # noqa: E402
 from services.models import (Alarm, Incident, IncidentEvent, KpiRollup, Observation, WorkOrder,  # noqa: E402
                              WorkOrderEvent)
 
@@ -275,6 +276,7 @@ def run(args, url: str, rng: random.Random) -> None:
             {"device_id": device["device_id"], "entity_type": device["type"], "observed_at": END + timedelta(seconds=30),
              "received_at": END + timedelta(seconds=31), "values": reading(device, END, rng)} for device in city.devices])
     timed("a steady run: a minute of new readings", lambda: run_rollup(ctx, END + timedelta(minutes=1)))
+    timed("a refresh run: every KPI's current periods", lambda: run_rollup(ctx, END + REFRESH + timedelta(minutes=1)))
     if args.pages:
         year_of_rollups(engine, catalogue, ctx.districts, tz, END - timedelta(days=args.days), rng)
         page_callbacks(url, catalogue, tz, args.repeat)
