@@ -5,6 +5,7 @@ Run from the repository root:
 
     .venv/bin/python bench/kpis.py                   # 2,000 sensors, 10,000 incidents, 20,000 requests, 30 days
     .venv/bin/python bench/kpis.py --quick           # 200 sensors, 1,000 incidents, 2,000 requests, 7 days
+    .venv/bin/python bench/kpis.py --scale 0.25      # 500 sensors, 2,500 incidents, 5,000 requests, 30 days
     .venv/bin/python bench/kpis.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 Setup (seeded, deterministic): a fresh database (SQLite in a temporary directory by default; a
@@ -21,18 +22,25 @@ inserted directly (not through MQTT and commands: this measures the roll-ups, no
 Measured, with every measure registered in this checkout and the catalogue of CITYOPS_KPIS_FILE
 (or ``--catalogue``):
 
-1. one day's roll-up: its 24 hours and the day, then the week, month and quarter holding it
-   (what a late reading for every hour of that day makes the incremental roll-up compute);
-2. a steady run: a minute of new readings, then ``run_rollup`` (the current periods of every kind,
-   the KPIs of the sources that changed);
-3. the first roll-up run over the whole history, as a new installation's leader does it
-   (``run_rollup`` without a time budget: every source read from the start, every hour of the last
-   two days and every day, week, month and quarter).
-With ``--per-kpi``, first one call of each measure for the city over one day.
+1. the first roll-up run over the whole history (``--days``, 30: the issue's "30 days"), as a new
+   installation's leader does it (``run_rollup`` without a time budget: every source read from the
+   start, every hour of the last two days and every day, week, month and quarter);
+2. one day's roll-up: its 24 hours and the day, then the week, month and quarter holding it (what a
+   late reading for every hour of that day makes the incremental roll-up compute, the other days
+   stored);
+3. a steady run: a minute of new readings, then ``run_rollup`` (the current periods of every kind,
+   the KPIs of the sources that changed); then a refresh run (every KPI's current periods, as every
+   five minutes);
+4. the scorecards page's callbacks with a year of roll-ups (the year before the history filled with
+   stored values): p95 per callback, posted as the browser does through the Flask test client
+   (``--no-pages`` skips it, ``--repeat`` rounds).
+With ``--per-kpi``, first one call of each measure (the city and every district) over one day.
+``--scale 0.25`` takes a quarter of the sensors, incidents and requests (the days unchanged).
 """
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import shutil
 import sys
@@ -54,10 +62,10 @@ from services.config import CITIES_DIR, Settings  # noqa: E402
 from services.db import make_engine, migrate  # noqa: E402
 from services.devices import register_city_devices  # noqa: E402
 from services.kpis.catalogue import catalogue_of, load_catalogue  # noqa: E402
-from services.kpis.periods import period_bounds  # noqa: E402
-from services.kpis.registry import MEASURES, MeasureContext, Scope  # noqa: E402
-from services.kpis.rollup import RollupContext, RollupReport, rollup_range, run_rollup  # noqa: E402
-from services.models import (Alarm, Incident, IncidentEvent, Observation, WorkOrder,  # noqa: E402
+from services.kpis.periods import buckets, period_bounds  # noqa: E402
+from services.kpis.registry import MEASURES, MeasureContext, Period  # noqa: E402
+from services.kpis.rollup import REFRESH, RollupContext, RollupReport, rollup_range, run_rollup  # noqa: E402
+from services.models import (Alarm, Incident, IncidentEvent, KpiRollup, Observation, WorkOrder,  # noqa: E402
                              WorkOrderEvent)
 
 END = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)  # "now": a Monday noon, the history before it
@@ -209,10 +217,16 @@ def main() -> None:
     parser.add_argument("--database-url", help="default: SQLite in a temporary directory")
     parser.add_argument("--catalogue", type=Path, help="default: CITYOPS_KPIS_FILE (config/kpis.yaml)")
     parser.add_argument("--seed", type=int, default=13)
-    parser.add_argument("--per-kpi", action="store_true", help="also time one call of each measure (city, one day)")
+    parser.add_argument("--per-kpi", action="store_true", help="also time one call of each measure (one day)")
+    parser.add_argument("--scale", type=float, help="sensors, incidents and requests times this (days unchanged)")
+    parser.add_argument("--no-pages", dest="pages", action="store_false", help="skip the page callbacks")
+    parser.add_argument("--repeat", type=int, default=5, help="rounds of page callbacks (default 5)")
     args = parser.parse_args()
     if args.quick:
         args.sensors, args.incidents, args.requests, args.days = 200, 1000, 2000, 7
+    if args.scale:
+        args.sensors, args.incidents, args.requests = (max(1, round(n * args.scale)) for n in
+                                                       (args.sensors, args.incidents, args.requests))
     rng = random.Random(args.seed)
     folder = Path(tempfile.mkdtemp(prefix="cityops-bench-kpis-"))
     url, schema = args.database_url or f"sqlite:///{folder / 'cityops.db'}", None
@@ -251,6 +265,7 @@ def run(args, url: str, rng: random.Random) -> None:
     day_start, day_end = period_bounds("day", END - timedelta(days=3), tz)
     if args.per_kpi:
         per_kpi(engine, city, catalogue, day_start, day_end)
+    timed(f"first run over {args.days} days (all history)", lambda: run_rollup(ctx, END, budget_s=float("inf")))
     day, day_s = timed("one day: 24 hours and the day",
                        lambda: rollup_range(ctx, day_start, day_end, END, periods=("hour", "day")))
     wider, wider_s = timed("one day: its week, month and quarter",
@@ -261,23 +276,99 @@ def run(args, url: str, rng: random.Random) -> None:
             {"device_id": device["device_id"], "entity_type": device["type"], "observed_at": END + timedelta(seconds=30),
              "received_at": END + timedelta(seconds=31), "values": reading(device, END, rng)} for device in city.devices])
     timed("a steady run: a minute of new readings", lambda: run_rollup(ctx, END + timedelta(minutes=1)))
-    ctx = RollupContext(engine, city, lambda: catalogue, tz)  # a new leader: nothing computed yet
-    with engine.begin() as connection:
-        connection.execute(text("DELETE FROM kpi_rollups"))
-    timed(f"first run over {args.days} days (all history)", lambda: run_rollup(ctx, END, budget_s=float("inf")))
+    timed("a refresh run: every KPI's current periods", lambda: run_rollup(ctx, END + REFRESH + timedelta(minutes=1)))
+    if args.pages:
+        year_of_rollups(engine, catalogue, ctx.districts, tz, END - timedelta(days=args.days), rng)
+        page_callbacks(url, catalogue, tz, args.repeat)
     engine.dispose()
 
 
+def year_of_rollups(engine, catalogue, districts: list[str], tz: str, history_start: datetime,
+                    rng: random.Random) -> None:
+    """Stored values for the year before the history (days, weeks, months, quarters), as a year-old
+    installation has them; the history's own periods are the ones the roll-ups computed."""
+    rows = []
+    for period in ("day", "week", "month", "quarter"):
+        first = period_bounds(period, END - timedelta(days=366), tz)[0]
+        for start, end in buckets(period, first, history_start, tz):
+            if end > history_start:
+                break
+            rows += [{"kpi": kpi.key, "district": district, "period": period, "start": start, "end": end,
+                      "value": round(rng.uniform(1, 500), 2), "count": rng.randint(1, 500), "computed_at": end,
+                      "published": True}
+                     for kpi in catalogue for district in ["city", *districts]]
+    with engine.begin() as connection:
+        for index in range(0, len(rows), 20_000):
+            connection.execute(insert(KpiRollup), rows[index:index + 20_000])
+    print(f"  stored {len(rows):,} roll-up values for the year before the history")
+
+
+def page_callbacks(url: str, catalogue, tz: str, repeat: int) -> None:
+    """The scorecards page's callbacks, posted as the browser does (/_dash-update-component, a signed-in
+    manager) through the Flask test client: the period picker, the cards and matrix of each period for
+    the city and a district (a KPI selected or not), a KPI's detail (its trend and the measure run
+    live for the period: the samples and records behind it). p95 per callback over ``repeat`` rounds."""
+    from app import create_app
+    from services.access.users import CreateUser
+    from services.auth import Principal
+    from services.kpis.registry import district_names
+    from services.runtime import open_runtime
+    from tests.dash_calls import callback_body
+
+    origin = "http://localhost"
+    runtime = open_runtime(Settings.from_env({}, database_url=url, city=str(CITIES_DIR / "helsinki"),
+                                             mqtt_url="mqtt://127.0.0.1:1", data_dir=tempfile.mkdtemp()))
+    app = create_app(runtime)
+    CreateUser(runtime.engine, Principal.system("bench"), "bench-manager", "manager", "bench password 13")()
+    client = app.server.test_client()
+    signed_in = client.post("/login", data={"name": "bench-manager", "password": "bench password 13", "next": "/"},
+                            headers={"Origin": origin})
+    if signed_in.status_code != 303:
+        raise SystemExit(f"the bench's manager could not sign in ({signed_in.status_code})")
+    districts = ["city", district_names(runtime.city)[0]]
+    keys = [kpi.key for kpi in catalogue]
+    chosen = {period: period_bounds(period, END - timedelta(days=3), tz)[0].isoformat()
+              for period in ("day", "week", "month", "quarter")}
+    calls = []
+    for period, start in chosen.items():
+        calls.append(("pick_period", [period], []))
+        for district in districts:
+            calls.append(("show_scorecard", [start, district, None], [period]))
+            calls.append(("show_scorecard", [start, district, keys[0]], [period]))
+        for key in (keys[0], "environment.pm25_mean", "service.response_rate", "mobility.peak_congested_share"):
+            if key in catalogue:
+                calls.append(("pages.scorecards:show_detail", [key, start, "city"], [period]))
+    took: dict[str, list[float]] = {}
+    for _ in range(repeat):
+        for name, values, states in calls:
+            body = callback_body(app, name, values, states)
+            started = time.perf_counter()
+            answer = client.post("/_dash-update-component", json=body, headers={"Origin": origin})
+            took.setdefault(name.split(":")[-1], []).append(time.perf_counter() - started)
+            if answer.status_code not in (200, 204):
+                raise SystemExit(f"{name} answered {answer.status_code}: {answer.get_data(as_text=True)[:300]}")
+    every = [seconds for each in took.values() for seconds in each]
+    print(f"  page callbacks, a year of roll-ups ({len(every)} calls):  p95 {p95(every) * 1000:6.0f} ms  "
+          f"max {max(every) * 1000:6.0f} ms")
+    for name, each in took.items():
+        print(f"    {name:<42} p95 {p95(each) * 1000:6.0f} ms  ({len(each)} calls)")
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
 def per_kpi(engine, city: City, catalogue, start: datetime, end: datetime) -> None:
-    """One call of each KPI's measure for the whole city over one day: where the time goes."""
-    print("  one call per KPI, the city, one day:")
+    """One call of each KPI's measure (the city and every district) over one day: where the time goes."""
+    print("  one call per KPI (the city and every district), one day:")
     with Session(engine) as session:
         for kpi in catalogue:
             measure = MEASURES.get(kpi.measure)
             if measure is None:
                 continue
             started = time.perf_counter()
-            measure(MeasureContext(session, city, kpi.params), Scope(start, end, None))
+            measure(MeasureContext(session, city, kpi.params), Period(start, end))
             print(f"    {kpi.key:<44} {(time.perf_counter() - started) * 1000:8.1f} ms")
 
 

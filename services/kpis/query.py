@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from services.kpis.catalogue import Catalogue, current_catalogue
 from services.kpis.periods import PERIODS, buckets, check_period, period_bounds, shift, year_before  # noqa: F401
-from services.kpis.registry import MEASURES, MeasureContext, Measured, Scope
+from services.kpis.registry import MEASURES, MeasureContext, Measured, Scope, measure_scope
 from services.kpis.targets import CITY, local_year, standing, target_of, targets_for
 from services.models import KpiRollup, utcnow
 
@@ -79,7 +79,7 @@ def detail(session: Session, city, catalogue: Catalogue, *, kpi: str, district: 
         raise KeyError(f"no KPI {kpi!r} in the catalogue")
     start, end = period_bounds(check_period(period), start, tz or city.timezone)
     scope = Scope(start, end, None if district == CITY else district)
-    return MEASURES[entry.measure](MeasureContext(session, city, entry.params), scope)
+    return measure_scope(MEASURES[entry.measure], MeasureContext(session, city, entry.params), scope)
 
 
 def values_of(session: Session, catalogue: Catalogue, rows: Iterable[KpiRollup], tz: str) -> list[KpiValue]:

@@ -15,9 +15,11 @@ Each run (every ``RUN_S`` seconds, so the current periods are at most a minute o
 3. **The dirty periods**, newest first, for as long as ``budget_s`` allows; only the KPIs whose
    ``sources`` include a source that changed in them. What is left waits for the next run.
 
-Hours are computed for the last ``HOUR_HORIZON`` only (late data older than that recomputes its day,
-week, month and quarter) and kept for ``HOUR_KEEP``. A measure that raises is logged and its KPI skipped (its stored value
-stays); the others go on.
+Each period is one call of each KPI's measure, for the city and every district at once; a week, month
+or quarter of a KPI whose measure registered a combination (registry.SUM / MEAN) is added up from its
+stored days when they are ready (``_from_days``). Hours are computed for the last ``HOUR_HORIZON`` only
+(late data older than that recomputes its day, week, month and quarter) and kept for ``HOUR_KEEP``. A
+measure that raises is logged and its KPI skipped (its stored value stays); the others go on.
 """
 from __future__ import annotations
 
@@ -29,14 +31,15 @@ from functools import cached_property
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from services.kpis.catalogue import Catalogue, Kpi
 from services.kpis.periods import PERIODS, buckets, period_bounds, shift
-from services.kpis.registry import MEASURES, MeasureContext, Measured, Scope
+from services.kpis.registry import (CITY_WIDE, MEASURES, NO_DATA, SUM, MeasureContext, Measured, Period,
+                                    combination_of)
 from services.kpis.targets import CITY, district_names
 from services.models import (Alarm, AlarmEvent, Incident, IncidentEvent, KpiDirtyBucket, KpiRollup, KpiWatermark,
                             Observation, WorkOrder, WorkOrderEvent, utcnow)
@@ -157,16 +160,22 @@ def _due_now(ctx: RollupContext, now: datetime) -> list[tuple[str, datetime, dat
 
 def compute(ctx: RollupContext, period: str, start: datetime, end: datetime, sources: set[str] | None,
             now: datetime, report: RollupReport | None = None) -> RollupReport:
-    """Every KPI (of ``sources``; None: all) for the city and each district over one period, stored."""
+    """Every KPI (of ``sources``; None: all) for the city and each district over one period, stored: one
+    call of its measure, or, for a week, month or quarter, its stored day values combined when they
+    are ready (see ``_from_days``)."""
     report = report or RollupReport()
     kpis = [kpi for kpi in ctx.catalogue if sources is None or sources & set(kpi.sources)]
     if not kpis:
         return report
-    districts = ctx.districts
     results: dict[tuple[str, str], Measured] = {}
+    shared: dict = {}  # the rows several measures of this period read, read once (MeasureContext.shared)
     with Session(ctx.engine) as session:
+        combined = _from_days(session, ctx, period, start, end, kpis, now)
+        results.update(combined)
         for kpi in kpis:
-            measured = _measure_all(session, ctx, kpi, start, end, districts if kpi.districts else [])
+            if (kpi.key, CITY) in combined:
+                continue
+            measured = _measure_all(session, ctx, kpi, start, end, ctx.districts if kpi.districts else [], shared)
             if measured is None:
                 report.failed[kpi.key] = f"{period} {start.isoformat()}"
                 continue
@@ -179,42 +188,100 @@ def compute(ctx: RollupContext, period: str, start: datetime, end: datetime, sou
     return report
 
 
+def _from_days(session: Session, ctx: RollupContext, period: str, start: datetime, end: datetime, kpis: list[Kpi],
+               now: datetime) -> dict[tuple[str, str], Measured]:
+    """The values of a week, month or quarter that follow exactly from stored day values (the KPIs whose
+    measure registered a combination, registry.SUM / MEAN), without reading a raw row. Only when the
+    days are ready: every day of the period up to ``now`` stored for the KPI, none of them dirty for one
+    of its sources; a KPI whose days are not ready is measured from its rows."""
+    if period in ("hour", "day"):
+        return {}
+    how = {kpi.key: combination for kpi in kpis if (combination := combination_of(kpi.measure, kpi.params))}
+    if not how:
+        return {}
+    days = {day for day, _ in buckets("day", start, min(end, now), ctx.tz)}
+    dirty = set(session.execute(select(KpiDirtyBucket.source).where(
+        KpiDirtyBucket.period == "day", KpiDirtyBucket.start >= start, KpiDirtyBucket.start < end)).scalars())
+    rows: dict[tuple[str, str], list[KpiRollup]] = defaultdict(list)
+    stored = select(KpiRollup).where(KpiRollup.period == "day", KpiRollup.start >= start, KpiRollup.start < end,
+                                     KpiRollup.kpi.in_(how))
+    for row in session.execute(stored).scalars():
+        rows[(row.kpi, row.district)].append(row)
+    combined = {}
+    for kpi in kpis:
+        if kpi.key not in how or dirty & set(kpi.sources) or \
+                {row.start for row in rows[(kpi.key, CITY)]} != days:
+            continue
+        for district in [CITY, *(ctx.districts if kpi.districts else [])]:
+            combined[(kpi.key, district)] = combine_days(how[kpi.key], rows[(kpi.key, district)])
+    return combined
+
+
+def combine_days(how: str, days: list[KpiRollup]) -> Measured:
+    """A longer period's value from its days' stored values: SUM adds values and counts; MEAN weights
+    each day's value (and share meeting the objective) by its count. No day with a value: no data."""
+    if how == SUM:
+        valued = [day.value for day in days if day.value is not None]
+        return Measured(sum(valued) if valued else None, sum(day.count for day in days))
+    weighed = [day for day in days if day.value is not None and day.count > 0]
+    if not weighed:
+        return Measured(None, 0)
+    total = sum(day.count for day in weighed)
+    shared = [day for day in weighed if day.share_meeting is not None]
+    share = sum(day.share_meeting * day.count for day in shared) / sum(day.count for day in shared) if shared else None
+    return Measured(sum(day.value * day.count for day in weighed) / total, total, share)
+
+
 def _measure_all(session: Session, ctx: RollupContext, kpi: Kpi, start: datetime, end: datetime,
-                 districts: list[str]) -> dict[str, Measured] | None:
-    """The KPI for the city and each district; None (logged) when its measure fails or is missing."""
+                 districts: list[str], shared: dict) -> dict[str, Measured] | None:
+    """The KPI for the city and each district, in one call of its measure; None (logged) when the
+    measure fails or is missing."""
     function = MEASURES.get(kpi.measure)
     if function is None:
         log.error("KPI %s: no measure registered as %r; skipped", kpi.key, kpi.measure)
         return None
-    context = MeasureContext(session, ctx.city, kpi.params)
+    context = MeasureContext(session, ctx.city, kpi.params, tuple(districts), shared)
     try:
-        return {district: function(context, Scope(start, end, None if district == CITY else district))
-                for district in [CITY, *districts]}
+        answer = function(context, Period(start, end))
     except Exception:
         log.exception("KPI %s: its measure %r failed for %s..%s; skipped", kpi.key, kpi.measure, start, end)
         session.rollback()  # PostgreSQL refuses every further statement of a failed transaction
         return None
+    return {CITY: answer.get(CITY_WIDE, NO_DATA), **{district: answer.get(district, NO_DATA) for district in districts}}
 
 
 def _store(session: Session, period: str, start: datetime, end: datetime,
            results: dict[tuple[str, str], Measured], now: datetime) -> int:
-    """Upserts the period's values; a changed value is unpublished again (the MQTT outbox)."""
-    stored = {(row.kpi, row.district): row for row in session.execute(select(KpiRollup).where(
-        KpiRollup.period == period, KpiRollup.start == start)).scalars()}
-    changed = 0
+    """Upserts the period's values; a changed value is unpublished again (the MQTT outbox). In bulk
+    statements, not row objects: a period holds ~200 values and the ORM's bookkeeping of them cost
+    more than the measures of an hour."""
+    table = KpiRollup.__table__
+    stored = {(kpi, district): (ident, value, count, share) for ident, kpi, district, value, count, share in
+              session.execute(select(table.c.id, table.c.kpi, table.c.district, table.c.value, table.c.count,
+                                     table.c.share_meeting).where(table.c.period == period, table.c.start == start))}
+    fresh, changed, unchanged = [], [], []
     for (kpi, district), measured in results.items():
         value = None if measured.value is None else float(measured.value)
-        row = stored.get((kpi, district))
-        if row is None:
-            row = KpiRollup(kpi=kpi, district=district, period=period, start=start, end=end, computed_at=now)
-            session.add(row)
-        elif (row.value, row.count, row.share_meeting) == (value, measured.count, measured.share_meeting):
-            row.computed_at = now
-            continue
-        row.value, row.count, row.share_meeting = value, int(measured.count), measured.share_meeting
-        row.computed_at, row.published = now, False
-        changed += 1
-    return changed
+        now_known = (value, int(measured.count), measured.share_meeting)
+        known = stored.get((kpi, district))
+        if known is None:
+            fresh.append({"kpi": kpi, "district": district, "period": period, "start": start, "end": end,
+                          "value": value, "count": now_known[1], "share_meeting": now_known[2], "computed_at": now,
+                          "published": False})
+        elif known[1:] == now_known:
+            unchanged.append(known[0])
+        else:
+            changed.append({"row": known[0], "new_value": value, "new_count": now_known[1],
+                            "new_share": now_known[2]})
+    if fresh:
+        session.execute(insert(table), fresh)
+    if changed:
+        session.execute(update(table).where(table.c.id == bindparam("row")).values(
+            value=bindparam("new_value"), count=bindparam("new_count"), share_meeting=bindparam("new_share"),
+            computed_at=now, published=False), changed)
+    if unchanged:
+        session.execute(update(table).where(table.c.id.in_(unchanged)).values(computed_at=now))
+    return len(fresh) + len(changed)
 
 
 # ---------------------------------------------------------------- what changed

@@ -38,7 +38,7 @@ from services.db import session_scope
 from services.i18n import _
 from services.incidents import iso
 from services.kpis.catalogue import Catalogue, Kpi
-from services.kpis.registry import MEASURES, MeasureContext, Scope
+from services.kpis.registry import MEASURES, MeasureContext, Scope, district_names, measure_scope
 from services.models import KpiTarget, utcnow
 
 STANDINGS = ("very_good", "good", "fair", "bad", "very_bad")
@@ -191,15 +191,7 @@ class SetKpiTarget(Command):
 
     def _measured_baseline(self, session: Session, entry: Kpi, values: dict) -> float | None:
         scope = Scope(values["baseline_from"], values["baseline_to"], None if self.district == CITY else self.district)
-        return MEASURES[entry.measure](MeasureContext(session, self.city, entry.params), scope).value
-
-
-def district_names(city) -> list[str]:
-    """The districts of the city's basemap, in its order."""
-    if city is None:
-        return []
-    return [feature["properties"].get("name") for feature in city.basemap("districts")["features"]
-            if feature["properties"].get("name")]
+        return measure_scope(MEASURES[entry.measure], MeasureContext(session, self.city, entry.params), scope).value
 
 
 def local_year(moment: datetime, tz: str) -> int:

@@ -21,6 +21,9 @@ class Alarm(SQLModel, table=True):
     __table_args__ = (
         Index("ix_alarms_active_raised", "active", "raised_at"),
         Index("ix_alarms_outbox", "published_revision", "revision"),
+        Index("ix_alarms_raised_at", "raised_at"),  # the KPI measures: the alarms raised in a period
+        Index("ix_alarms_started_at", "started_at"),  # ... or whose condition began in it
+        Index("ix_alarms_updated_at", "updated_at"),  # the KPI roll-ups' watermark: what changed since
     )
 
     id: Optional[int] = Field(default=None, sa_column=Column(AUTO_ID, primary_key=True, autoincrement=True))

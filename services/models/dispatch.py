@@ -17,7 +17,11 @@ from services.models.base import AUTO_ID, utc_field
 
 class Incident(SQLModel, table=True):
     __tablename__ = "incidents"
-    __table_args__ = (Index("ix_incidents_status_priority", "status", "priority"),)
+    __table_args__ = (
+        Index("ix_incidents_status_priority", "status", "priority"),
+        Index("ix_incidents_created_at", "created_at"),  # the KPI measures: the incidents called in a period
+        Index("ix_incidents_updated_at", "updated_at"),  # the KPI roll-ups' watermark: what changed since
+    )
 
     id: Optional[int] = Field(default=None, primary_key=True)
     category: str = Field(max_length=32)

@@ -18,7 +18,10 @@ from services.models.base import AUTO_ID, utc_field
 
 class WorkOrder(SQLModel, table=True):
     __tablename__ = "work_orders"
-    __table_args__ = (Index("ix_work_orders_queue", "status", "department"),)
+    __table_args__ = (
+        Index("ix_work_orders_queue", "status", "department"),
+        Index("ix_work_orders_updated_at", "updated_at"),  # the KPI roll-ups' watermark: what changed since
+    )
 
     id: Optional[int] = Field(default=None, primary_key=True)
     request_id: str = Field(max_length=200, unique=True)  # the Open311 service_request_id

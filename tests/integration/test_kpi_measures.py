@@ -21,7 +21,7 @@ from services.config import PROJECT_ROOT
 from services.auth import Principal
 from services.db import make_engine, migrate, session_scope
 from services.dispatch import CreateIncident, DispatchContext, DispatchUnit, apply_reply
-from services.kpis.registry import MEASURES, MeasureContext, Measured, Scope
+from services.kpis.registry import MEASURES, MeasureContext, Measured, Scope, measure_scope
 from services.models import (Alarm, AlarmEvent, Device, Incident, IncidentEvent, Observation, WorkOrder,
                              WorkOrderEvent)
 from services.telemetry import CommandReplyIn
@@ -86,7 +86,8 @@ def kpi(engine, city, key: str, scope: Scope, **params) -> Measured:
     """The catalogue entry ``key`` computed for ``scope``: its measure with its params (``params`` on top)."""
     entry = CATALOGUE[key]
     with Session(engine) as session:
-        return MEASURES[entry["measure"]](MeasureContext(session, city, {**entry["params"], **params}), scope)
+        return measure_scope(MEASURES[entry["measure"]], MeasureContext(session, city, {**entry["params"], **params}),
+                             scope)
 
 
 def device(device_id: str, device_type: str, district: str | None, interval_s: int = 60, registered: bool = True,

@@ -33,8 +33,8 @@ from services.kpis.catalogue import load_catalogue
 from services.kpis.jobs import schedule as schedule_kpi_jobs
 from services.kpis.publish import publish_current, retained_publisher
 from services.kpis.query import detail, series, values
-from services.kpis.registry import Measured, measure
-from services.kpis.rollup import REFRESH, RollupContext, run_rollup
+from services.kpis.registry import SUM, Measured, measure
+from services.kpis.rollup import REFRESH, RollupContext, mark_changes, rollup_range, run_rollup
 from services.kpis.targets import SetKpiTarget
 from services.models import AuditEntry, Device, Incident, IncidentEvent, KpiRollup, Observation
 from services.runtime import open_runtime
@@ -48,33 +48,59 @@ MANAGER = Principal("max", "manager", kind="user")
 DISPATCHER = Principal("dora", "dispatcher", kind="user")
 
 
+def _per_district(ctx, rows, value) -> dict:
+    """The answer of a test measure: ``value(rows)`` for the city and for each district's rows."""
+    answer = {None: value(rows)}
+    for district in ctx.districts:
+        answer[district] = value([row for row in rows if row.district == district])
+    return answer
+
+
+def _readings(column, period):
+    """``column`` of the period's readings, each with its device's district."""
+    return (select(column, Device.district).join(Device, Device.id == Observation.device_id)
+            .where(Observation.observed_at >= period.start, Observation.observed_at < period.end))
+
+
 @measure("test.pm25_mean")
-def pm25_mean(ctx, scope):
-    CALLS.append(("test.pm25_mean", scope.start, scope.end, scope.district))
-    query = (select(Observation.values).join(Device, Device.id == Observation.device_id)
-             .where(Observation.observed_at >= scope.start, Observation.observed_at < scope.end))
-    if scope.district:
-        query = query.where(Device.district == scope.district)
-    readings = [row["pm25"] if isinstance(row, dict) else yaml.safe_load(row)["pm25"]
-                for row in ctx.session.execute(query).scalars()]
-    return Measured(sum(readings) / len(readings) if readings else None, len(readings))
+def pm25_mean(ctx, period):
+    CALLS.append(("test.pm25_mean", period.start, period.end, None))
+    rows = ctx.session.execute(_readings(Observation.values, period)).all()
+
+    def mean(found):
+        readings = [row.values["pm25"] if isinstance(row.values, dict) else yaml.safe_load(row.values)["pm25"]
+                    for row in found]
+        return Measured(sum(readings) / len(readings) if readings else None, len(readings))
+
+    return _per_district(ctx, rows, mean)
 
 
 @measure("test.dispatch_mean")
-def dispatch_mean(ctx, scope):
-    CALLS.append(("test.dispatch_mean", scope.start, scope.end, scope.district))
-    query = select(Incident.id, Incident.created_at, Incident.dispatched_at).where(
-        Incident.created_at >= scope.start, Incident.created_at < scope.end, Incident.dispatched_at.is_not(None))
-    if scope.district:
-        query = query.where(Incident.district == scope.district)
-    rows = ctx.session.execute(query).all()
-    seconds = [(row.dispatched_at - row.created_at).total_seconds() for row in rows]
-    return Measured(sum(seconds) / len(seconds) if seconds else None, len(seconds),
-                    detail={"samples": seconds, "records": [{"kind": "incident", "id": row.id} for row in rows]})
+def dispatch_mean(ctx, period):
+    CALLS.append(("test.dispatch_mean", period.start, period.end, None))
+    rows = ctx.session.execute(
+        select(Incident.id, Incident.created_at, Incident.dispatched_at, Incident.district)
+        .where(Incident.created_at >= period.start, Incident.created_at < period.end,
+               Incident.dispatched_at.is_not(None))).all()
+
+    def mean(found):
+        seconds = [(row.dispatched_at - row.created_at).total_seconds() for row in found]
+        return Measured(sum(seconds) / len(seconds) if seconds else None, len(seconds),
+                        detail={"samples": seconds, "records": [{"kind": "incident", "id": row.id} for row in found]})
+
+    return _per_district(ctx, rows, mean)
+
+
+@measure("test.readings", combine=SUM)
+def readings(ctx, period):
+    """How many readings: a sum, so its longer periods follow from its days."""
+    CALLS.append(("test.readings", period.start, period.end, None))
+    rows = ctx.session.execute(_readings(Observation.id, period)).all()
+    return _per_district(ctx, rows, lambda found: Measured(float(len(found)) if found else None, len(found)))
 
 
 @measure("test.broken")
-def broken(ctx, scope):
+def broken(ctx, period):
     raise ZeroDivisionError("a measure with a bug")
 
 
@@ -255,6 +281,44 @@ def test_a_failing_measure_is_logged_and_skipped_and_the_others_are_stored(datab
     with Session(engine) as session:
         assert not session.execute(select(KpiRollup).where(KpiRollup.kpi == "test.broken")).first()
     engine.dispose()
+
+
+def test_each_measure_is_asked_once_per_period_for_the_city_and_every_district(rollup):
+    run_rollup(rollup, NOW)
+    asked = [(key, start, end) for key, start, end, _ in CALLS]
+    assert asked and len(asked) == len(set(asked))  # not once per district
+    assert stored(rollup, "day", NOW, "test.dispatch_mean") == {"city": 90.0, "West": 60.0, "East": 120.0}
+
+
+def test_a_summed_kpis_week_is_combined_from_its_stored_days_unless_one_is_missing_or_dirty(database_url, tiny_city,
+                                                                                              tmp_path):
+    engine = make_engine(database_url)
+    migrate(engine)
+    add_fixture(engine)  # readings: West two on Wednesday 11 March, East one on Tuesday 10
+    path = tmp_path / "kpis.yaml"
+    path.write_text(yaml.safe_dump({"kpis": [kpi_entry("test.readings", "test.readings", ["observations"], "count",
+                                                       None)]}, allow_unicode=True))
+    catalogue = load_catalogue(path)
+    ctx = RollupContext(engine, load_city(tiny_city), lambda: catalogue, TZ)
+    monday, week = datetime(2026, 3, 8, 22, tzinfo=UTC), (datetime(2026, 3, 8, 22, tzinfo=UTC),
+                                                          datetime(2026, 3, 15, 22, tzinfo=UTC))
+    try:
+        CALLS.clear()
+        rollup_range(ctx, monday, NOW, NOW, periods=("week",))  # no day stored yet: the week reads its rows
+        assert [(start, end) for key, start, end, _ in CALLS] == [week]
+        rollup_range(ctx, monday, NOW, NOW, periods=("day",))  # Monday (no data) to Wednesday (today)
+        CALLS.clear()
+        with session_scope(engine) as session:  # what the rows say now; the stored days do not know it yet
+            session.add(observation("air-e", datetime(2026, 3, 9, 10, tzinfo=UTC), 5.0, received=NOW))
+        rollup_range(ctx, monday, NOW, NOW, periods=("week",))
+        assert CALLS == []  # every day stored, none dirty: the days' values added up
+        assert stored(ctx, "week", NOW, "test.readings") == {"city": 3.0, "West": 2.0, "East": 1.0}
+        mark_changes(ctx, NOW + timedelta(minutes=2))  # the late reading marks Monday dirty: the week reads its rows
+        rollup_range(ctx, monday, NOW, NOW, periods=("week",))
+        assert [(start, end) for key, start, end, _ in CALLS] == [week]
+        assert stored(ctx, "week", NOW, "test.readings") == {"city": 4.0, "West": 2.0, "East": 2.0}
+    finally:
+        engine.dispose()
 
 
 def test_a_manager_sets_target_and_baseline_audited_and_the_standing_follows(rollup):

@@ -7,6 +7,7 @@
 - environment.py  pollutant means, days with good or moderate air, unhealthy hours
 - flood.py        station-hours at or above the alert level
 - operations.py   alarm acknowledgement (also the flood alert's), sensor availability, monitoring coverage
-- common.py       the scope's filters, statistics (nearest-rank percentiles), hour buckets in SQL
+- common.py       the period's filter, the answer per district, statistics (nearest-rank percentiles),
+                  hour buckets in SQL
 """
 from services.kpis.measures import emergency, environment, flood, mobility, operations, service  # noqa: F401

@@ -1,5 +1,5 @@
-"""What the measures share: the scope as SQL filters, the statistics (percentile method stated), hour
-buckets computed by the database, and the site's clock.
+"""What the measures share: the period as an SQL filter, the answer per district, the statistics
+(percentile method stated), hour buckets computed by the database, and the site's clock.
 
 Percentiles are **nearest-rank** (NFPA 1710's fractile reading): the p-th percentile of n sorted samples
 is the sample of rank ceil(p/100 * n), so it is always a time that really occurred. The median is the
@@ -10,30 +10,55 @@ from __future__ import annotations
 import math
 import statistics
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, and_, true
+from sqlalchemy import Integer, and_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from services.kpis.registry import MeasureContext, Measured, Scope
+from services.kpis.registry import CITY_WIDE, MEAN, NO_DATA, MeasureContext, Measured, Period
 from services.models import Observation
 from services.telemetry import DRILL_ATTRIBUTE
 
 VALUES = Observation.__table__.c["values"]  # an observation's readings (JSON)
+T = TypeVar("T")
 
 
-# ---------------------------------------------------------------- the scope
+# ---------------------------------------------------------------- the period, the districts
 
-def within(column, scope: Scope):
-    """``column`` in the scope's half-open period ``[start, end)``."""
-    return and_(column >= scope.start, column < scope.end)
+def within(column, period: Period):
+    """``column`` in the half-open period ``[start, end)``."""
+    return and_(column >= period.start, column < period.end)
 
 
-def in_district(column, scope: Scope):
-    """``column`` names the scope's district; the whole city takes every row (one without a district too)."""
-    return true() if scope.district is None else column == scope.district
+def per_district(ctx: MeasureContext, rows: Iterable[T], district_of: Callable[[T], str | None],
+                 compute: Callable[[list[T], str | None], Measured]) -> dict[str | None, Measured]:
+    """A measure's answer from its period's rows: ``compute(rows, district)`` for the city (every row, one
+    without a district too) and for each district on its own rows: every district of the city (with no
+    rows if none names it) and any other a row names. Rows keep their order within a district."""
+    rows = list(rows)
+    groups: dict[str, list[T]] = {name: [] for name in ctx.districts}
+    for row in rows:
+        name = district_of(row)
+        if name is not None:
+            groups.setdefault(name, []).append(row)
+    answer = {CITY_WIDE: compute(rows, CITY_WIDE)}
+    answer.update((name, compute(members, name)) for name, members in groups.items())
+    return answer
+
+
+def once(ctx: MeasureContext, key: tuple, read: Callable[[], T]) -> T:
+    """``read()``, or what it gave the last measure of the same period that asked for ``key`` (which
+    must name everything the read depends on). The rows are shared: a measure does not change them."""
+    if key not in ctx.shared:
+        ctx.shared[key] = read()
+    return ctx.shared[key]
+
+
+def no_data(ctx: MeasureContext) -> dict[str | None, Measured]:
+    """The answer of a period with nothing to measure: "no data" for the city and every district."""
+    return {CITY_WIDE: NO_DATA, **{name: NO_DATA for name in ctx.districts}}
 
 
 def not_drill_reading():
@@ -46,10 +71,10 @@ def site_zone(ctx: MeasureContext) -> ZoneInfo:
     return ZoneInfo(ctx.city.timezone if ctx.city is not None else "UTC")
 
 
-def local_days(scope: Scope, zone: ZoneInfo) -> list[date]:
-    """The site's calendar days the scope touches."""
-    first = scope.start.astimezone(zone).date()
-    last = (scope.end - timedelta(microseconds=1)).astimezone(zone).date()
+def local_days(period: Period, zone: ZoneInfo) -> list[date]:
+    """The site's calendar days the period touches."""
+    first = period.start.astimezone(zone).date()
+    last = (period.end - timedelta(microseconds=1)).astimezone(zone).date()
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
@@ -84,6 +109,12 @@ def summarize(samples: Sequence[float], params: Mapping[str, Any], records: list
     objective = params.get("objective_s")
     share = None if objective is None else sum(1 for s in samples if s <= objective) / len(samples)
     return Measured(statistic_of(params)(samples), len(samples), share, detail)
+
+
+def mean_statistic(params: Mapping[str, Any]) -> str | None:
+    """A duration KPI's longer periods follow from its days when its statistic is the mean (a percentile
+    or a median does not: it is measured from the period's samples)."""
+    return MEAN if str(params.get("statistic", "p90")) == "mean" else None
 
 
 def percent(part: float, whole: float) -> float | None:

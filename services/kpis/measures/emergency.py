@@ -23,8 +23,8 @@ from typing import Callable
 from sqlalchemy import or_, select
 
 from services.drills import not_drill
-from services.kpis.measures.common import in_district, record, summarize, within
-from services.kpis.registry import MeasureContext, Measured, Scope, measure
+from services.kpis.measures.common import mean_statistic, once, per_district, record, summarize, within
+from services.kpis.registry import MeasureContext, Measured, Period, measure
 from services.models import Incident, IncidentEvent
 
 
@@ -33,6 +33,7 @@ class Timeline:
     """The facts of one incident that the response intervals are made of."""
 
     created_at: datetime
+    district: str | None
     dispatches: list[tuple[datetime, str | None]]  # (at, unit)
     acceptances: list[tuple[datetime, str | None]]
     on_scene: datetime | None = None
@@ -63,12 +64,12 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     return None if start is None or end is None else (end - start).total_seconds()
 
 
-def timelines(ctx: MeasureContext, scope: Scope) -> dict[int, Timeline]:
-    """The response facts of every incident called in the scope (drills excluded), by incident id."""
-    in_scope = (within(Incident.created_at, scope), not_drill(Incident), in_district(Incident.district, scope))
-    called = select(Incident.id).where(*in_scope)
-    found = {incident_id: Timeline(created_at, [], []) for incident_id, created_at in ctx.session.execute(
-        select(Incident.id, Incident.created_at).where(*in_scope))}
+def timelines(ctx: MeasureContext, period: Period) -> dict[int, Timeline]:
+    """The response facts of every incident called in the period (drills excluded), by incident id."""
+    in_period = (within(Incident.created_at, period), not_drill(Incident))
+    called = select(Incident.id).where(*in_period)
+    found = {incident_id: Timeline(created_at, district, [], []) for incident_id, created_at, district in
+             ctx.session.execute(select(Incident.id, Incident.created_at, Incident.district).where(*in_period))}
     if not found:
         return found
     events = ctx.session.execute(
@@ -89,14 +90,12 @@ def timelines(ctx: MeasureContext, scope: Scope) -> dict[int, Timeline]:
 
 
 def _interval_measure(interval: Callable[[Timeline], float | None]):
-    def measure_interval(ctx: MeasureContext, scope: Scope) -> Measured:
-        samples, records = [], []
-        for incident_id, timeline in sorted(timelines(ctx, scope).items()):
-            seconds = interval(timeline)
-            if seconds is not None:
-                samples.append(seconds)
-                records.append(record("incident", incident_id))
-        return summarize(samples, ctx.params, records)
+    def measure_interval(ctx: MeasureContext, period: Period) -> dict[str | None, Measured]:
+        called = once(ctx, ("timelines", period), lambda: timelines(ctx, period))  # the same for all eight
+        sampled = [(incident_id, timeline.district, seconds) for incident_id, timeline in sorted(called.items())
+                   if (seconds := interval(timeline)) is not None]
+        return per_district(ctx, sampled, lambda sample: sample[1], lambda found, _: summarize(
+            [seconds for *_, seconds in found], ctx.params, [record("incident", ident) for ident, *_ in found]))
 
     measure_interval.__name__ = interval.__name__
     return measure_interval
@@ -104,4 +103,4 @@ def _interval_measure(interval: Callable[[Timeline], float | None]):
 
 # params: statistic (p90 | mean | median), objective_s (the NFPA objective; share_meeting is measured against it)
 for _name in ("call_processing", "turnout", "travel", "total_response"):
-    measure(f"emergency.{_name}")(_interval_measure(getattr(Timeline, _name)))
+    measure(f"emergency.{_name}", combine=mean_statistic)(_interval_measure(getattr(Timeline, _name)))

@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from functools import lru_cache
-from typing import Mapping
+from typing import Callable, Mapping
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, literal, or_, select
 
-from services.kpis.measures.common import (VALUES, in_district, local_days, not_drill_reading, number, site_zone,
+from services.kpis.measures.common import (VALUES, local_days, not_drill_reading, number, once, per_district, site_zone,
                                            within)
-from services.kpis.registry import MeasureContext, Measured, Scope, measure
+from services.kpis.registry import MeasureContext, Measured, Period, measure
 from services.models import Device, Observation
 
 TRAFFIC = "TrafficFlowObserved"
@@ -45,12 +45,12 @@ def edge_lengths(ctx: MeasureContext) -> dict[int, float]:
     return {} if ctx.city is None else _edge_lengths(str(ctx.city.folder))
 
 
-def monitored_roads(ctx: MeasureContext, scope: Scope) -> dict[str, Road]:
+def monitored_roads(ctx: MeasureContext) -> dict[str, Road]:
     lengths = edge_lengths(ctx)
     roads = {}
     for device_id, name, district, interval_s, meta in ctx.session.execute(
             select(Device.id, Device.name, Device.district, Device.interval_s, Device.meta)
-            .where(Device.type == TRAFFIC, in_district(Device.district, scope))):
+            .where(Device.type == TRAFFIC)):
         meta = meta or {}
         length = sum(lengths.get(int(edge), 0.0) for edge in meta.get("edge_ids") or ())
         if length > 0 and meta.get("free_flow_kmh"):
@@ -58,21 +58,21 @@ def monitored_roads(ctx: MeasureContext, scope: Scope) -> dict[str, Road]:
     return roads
 
 
-def peak_periods(scope: Scope, ctx: MeasureContext) -> list[tuple[datetime, datetime]]:
-    """The scope's peak hours as UTC periods: each ``"HH:MM-HH:MM"`` of ``peak_hours`` on every working
-    day, in the site's time zone; no ``peak_hours``: the whole scope."""
+def peak_periods(period: Period, ctx: MeasureContext) -> list[tuple[datetime, datetime]]:
+    """The period's peak hours as UTC periods: each ``"HH:MM-HH:MM"`` of ``peak_hours`` on every working
+    day, in the site's time zone; no ``peak_hours``: the whole period."""
     windows = ctx.params.get("peak_hours")
     if not windows:
-        return [(scope.start, scope.end)]
+        return [(period.start, period.end)]
     zone = site_zone(ctx)
     periods = []
-    for day in local_days(scope, zone):
+    for day in local_days(period, zone):
         if day.weekday() >= 5:
             continue
         for window in windows:
             start, end = (time.fromisoformat(part.strip()) for part in window.split("-"))
-            start = max(datetime.combine(day, start, zone).astimezone(UTC), scope.start)
-            end = min(datetime.combine(day, end, zone).astimezone(UTC), scope.end)
+            start = max(datetime.combine(day, start, zone).astimezone(UTC), period.start)
+            end = min(datetime.combine(day, end, zone).astimezone(UTC), period.end)
             if start < end:
                 periods.append((start, end))
     return periods
@@ -85,25 +85,46 @@ class Flow:
     index_sum: float  # sum of free flow / speed over the samples
 
 
-def flows(ctx: MeasureContext, scope: Scope, periods: list[tuple[datetime, datetime]]) -> dict[str, Flow]:
-    """Per traffic sensor in the scope: its observations in ``periods``, how many congested, and the sum
-    of their travel time indices (free flow / speed)."""
-    if not periods:
-        return {}
+def flows(ctx: MeasureContext, period: Period, windows: list[tuple[datetime, datetime]],
+          below: float) -> tuple[dict[str, Flow], dict[str, Flow]]:
+    """Per traffic sensor, its observations in the period: those in ``windows`` and all of them; each
+    with how many were congested (speed below ``below`` x free flow) and the sum of their travel time
+    indices (free flow / speed). One scan of the period answers both."""
     speed = number(VALUES, "averageVehicleSpeed")
     free_flow = number(Device.meta, "free_flow_kmh")
-    below = float(ctx.params.get("congested_below", 0.5))
+    inside = case((or_(*(within(Observation.observed_at, Period(a, b)) for a, b in windows)), 1), else_=0) \
+        if windows else literal(0)
     rows = ctx.session.execute(
-        select(Observation.device_id, func.count(),
+        select(Observation.device_id, inside.label("inside"), func.count(),
                func.sum(case((speed < below * free_flow, 1), else_=0)),
                func.sum(free_flow / case((speed < SPEED_FLOOR_KMH, SPEED_FLOOR_KMH), else_=speed)))
         .join(Device, Device.id == Observation.device_id)
-        .where(Observation.entity_type == TRAFFIC, Device.type == TRAFFIC, in_district(Device.district, scope),
-               speed.is_not(None), not_drill_reading(),
-               or_(*(within(Observation.observed_at, Scope(a, b)) for a, b in periods)))
-        .group_by(Observation.device_id))
-    return {device_id: Flow(int(n), int(congested or 0), float(index or 0.0))
-            for device_id, n, congested, index in rows}
+        .where(Observation.entity_type == TRAFFIC, Device.type == TRAFFIC, speed.is_not(None), not_drill_reading(),
+               within(Observation.observed_at, period))
+        .group_by(Observation.device_id, "inside"))
+    in_windows: dict[str, Flow] = {}
+    every: dict[str, Flow] = {}
+    for device_id, flag, n, congested, index in rows:
+        flow = Flow(int(n), int(congested or 0), float(index or 0.0))
+        if flag:
+            in_windows[device_id] = flow
+        every[device_id] = flow if device_id not in every else Flow(
+            every[device_id].samples + flow.samples, every[device_id].congested + flow.congested,
+            every[device_id].index_sum + flow.index_sum)
+    return in_windows, every
+
+
+def _flows_of(ctx: MeasureContext, period: Period, peak: bool) -> dict[str, Flow]:
+    """The period's flows (in its peak hours only if ``peak``). The KPIs of one period share the scan:
+    the all-hours flows come from any scan of the period with the same ``congested_below``."""
+    below = float(ctx.params.get("congested_below", 0.5))
+    scans = once(ctx, ("traffic flows", period, below), dict)  # peak windows -> (in them, all)
+    windows = tuple(peak_periods(period, ctx)) if peak else None
+    if windows is None and scans:
+        return next(iter(scans.values()))[1]
+    if windows not in scans:
+        scans[windows] = flows(ctx, period, list(windows or ()), below)
+    return scans[windows][0] if peak else scans[windows][1]
 
 
 def _length_weighted(roads: Mapping[str, Road], per_road: Mapping[str, float]) -> float | None:
@@ -116,40 +137,59 @@ def _by_road(roads: Mapping[str, Road], per_road: Mapping[str, float]) -> list[d
              "length_m": round(roads[d].length_m, 1), "value": value} for d, value in sorted(per_road.items())]
 
 
+def _per_road(ctx: MeasureContext, period: Period, peak: bool,
+              answer: Callable[[dict[str, Road], dict[str, Flow]], Measured]) -> dict[str | None, Measured]:
+    """``answer(roads, flows)`` for the city and each district: the monitored roads there and the flows
+    observed on them in the period (its peak hours only if ``peak``)."""
+    roads = once(ctx, ("monitored roads",), lambda: monitored_roads(ctx))
+    observed = _flows_of(ctx, period, peak)
+
+    def on_roads(found: list[tuple[str, Road]], _) -> Measured:
+        here = dict(found)
+        return answer(here, {d: flow for d, flow in observed.items() if d in here})
+
+    return per_district(ctx, list(roads.items()), lambda pair: pair[1].district, on_roads)
+
+
 @measure("mobility.congested_share")
-def congested_share(ctx: MeasureContext, scope: Scope) -> Measured:
+def congested_share(ctx: MeasureContext, period: Period) -> dict[str | None, Measured]:
     """% of the monitored road length congested in peak hours: each road's congested share of its peak
     observations, averaged weighted by road length."""
-    roads = monitored_roads(ctx, scope)
-    observed = {d: f for d, f in flows(ctx, scope, peak_periods(scope, ctx)).items() if d in roads}
-    shares = {d: 100.0 * f.congested / f.samples for d, f in observed.items()}
-    value = _length_weighted(roads, shares)
-    return Measured(value, sum(f.samples for f in observed.values()), None, {"roads": _by_road(roads, shares)})
+    def share(roads: dict[str, Road], observed: dict[str, Flow]) -> Measured:
+        shares = {d: 100.0 * f.congested / f.samples for d, f in observed.items()}
+        return Measured(_length_weighted(roads, shares), sum(f.samples for f in observed.values()), None,
+                        {"roads": _by_road(roads, shares)})
+
+    return _per_road(ctx, period, True, share)
 
 
 @measure("mobility.travel_time_index")
-def travel_time_index(ctx: MeasureContext, scope: Scope) -> Measured:
+def travel_time_index(ctx: MeasureContext, period: Period) -> dict[str | None, Measured]:
     """Actual / free-flow travel time (free flow / speed per observation), each road's mean over the
     (peak) observations, averaged weighted by road length; 1.0 is free flow."""
-    roads = monitored_roads(ctx, scope)
-    observed = {d: f for d, f in flows(ctx, scope, peak_periods(scope, ctx)).items() if d in roads}
-    indices = {d: f.index_sum / f.samples for d, f in observed.items()}
-    value = _length_weighted(roads, indices)
-    return Measured(value, sum(f.samples for f in observed.values()), None, {"roads": _by_road(roads, indices)})
+    def index(roads: dict[str, Road], observed: dict[str, Flow]) -> Measured:
+        indices = {d: f.index_sum / f.samples for d, f in observed.items()}
+        return Measured(_length_weighted(roads, indices), sum(f.samples for f in observed.values()), None,
+                        {"roads": _by_road(roads, indices)})
+
+    return _per_road(ctx, period, True, index)
 
 
 @measure("mobility.worst_roads_congested_hours")
-def worst_roads_congested_hours(ctx: MeasureContext, scope: Scope) -> Measured:
+def worst_roads_congested_hours(ctx: MeasureContext, period: Period) -> dict[str | None, Measured]:
     """The ``top`` (10) roads with the most congested hours in the period, all hours: a congested
     observation stands for its sensor's reporting interval. The value is their hours summed; the list
     is ``detail["worst_roads"]``, worst first (ties by sensor id)."""
-    roads = monitored_roads(ctx, scope)
-    observed = {d: f for d, f in flows(ctx, scope, [(scope.start, scope.end)]).items() if d in roads}
-    if not observed:
-        return Measured(None, 0)
-    hours = {d: f.congested * roads[d].interval_s / 3600 for d, f in observed.items() if f.congested}
-    worst = sorted(hours, key=lambda d: (-hours[d], d))[:int(ctx.params.get("top", 10))]
-    listed = [{"device_id": d, "name": roads[d].name, "district": roads[d].district,
-               "length_m": round(roads[d].length_m, 1), "congested_hours": hours[d]} for d in worst]
-    return Measured(sum(hours[d] for d in worst), sum(f.samples for f in observed.values()), None,
-                    {"worst_roads": listed})
+    top = int(ctx.params.get("top", 10))
+
+    def worst(roads: dict[str, Road], observed: dict[str, Flow]) -> Measured:
+        if not observed:
+            return Measured(None, 0)
+        hours = {d: f.congested * roads[d].interval_s / 3600 for d, f in observed.items() if f.congested}
+        listed = [{"device_id": d, "name": roads[d].name, "district": roads[d].district,
+                   "length_m": round(roads[d].length_m, 1), "congested_hours": hours[d]}
+                  for d in sorted(hours, key=lambda d: (-hours[d], d))[:top]]
+        return Measured(sum(road["congested_hours"] for road in listed), sum(f.samples for f in observed.values()),
+                        None, {"worst_roads": listed})
+
+    return _per_road(ctx, period, False, worst)

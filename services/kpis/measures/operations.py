@@ -14,9 +14,10 @@ from functools import lru_cache
 from sqlalchemy import distinct, exists, func, select
 
 from services.drills import not_drill
-from services.kpis.measures.common import breakdown, in_district, percent, record, summarize, within
+from services.kpis.measures.common import (breakdown, mean_statistic, no_data, once, per_district, percent, record,
+                                           summarize, within)
 from services.kpis.measures.mobility import TRAFFIC
-from services.kpis.registry import MeasureContext, Measured, Scope, measure
+from services.kpis.registry import NO_DATA, MeasureContext, Measured, Period, measure
 from services.models import Alarm, AlarmEvent, Device, Observation
 
 AIR = "AirQualityObserved"
@@ -25,10 +26,10 @@ MAJOR_ROADS = ("motorway", "trunk", "primary", "secondary",
                "motorway_link", "trunk_link", "primary_link", "secondary_link")
 
 
-def _alarms(ctx: MeasureContext, scope: Scope, since):
-    """Alarms whose ``since`` time is in the scope, not from a drill; ``params.rules`` / ``params.severity``
+def _alarms(ctx: MeasureContext, period: Period, since):
+    """Alarms whose ``since`` time is in the period, not from a drill; ``params.rules`` / ``params.severity``
     (the severity they were raised with, before any escalation) narrow them."""
-    where = [within(since, scope), not_drill(Alarm), in_district(Alarm.district, scope)]
+    where = [within(since, period), not_drill(Alarm)]
     if ctx.params.get("rules"):
         where.append(Alarm.rule_id.in_(list(ctx.params["rules"])))
     if ctx.params.get("severity"):
@@ -36,88 +37,97 @@ def _alarms(ctx: MeasureContext, scope: Scope, since):
     return where
 
 
-@measure("operations.time_to_acknowledge")
-def time_to_acknowledge(ctx: MeasureContext, scope: Scope) -> Measured:
+@measure("operations.time_to_acknowledge", combine=mean_statistic)
+def time_to_acknowledge(ctx: MeasureContext, period: Period) -> dict[str | None, Measured]:
     """Seconds from ``params.since`` (``raised``: CityOps raised the alarm, default; ``started``: the
     observation at which its condition began, e.g. the water crossing its alert level) to the first
     acknowledgement, for the alarms whose ``since`` is in the period; ``params.statistic`` of them
     (nearest-rank percentile), the share within ``objective_s``, and the same per severity. Alarms not
     acknowledged (yet) give no sample; their number is ``detail["unacknowledged"]``."""
     since = Alarm.started_at if ctx.params.get("since") == "started" else Alarm.raised_at
-    rows = ctx.session.execute(select(Alarm.id, Alarm.base_severity, since, Alarm.acknowledged_at)
-                               .where(*_alarms(ctx, scope, since)).order_by(Alarm.id)).all()
-    acked = [(alarm_id, severity, (acked_at - began).total_seconds())
-             for alarm_id, severity, began, acked_at in rows if acked_at is not None]
-    samples = [seconds for *_, seconds in acked]
-    by_severity = breakdown(acked, lambda a: a[1],
-                            lambda group: summarize([seconds for *_, seconds in group], ctx.params, []).value)
-    return summarize(samples, ctx.params, [record("alarm", a[0]) for a in acked], by_severity=by_severity,
-                     unacknowledged=len(rows) - len(acked))
+    rows = ctx.session.execute(select(Alarm.id, Alarm.base_severity, since, Alarm.acknowledged_at, Alarm.district)
+                               .where(*_alarms(ctx, period, since)).order_by(Alarm.id)).all()
+
+    def acknowledgement(found, _) -> Measured:
+        acked = [(alarm_id, severity, (acked_at - began).total_seconds())
+                 for alarm_id, severity, began, acked_at, _ in found if acked_at is not None]
+        samples = [seconds for *_, seconds in acked]
+        by_severity = breakdown(acked, lambda a: a[1],
+                                lambda group: summarize([seconds for *_, seconds in group], ctx.params, []).value)
+        return summarize(samples, ctx.params, [record("alarm", a[0]) for a in acked], by_severity=by_severity,
+                         unacknowledged=len(found) - len(acked))
+
+    return per_district(ctx, rows, lambda row: row.district, acknowledgement)
 
 
 @measure("operations.acknowledged_before_escalation")
-def acknowledged_before_escalation(ctx: MeasureContext, scope: Scope) -> Measured:
+def acknowledged_before_escalation(ctx: MeasureContext, period: Period) -> dict[str | None, Measured]:
     """% of the alarms raised in the period that an operator acknowledged before their first escalation,
     of those settled (acknowledged, or escalated); an alarm still waiting for either is not counted."""
     # the first escalation (``alarms.escalated_at`` is the latest)
     first_escalation = (select(func.min(AlarmEvent.at)).where(AlarmEvent.alarm_id == Alarm.id,
                                                               AlarmEvent.kind == "escalated").scalar_subquery())
     rows = ctx.session.execute(
-        select(Alarm.id, Alarm.base_severity, Alarm.acknowledged_at, first_escalation)
-        .where(*_alarms(ctx, scope, Alarm.raised_at)).order_by(Alarm.id)).all()
-    settled = [(alarm_id, severity, acked is not None and (escalated is None or acked < escalated))
-               for alarm_id, severity, acked, escalated in rows if acked is not None or escalated is not None]
+        select(Alarm.id, Alarm.base_severity, Alarm.acknowledged_at, first_escalation, Alarm.district)
+        .where(*_alarms(ctx, period, Alarm.raised_at)).order_by(Alarm.id)).all()
+    settled = [(alarm_id, severity, acked is not None and (escalated is None or acked < escalated), district)
+               for alarm_id, severity, acked, escalated, district in rows if acked is not None or escalated is not None]
 
     def share(group):
-        return percent(sum(1 for *_, before in group if before), len(group))
+        return percent(sum(1 for _, _, before, _ in group if before), len(group))
 
-    return Measured(share(settled), len(settled), None, {
-        "by_severity": breakdown(settled, lambda a: a[1], share),
-        "records": [record("alarm", alarm_id) for alarm_id, *_ in settled]})
+    def before_escalation(found, _) -> Measured:
+        return Measured(share(found), len(found), None, {
+            "by_severity": breakdown(found, lambda a: a[1], share),
+            "records": [record("alarm", alarm_id) for alarm_id, *_ in found]})
+
+    return per_district(ctx, settled, lambda alarm: alarm[3], before_escalation)
 
 
-def _anything_observed(ctx: MeasureContext, scope: Scope) -> bool:
+def _anything_observed(ctx: MeasureContext, period: Period) -> bool:
     """Whether any sensor of the city reported in the period: without one, CityOps itself recorded
     nothing (no data), and a coverage of 0 could not be told from an outage of its own."""
-    return ctx.session.execute(select(Observation.id).where(within(Observation.observed_at, scope)).limit(1)).first() \
-        is not None
+    return once(ctx, ("anything observed", period), lambda: ctx.session.execute(
+        select(Observation.id).where(within(Observation.observed_at, period)).limit(1)).first() is not None)
 
 
 @measure("operations.sensor_availability")
-def sensor_availability(ctx: MeasureContext, scope: Scope) -> Measured:
+def sensor_availability(ctx: MeasureContext, period: Period) -> dict[str | None, Measured]:
     """Received / expected reports, in %. Expected: the period's length (up to now, for the running
     period) divided by each sensor's interval, rounded down; received: its distinct observation times in
     the period, counted up to the expected number (a chatty sensor does not make up for a silent
     one). Registered sensors only; a district without sensors has no value, nor a period in which no
     sensor of the city reported at all (CityOps recorded nothing, see ``_anything_observed``)."""
-    end = min(scope.end, datetime.now(UTC))
-    seconds = (end - scope.start).total_seconds()
-    if seconds <= 0 or not _anything_observed(ctx, Scope(scope.start, end)):
-        return Measured(None, 0)
-    registered = (Device.registered.is_(True), Device.type != VEHICLE, Device.interval_s > 0,
-                  in_district(Device.district, scope))
-    sensors = dict(ctx.session.execute(select(Device.id, Device.interval_s).where(*registered)).all())
-    if not sensors:
-        return Measured(None, 0)
+    until = Period(period.start, min(period.end, datetime.now(UTC)))
+    seconds = (until.end - until.start).total_seconds()
+    if seconds <= 0 or not _anything_observed(ctx, until):
+        return no_data(ctx)
+    registered = (Device.registered.is_(True), Device.type != VEHICLE, Device.interval_s > 0)
+    sensors = ctx.session.execute(select(Device.id, Device.interval_s, Device.district).where(*registered)).all()
     # device_id IN (...): the observations' identity index (device, time, type) answers it alone
     received = dict(ctx.session.execute(
         select(Observation.device_id, func.count(distinct(Observation.observed_at)))
-        .where(Observation.device_id.in_(select(Device.id).where(*registered)),
-               within(Observation.observed_at, Scope(scope.start, end)))
+        .where(Observation.device_id.in_(select(Device.id).where(*registered)), within(Observation.observed_at, until))
         .group_by(Observation.device_id)).all())
-    expected = {d: math.floor(seconds / interval) for d, interval in sensors.items()}
-    counted = {d: min(received.get(d, 0), expected[d]) for d in sensors}
-    by_sensor = {d: percent(counted[d], expected[d]) for d in sorted(sensors)}
-    return Measured(percent(sum(counted.values()), sum(expected.values())), sum(counted.values()), None,
-                    {"expected": sum(expected.values()), "by_sensor": by_sensor})
+
+    def availability(found, _) -> Measured:
+        if not found:
+            return NO_DATA
+        expected = {d: math.floor(seconds / interval) for d, interval, _ in found}
+        counted = {d: min(received.get(d, 0), expected[d]) for d in expected}
+        by_sensor = {d: percent(counted[d], expected[d]) for d in sorted(expected)}
+        return Measured(percent(sum(counted.values()), sum(expected.values())), sum(counted.values()), None,
+                        {"expected": sum(expected.values()), "by_sensor": by_sensor})
+
+    return per_district(ctx, sensors, lambda sensor: sensor.district, availability)
 
 
-def _reporting(ctx: MeasureContext, scope: Scope, device_type: str) -> list[tuple[str, str | None, dict | None]]:
-    """(device, district, meta) of the registered devices of a type that reported in the scope."""
-    reported = exists().where(Observation.device_id == Device.id, within(Observation.observed_at, scope),
+def _reporting(ctx: MeasureContext, period: Period, device_type: str) -> list[tuple[str, str | None, dict | None]]:
+    """(device, district, meta) of the registered devices of a type that reported in the period."""
+    reported = exists().where(Observation.device_id == Device.id, within(Observation.observed_at, period),
                               Observation.entity_type == device_type)
     return ctx.session.execute(select(Device.id, Device.district, Device.meta).where(
-        Device.type == device_type, Device.registered.is_(True), reported, in_district(Device.district, scope))).all()
+        Device.type == device_type, Device.registered.is_(True), reported)).all()
 
 
 @lru_cache(maxsize=8)
@@ -135,37 +145,42 @@ def _major_edges(folder: str, classes: tuple[str, ...]) -> dict[int, tuple[float
 
 
 @measure("operations.road_coverage")
-def road_coverage(ctx: MeasureContext, scope: Scope) -> Measured:
+def road_coverage(ctx: MeasureContext, period: Period) -> dict[str | None, Measured]:
     """% of the major road length (``params.road_classes``, default motorway to secondary; directed
     edges, so a two-way street counts once per direction) measured by a traffic sensor that reported in
     the period. 0 is a real value: the roads are there and nothing watched them, while other sensors
-    did report. None without a city road graph, without major roads in the scope, or when no sensor of
-    the city reported at all."""
-    if ctx.city is None or not _anything_observed(ctx, scope):
-        return Measured(None, 0)
-    classes = tuple(ctx.params.get("road_classes") or MAJOR_ROADS)
-    major = {e: length for e, (length, district) in _major_edges(str(ctx.city.folder), classes).items()
-             if scope.district is None or district == scope.district}
-    total = sum(major.values())
-    if not total:
-        return Measured(None, 0)
-    sensors = _reporting(ctx, scope, TRAFFIC)
-    covered = {int(e) for _, _, meta in sensors for e in (meta or {}).get("edge_ids") or () if int(e) in major}
-    return Measured(percent(sum(major[e] for e in covered), total), len(sensors), None, {
-        "major_length_m": total, "covered_length_m": sum(major[e] for e in covered),
-        "sensors": sorted(d for d, *_ in sensors)})
+    did report. None without a city road graph, without major roads in the district, or when no sensor
+    of the city reported at all."""
+    if ctx.city is None or not _anything_observed(ctx, period):
+        return no_data(ctx)
+    edges = _major_edges(str(ctx.city.folder), tuple(ctx.params.get("road_classes") or MAJOR_ROADS))
+
+    def coverage(sensors, district: str | None) -> Measured:
+        major = {e: length for e, (length, where) in edges.items() if district is None or where == district}
+        total = sum(major.values())
+        if not total:
+            return NO_DATA
+        covered = {int(e) for _, _, meta in sensors for e in (meta or {}).get("edge_ids") or () if int(e) in major}
+        return Measured(percent(sum(major[e] for e in covered), total), len(sensors), None, {
+            "major_length_m": total, "covered_length_m": sum(major[e] for e in covered),
+            "sensors": sorted(d for d, *_ in sensors)})
+
+    return per_district(ctx, _reporting(ctx, period, TRAFFIC), lambda sensor: sensor[1], coverage)
 
 
 @measure("operations.air_station_districts")
-def air_station_districts(ctx: MeasureContext, scope: Scope) -> Measured:
+def air_station_districts(ctx: MeasureContext, period: Period) -> dict[str | None, Measured]:
     """% of the city's districts (its basemap) with an air station that reported in the period (None when
     no sensor of the city reported at all, as for the road coverage)."""
-    if ctx.city is None or not _anything_observed(ctx, scope):
-        return Measured(None, 0)
-    names = [f["properties"].get("name") for f in ctx.city.basemap("districts")["features"]]
-    districts = sorted(n for n in names if n and (scope.district is None or n == scope.district))
-    if not districts:
-        return Measured(None, 0)
-    watched = {district for _, district, _ in _reporting(ctx, scope, AIR)}
-    return Measured(percent(sum(1 for d in districts if d in watched), len(districts)), len(districts), None,
-                    {"without_station": [d for d in districts if d not in watched]})
+    if ctx.city is None or not _anything_observed(ctx, period):
+        return no_data(ctx)
+
+    def share(stations, district: str | None) -> Measured:
+        districts = sorted(n for n in ctx.districts if district is None or n == district)
+        if not districts:
+            return NO_DATA
+        watched = {where for _, where, _ in stations}
+        return Measured(percent(sum(1 for d in districts if d in watched), len(districts)), len(districts), None,
+                        {"without_station": [d for d in districts if d not in watched]})
+
+    return per_district(ctx, _reporting(ctx, period, AIR), lambda station: station[1], share)

@@ -16,8 +16,8 @@ from typing import Callable
 from sqlalchemy import select
 
 from services.drills import not_drill
-from services.kpis.measures.common import breakdown, in_district, percent, record, within
-from services.kpis.registry import MeasureContext, Measured, Scope, measure
+from services.kpis.measures.common import breakdown, once, per_district, percent, record, within
+from services.kpis.registry import MEAN, NO_DATA, MeasureContext, Measured, Period, measure
 from services.models import WorkOrder, WorkOrderEvent
 from services.telemetry import SATISFACTION_LEVELS
 
@@ -39,11 +39,12 @@ class Order:
     transfer_count: int
     satisfaction: str | None
     response_overdue_at: datetime | None  # when its response clock was first found overdue
+    district: str | None = None
 
 
-def orders(ctx: MeasureContext, scope: Scope) -> list[Order]:
-    """The orders received in the scope (drills excluded), merged duplicates included (``merged``)."""
-    received = (within(WorkOrder.received_at, scope), not_drill(WorkOrder), in_district(WorkOrder.district, scope))
+def orders(ctx: MeasureContext, period: Period) -> list[Order]:
+    """The orders received in the period (drills excluded), merged duplicates included (``merged``)."""
+    received = (within(WorkOrder.received_at, period), not_drill(WorkOrder))
     overdue: dict[int, datetime] = {}
     for order_id, at, detail in ctx.session.execute(
             select(WorkOrderEvent.order_id, WorkOrderEvent.at, WorkOrderEvent.detail)
@@ -54,21 +55,24 @@ def orders(ctx: MeasureContext, scope: Scope) -> list[Order]:
     rows = ctx.session.execute(select(
         WorkOrder.id, WorkOrder.service_code, WorkOrder.department, WorkOrder.status, WorkOrder.merged_into,
         WorkOrder.received_at, WorkOrder.accepted_at, WorkOrder.response_due_at, WorkOrder.closed_at,
-        WorkOrder.transfer_count, WorkOrder.satisfaction).where(*received).order_by(WorkOrder.id))
+        WorkOrder.transfer_count, WorkOrder.satisfaction, WorkOrder.district).where(*received).order_by(WorkOrder.id))
     return [Order(row.id, row.service_code, row.department, row.status, row.merged_into is not None, row.received_at,
                   row.accepted_at, row.response_due_at, row.closed_at, row.transfer_count, row.satisfaction,
-                  overdue.get(row.id)) for row in rows]
+                  overdue.get(row.id), row.district) for row in rows]
 
 
 def _per_order_kpi(value: Callable[[list[Order]], float | None], *, merged_too: bool = False):
     """A KPI over the period's orders: the city value, and the same per service and department."""
 
-    def measure_orders(ctx: MeasureContext, scope: Scope) -> Measured:
-        found = [o for o in orders(ctx, scope) if merged_too or not o.merged]
+    def of_orders(found: list[Order], _) -> Measured:
         detail = {"by_service": breakdown(found, lambda o: o.service_code, value),
                   "by_department": breakdown(found, lambda o: o.department, value),
                   "records": [record("request", o.id) for o in found]}
         return Measured(value(found) if found else None, len(found), None, detail)
+
+    def measure_orders(ctx: MeasureContext, period: Period) -> dict[str | None, Measured]:
+        found = [o for o in once(ctx, ("orders", period), lambda: orders(ctx, period)) if merged_too or not o.merged]
+        return per_district(ctx, found, lambda o: o.district, of_orders)
 
     measure_orders.__name__ = value.__name__
     return measure_orders
@@ -114,33 +118,36 @@ def median_hours_to_close(found: list[Order]) -> float | None:
 
 
 measure("service.response_rate")(_per_order_kpi(response_rate))
-measure("service.resolution_rate")(_per_order_kpi(resolution_rate))
+measure("service.resolution_rate", combine=MEAN)(_per_order_kpi(resolution_rate))
 measure("service.satisfaction_rate")(_per_order_kpi(satisfaction_rate, merged_too=True))
-measure("service.transfers_per_order")(_per_order_kpi(transfers_per_order))
+measure("service.transfers_per_order", combine=MEAN)(_per_order_kpi(transfers_per_order))
 measure("service.time_to_close")(_per_order_kpi(median_hours_to_close))
 
 
 @measure("service.overdue_count")
-def overdue_count(ctx: MeasureContext, scope: Scope) -> Measured:
+def overdue_count(ctx: MeasureContext, period: Period) -> dict[str | None, Measured]:
     """Orders that went overdue (response or resolution limit passed) during the period, counted once each,
     with the district, service and department they had then. No data (None) when the period neither
     received an order nor saw one go overdue; 0 is a period with orders and none overdue."""
     facts = ctx.session.execute(
-        select(WorkOrderEvent.order_id, WorkOrderEvent.service_code, WorkOrderEvent.department)
+        select(WorkOrderEvent.order_id, WorkOrderEvent.service_code, WorkOrderEvent.department,
+               WorkOrderEvent.district)
         .join(WorkOrder, WorkOrder.id == WorkOrderEvent.order_id)
-        .where(WorkOrderEvent.kind == "overdue", within(WorkOrderEvent.at, scope), not_drill(WorkOrder),
-               in_district(WorkOrderEvent.district, scope))
+        .where(WorkOrderEvent.kind == "overdue", within(WorkOrderEvent.at, period), not_drill(WorkOrder))
         .order_by(WorkOrderEvent.at, WorkOrderEvent.id)).all()
-    firsts: dict[int, object] = {}
-    for fact in facts:
-        firsts.setdefault(fact.order_id, fact)  # an order overdue twice (response, then resolution) counts once
-    first = list(firsts.values())
-    received = ctx.session.execute(select(WorkOrder.id).where(
-        within(WorkOrder.received_at, scope), not_drill(WorkOrder), in_district(WorkOrder.district, scope))
-        .limit(1)).first()
-    if not first and received is None:
-        return Measured(None, 0)
-    return Measured(float(len(first)), len(first), None, {
-        "by_service": breakdown(first, lambda f: f.service_code, len),
-        "by_department": breakdown(first, lambda f: f.department, len),
-        "records": [record("request", f.order_id) for f in sorted(first, key=lambda f: f.order_id)]})
+    receiving = set(ctx.session.execute(select(WorkOrder.district).where(
+        within(WorkOrder.received_at, period), not_drill(WorkOrder)).distinct()).scalars())
+
+    def overdue(found, district: str | None) -> Measured:
+        firsts: dict[int, object] = {}
+        for fact in found:
+            firsts.setdefault(fact.order_id, fact)  # an order overdue twice (response, then resolution) counts once
+        first = list(firsts.values())
+        if not first and not (receiving if district is None else district in receiving):
+            return NO_DATA
+        return Measured(float(len(first)), len(first), None, {
+            "by_service": breakdown(first, lambda f: f.service_code, len),
+            "by_department": breakdown(first, lambda f: f.department, len),
+            "records": [record("request", f.order_id) for f in sorted(first, key=lambda f: f.order_id)]})
+
+    return per_district(ctx, facts, lambda fact: fact.district, overdue)
