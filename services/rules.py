@@ -90,15 +90,15 @@ _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.
 def parse_duration(raw: Any) -> float:
     """Seconds from ``90``, ``"90s"``, ``"5m"``, ``"1h30m"``."""
     if isinstance(raw, bool):
-        raise ValueError("a duration is a number of seconds or text like 90s, 5m, 1h")
+        raise ValueError(_("a duration is a number of seconds or text like 90s, 5m, 1h"))
     if isinstance(raw, (int, float)):
         if raw < 0:
-            raise ValueError("a duration cannot be negative")
+            raise ValueError(_("a duration cannot be negative"))
         return float(raw)
     text = str(raw).strip().lower().replace(" ", "")
     match = _DURATION.match(text)
     if not text or not match or not any(match.groups()):
-        raise ValueError(f"{raw!r} is not a duration (like 90s, 5m, 1h)")
+        raise ValueError(_("{value} is not a duration (like 90s, 5m, 1h)", value=repr(raw)))
     hours, minutes, seconds = (float(part or 0) for part in match.groups())
     return hours * 3600 + minutes * 60 + seconds
 
@@ -119,15 +119,16 @@ class Ref:
     @classmethod
     def parse(cls, raw: Any, unhealthy_level: int | None) -> "Ref":
         if isinstance(raw, bool) or raw is None:
-            raise ValueError("a threshold is a number, device.<key> or aqi.unhealthy_level")
+            raise ValueError(_("a threshold is a number, device.<key> or aqi.unhealthy_level"))
         text = str(raw).strip()
         match = _REF.match(text)
         if not match:
-            raise ValueError(f"{raw!r} is not a number, device.<key> or aqi.unhealthy_level (optionally +, - or * n)")
+            raise ValueError(_("{value} is not a number, device.<key> or aqi.unhealthy_level (optionally +, - or * n)",
+                               value=repr(raw)))
         base, adjust_op, operand = match.groups()
         if base == "aqi.unhealthy_level":
             if unhealthy_level is None:
-                raise ValueError("aqi.unhealthy_level needs services.aqi (not available)")
+                raise ValueError(_("aqi.unhealthy_level needs services.aqi (not available)"))
             constant, device_key = float(unhealthy_level), None
         elif base.startswith("device."):
             constant, device_key = None, base[len("device."):]
@@ -390,18 +391,20 @@ def parse_rules(text: str, aqi_standard: str | None = None) -> RuleSet:
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        raise rules_refused([f"not valid YAML{where}: {getattr(error, 'problem', None) or error}"]) from None
+        where = _(" at line {line} column {column}", line=mark.line + 1, column=mark.column + 1) if mark else ""
+        raise rules_refused([_("not valid YAML{where}: {problem}", where=where,
+                                 problem=getattr(error, "problem", None) or error)]) from None
     if not isinstance(document, dict) or not isinstance(document.get("rules"), list):
-        raise rules_refused(["the file must be a mapping with a 'rules' list"])
+        raise rules_refused([_("the file must be a mapping with a 'rules' list")])
     problems: list[str] = []
     unknown_top = set(document) - {"rules", "aqi_standard"}
     if unknown_top:
-        problems.append(f"unknown top-level key(s): {', '.join(sorted(map(str, unknown_top)))}")
+        problems.append(_("unknown top-level key(s): {keys}", keys=", ".join(sorted(map(str, unknown_top)))))
     aqi = _aqi_module()
     standard = aqi_standard or document.get("aqi_standard") or (aqi.DEFAULT_STANDARD if aqi else "us-epa-2024")
     if aqi is not None and standard not in aqi.STANDARDS:
-        problems.append(f"aqi_standard: {standard!r} is not one of {', '.join(aqi.STANDARDS)}")
+        problems.append("aqi_standard: " + _("{value} is not one of {allowed}", value=repr(standard),
+                                                 allowed=", ".join(aqi.STANDARDS)))
     unhealthy = aqi.UNHEALTHY_LEVEL.get(standard) if aqi else None
     rules, seen = [], set()
     for index, raw in enumerate(document["rules"]):
@@ -411,7 +414,7 @@ def parse_rules(text: str, aqi_standard: str | None = None) -> RuleSet:
         rule_problems: list[str] = []
         rule = _parse_rule(raw, standard, unhealthy, lambda msg, p=place, out=rule_problems: out.append(f"{p}.{msg}"))
         if rule is not None and rule.id in seen:
-            rule_problems.append(f"{place}.id: {rule.id!r} is used twice")
+            rule_problems.append(f"{place}.id: " + _("{id} is used twice", id=repr(rule.id)))
         problems += rule_problems
         if rule is not None and not rule_problems:
             seen.add(rule.id)
@@ -423,10 +426,10 @@ def parse_rules(text: str, aqi_standard: str | None = None) -> RuleSet:
 
 def _parse_rule(raw: Any, standard: str, unhealthy: int | None, problem: Callable[[str], None]) -> Rule | None:
     if not isinstance(raw, dict):
-        problem(" a rule must be a mapping of keys to values")
+        problem(" " + _("a rule must be a mapping of keys to values"))
         return None
     for key in sorted(set(map(str, raw)) - RULE_KEYS):
-        problem(f"{key}: unknown key (known: {', '.join(sorted(RULE_KEYS))})")
+        problem(f"{key}: " + _("unknown key (known: {keys})", keys=", ".join(sorted(RULE_KEYS))))
 
     def get(key, check, default=None):
         if key not in raw or raw[key] is None:
@@ -439,18 +442,18 @@ def _parse_rule(raw: Any, standard: str, unhealthy: int | None, problem: Callabl
 
     rule_id = raw.get("id")
     if not isinstance(rule_id, str) or not re.fullmatch(r"[A-Za-z0-9][\w-]{0,63}", rule_id):
-        problem("id: needs letters, digits, - or _ (at most 64)")
+        problem("id: " + _("needs letters, digits, - or _ (at most 64)"))
         rule_id = None
     name = raw.get("name") if isinstance(raw.get("name"), str) and raw.get("name").strip() else None
     if name is None:
-        problem("name: needs text")
+        problem("name: " + _("needs text"))
     kind = get("kind", lambda v: _one_of(v, KINDS), "threshold")
     types = get("entity_type", _entity_types, ())
     if not types:
-        problem("entity_type: needs one or more of " + ", ".join(sorted(TELEMETRY_TYPES)))
+        problem("entity_type: " + _("needs one or more of {allowed}", allowed=", ".join(sorted(TELEMETRY_TYPES))))
     severity = get("severity", lambda v: _one_of(v, SEVERITIES), None)
     if severity is None and "severity" not in raw:
-        problem("severity: needs one of " + ", ".join(SEVERITIES))
+        problem("severity: " + _("needs one of {allowed}", allowed=", ".join(SEVERITIES)))
     default_category = DEFAULT_CATEGORY.get(types[0] if types else "", ("infrastructure", "deviceOffline"))
     values = dict(
         description=get("description", str, ""),
@@ -468,14 +471,15 @@ def _parse_rule(raw: Any, standard: str, unhealthy: int | None, problem: Callabl
         advice=get("advice", _advice, ()),
     )
     if values["public"] and not values["advice"]:
-        problem("advice: a public rule says what to do, as text or per language ({en: ..., zh: ...})")
+        problem("advice: " + _("a public rule says what to do, as text or per language ({example})",
+                                example="{en: ..., zh: ...}"))
     if values["incident"] != "none" and not values["incident_category"]:
-        problem("incident_category: needed when incident is offer or auto")
+        problem("incident_category: " + _("needed when incident is offer or auto"))
     if kind == "silence":
         values["intervals"] = get("intervals", _positive, 3.0)
         for key in ("metric", "op", "threshold", "for", "clear_threshold", "clear_for", "per"):
             if key in raw:
-                problem(f"{key}: a silence rule has no {key}")
+                problem(f"{key}: " + _("a silence rule has no {key}", key=key))
     elif kind == "threshold":
         values.update(_threshold_parts(raw, types, standard, unhealthy, problem, get))
     if None in (rule_id, name, kind, severity) or not types:
@@ -488,31 +492,33 @@ def _threshold_parts(raw, types, standard, unhealthy, problem, get) -> dict:
     metric = raw.get("metric")
     names = tuple(metric) if isinstance(metric, list) else (metric,)
     if not names or not all(isinstance(n, str) and n for n in names):
-        problem("metric: needs an attribute name, a list of them, or one of " + ", ".join(DERIVED_METRICS))
+        problem("metric: " + _("needs an attribute name, a list of them, or one of {allowed}",
+                                allowed=", ".join(DERIVED_METRICS)))
         return parts
     known = {m.name for t in types for m in ENTITY_SPECS[t].measures}
     if len(names) == 1 and names[0] in DERIVED_METRICS:
         if names[0].startswith("aqi") and _aqi_module() is None:
-            problem("metric: the aqi metrics need services.aqi, which is not available")
+            problem("metric: " + _("the aqi metrics need services.aqi, which is not available"))
             return parts
         if names[0].startswith("aqi") and set(types) != {"AirQualityObserved"}:
-            problem("metric: aqi metrics apply to AirQualityObserved only")
+            problem("metric: " + _("aqi metrics apply to AirQualityObserved only"))
         parts["reader"] = DERIVED_METRICS[names[0]](standard)
     else:
         for name in names:
             if name not in known:
-                problem(f"metric: {name!r} is not measured by {', '.join(types)} "
-                        f"(known: {', '.join(sorted(known))}; derived: {', '.join(DERIVED_METRICS)})")
+                problem("metric: " + _("{name} is not measured by {types} (known: {known}; derived: {derived})",
+                                       name=repr(name), types=", ".join(types), known=", ".join(sorted(known)),
+                                       derived=", ".join(DERIVED_METRICS)))
         parts["reader"] = _first_of(names)
     parts["metric"] = names[0] if len(names) == 1 else "|".join(names)
     op = raw.get("op")
     if op not in OPS:
-        problem(f"op: needs one of {', '.join(OPS)}")
+        problem("op: " + _("needs one of {allowed}", allowed=", ".join(OPS)))
         return parts
     parts["op"] = op
     ref = lambda v: Ref.parse(v, unhealthy)  # noqa: E731
     if "threshold" not in raw:
-        problem("threshold: needed")
+        problem("threshold: " + _("needed"))
         return parts
     parts["threshold"] = get("threshold", ref, None)
     if parts["metric"] in ("aqi", "aqi_level") and parts["threshold"] is not None \
@@ -526,14 +532,15 @@ def _threshold_parts(raw, types, standard, unhealthy, problem, get) -> dict:
     if threshold is not None and clear is not None and threshold.constant is not None and clear.constant is not None:
         raising_up = op in (">", ">=")
         if (raising_up and clear.constant > threshold.constant) or (not raising_up and clear.constant < threshold.constant):
-            side = "at or below" if raising_up else "at or above"
-            problem(f"clear_threshold: must be {side} the threshold for a {op!r} rule (hysteresis)")
+            problem("clear_threshold: " + (
+                _("must be at or below the threshold for a {op} rule (hysteresis)", op=repr(op)) if raising_up
+                else _("must be at or above the threshold for a {op} rule (hysteresis)", op=repr(op))))
     return parts
 
 
 def _one_of(value, allowed) -> str:
     if value not in allowed:
-        raise ValueError(f"{value!r} is not one of {', '.join(allowed)}")
+        raise ValueError(_("{value} is not one of {allowed}", value=repr(value), allowed=", ".join(allowed)))
     return value
 
 
@@ -541,38 +548,40 @@ def _entity_types(value) -> tuple[str, ...]:
     items = value if isinstance(value, list) else [value]
     for item in items:
         if item not in TELEMETRY_TYPES:
-            raise ValueError(f"{item!r} is not one of {', '.join(sorted(TELEMETRY_TYPES))}")
+            raise ValueError(_("{value} is not one of {allowed}", value=repr(item),
+                               allowed=", ".join(sorted(TELEMETRY_TYPES))))
     return tuple(dict.fromkeys(items))
 
 
 def _scope(value) -> Scope:
     if not isinstance(value, dict) or not value:
-        raise ValueError("scope is a mapping: {district: ...}, {device: ...} or {devices: [...]}")
+        raise ValueError(_("scope is a mapping: {forms}", forms="{district: ...}, {device: ...} or {devices: [...]}"))
     unknown = set(value) - {"district", "device", "devices"}
     if unknown:
-        raise ValueError(f"unknown scope key(s) {', '.join(map(str, unknown))}; use district, device or devices")
+        raise ValueError(_("unknown scope key(s) {keys}; use district, device or devices",
+                           keys=", ".join(map(str, unknown))))
     devices = None
     if "device" in value:
         devices = frozenset([str(value["device"])])
     if "devices" in value:
         if not isinstance(value["devices"], list) or not value["devices"]:
-            raise ValueError("devices is a non-empty list of device ids")
+            raise ValueError(_("devices is a non-empty list of device ids"))
         devices = (devices or frozenset()) | frozenset(map(str, value["devices"]))
     district = value.get("district")
     if district is not None and not isinstance(district, str):
-        raise ValueError("district is a district name")
+        raise ValueError(_("district is a district name"))
     return Scope(district=district, devices=devices)
 
 
 def _priority(value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4:
-        raise ValueError("a priority is 1 (highest) .. 4")
+        raise ValueError(_("a priority is 1 (highest) .. 4"))
     return value
 
 
 def _positive(value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError("needs a positive number")
+        raise ValueError(_("needs a positive number"))
     return float(value)
 
 
@@ -586,18 +595,18 @@ def _advice(value) -> tuple[tuple[str, str], ...]:
     """Text (English), or a mapping of language tags to text: {en: "Keep away from the river", zh: "..."}."""
     texts = {"en": value} if isinstance(value, str) else value
     if not isinstance(texts, dict) or not texts:
-        raise ValueError("advice is text, or a mapping of language tags (en, zh) to text")
+        raise ValueError(_("advice is text, or a mapping of language tags (en, zh) to text"))
     for language, text in texts.items():
         if not isinstance(language, str) or not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*", language):
-            raise ValueError(f"{language!r} is not a language tag such as en or zh")
+            raise ValueError(_("{value} is not a language tag such as en or zh", value=repr(language)))
         if not isinstance(text, str) or not 1 <= len(text.strip()) <= 300:
-            raise ValueError(f"advice in {language} needs text of 1-300 characters")
+            raise ValueError(_("advice in {language} needs text of 1-300 characters", language=language))
     return tuple((language, text.strip()) for language, text in texts.items())
 
 
 def _boolean(value) -> bool:
     if not isinstance(value, bool):
-        raise ValueError("needs true or false")
+        raise ValueError(_("needs true or false"))
     return value
 
 

@@ -26,7 +26,7 @@ from services.access.principal import Principal
 from services.audit import record
 from services.commands import Command, Refused
 from services.db import session_scope
-from services.i18n import Term
+from services.i18n import Term, _
 from services.incidents import CATEGORIES
 
 log = logging.getLogger("cityops.requests")
@@ -57,11 +57,11 @@ class TimeLimit:
     def parse(cls, raw: Any) -> "TimeLimit":
         match = _LIMIT.match(str(raw).strip().lower()) if not isinstance(raw, bool) else None
         if not match or float(match.group(1)) <= 0:
-            raise ValueError(f"{raw!r} is not a time limit (like 30m, 2h, 24h, 7d)")
+            raise ValueError(_("{value} is not a time limit (like 30m, 2h, 24h, 7d)", value=repr(raw)))
         number, unit = float(match.group(1)), match.group(2)
         if unit == "d":
             if not number.is_integer():
-                raise ValueError(f"{raw!r}: days are whole days")
+                raise ValueError(_("{value}: days are whole days", value=repr(raw)))
             return cls(str(raw), days=int(number))
         return cls(str(raw), seconds=number * (60 if unit == "m" else 3600))
 
@@ -186,14 +186,15 @@ def _load_yaml(text: str, what: str, problems: list[str]) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        problems.append(f"{what}: not valid YAML{where}: {getattr(error, 'problem', None) or error}")
+        where = _(" at line {line} column {column}", line=mark.line + 1, column=mark.column + 1) if mark else ""
+        problems.append(f"{what}: " + _("not valid YAML{where}: {problem}", where=where,
+                                         problem=getattr(error, "problem", None) or error))
         return None
 
 
 def _names(raw: Any, problem: Callable[[str], None]) -> tuple[str, str]:
     if not isinstance(raw, dict) or not all(isinstance(raw.get(k), str) and raw[k].strip() for k in ("en", "zh")):
-        problem("name: needs {en: ..., zh: ...}, both as text")
+        problem("name: " + _("needs {form}, both as text", form="{en: ..., zh: ...}"))
         return "", ""
     return raw["en"].strip(), raw["zh"].strip()
 
@@ -203,23 +204,23 @@ def parse_departments(text: str, problems: list[str]) -> tuple[Department, ...]:
     if document is None and problems:
         return ()
     if not isinstance(document, dict) or not isinstance(document.get("departments"), list):
-        problems.append("departments.yaml: must be a mapping with a 'departments' list")
+        problems.append("departments.yaml: " + _("must be a mapping with a 'departments' list"))
         return ()
     departments, seen = [], set()
     for index, raw in enumerate(document["departments"]):
         place = f"departments[{index}]"
         problem = lambda msg, p=place: problems.append(f"{p}.{msg}")  # noqa: E731
         if not isinstance(raw, dict):
-            problem(" a department is a mapping")
+            problem(" " + _("a department is a mapping"))
             continue
         for key in sorted(set(map(str, raw)) - {"id", "name", "phone"}):
-            problem(f"{key}: unknown key (known: id, name, phone)")
+            problem(f"{key}: " + _("unknown key (known: {keys})", keys="id, name, phone"))
         department_id = raw.get("id")
         if not isinstance(department_id, str) or not _ID.match(department_id):
-            problem("id: needs letters, digits, - or _ (at most 32)")
+            problem("id: " + _("needs letters, digits, - or _ (at most 32)"))
             continue
         if department_id in seen:
-            problem(f"id: {department_id!r} is used twice")
+            problem("id: " + _("{id} is used twice", id=repr(department_id)))
         seen.add(department_id)
         en, zh = _names(raw.get("name"), problem)
         phone = raw.get("phone")
@@ -234,18 +235,18 @@ def parse_catalogue(services_text: str, departments_text: str) -> Catalogue:
     known_departments = {d.id for d in departments}
     document = _load_yaml(services_text, "services.yaml", problems)
     if not isinstance(document, dict) or not isinstance(document.get("services"), list):
-        raise catalogue_refused(problems + ["services.yaml: must be a mapping with a 'services' list"])
+        raise catalogue_refused(problems + ["services.yaml: " + _("must be a mapping with a 'services' list")])
     for key in sorted(set(map(str, document)) - TOP_KEYS):
-        problems.append(f"{key}: unknown top-level key (known: {', '.join(sorted(TOP_KEYS))})")
+        problems.append(f"{key}: " + _("unknown top-level key (known: {keys})", keys=", ".join(sorted(TOP_KEYS))))
     classes = _time_limit_classes(document.get("time_limits"), problems)
     due_soon = document.get("due_soon", 0.25)
     if isinstance(due_soon, bool) or not isinstance(due_soon, (int, float)) or not 0 < due_soon < 1:
-        problems.append("due_soon: a fraction between 0 and 1 (0.25: a quarter of the limit left)")
+        problems.append("due_soon: " + _("a fraction between 0 and 1 (0.25: a quarter of the limit left)"))
         due_soon = 0.25
     distance_m, within = _duplicates(document.get("duplicates") or {}, problems)
     assign = document.get("assign_on_receipt", False)
     if not isinstance(assign, bool):
-        problems.append("assign_on_receipt: true or false")
+        problems.append("assign_on_receipt: " + _("true or false"))
         assign = False
     services, seen = [], set()
     for index, raw in enumerate(document["services"]):
@@ -257,7 +258,7 @@ def parse_catalogue(services_text: str, departments_text: str) -> Catalogue:
         if service is None:
             continue
         if service.code.lower() in seen:
-            problems.append(f"{place}.code: {service.code!r} is used twice")
+            problems.append(f"{place}.code: " + _("{id} is used twice", id=repr(service.code)))
         seen.add(service.code.lower())
         services.append(service)
     if problems:
@@ -268,12 +269,12 @@ def parse_catalogue(services_text: str, departments_text: str) -> Catalogue:
 
 def _time_limit_classes(raw: Any, problems: list[str]) -> dict[str, tuple[TimeLimit, TimeLimit]]:
     if not isinstance(raw, dict) or not raw:
-        problems.append("time_limits: a mapping of class names to {response, resolution}")
+        problems.append("time_limits: " + _("a mapping of class names to {form}", form="{response, resolution}"))
         return {}
     classes = {}
     for name, limits in raw.items():
         if not isinstance(limits, dict) or set(limits) != {"response", "resolution"}:
-            problems.append(f"time_limits.{name}: needs exactly response and resolution")
+            problems.append(f"time_limits.{name}: " + _("needs exactly response and resolution"))
             continue
         try:
             classes[str(name)] = (TimeLimit.parse(limits["response"]), TimeLimit.parse(limits["resolution"]))
@@ -284,11 +285,12 @@ def _time_limit_classes(raw: Any, problems: list[str]) -> dict[str, tuple[TimeLi
 
 def _duplicates(raw: Any, problems: list[str]) -> tuple[float, timedelta]:
     if not isinstance(raw, dict) or set(raw) - {"distance_m", "within"}:
-        problems.append("duplicates: {distance_m: <metres>, within: <time limit like 48h>}")
+        problems.append("duplicates: " + _("a mapping: {form}",
+                                           form="{distance_m: <metres>, within: <time limit like 48h>}"))
         return 150.0, timedelta(hours=48)
     distance = raw.get("distance_m", 150)
     if isinstance(distance, bool) or not isinstance(distance, (int, float)) or distance <= 0:
-        problems.append("duplicates.distance_m: a positive number of metres")
+        problems.append("duplicates.distance_m: " + _("a positive number of metres"))
         distance = 150
     try:
         within = timedelta(seconds=TimeLimit.parse(raw.get("within", "48h")).nominal_seconds)
@@ -300,22 +302,23 @@ def _duplicates(raw: Any, problems: list[str]) -> tuple[float, timedelta]:
 
 def _parse_service(raw: Any, classes: dict, departments: set[str], problem: Callable[[str], None]) -> Service | None:
     if not isinstance(raw, dict):
-        problem(" a service is a mapping")
+        problem(" " + _("a service is a mapping"))
         return None
     for key in sorted(set(map(str, raw)) - SERVICE_KEYS):
-        problem(f"{key}: unknown key (known: {', '.join(sorted(SERVICE_KEYS))})")
+        problem(f"{key}: " + _("unknown key (known: {keys})", keys=", ".join(sorted(SERVICE_KEYS))))
     code = raw.get("code")
     if isinstance(code, bool) or not isinstance(code, (str, int)) or not str(code).strip() or len(str(code)) > 64:
-        problem("code: needs text of at most 64 characters (quote codes like \"006\")")
+        problem("code: " + _("needs text of at most 64 characters (quote codes like {example})", example='"006"'))
         return None
     code = str(code).strip()
     en, zh = _names(raw.get("name"), problem)
     department = raw.get("department")
     if department not in departments:
-        problem(f"department: {department!r} is not an id of departments.yaml")
+        problem("department: " + _("{value} is not an id of departments.yaml", value=repr(department)))
     limit_class = raw.get("time_limit")
     if limit_class not in classes:
-        problem(f"time_limit: {limit_class!r} is not one of {', '.join(classes) or '(no classes)'}")
+        problem("time_limit: " + _("{value} is not one of {allowed}", value=repr(limit_class),
+                                       allowed=", ".join(classes) or _("(no classes)")))
         return None
     response, resolution = classes[limit_class]
     try:
@@ -327,21 +330,21 @@ def _parse_service(raw: Any, classes: dict, departments: set[str], problem: Call
         problem(f"response/resolution: {error}")
     emergency = raw.get("emergency", False)
     if not isinstance(emergency, bool):
-        problem("emergency: true or false")
+        problem("emergency: " + _("true or false"))
         emergency = False
     incident = None
     if emergency:
         incident = _incident(raw.get("incident"), problem)
     elif raw.get("incident") is not None:
-        problem("incident: only an emergency service opens an incident")
+        problem("incident: " + _("only an emergency service opens an incident"))
     aliases = raw.get("aliases") or []
     if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
-        problem("aliases: a list of names")
+        problem("aliases: " + _("a list of names"))
         aliases = []
     text = {key: raw.get(key) for key in ("group", "keywords", "description")}
     for key, value in text.items():
         if value is not None and not isinstance(value, str):
-            problem(f"{key}: text")
+            problem(f"{key}: " + _("text"))
             text[key] = None
     if not isinstance(department, str) or not en:
         return None
@@ -352,11 +355,12 @@ def _parse_service(raw: Any, classes: dict, departments: set[str], problem: Call
 def _incident(raw: Any, problem: Callable[[str], None]) -> IncidentMapping | None:
     match = _INCIDENT.match(str(raw or "").strip())
     if not match:
-        problem("incident: an emergency service needs incident: <category>/<subCategory> P<1-4>")
+        problem("incident: " + _("an emergency service needs {form}", form="incident: <category>/<subCategory> P<1-4>"))
         return None
     category, sub_category, priority = match.group(1), match.group(2), int(match.group(3))
     if category not in CATEGORIES or sub_category not in CATEGORIES[category]:
-        problem(f"incident: {category}/{sub_category} is not a category of services/incidents.py")
+        problem("incident: " + _("{kind} is not a category of services/incidents.py",
+                                 kind=f"{category}/{sub_category}"))
         return None
     return IncidentMapping(category, sub_category, priority)
 
@@ -432,7 +436,7 @@ class SaveCatalogue(Command):
         for name in ("services_text", "departments_text"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or len(value) > 200_000):
-                raise catalogue_refused([f"{name.split('_')[0]}.yaml: text of at most 200 KB"])
+                raise catalogue_refused([f"{name.split('_')[0]}.yaml: " + _("text of at most 200 KB")])
         if self.services_text is None:
             self.services_text = Path(self.services_path).read_text(encoding="utf-8")
         if self.departments_text is None:

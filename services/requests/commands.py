@@ -184,11 +184,14 @@ class Received:
 
     @property
     def service_notice(self) -> str:
+        """The Open311 answer's ``service_notice``, in the caller's language."""
         if self.incident_id is not None:
-            return "An emergency: passed to the dispatchers at once."
+            return _("An emergency: passed to the dispatchers at once.")
         if self.order and self.order.resolution_due_at:
-            return f"{self.order.department_label or 'The hotline'} answers by {self.order.resolution_due_at:%Y-%m-%d %H:%M} UTC."
-        return "Received; the hotline will classify it."
+            department = in_language(self.order.department_label, self.order.department_label_zh)
+            return _("{department} answers by {due} UTC.", department=department or _("The hotline"),
+                     due=f"{self.order.resolution_due_at:%Y-%m-%d %H:%M}")
+        return _("Received; the hotline will classify it.")
 
 
 def receive(session: Session, ctx: RequestContext, data: RequestInput, actor: str, now: datetime) -> Received:

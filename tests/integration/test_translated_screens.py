@@ -260,3 +260,19 @@ def test_the_rules_table_comes_from_the_catalogue(screens):
     assert texts, "the rules table: nothing to read"
     problems = untranslated(texts, screens.data_words | expressions)
     assert not problems, f"the rules table: text not from the catalogue: {problems[:12]}"
+
+
+def test_the_rules_files_problems_come_from_the_catalogue(screens):
+    """What the editor's check finds, in the reader's language; the file's own keys and values stay as written."""
+    from services.rules import RULE_KEYS
+
+    text = ("rules:\n  - id: bad id!\n    name: Flood\n    entity_type: WaterObserved\n    severity: loud\n"
+            "    metric: level\n    op: '>'\n    threshold: soon\n    for: later\n    scope: {street: x}\n")
+    answer = screens.call("validate_or_save", [1, 0], [text, 0])
+    keys = {word.lower() for key in (*RULE_KEYS, "rules", "scope", "level", "soon", "later", "loud", "street",
+                                     "WaterObserved", "bad id")
+            for word in WORD.findall(key)}
+    texts = list(visible_texts(answer))
+    assert len(texts) > 3, texts  # the summary and each problem
+    problems = untranslated(texts, screens.data_words | keys)
+    assert not problems, f"the rules file's problems: text not from the catalogue: {problems[:12]}"
