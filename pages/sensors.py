@@ -78,7 +78,7 @@ def _rejections() -> list:
                                                 style={"minWidth": "24rem"})]),
         ]),
         _table(SENSORS_REJECTED, REJECTION_COLUMNS, style_data_conditional=[
-            {"if": {"column_id": "Payload"}, "fontFamily": "monospace", "fontSize": ".78rem", "color": "var(--muted)"},
+            {"if": {"column_id": "Payload"}, "fontFamily": "monospace", "fontSize": ".78rem"},
         ]),
     ]
 

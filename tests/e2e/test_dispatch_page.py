@@ -233,8 +233,10 @@ def test_dispatcher_resolves_the_incident_from_the_console_and_its_unit_is_relea
     assert detail["status"] == "closed" and detail["unit_id"] is None
     resolution = detail["timeline"][-1]
     assert resolution["kind"] == "resolved" and resolution["actor"] == PEOPLE["dispatcher"]
+    said = resolution["detail"].pop("say")  # what was said, for a screen in another language (services/i18n.py)
     assert resolution["detail"] == {"outcome": "Kitchen fire put out, nobody hurt",
                                     "disposition": "resolved_on_scene", "released": [unit_id]}
+    assert said["with"]["disposition"] == {"term": "disposition", "code": "resolved_on_scene"}
     unit = next(u for u in _api(served_city, "GET", "/units").json()["units"] if u["id"] == unit_id)
     assert unit["status"] in ("returning", "available") and unit["incident_id"] is None
     # the panel stays on the closed incident and shows who resolved it

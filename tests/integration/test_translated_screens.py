@@ -276,3 +276,29 @@ def test_the_rules_files_problems_come_from_the_catalogue(screens):
     assert len(texts) > 3, texts  # the summary and each problem
     problems = untranslated(texts, screens.data_words | keys)
     assert not problems, f"the rules file's problems: text not from the catalogue: {problems[:12]}"
+
+
+def test_the_scorecards_callbacks_come_from_the_catalogue(screens):
+    """The KPI catalogue (config/kpis.yaml) names, explains and sources its KPIs in each language itself: data
+    here, as the services' names are; everything else on the cards, the matrix and the detail is the product's."""
+    from services.kpis.catalogue import catalogue_of
+    from services.runtime import current
+
+    with screens.app.server.app_context():
+        kpis = list(catalogue_of(current().settings))
+    own = {word.lower() for kpi in kpis for text in (*kpi.label.values(), *kpi.method.values(), kpi.standard,
+                                                      kpi.unit, kpi.key)
+           for word in WORD.findall(text)}
+    words = screens.data_words | own
+    options = screens.call("pick_period", ["month"])["response"]["scorecards-start"]
+    start = options["value"]
+    assert not untranslated([option["label"] for option in options["options"]], words)
+    for what, answer in (("the cards and matrix", screens.call("show_scorecard", [start, "city", None], ["month"])),
+                         ("no KPI chosen", screens.call("pages.scorecards:show_detail", [None, start, "city"],
+                                                        ["month"])),
+                         ("a KPI's detail", screens.call("pages.scorecards:show_detail",
+                                                         [kpis[0].key, start, "city"], ["month"]))):
+        texts = list(visible_texts(answer))
+        assert texts, f"{what}: nothing to read"
+        problems = untranslated(texts, words)
+        assert not problems, f"{what}: text not from the catalogue: {problems[:12]}"
