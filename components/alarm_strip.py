@@ -18,9 +18,10 @@ def severity_pill(severity: str, escalated: bool = False) -> html.Span:
     return html.Span(children, className=f"alarm-pill severity-{severity}")
 
 
-def alarm_strip(summary, now: datetime) -> html.Div:
-    """``summary``: services.alarms.StripSummary. data-critical carries the newest unacknowledged
-    critical alarm's id, which assets/alarms.js turns into a sound and a flash on wall screens."""
+def alarm_strip(summary, now: datetime, descriptions: dict[int, str] | None = None) -> html.Div:
+    """``summary``: services.alarms.StripSummary; ``descriptions``: the chips' alarms' in the reader's language
+    (services.alarms.shown_descriptions). data-critical carries the newest unacknowledged critical alarm's id,
+    which assets/alarms.js turns into a sound and a flash on wall screens."""
     critical = summary.critical_unacknowledged > 0
     tone = "critical" if critical else ("alarm" if summary.unacknowledged else ("active" if summary.active else "calm"))
     counts = html.Div(className="alarm-strip-counts", children=[
@@ -30,7 +31,7 @@ def alarm_strip(summary, now: datetime) -> html.Div:
                   className="alarm-strip-count" + (" is-unack" if summary.unacknowledged else "")),
     ])
     if summary.newest:
-        chips = [_chip(alarm, now) for alarm in summary.newest]
+        chips = [_chip(alarm, now, (descriptions or {}).get(alarm.id, alarm.description)) for alarm in summary.newest]
         more = summary.active - sum(1 for alarm in summary.newest if alarm.active)
         if more > 0:
             chips.append(dcc.Link(_("+{count} more", count=more), href="/alarms", className="alarm-strip-more"))
@@ -55,13 +56,13 @@ def alarm_strip(summary, now: datetime) -> html.Div:
     )
 
 
-def _chip(alarm, now: datetime) -> dcc.Link:
+def _chip(alarm, now: datetime, description: str) -> dcc.Link:
     """Which device and what it measures tell two chips apart (the rule's name is in the tooltip)."""
     state = "unack" if not alarm.acknowledged else "ack"
     return dcc.Link(
         href=f"/alarms?alarm={alarm.id}",
         className=f"alarm-chip severity-{alarm.severity} is-{state}",
-        title=f"{_(alarm.rule_name)}: {alarm.description}",
+        title=f"{_(alarm.rule_name)}: {description}",
         children=[
             severity_pill(alarm.severity, alarm.escalated),
             drill_badge(getattr(alarm, "drill", None)),

@@ -30,8 +30,11 @@ def _button(label: str, action: str, alarm_id: int, kind: str = "") -> html.Butt
                        className=f"alarm-action {kind}".strip(), n_clicks=0)
 
 
-def alarm_table(alarms, timezone: str, now: datetime, selected: int | None = None, may_act: bool = True):
-    """``may_act``: the viewer's role may acknowledge and clear (others see Details only)."""
+def alarm_table(alarms, timezone: str, now: datetime, selected: int | None = None, may_act: bool = True,
+                descriptions: dict[int, str] | None = None):
+    """``may_act``: the viewer's role may acknowledge and clear (others see Details only); ``descriptions``:
+    each alarm's in the reader's language (services.alarms.shown_descriptions), else as stored."""
+    descriptions = descriptions or {}
     if not alarms:
         return html.P(_("No alarms match these filters."), className="empty")
     rows = []
@@ -57,7 +60,7 @@ def alarm_table(alarms, timezone: str, now: datetime, selected: int | None = Non
                                if alarm.assignee else None,
                                html.Span(_("Incident #{id}", id=alarm.incident_id), className="alarm-tag is-incident")
                                if alarm.incident_id else None]) if alarm.assignee or alarm.incident_id else None],
-                    title=alarm.description),
+                    title=descriptions.get(alarm.id, alarm.description)),
             html.Td(alarm.district or "—", className="alarm-district"),
             html.Td(alarm_value(alarm.metric, alarm.value, alarm.threshold), className="alarm-number"),
             html.Td([html.Div(site_time(alarm.raised_at, timezone)),

@@ -97,7 +97,10 @@ def where(incident: IncidentView) -> str:
     return incident.address or incident.district or f"{incident.lat:.4f}, {incident.lon:.4f}"
 
 
-def queue_table(incidents: list[IncidentView], selected: int | None, now: datetime) -> html.Div:
+def queue_table(incidents: list[IncidentView], selected: int | None, now: datetime,
+                escalations: dict[int, str] | None = None) -> html.Div:
+    """``escalations``: why each escalated incident was, in the reader's language (services.incidents
+    ``shown_escalations``), else as stored."""
     if not incidents:
         return html.P(_("No open incidents."), className="empty")
     rows = []
@@ -116,7 +119,8 @@ def queue_table(incidents: list[IncidentView], selected: int | None, now: dateti
                               title=words(incident.category)),
                      html.Div(where(incident), className="sub")]),
             html.Td([status_badge(incident.status, INCIDENT_STATUS_LABELS),
-                     html.Span(_("ESC"), className="badge esc", title=incident.escalation_reason or "")
+                     html.Span(_("ESC"), className="badge esc",
+                               title=(escalations or {}).get(incident.id, incident.escalation_reason or ""))
                      if incident.escalated else None,
                      html.Span(incident.unit_id or "", className="sub mono"),
                      html.Div(timer(incident.status_since, now, _timer_words(incident.status),

@@ -27,6 +27,7 @@ from services.alarms import (
     alarm_history,
     get_alarm,
     list_alarms,
+    shown_descriptions,
     OpenIncidentFromAlarm,
     strip_summary,
 )
@@ -98,7 +99,9 @@ def refresh_strip(_n):
 
 def _strip():
     try:
-        return alarm_strip(strip_summary(current().engine, limit=3), utcnow())
+        engine = current().engine
+        summary = strip_summary(engine, limit=3)
+        return alarm_strip(summary, utcnow(), shown_descriptions(engine, summary.newest))
     except Exception:  # the database is away: say so, never break the page
         return html.Div(_("Alarms unavailable — retrying"), className="alarm-strip tone-stale")
 
@@ -175,7 +178,9 @@ def refresh_alarms(_n, state, severities, rule_id, device, district, period, _ch
                     note=_("not acknowledged in time")),
     ]
     districts = [{"label": d, "value": d} for d in alarm_districts(runtime.engine)]
-    return alarm_table(alarms, runtime.timezone, now, selected, may("alarm.acknowledge")), figures, districts
+    table = alarm_table(alarms, runtime.timezone, now, selected, may("alarm.acknowledge"),
+                        shown_descriptions(runtime.engine, alarms))
+    return table, figures, districts
 
 
 @callback(Output(ALARMS_MESSAGE, "children"), Output(ALARMS_CHANGED, "data"), Output(ALARMS_SELECTED, "data"),

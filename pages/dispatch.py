@@ -75,7 +75,8 @@ from services.dispatch import (
     assigned_route,
     recommend,
 )
-from services.incidents import CATEGORIES, DISPOSITIONS, OPEN_STATUSES, get_incident, incident_timeline, list_incidents
+from services.incidents import (CATEGORIES, DISPOSITIONS, OPEN_STATUSES, get_incident, incident_timeline, list_incidents,
+                                shown_escalations)
 from services.models import utcnow
 from services.places import fold, nearest_address, search_places
 from services.runtime import current
@@ -166,7 +167,7 @@ def refresh(_n, selected, chosen, _version):
     selected_id = incident.id if incident else None
     may_act = _may_act()
     return (
-        queue_table(incidents, selected_id, now),
+        queue_table(incidents, selected_id, now, shown_escalations(runtime.engine, incidents)),
         unit_board(units, now, may_act),
         incident_detail(incident, candidates, timeline, highlight, now, runtime.timezone, may_act),
         incident_markers([i for i in incidents if i.status != "resolved"], selected_id),

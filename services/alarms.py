@@ -135,6 +135,23 @@ def shown_description(alarm, history: list[AlarmEventView]) -> str:
     return recorded(alarm.description, raising.data)
 
 
+def shown_descriptions(engine: Engine, alarms: list) -> dict[int, str]:
+    """Each alarm's description in the reader's language (as ``shown_description``) for a list or the strip: the
+    newest raising of each, read in one query."""
+    if not alarms:
+        return {}
+    query = select(AlarmEvent.alarm_id, AlarmEvent.text, AlarmEvent.data).where(
+        AlarmEvent.alarm_id.in_([alarm.id for alarm in alarms]), AlarmEvent.kind.in_(RAISING_KINDS)).order_by(
+        AlarmEvent.alarm_id, AlarmEvent.at, AlarmEvent.id)
+    with engine.connect() as connection:
+        newest = {alarm_id: (text, data) for alarm_id, text, data in connection.execute(query)}
+    shown = {}
+    for alarm in alarms:
+        text, data = newest.get(alarm.id, (None, None))
+        shown[alarm.id] = recorded(alarm.description, data) if text == alarm.description else alarm.description
+    return shown
+
+
 @dataclass(frozen=True)
 class AlarmFilter:
     state: str = "open"

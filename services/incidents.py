@@ -332,6 +332,22 @@ def shown_escalation(incident: IncidentView, timeline: list[TimelineEntry]) -> s
     return recorded(reason, said.detail) if said is not None else reason
 
 
+def shown_escalations(engine: Engine, incidents: list[IncidentView]) -> dict[int, str]:
+    """``shown_escalation`` of each escalated incident of a list (the queue's badges), read in one query."""
+    reasons = {incident.id: incident.escalation_reason for incident in incidents if incident.escalation_reason}
+    if not reasons:
+        return {}
+    query = (select(IncidentEvent.incident_id, IncidentEvent.message, IncidentEvent.detail)
+             .where(IncidentEvent.incident_id.in_(list(reasons))).order_by(IncidentEvent.at, IncidentEvent.id))
+    said: dict[int, object] = {}
+    with engine.connect() as connection:
+        for incident_id, message, detail in connection.execute(query):
+            if message == reasons[incident_id]:
+                said[incident_id] = detail
+    return {incident_id: recorded(reason, said[incident_id]) if incident_id in said else reason
+            for incident_id, reason in reasons.items()}
+
+
 # ---------------------------------------------------------------- writing (inside a command's transaction)
 
 def add_event(session: Session, incident: Incident, kind: str, actor: str, message: Said | str, now: datetime, *,

@@ -302,3 +302,29 @@ def test_the_scorecards_callbacks_come_from_the_catalogue(screens):
         assert texts, f"{what}: nothing to read"
         problems = untranslated(texts, words)
         assert not problems, f"{what}: text not from the catalogue: {problems[:12]}"
+
+
+def test_an_alarms_description_in_the_list_and_the_strip_comes_from_the_catalogue(screens, database_url):
+    """The tooltips of the alarm list's rows and the strip's chips render the description as the rule said it
+    (the stored English sentence is the API's)."""
+    from services.db import make_engine
+    from services.i18n import Term, say
+
+    said = say("{rule} at {device}: {value}", rule=Term("msgid", "Water level at alert level"),
+               device="Harbour gauge", value=Term("alarm_value", ["water_level", 1.4, 1.2]))
+    engine = make_engine(database_url)
+    try:
+        RaiseAlarm(Trigger(rule_id="water-danger", rule_name="Water level at danger level", device_id="flood-1",
+                           device_type="FloodMonitoring", device_name="Harbour gauge", district="East",
+                           category="weather", sub_category="flood", severity="critical", description=said.english,
+                           said=said, metric="water_level", value=1.4, threshold=1.2, lon=24.951, lat=60.166,
+                           started_at=utcnow())).validate().run(engine)
+    finally:
+        engine.dispose()
+    rows = screens.call("refresh_alarms", [1, "all", None, None, None, None, "all", 0, 1])
+    chips = screens.call("mount_strip", ["shell-alarm-strip"])
+    for what, answer in (("the alarm list", rows), ("the alarm strip", chips)):
+        titles = [text for text in visible_texts(answer) if "Harbour gauge" in text and ":" in text]
+        assert titles, f"{what}: no description shown"
+        problems = untranslated(titles, screens.data_words)
+        assert not problems, f"{what}: text not from the catalogue: {problems[:12]}"
