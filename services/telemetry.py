@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 
 from services import adapters, fastjson
-from services.i18n import N_
+from services.i18n import N_, _
 from services.units_of_measure import UnitError, convert as convert_unit, describe as describe_unit
 
 log = logging.getLogger("cityops.telemetry")
@@ -815,18 +815,20 @@ def _observation_time(attributes: CaseInsensitiveAttributes, keys: tuple[str, ..
 def parse_time(raw: Any, name: str = "time") -> datetime:
     """ISO 8601 to aware UTC; an interval ``a/b`` gives its end; naive times are UTC."""
     if not isinstance(raw, str) or not raw.strip():
-        raise Rejected("invalid_timestamp", f"{name} must be an ISO 8601 string, got {raw!r}")
+        raise Rejected("invalid_timestamp", _("{name} must be an ISO 8601 string, got {value}", name=name,
+                                              value=repr(raw)))
     text = raw.strip().split("/")[-1]
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise Rejected("invalid_timestamp", f"{name}={raw!r} is not ISO 8601") from None
+        raise Rejected("invalid_timestamp", _("{name}={value} is not ISO 8601", name=name, value=repr(raw))) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     try:
         return moment.astimezone(timezone.utc)
     except OverflowError:
-        raise Rejected("invalid_timestamp", f"{name}={raw!r} is outside the representable range") from None
+        raise Rejected("invalid_timestamp", _("{name}={value} is outside the representable range", name=name,
+                                              value=repr(raw))) from None
 
 
 def from_unix_seconds(raw: Any, name: str = "time") -> datetime:

@@ -149,6 +149,16 @@ def test_an_api_refusal_speaks_the_callers_language_with_the_same_code_and_statu
     assert anonymous.status_code == 401 and anonymous.get_json()["error"]["message"].startswith("请发送 Authorization")
 
 
+def test_a_bad_time_in_an_api_query_is_explained_in_the_callers_language(site):
+    client = site.person()
+    in_english = client.get("/api/v1/alerts?since=yesterday", headers={"Origin": ORIGIN})
+    in_chinese = client.get("/api/v1/alerts?since=yesterday", headers={"Origin": ORIGIN, "Accept-Language": "zh"})
+    assert in_english.status_code == in_chinese.status_code == 400
+    assert in_english.get_json()["error"] == {"code": "invalid_value", "field": "since",
+                                              "message": "since='yesterday' is not ISO 8601"}
+    assert in_chinese.get_json()["error"]["message"] == "since='yesterday' 不是 ISO 8601 时间"
+
+
 def test_an_api_refusal_to_a_saved_chinese_speaker_is_in_chinese(site):
     client = site.person()
     client.post("/language", data={"language": "zh"}, headers={"Origin": ORIGIN})
