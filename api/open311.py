@@ -24,6 +24,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from services.auth import authenticate
 from services.commands import Refused
+from services.i18n import _
 from services.incidents import iso
 from services.models import utcnow
 from services.requests.commands import RateRequest, ReceiveRequest, RequestContext
@@ -69,7 +70,7 @@ def _xml(document, root: str, item: str) -> bytes:
 
 def _format(fmt: str) -> str:
     if fmt not in FORMATS:
-        raise Open311Error(404, f"format .{fmt} is not served; use .json or .xml")
+        raise Open311Error(404, _("format .{format} is not served; use .json or .xml", format=fmt))
     return fmt
 
 
@@ -85,7 +86,7 @@ def _principal(action: str):
     key = _field("api_key")
     principal = authenticate(current().engine, key, current().settings.admin_token_value()) if key else None
     if principal is None:
-        raise Open311Error(403, f"Invalid api_key received -- can't proceed with {action}.")
+        raise Open311Error(403, _("Invalid api_key received -- can't proceed with {action}.", action=action))
     return principal
 
 
@@ -102,7 +103,7 @@ def service_definition(code: str, fmt: str):
     fmt = _format(fmt)
     service = _context().catalogue.service(code)
     if service is None:
-        raise Open311Error(404, f"service_code {code} was not found")
+        raise Open311Error(404, _("service_code {code} was not found", code=code))
     return _answer({"service_code": service.code, "attributes": []}, fmt, "service_definition", "attribute")
 
 
@@ -140,7 +141,8 @@ def _date(name: str):
     try:
         return parse_time(raw, name)
     except Rejected:
-        raise Open311Error(400, f"{name} must be a w3 date-time with its time zone, eg 2010-01-01T00:00:00Z") from None
+        raise Open311Error(400, _("{name} must be a w3 date-time with its time zone, eg {example}", name=name,
+                                  example="2010-01-01T00:00:00Z")) from None
 
 
 def _list(name: str) -> tuple[str, ...]:
@@ -153,12 +155,13 @@ def requests_list(fmt: str):
     ids, codes, statuses = _list("service_request_id"), _list("service_code"), _list("status")
     bad = [s for s in statuses if s not in ("open", "closed")]
     if bad:
-        raise Open311Error(400, f"status must be open or closed (comma-separated), not {', '.join(bad)}")
+        raise Open311Error(400, _("status must be open or closed (comma-separated), not {values}",
+                                  values=", ".join(bad)))
     start, end = _date("start_date"), _date("end_date")
     if start and end and start > end:
-        raise Open311Error(400, "start_date must not be after end_date")
+        raise Open311Error(400, _("start_date must not be after end_date"))
     if start and end and end - start > MAX_SPAN:
-        raise Open311Error(400, "start_date and end_date may not span more than 90 days")
+        raise Open311Error(400, _("start_date and end_date may not span more than 90 days"))
     if not ids:  # the spec's default: the most recent 90 days (a given bound, 90 days from it)
         if start is None:
             start = (end or utcnow()) - MAX_SPAN
@@ -183,7 +186,7 @@ def request_one(request_id: str, fmt: str):
     ctx = _context()
     order = get_order(ctx.engine, ctx.catalogue, utcnow(), request_id=request_id)
     if order is None:
-        raise Open311Error(404, f"service_request_id {request_id} was not found")
+        raise Open311Error(404, _("service_request_id {id} was not found", id=request_id))
     return _answer(_with_answering([order]), fmt, "service_requests", "request")
 
 
@@ -195,13 +198,13 @@ def create_request(fmt: str):
                                               "email", "first_name", "last_name", "phone", "description",
                                               "media_url", "device_id", "account_id")}
     if not fields["service_code"]:
-        raise Open311Error(400, "service_code was not provided")
+        raise Open311Error(400, _("service_code was not provided"))
     ctx = _context()
     if ctx.catalogue.service(fields["service_code"]) is None:
-        raise Open311Error(404, f"service_code {fields['service_code']} was not found")
+        raise Open311Error(404, _("service_code {code} was not found", code=fields["service_code"]))
     if fields["lat"] in (None, "") or fields["long"] in (None, ""):
-        raise Open311Error(400, "lat and long are needed (this endpoint does not look up address_string or "
-                                "address_id)")
+        raise Open311Error(400, _("lat and long are needed (this endpoint does not look up address_string or "
+                                  "address_id)"))
     received = ReceiveRequest(ctx, principal, fields, source="open311")()
     return _answer([{"service_request_id": received.request_id, "service_notice": received.service_notice,
                      "account_id": fields["account_id"]}], fmt, "service_requests", "request", status=201)
@@ -241,7 +244,7 @@ def _unexpected(error: Exception):
     if isinstance(error, HTTPException):
         return _errors(error.code if error.code in (403, 404) else 400, error.description)
     current_app_log().exception("Open311 request failed: %s %s", request.method, request.path)
-    return _errors(500, "the server could not answer; see its log")
+    return _errors(500, _("the server could not answer; see its log"))
 
 
 def current_app_log():

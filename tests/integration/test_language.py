@@ -159,6 +159,16 @@ def test_a_bad_time_in_an_api_query_is_explained_in_the_callers_language(site):
     assert in_chinese.get_json()["error"]["message"] == "since='yesterday' 不是 ISO 8601 时间"
 
 
+def test_an_open311_error_is_described_in_the_callers_language(site):
+    """GeoReport v2 errors ({code, description}) for a citizen's app in Chinese; the code stays the status."""
+    client = site.app.server.test_client()
+    in_english = client.get("/open311/v2/requests/NOPE-1.json")
+    in_chinese = client.get("/open311/v2/requests/NOPE-1.json", headers={"Accept-Language": "zh-CN"})
+    assert in_english.status_code == in_chinese.status_code == 404
+    assert in_english.get_json() == [{"code": 404, "description": "service_request_id NOPE-1 was not found"}]
+    assert in_chinese.get_json() == [{"code": 404, "description": "未找到 service_request_id NOPE-1"}]
+
+
 def test_an_api_refusal_to_a_saved_chinese_speaker_is_in_chinese(site):
     client = site.person()
     client.post("/language", data={"language": "zh"}, headers={"Origin": ORIGIN})
