@@ -56,13 +56,13 @@ def alarm_strip(summary, now: datetime, descriptions: dict[int, str] | None = No
     )
 
 
-def _chip(alarm, now: datetime, description: str) -> dcc.Link:
+def _chip(alarm, now: datetime, description: str | None = None) -> dcc.Link:
     """Which device and what it measures tell two chips apart (the rule's name is in the tooltip)."""
     state = "unack" if not alarm.acknowledged else "ack"
     return dcc.Link(
         href=f"/alarms?alarm={alarm.id}",
         className=f"alarm-chip severity-{alarm.severity} is-{state}",
-        title=f"{_(alarm.rule_name)}: {description}",
+        title=f"{_(alarm.rule_name)}: {alarm.description if description is None else description}",
         children=[
             severity_pill(alarm.severity, alarm.escalated),
             drill_badge(getattr(alarm, "drill", None)),
