@@ -47,7 +47,7 @@ def page_ready(browser) -> bool:
     return browser.execute_script(
         "return document.readyState === 'complete' && !document.querySelector('[data-dash-is-loading]') &&"
         " (!document.querySelector('.leaflet-container') || !!(window.cityopsLive && window.cityopsLive.version"
-        " !== null) || !!document.querySelector('.dispatch-page')) &&"
+        " !== null) || !!document.querySelector('.dispatch-page, .requests-page')) &&"
         " (!document.getElementById('kiosk') || (!!document.querySelector('.kiosk-panel') &&"
         "  !document.querySelector('.kiosk-panel[data-current=\"false\"]')));")
 
