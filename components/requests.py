@@ -6,7 +6,7 @@ import dash_leaflet as dl
 from dash import html
 
 from components.live_map import basemap
-from services.i18n import N_, _, in_language, recorded
+from services.i18n import N_, _, recorded
 from services.requests.layer import STATE_COLOURS
 from services.requests.orders import CLOCK_PHASES, SATISFACTION, STATUS_LABELS
 from services.vocabulary import duration, label_of, site_time
@@ -23,18 +23,6 @@ FACT_KINDS = {"received": N_("received"), "assigned": N_("assigned"), "transferr
               "rated": N_("rated"), "overdue": N_("overdue")}
 
 
-def service_name(order) -> str:
-    return order.shown_service
-
-
-def department_name(order) -> str | None:
-    return in_language(order.department_label, order.department_label_zh)
-
-
-def order_label(order) -> str:
-    return order.shown_label
-
-
 def countdown(seconds_left: float | None) -> str:
     """``3 h 05 min left`` or ``overdue 1 d 02 h`` (the one duration format); empty when no clock runs."""
     if seconds_left is None:
@@ -45,8 +33,8 @@ def countdown(seconds_left: float | None) -> str:
 
 def queue_row(order, timezone: str) -> dict:
     unassigned = _("— not assigned —") if order.classified else _("— unclassified —")
-    return {"id": order.id, "request": order.request_id, "service": service_name(order),
-            "department": department_name(order) or unassigned, "status": _(STATUS_LABELS[order.status]),
+    return {"id": order.id, "request": order.request_id, "service": order.shown_service,
+            "department": order.shown_department or unassigned, "status": _(STATUS_LABELS[order.status]),
             "district": order.district or "", "received": site_time(order.received_at, timezone, short=True),
             "due": countdown(order.clock.seconds_left), "due_state": order.clock.state or "",
             "transfers": order.transfer_count}
@@ -64,9 +52,9 @@ def order_card(order, timezone: str) -> html.Div:
                                                       if order.satisfaction_comment else "")
               if order.satisfaction else _("not rated yet"))
     rows = [(_("Request"), order.request_id),
-            (_("Service"), " / ".join(dict.fromkeys(n for n in (service_name(order), order.service_label,
+            (_("Service"), " / ".join(dict.fromkeys(n for n in (order.shown_service, order.service_label,
                                                                   order.service_label_zh) if n))),
-            (_("Department"), department_name(order) or _("unassigned")), (_("Status"), _(STATUS_LABELS[order.status])),
+            (_("Department"), order.shown_department or _("unassigned")), (_("Status"), _(STATUS_LABELS[order.status])),
             (_("Clock"), _clock(order)),
             (_("Where"), f"{order.address or ''} {order.district or ''} ({order.lat:.5f}, {order.lon:.5f})"),
             (_("What"), order.description or ""), (_("Citizen told"), order.status_notes or ""),
@@ -74,7 +62,7 @@ def order_card(order, timezone: str) -> html.Div:
             (_("Received"), site_time(order.received_at, timezone))]
     if order.merged_into:
         rows.append((_("Merged into"), f"#{order.merged_into}"))
-    return html.Div([html.H3(order_label(order), className="request-title"),
+    return html.Div([html.H3(order.shown_label, className="request-title"),
                      html.Dl([part for label, value in rows for part in (html.Dt(label), html.Dd(value))],
                              className="request-facts", id="requests-facts"),
                      html.Div(html.A(_("photo"), href=order.media_url, target="_blank", rel="noopener")
@@ -105,12 +93,13 @@ def request_markers(order, duplicates, new_call: tuple[float, float] | None) -> 
     markers = []
     for other in duplicates:
         markers.append(dl.CircleMarker(center=[other.lat, other.lon], radius=7, color="#5b6875", weight=2,
-                                       fillOpacity=0, children=dl.Tooltip(_("possible duplicate {request}", request=order_label(other)))))
+                                       fillOpacity=0,
+                                       children=dl.Tooltip(_("possible duplicate {request}", request=other.shown_label))))
     if order is not None:
         colour = STATE_COLOURS.get(order.clock.state or "on_time", "#5b6875")
         markers.append(dl.CircleMarker(center=[order.lat, order.lon], radius=10, color="#14202c", weight=2,
                                        fillColor=colour, fillOpacity=0.9,
-                                       children=dl.Tooltip(f"{order_label(order)} — {_(STATUS_LABELS[order.status])}")))
+                                       children=dl.Tooltip(f"{order.shown_label} — {_(STATUS_LABELS[order.status])}")))
     if new_call is not None:
         lat, lon = new_call
         markers.append(dl.CircleMarker(center=[lat, lon], radius=8, color=NEW_CALL_COLOUR, weight=3, fillColor="#fff",

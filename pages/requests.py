@@ -11,9 +11,9 @@ import dash
 from dash import ALL, Input, Output, State, callback, ctx, dash_table, dcc, html, no_update
 
 from components.live_map import clicked_latlng
-from components.requests import REQUESTS_MAP, REQUESTS_MAP_POINTS, in_language, order_card, order_label, \
-    queue_row, request_map, request_markers, timeline
-from services.i18n import N_, _
+from components.requests import REQUESTS_MAP, REQUESTS_MAP_POINTS, order_card, queue_row, request_map, \
+    request_markers, timeline
+from services.i18n import N_, _, in_language
 from services.models import utcnow
 from services.requests.commands import (AcceptOrder, AddNote, AssignOrder, CloseOrder, MergeOrder, ReceiveRequest,
                                         ReopenOrder, RequestContext, ResolveOrder, StartWork, TransferOrder,
@@ -224,7 +224,7 @@ def _actions(order, context) -> html.Div:
     buttons = [html.Button(_(label), id={"type": ACTION, "action": key, "into": 0}, className=f"request-{key}")
                for key, label, permission, statuses in STEPS if may(permission) and order.status in statuses]
     if not buttons:
-        return html.Div(_("{request}: nothing for you to do here now.", request=order_label(order)),
+        return html.Div(_("{request}: nothing for you to do here now.", request=order.shown_label),
                         className="empty")
     return html.Div([dcc.Input(id=TEXT, type="text", placeholder=_("notes for the citizen / reason / note")),
                      dcc.Dropdown(id=TARGET, options=[{"label": in_language(d.name_en, d.name_zh), "value": d.id}
@@ -255,7 +255,7 @@ def act_on_request(clicks, order_id, text, department, changed):
     if not outcome.ok:
         return outcome.message, no_update
     view = outcome.value
-    return f"{order_label(view)}: {_(STATUS_LABELS[view.status]).lower()}", (changed or 0) + 1
+    return f"{view.shown_label}: {_(STATUS_LABELS[view.status]).lower()}", (changed or 0) + 1
 
 
 @callback(Output(MESSAGE, "children", allow_duplicate=True), Output(CHANGED, "data", allow_duplicate=True),

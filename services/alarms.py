@@ -130,9 +130,12 @@ def shown_description(alarm, history: list[AlarmEventView]) -> str:
     text is the description's English, else as stored (a rule's own words, alarms older than this)."""
     raising = max((event for event in history if event.kind in RAISING_KINDS), key=lambda event: event.at,
                   default=None)
-    if raising is None or raising.text != alarm.description:
-        return alarm.description
-    return recorded(alarm.description, raising.data)
+    return _as_said(alarm.description, raising.text, raising.data) if raising else alarm.description
+
+
+def _as_said(description: str, raising_text: str | None, raising_data) -> str:
+    """The description rendered from what its raising said, when that raising wrote this description."""
+    return recorded(description, raising_data) if raising_text == description else description
 
 
 def shown_descriptions(engine: Engine, alarms: list) -> dict[int, str]:
@@ -145,11 +148,7 @@ def shown_descriptions(engine: Engine, alarms: list) -> dict[int, str]:
         AlarmEvent.alarm_id, AlarmEvent.at, AlarmEvent.id)
     with engine.connect() as connection:
         newest = {alarm_id: (text, data) for alarm_id, text, data in connection.execute(query)}
-    shown = {}
-    for alarm in alarms:
-        text, data = newest.get(alarm.id, (None, None))
-        shown[alarm.id] = recorded(alarm.description, data) if text == alarm.description else alarm.description
-    return shown
+    return {alarm.id: _as_said(alarm.description, *newest.get(alarm.id, (None, None))) for alarm in alarms}
 
 
 @dataclass(frozen=True)

@@ -338,7 +338,8 @@ def shown_escalations(engine: Engine, incidents: list[IncidentView]) -> dict[int
     if not reasons:
         return {}
     query = (select(IncidentEvent.incident_id, IncidentEvent.message, IncidentEvent.detail)
-             .where(IncidentEvent.incident_id.in_(list(reasons))).order_by(IncidentEvent.at, IncidentEvent.id))
+             .where(IncidentEvent.incident_id.in_(list(reasons)), IncidentEvent.message.in_(set(reasons.values())))
+             .order_by(IncidentEvent.at, IncidentEvent.id))
     said: dict[int, object] = {}
     with engine.connect() as connection:
         for incident_id, message, detail in connection.execute(query):

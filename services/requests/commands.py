@@ -188,8 +188,7 @@ class Received:
         if self.incident_id is not None:
             return _("An emergency: passed to the dispatchers at once.")
         if self.order and self.order.resolution_due_at:
-            department = in_language(self.order.department_label, self.order.department_label_zh)
-            return _("{department} answers by {due} UTC.", department=department or _("The hotline"),
+            return _("{department} answers by {due} UTC.", department=self.order.shown_department or _("The hotline"),
                      due=f"{self.order.resolution_due_at:%Y-%m-%d %H:%M}")
         return _("Received; the hotline will classify it.")
 

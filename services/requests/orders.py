@@ -128,6 +128,10 @@ class WorkOrderView:
         return in_language(self.service_label, self.service_label_zh)
 
     @property
+    def shown_department(self) -> str | None:
+        return in_language(self.department_label, self.department_label_zh)
+
+    @property
     def shown_label(self) -> str:
         return f"#{self.id} {self.shown_service}"
 
