@@ -164,7 +164,7 @@ def time_arg(name: str) -> datetime | None:
     try:
         return parse_time(raw, name)
     except Rejected as error:
-        raise ApiError(400, "invalid_value", error.detail, name) from None
+        raise ApiError(400, "invalid_value", error.shown, name) from None
 
 
 def int_arg(name: str, default: int, low: int, high: int) -> int:

@@ -102,4 +102,4 @@ def _time(raw: str, name: str):
     try:
         return parse_time(raw, name)
     except Rejected as error:
-        raise ApiError(422, "invalid_value", error.detail, name) from None
+        raise ApiError(422, "invalid_value", error.shown, name) from None

@@ -171,6 +171,16 @@ def say(message: str, **values) -> Said:
     return Said(message, values)
 
 
+def in_english(told: Said | str) -> str:
+    """What was told (said, or a text from elsewhere kept as it is) in English, as a row keeps it."""
+    return told.english if isinstance(told, Said) else told
+
+
+def in_reader_language(told: Said | str) -> str:
+    """What was told in the current language (a text from elsewhere as it is)."""
+    return told.render() if isinstance(told, Said) else told
+
+
 def with_said(detail: dict | None, said: Said | None) -> dict | None:
     """A row's JSON column with what was said added under ``"say"`` (its other keys kept)."""
     return detail if said is None else {**(detail or {}), "say": said.stored()}

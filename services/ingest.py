@@ -259,9 +259,7 @@ class Ingest:
             self.stats.rejected_by_reason[reason] += count
             if reason not in PARTIAL_REASONS:
                 self.stats.rejected += count
-        first, *further = parsed.rejections
-        return RejectedIn(topic, payload, first.reason, first.detail, received_at,
-                          tuple((r.reason, r.detail) for r in further), parsed.rejection_count)
+        return RejectedIn.of(topic, payload, received_at, parsed)
 
     # ------------------------------------------------------------ batch -> store -> ack
 

@@ -8,7 +8,10 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Engine
 
+from services.i18n import _, recorded
 from services.models import RejectedMessage, RejectionReason
+from services.telemetry import REASON_NAMES
+from services.vocabulary import label_of
 
 PREVIEW_BYTES = 500
 
@@ -19,20 +22,30 @@ class RejectionView:
     received_at: datetime
     topic: str
     reason: str
-    detail: str
+    detail: str  # in English
     payload_size: int
     preview: str
     count: int = 1  # rejections in the message, kept or not
-    further: tuple[tuple[str, str], ...] = ()  # (reason, detail) kept after the first
+    further: tuple[tuple[str, str], ...] = ()  # (reason, detail in English) kept after the first
+    said: dict | None = None  # the detail as said (services/i18n.py say), for the reader's language
+
+    @property
+    def shown_detail(self) -> str:
+        """The detail in the current language (as said), else as it was kept."""
+        return recorded(self.detail, {"say": self.said} if self.said else None)
 
     @property
     def summary(self) -> str:
-        """The detail, followed by how many more rejections the message had and their reasons."""
+        """The detail in the current language, followed by how many more rejections the message had and their
+        reasons (by their names on screen)."""
         if self.count <= 1:
-            return self.detail
-        reasons = Counter(reason for reason, _ in self.further)
-        listed = ", ".join(f"{reason} ×{n}" for reason, n in reasons.most_common())
-        return f"{self.detail} (+{self.count - 1} more in this message{': ' + listed if listed else ''})"
+            return self.shown_detail
+        reasons = Counter(reason for reason, _detail in self.further)
+        if not reasons:
+            return _("{detail} (+{more:,} more in this message)", detail=self.shown_detail, more=self.count - 1)
+        listed = ", ".join(f"{label_of(REASON_NAMES, reason)} ×{n}" for reason, n in reasons.most_common())
+        return _("{detail} (+{more:,} more in this message: {reasons})", detail=self.shown_detail,
+                 more=self.count - 1, reasons=listed)
 
     def as_json(self) -> dict:
         return {"id": self.id, "received_at": self.received_at.isoformat().replace("+00:00", "Z"),
@@ -61,7 +74,7 @@ def list_rejections(engine: Engine, *, reason: str | None = None, limit: int = 1
     return [
         RejectionView(row.id, row.received_at, row.topic, row.reason, row.detail, row.payload_size,
                       bytes(row.payload[:PREVIEW_BYTES]).decode("utf-8", errors="replace"),
-                      row.rejection_count, tuple(further.get(row.id, ())))
+                      row.rejection_count, tuple(further.get(row.id, ())), row.said)
         for row in rows
     ]
 

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from services import fastjson
+from services.i18n import Said, in_english
 from services.models import (
     UTCDateTime,
     CitizenReport,
@@ -27,7 +28,7 @@ from services.models import (
     RejectionReason,
     UnitCommandReply,
 )
-from services.telemetry import CitizenRatingIn, CitizenReportIn, CommandReplyIn, ObservationIn
+from services.telemetry import CitizenRatingIn, CitizenReportIn, CommandReplyIn, ObservationIn, ParsedMessage
 from services.unit_fixes import flag_impossible_fixes, moves_unit
 
 MAX_KEPT_PAYLOAD = 16 * 1024
@@ -49,15 +50,23 @@ REPLIES = UnitCommandReply.__table__
 @dataclass(frozen=True, slots=True)
 class RejectedIn:
     """A message with rejections, kept once: its first reason, the further kept ones
-    (``further``: (reason, detail) pairs) and how many rejections it had in all."""
+    (``further``: (reason, detail) pairs) and how many rejections it had in all. A detail is said
+    (services/i18n.py ``say``: kept in English and as said, for the reader's language) or a text kept as it is."""
 
     topic: str
     payload: bytes
     reason: str
-    detail: str
+    detail: Said | str
     received_at: datetime
-    further: tuple[tuple[str, str], ...] = ()
+    further: tuple[tuple[str, Said | str], ...] = ()
     count: int = 1
+
+    @classmethod
+    def of(cls, topic: str, payload: bytes, received_at: datetime, parsed: ParsedMessage) -> RejectedIn:
+        """A parsed message with rejections, kept once with its first reasons."""
+        first, *further = parsed.rejections
+        return cls(topic, payload, first.reason, first.told, received_at,
+                   tuple((rejection.reason, rejection.told) for rejection in further), parsed.rejection_count)
 
 
 @dataclass
@@ -236,8 +245,7 @@ class ObservationStore:
             message_id = connection.execute(REJECTED.insert().returning(REJECTED.c.id),
                                             _rejected_row(message)).scalar_one()
             connection.execute(REJECTION_REASONS.insert(), [
-                {"message_id": message_id, "reason": reason, "detail": _clean(detail)[:2000]}
-                for reason, detail in message.further])
+                {"message_id": message_id, "reason": reason, **_told(detail)} for reason, detail in message.further])
 
     def _insert_reports(self, connection, reports: list[CitizenReportIn]) -> list[CitizenReportIn]:
         """Stores new reports; returns those that were new (a replayed report is stored once)."""
@@ -336,8 +344,32 @@ def _rejected_row(rejected: RejectedIn) -> dict:
     return {
         "received_at": rejected.received_at, "topic": _clean(rejected.topic)[:512],
         "payload": rejected.payload[:MAX_KEPT_PAYLOAD], "payload_size": len(rejected.payload),
-        "reason": rejected.reason, "detail": _clean(rejected.detail)[:2000], "rejection_count": rejected.count,
+        "reason": rejected.reason, **_told(rejected.detail), "rejection_count": rejected.count,
     }
+
+
+def _told(detail: Said | str) -> dict:
+    """A rejection's detail columns: in English (the API and exports read it) and, when said, as said (the sensors
+    page shows it in its reader's language)."""
+    said = None
+    if isinstance(detail, Said):
+        said = _bounded(detail.stored())
+        text = fastjson.dumps(said)
+        if "\\u0000" in text:  # what was sent, quoted in it, may hold NUL characters
+            said = fastjson.loads(text.replace("\\u0000", "\\ufffd"))
+    return {"detail": _clean(in_english(detail))[:2000], "said": said}
+
+
+def _bounded(value, most: int = 500):
+    """What was said with each quoted value cut to ``most`` characters (as the English detail is cut): a
+    rejection never keeps a large part of its payload twice."""
+    if isinstance(value, str):
+        return value if len(value) <= most else value[:most] + "…"
+    if isinstance(value, dict):
+        return {key: _bounded(item, most) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_bounded(item, most) for item in value]
+    return value
 
 
 def _clean(text: str) -> str:

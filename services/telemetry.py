@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 
 from services import adapters, fastjson
-from services.i18n import N_, _
+from services.i18n import N_, Said, Term, in_english, in_reader_language, say
 from services.units_of_measure import UnitError, convert as convert_unit, describe as describe_unit
 
 log = logging.getLogger("cityops.telemetry")
@@ -241,7 +241,11 @@ class CommandReplyIn:
 @dataclass(frozen=True, slots=True)
 class Rejection:
     reason: str
-    detail: str
+    told: Said | str  # what was wrong, said so that each reader sees it in their language
+
+    @property
+    def detail(self) -> str:
+        return in_english(self.told)
 
 
 @dataclass
@@ -254,9 +258,9 @@ class ParsedMessage:
     ignored: bool = False  # CityOps's own outgoing messages, echoed by the broker
     reason_counts: dict[str, int] | None = None  # every rejection by reason, kept or not
 
-    def reject(self, reason: str, detail: str) -> None:
+    def reject(self, reason: str, told: Said | str) -> None:
         if len(self.rejections) < MAX_KEPT_REASONS:
-            self.rejections.append(Rejection(reason, detail))
+            self.rejections.append(Rejection(reason, told))
         if self.reason_counts is None:
             self.reason_counts = {}
         self.reason_counts[reason] = self.reason_counts.get(reason, 0) + 1
@@ -279,12 +283,27 @@ class ParseContext:
 
 
 class Rejected(Exception):
-    """Raised inside the parser and turned into a Rejection at its edge."""
+    """Raised inside the parser and turned into a Rejection at its edge. ``told`` is what was wrong, said
+    (services/i18n.py ``say``) so that the sensors page and the API tell it in their reader's language; a text
+    from elsewhere (Python's own words on a JSON error) is kept as it is."""
 
-    def __init__(self, reason: str, detail: str):
-        super().__init__(detail)
+    def __init__(self, reason: str, told: Said | str):
+        super().__init__(reason)
         self.reason = reason
-        self.detail = detail
+        self.told = told  # put into words only when shown or kept (a gateway's array may raise thousands)
+
+    def __str__(self) -> str:
+        return self.detail
+
+    @property
+    def detail(self) -> str:
+        """In English, as the rejection's row keeps it."""
+        return in_english(self.told)
+
+    @property
+    def shown(self) -> str:
+        """In the current language."""
+        return in_reader_language(self.told)
 
 
 # ---------------------------------------------------------------- entry point
@@ -298,7 +317,7 @@ def parse_message(topic: str, payload: bytes, context: ParseContext, received_at
             return result
         kind, key = route
         if len(payload) > MAX_PAYLOAD_BYTES:
-            raise Rejected("too_large", f"{len(payload)} bytes")
+            raise Rejected("too_large", say("{size:,} bytes", size=len(payload)))
         if kind == "adapter":  # a foreign format (services/adapters); its entities take CityOps's routes
             adapter, found = key
             for adapted in adapter.read(found, payload, context, received_at):
@@ -306,10 +325,11 @@ def parse_message(topic: str, payload: bytes, context: ParseContext, received_at
         else:
             _parse_document(kind, _decode_json(payload), key, context, received_at, result, topic)
     except Rejected as rejection:
-        result.reject(rejection.reason, rejection.detail)
+        result.reject(rejection.reason, rejection.told)
     except Exception as error:  # a safety net: bad input must never stop the ingest
         log.exception("unexpected error parsing a message on %s", topic)
-        result.reject("invalid_value", f"could not be read: {type(error).__name__}: {error}"[:500])
+        result.reject("invalid_value", say("could not be read: {error}",
+                                           error=f"{type(error).__name__}: {error}"[:500]))
     return result
 
 
@@ -346,7 +366,7 @@ def _collect(result: ParsedMessage, action: Callable[[], None]) -> None:
     try:
         action()
     except Rejected as rejection:
-        result.reject(rejection.reason, rejection.detail)
+        result.reject(rejection.reason, rejection.told)
 
 
 def _route(topic: str, root: str) -> tuple[str, str] | None:
@@ -354,7 +374,8 @@ def _route(topic: str, root: str) -> tuple[str, str] | None:
     parts = topic.split("/")
     root_parts = root.split("/")
     if parts[: len(root_parts)] != root_parts:
-        return _adapter_route(topic, parts, root_parts, f"topic {topic!r} is outside {root}/")
+        return _adapter_route(topic, parts, root_parts, say("topic {topic} is outside {root}/", topic=repr(topic),
+                                                                root=root))
     rest = parts[len(root_parts):]
     if len(rest) == 2 and rest[0] == "telemetry" and rest[1]:
         return "telemetry", normalize_id(rest[1])
@@ -362,9 +383,9 @@ def _route(topic: str, root: str) -> tuple[str, str] | None:
         return "reports", ""
     if len(rest) == 3 and rest[0] == "units" and rest[1]:
         if rest[2] == "state":
-            return "unit_state", checked_id(normalize_id(rest[1]), "unit id")
+            return "unit_state", checked_id(normalize_id(rest[1]), say("unit id"))
         if rest[2] == "cmdexe":
-            return "unit_reply", checked_id(normalize_id(rest[1]), "unit id")
+            return "unit_reply", checked_id(normalize_id(rest[1]), say("unit id"))
         if rest[2] == "cmd":
             return None
     if len(rest) == 2 and rest[0] == "alerts":
@@ -376,16 +397,17 @@ def _route(topic: str, root: str) -> tuple[str, str] | None:
             return None  # CityOps's own status updates of citizen requests (services/requests/publish.py)
         if rest[2] == "satisfaction":
             return "rating", checked_id(normalize_id(rest[1]), "service_request_id")
-    return _adapter_route(topic, parts, root_parts, f"CityOps does not read {topic!r}")
+    return _adapter_route(topic, parts, root_parts, say("CityOps does not read {topic}", topic=repr(topic)))
 
 
-def _adapter_route(topic: str, parts: list[str], root_parts: list[str], refusal: str) -> tuple[str, Any]:
+def _adapter_route(topic: str, parts: list[str], root_parts: list[str], refusal: Said) -> tuple[str, Any]:
     """A registered topic adapter's route (services/adapters), asked only when no built-in route matched."""
     found = adapters.topic_adapter_for(parts, root_parts)
     if found is None:
         readers = adapters.adapters_of_level(parts, root_parts)
         if readers:  # a feed CityOps reads in part: say which of its topics it does read
-            refusal += "; on that level it reads: " + "; ".join(adapter.title for adapter in readers)
+            refusal = say("{refusal}; on that level it reads: {readers}", refusal=refusal,
+                          readers="; ".join(adapter.title for adapter in readers))
         raise Rejected("wrong_topic", refusal)
     return "adapter", found
 
@@ -397,10 +419,12 @@ def _decode_json(payload: bytes) -> Any:
         try:
             payload.decode("utf-8")
         except UnicodeDecodeError as bad:
-            raise Rejected("not_json", f"not UTF-8: {bad.reason} at byte {bad.start}") from None
-        raise Rejected("not_json", f"{error.msg} at line {error.lineno} column {error.colno}") from None
+            raise Rejected("not_json", say("not UTF-8: {problem} at byte {at:,}", problem=bad.reason,
+                                           at=bad.start)) from None
+        raise Rejected("not_json", say("{problem} at line {line} column {column}", problem=error.msg,
+                                       line=error.lineno, column=error.colno)) from None
     except RecursionError:
-        raise Rejected("not_json", "the JSON is nested too deeply") from None
+        raise Rejected("not_json", say("the JSON is nested too deeply")) from None
     except ValueError as error:  # e.g. an integer literal with thousands of digits
         raise Rejected("not_json", str(error)[:200]) from None
 
@@ -413,13 +437,15 @@ def _as_entities(document: Any, max_entities: int) -> list[dict]:
         document = adapter.unwrap(document)  # a broker notification, a GeoJSON Feature(Collection)
     entities = document if isinstance(document, list) else [document]
     if not entities:
-        raise Rejected("invalid_value", "an empty array holds no entity")
+        raise Rejected("invalid_value", say("an empty array holds no entity"))
     if len(entities) > max_entities:
-        raise Rejected("too_many_entities", f"{len(entities):,} entities in one message; at most "
-                                            f"{max_entities:,} are read, send them in smaller messages")
+        raise Rejected("too_many_entities", say("{count:,} entities in one message; at most {most:,} are read, "
+                                                "send them in smaller messages", count=len(entities),
+                                                most=max_entities))
     for entity in entities:
         if not isinstance(entity, dict):
-            raise Rejected("invalid_value", f"an entity must be a JSON object, got {type(entity).__name__}")
+            raise Rejected("invalid_value", say("an entity must be a JSON object, got {kind}",
+                                                kind=type(entity).__name__))
     return entities
 
 
@@ -439,9 +465,9 @@ def parse_observation(entity: dict, topic_id: str, allowed_types: frozenset[str]
     attributes = CaseInsensitiveAttributes(entity)
     entity_type = entity_type_of(attributes)
     if entity_type not in ENTITY_SPECS:
-        raise Rejected("unknown_type", f"entity type {entity_type!r} is not one CityOps reads")
+        raise Rejected("unknown_type", say("entity type {type} is not one CityOps reads", type=repr(entity_type)))
     if entity_type not in allowed_types:
-        raise Rejected("wrong_topic", f"{entity_type} does not belong on this topic")
+        raise Rejected("wrong_topic", say("{type} does not belong on this topic", type=entity_type))
     spec = ENTITY_SPECS[entity_type]
     device_id = device_of(attributes, topic_id, entity_type)
     flags: list[str] = []
@@ -455,8 +481,8 @@ def parse_observation(entity: dict, topic_id: str, allowed_types: frozenset[str]
     if geometry is None:
         registered = context.registered_location(device_id)
         if registered is None:
-            raise Rejected("missing_location", f"{entity_type} from {device_id!r} has no location "
-                                               "and the device has no registered location")
+            raise Rejected("missing_location", say("{type} from {device} has no location and the device has no "
+                                                   "registered location", type=entity_type, device=repr(device_id)))
         lon, lat = registered
         flags.append("location_from_registry")
     else:
@@ -502,20 +528,25 @@ def device_of(attributes: "CaseInsensitiveAttributes", topic_id: str, entity_typ
     # a plain string, the common case, skips the general reader (hot path); a number is read as text
     own = own.strip() if type(own) is str else _optional_text(own, "id")
     if not own:
-        return checked_id(topic_id, "device id")
+        return checked_id(topic_id, DEVICE_ID)
     device_id = normalize_id(own)
     if not device_id:
-        raise Rejected("invalid_value", f"the entity id {own[:60]!r} names no device")
-    return checked_id(device_id, "device id")
+        raise Rejected("invalid_value", say("the entity id {id} names no device", id=repr(own[:60])))
+    return checked_id(device_id, DEVICE_ID)
 
 
-def checked_id(identifier: str, what: str) -> str:
-    """An id that fits its column and holds no control characters (the database would refuse it)."""
+DEVICE_ID = say("device id")
+
+
+def checked_id(identifier: str, what: Said | str) -> str:
+    """An id that fits its column and holds no control characters (the database would refuse it). ``what`` names
+    the id (said, or a field's own name)."""
     if len(identifier) > MAX_ID_CHARS:
-        raise Rejected("invalid_value", f"{what} longer than {MAX_ID_CHARS} characters "
-                                        f"({len(identifier)}: {identifier[:40]!r}...)")
+        raise Rejected("invalid_value", say("{what} longer than {most} characters ({length}: {start}...)", what=what,
+                                            most=MAX_ID_CHARS, length=len(identifier), start=repr(identifier[:40])))
     if not identifier.isprintable():
-        raise Rejected("invalid_value", f"{what} {identifier[:60]!r} holds control characters")
+        raise Rejected("invalid_value", say("{what} {id} holds control characters", what=what,
+                                            id=repr(identifier[:60])))
     return identifier
 
 
@@ -550,8 +581,9 @@ def read_measures(attributes: "CaseInsensitiveAttributes", spec: EntitySpec,
             number += 360.0
         if not measure.low <= number <= measure.high:
             sent = repr(raw) if unit_code is None else f"{raw!r} {describe_unit(unit_code)} = {number:g} {measure.unit}"
-            dropped.append((measure.name, Rejected("out_of_range", f"{measure.name}={sent} is outside "
-                            f"{measure.low:g}..{measure.high:g} {measure.unit}".rstrip())))
+            dropped.append((measure.name, Rejected("out_of_range", say(
+                "{name}={value} is outside {range}", name=measure.name, value=sent,
+                range=f"{measure.low:g}..{measure.high:g} {measure.unit}".rstrip()))))
             continue
         values[measure.name] = number
     return values
@@ -562,10 +594,11 @@ def _keep_partial(dropped: list[tuple[str, Rejected]], values: dict, result: Par
     rejected whole, with the reason of its first unusable attribute."""
     if not values:
         first = dropped[0][1]
-        raise Rejected(first.reason, first.detail)
+        raise Rejected(first.reason, first.told)
     if result is not None:
         for name, why in dropped:
-            result.reject("partial", f"{name} dropped ({why.reason}): {why.detail}")
+            result.reject("partial", say("{name} dropped ({reason}): {why}", name=name,
+                                         reason=Term("rejection_reason", why.reason), why=why.told))
 
 
 def unit_code_of(attribute: dict) -> Any:
@@ -584,18 +617,20 @@ def in_measure_unit(number: float, unit_code: Any, measure: Measure) -> float:
     try:
         return convert_unit(number, unit_code, measure.unit)
     except UnitError as error:
-        raise Rejected("unknown_unit", f"{measure.name}={number:g}: {error}") from None
+        raise Rejected("unknown_unit", say("{name}={value}: {problem}", name=measure.name, value=f"{number:g}",
+                                           problem=error.told)) from None
 
 
 def parse_report(entity: dict, received_at: datetime) -> CitizenReportIn:
     attributes = CaseInsensitiveAttributes(entity)
     report_type = attributes.get("type")
     if report_type is not None and entity_type_of(attributes) not in REPORT_TYPES:
-        raise Rejected("unknown_type", f"entity type {report_type!r} is not an Open311 service request")
+        raise Rejected("unknown_type", say("entity type {type} is not an Open311 service request",
+                                           type=repr(report_type)))
     service_code = _optional_text(attributes.get("service_code"))
     service_name = _optional_text(attributes.get("service_name"))
     if not service_code and not service_name:
-        raise Rejected("invalid_value", "a service request needs service_code or service_name")
+        raise Rejected("invalid_value", say("a service request needs service_code or service_name"))
     # GeoReport v2 extensions (6Aika, Helsinki) send a GeoJSON "geometry" instead of "location"
     geometry = read_geometry(attributes.get("location") or attributes.get("geometry"))
     if geometry is None and attributes.get("lat") is not None:
@@ -603,7 +638,7 @@ def parse_report(entity: dict, received_at: datetime) -> CitizenReportIn:
         geometry = read_geometry({"type": "Point", "coordinates": [
             to_number(lon_raw, "long"), to_number(attributes.get("lat"), "lat")]})
     if geometry is None:
-        raise Rejected("missing_location", "a service request needs location or lat/long")
+        raise Rejected("missing_location", say("a service request needs location or lat/long"))
     lon, lat = representative_point(geometry)
     requested_at = _observation_time(attributes, ("requested_datetime",), received_at)
     external_id = _optional_text(attributes.get("service_request_id")) or _optional_text(attributes.get("id"))
@@ -611,7 +646,8 @@ def parse_report(entity: dict, received_at: datetime) -> CitizenReportIn:
         canonical = json.dumps(entity, sort_keys=True, separators=(",", ":")).encode()
         external_id = "sha1:" + hashlib.sha1(canonical).hexdigest()
     if len(normalize_id(external_id)) > MAX_REPORT_ID_CHARS:
-        raise Rejected("invalid_value", f"service_request_id longer than {MAX_REPORT_ID_CHARS} characters")
+        raise Rejected("invalid_value", say("service_request_id longer than {most} characters",
+                                            most=MAX_REPORT_ID_CHARS))
     return CitizenReportIn(
         external_id=normalize_id(external_id), service_code=service_code, service_name=service_name,
         description=_optional_text(attributes.get("description")),
@@ -634,31 +670,34 @@ def parse_rating(document: Any, request_id: str, topic: str, received_at: dateti
     """``{"satisfaction", "comment"?, "service_request_id"?}``; the topic names the request, and a
     body that names another one is refused rather than guessed at."""
     if not isinstance(document, dict):
-        raise Rejected("invalid_value", "a satisfaction answer must be a JSON object")
+        raise Rejected("invalid_value", say("a satisfaction answer must be a JSON object"))
     attributes = CaseInsensitiveAttributes(document)
     named = _optional_text(attributes.get("service_request_id"))
     if named and normalize_id(named) != request_id:
-        raise Rejected("invalid_value", f"service_request_id {named!r} is not the topic's {request_id!r}")
+        raise Rejected("invalid_value", say("service_request_id {named} is not the topic's {topic}",
+                                            named=repr(named), topic=repr(request_id)))
     satisfaction = (_optional_text(attributes.get("satisfaction")) or "").lower().replace(" ", "_")
     if satisfaction not in SATISFACTION_LEVELS:
-        raise Rejected("invalid_value", f"satisfaction must be one of {', '.join(SATISFACTION_LEVELS)}")
+        raise Rejected("invalid_value", say("satisfaction must be one of {levels}",
+                                            levels=", ".join(SATISFACTION_LEVELS)))
     comment = _optional_text(attributes.get("comment"))
     if comment is not None and len(comment) > MAX_COMMENT_CHARS:
-        raise Rejected("invalid_value", f"comment longer than {MAX_COMMENT_CHARS} characters")
+        raise Rejected("invalid_value", say("comment longer than {most} characters", most=MAX_COMMENT_CHARS))
     return CitizenRatingIn(request_id, satisfaction, comment, topic, received_at)
 
 
 def parse_command_reply(document: Any, unit_id: str, received_at: datetime) -> CommandReplyIn:
     if not isinstance(document, dict):
-        raise Rejected("invalid_value", "a command reply must be a JSON object")
+        raise Rejected("invalid_value", say("a command reply must be a JSON object"))
     attributes = CaseInsensitiveAttributes(document)
     cmd_id = _optional_text(attributes.get("cmdId"))
     result = _optional_text(attributes.get("result"))
     if not cmd_id:
-        raise Rejected("invalid_value", "a command reply needs cmdId")
+        raise Rejected("invalid_value", say("a command reply needs cmdId"))
     checked_id(cmd_id, "cmdId")
     if result not in COMMAND_RESULTS:
-        raise Rejected("invalid_value", f"result must be one of {sorted(COMMAND_RESULTS)}, got {result!r}")
+        raise Rejected("invalid_value", say("result must be one of {results}, got {result}",
+                                            results=str(sorted(COMMAND_RESULTS)), result=repr(result)))
     at = _observation_time(attributes, ("at",), received_at) or received_at
     return CommandReplyIn(unit_id=unit_id, cmd_id=cmd_id, result=result, at=at, received_at=received_at)
 
@@ -717,7 +756,7 @@ def entity_type_of(attributes: CaseInsensitiveAttributes) -> str:
     if isinstance(raw, list) and raw:
         raw = raw[0]
     if not isinstance(raw, str) or not raw:
-        raise Rejected("unknown_type", "the entity has no type")
+        raise Rejected("unknown_type", say("the entity has no type"))
     # expanded NGSI-LD types: https://smartdatamodels.org/dataModel.Environment/AirQualityObserved
     return raw.rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1]
 
@@ -732,12 +771,12 @@ def normalize_id(raw: str) -> str:
 
 def to_number(raw: Any, name: str) -> float:
     if isinstance(raw, bool):
-        raise Rejected("invalid_value", f"{name} must be a number, got a boolean")
+        raise Rejected("invalid_value", say("{name} must be a number, got a boolean", name=name))
     if isinstance(raw, (int, float)):
         try:
             number = float(raw)
         except OverflowError:
-            raise Rejected("out_of_range", f"{name} is too large to be a measurement") from None
+            raise Rejected("out_of_range", say("{name} is too large to be a measurement", name=name)) from None
     elif isinstance(raw, str):
         text = raw.strip()
         if text.count(",") == 1 and "." not in text:  # a decimal comma: "12,5"
@@ -745,11 +784,12 @@ def to_number(raw: Any, name: str) -> float:
         try:
             number = float(text)
         except ValueError:
-            raise Rejected("invalid_value", f"{name}={raw[:50]!r} is not a number") from None
+            raise Rejected("invalid_value", say("{name}={value} is not a number", name=name,
+                                                value=repr(raw[:50]))) from None
     else:
-        raise Rejected("invalid_value", f"{name} must be a number, got {type(raw).__name__}")
+        raise Rejected("invalid_value", say("{name} must be a number, got {kind}", name=name, kind=type(raw).__name__))
     if not math.isfinite(number):
-        raise Rejected("invalid_value", f"{name}={raw!r} is not a finite number")
+        raise Rejected("invalid_value", say("{name}={value} is not a finite number", name=name, value=repr(raw)))
     return number
 
 
@@ -760,32 +800,33 @@ def read_geometry(raw: Any) -> dict | None:
     if isinstance(raw, str):  # NGSI v2 geo:point "lat, lon"
         parts = raw.split(",")
         if len(parts) != 2:
-            raise Rejected("invalid_location", f"location {raw!r} is not 'lat, lon'")
+            raise Rejected("invalid_location", say("location {value} is not 'lat, lon'", value=repr(raw)))
         lat, lon = (to_number(p, "location") for p in parts)
         return {"type": "Point", "coordinates": _checked_position([lon, lat])}
     if not isinstance(raw, dict):
-        raise Rejected("invalid_location", f"location must be GeoJSON, got {type(raw).__name__}")
+        raise Rejected("invalid_location", say("location must be GeoJSON, got {kind}", kind=type(raw).__name__))
     kind, coordinates = raw.get("type"), raw.get("coordinates")
     if kind == "Point":
         return {"type": "Point", "coordinates": _checked_position(coordinates)}
     if kind == "LineString":
         if not isinstance(coordinates, list) or len(coordinates) < 2:
-            raise Rejected("invalid_location", "a LineString needs at least two positions")
+            raise Rejected("invalid_location", say("a LineString needs at least two positions"))
         if all(type(p) is list and len(p) == 2 and type(p[0]) is float and type(p[1]) is float
                and -180.0 <= p[0] <= 180.0 and -90.0 <= p[1] <= 90.0 for p in coordinates):
             return {"type": "LineString", "coordinates": coordinates}  # well-formed: taken as is (hot path)
         return {"type": "LineString", "coordinates": [_checked_position(p) for p in coordinates]}
-    raise Rejected("invalid_location", f"location type {kind!r} is not Point or LineString")
+    raise Rejected("invalid_location", say("location type {kind} is not Point or LineString", kind=repr(kind)))
 
 
 def _checked_position(position: Any) -> list[float]:
     if not isinstance(position, (list, tuple)) or len(position) < 2:
-        raise Rejected("invalid_location", f"position {position!r} is not [lon, lat]")
+        raise Rejected("invalid_location", say("position {position} is not [lon, lat]", position=repr(position)))
     lon, lat = position[0], position[1]
     if type(lon) is not float or type(lat) is not float:  # the common case needs no conversion (hot path)
         lon, lat = to_number(lon, "location"), to_number(lat, "location")
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        raise Rejected("invalid_location", f"position [{lon}, {lat}] is outside the world")
+        raise Rejected("invalid_location", say("position {position} is outside the world",
+                                               position=f"[{lon}, {lat}]"))
     return [lon, lat]
 
 
@@ -807,7 +848,7 @@ def _observation_time(attributes: CaseInsensitiveAttributes, keys: tuple[str, ..
             continue
         moment = parse_time(raw, key)
         if moment - received_at > MAX_FUTURE:
-            raise Rejected("invalid_timestamp", f"{key}={raw!r} lies in the future")
+            raise Rejected("invalid_timestamp", say("{name}={value} lies in the future", name=key, value=repr(raw)))
         return moment
     return None
 
@@ -815,20 +856,21 @@ def _observation_time(attributes: CaseInsensitiveAttributes, keys: tuple[str, ..
 def parse_time(raw: Any, name: str = "time") -> datetime:
     """ISO 8601 to aware UTC; an interval ``a/b`` gives its end; naive times are UTC."""
     if not isinstance(raw, str) or not raw.strip():
-        raise Rejected("invalid_timestamp", _("{name} must be an ISO 8601 string, got {value}", name=name,
-                                              value=repr(raw)))
+        raise Rejected("invalid_timestamp", say("{name} must be an ISO 8601 string, got {value}", name=name,
+                                                value=repr(raw)))
     text = raw.strip().split("/")[-1]
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise Rejected("invalid_timestamp", _("{name}={value} is not ISO 8601", name=name, value=repr(raw))) from None
+        raise Rejected("invalid_timestamp", say("{name}={value} is not ISO 8601", name=name,
+                                                value=repr(raw))) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     try:
         return moment.astimezone(timezone.utc)
     except OverflowError:
-        raise Rejected("invalid_timestamp", _("{name}={value} is outside the representable range", name=name,
-                                              value=repr(raw))) from None
+        raise Rejected("invalid_timestamp", say("{name}={value} is outside the representable range", name=name,
+                                                value=repr(raw))) from None
 
 
 def from_unix_seconds(raw: Any, name: str = "time") -> datetime:
@@ -836,7 +878,8 @@ def from_unix_seconds(raw: Any, name: str = "time") -> datetime:
     try:
         return datetime.fromtimestamp(to_number(raw, name), timezone.utc)
     except (OverflowError, OSError, ValueError):
-        raise Rejected("invalid_timestamp", f"{name}={raw!r} is not a Unix time") from None
+        raise Rejected("invalid_timestamp", say("{name}={value} is not a Unix time", name=name,
+                                                value=repr(raw))) from None
 
 
 def _optional_text(raw: Any, name: str | None = None) -> str | None:
@@ -845,6 +888,7 @@ def _optional_text(raw: Any, name: str | None = None) -> str | None:
     if isinstance(raw, (str, int, float)) and not isinstance(raw, bool):
         text = str(raw).strip()
         return text or None
-    what = f"{name} must be text" if name else "expected text"
-    raise Rejected("invalid_value", f"{what}, got {type(raw).__name__}")
+    if name:
+        raise Rejected("invalid_value", say("{name} must be text, got {kind}", name=name, kind=type(raw).__name__))
+    raise Rejected("invalid_value", say("expected text, got {kind}", kind=type(raw).__name__))
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.i18n import Said, in_english, say
+
 
 @dataclass(frozen=True)
 class UnitCode:
@@ -75,18 +77,28 @@ STORED_UNITS: dict[str, tuple[str, float]] = {
 
 
 class UnitError(ValueError):
-    """A value whose unit code cannot be turned into the measure's unit."""
+    """A value whose unit code cannot be turned into the measure's unit; ``told`` says why (services/i18n.py)."""
+
+    def __init__(self, told: Said):
+        super().__init__()
+        self.told = told
+
+    def __str__(self) -> str:
+        return in_english(self.told)
 
 
 def convert(value: float, code: str, unit: str) -> float:
     """``value`` given in ``code`` (UN/CEFACT), in the measure's ``unit``."""
     known = UNIT_CODES.get(code.strip().upper()) if isinstance(code, str) else None
     if known is None:
-        raise UnitError(f"unit code {code!r} is not one CityOps knows (UN/CEFACT codes such as "
-                        f"GQ, GP, CEL, KMH, MTR, P1)")
+        raise UnitError(say("unit code {code} is not one CityOps knows (UN/CEFACT codes such as {examples})",
+                            code=repr(code), examples="GQ, GP, CEL, KMH, MTR, P1"))
     stored = STORED_UNITS.get(unit)
     if stored is None or stored[0] != known.quantity:
-        raise UnitError(f"unit code {known.code} ({known.name}) cannot be converted to {unit or 'a plain number'}")
+        raise UnitError(say("unit code {code} cannot be converted to {unit}", code=f"{known.code} ({known.name})",
+                            unit=unit) if unit else
+                        say("unit code {code} cannot be converted to a plain number",
+                            code=f"{known.code} ({known.name})"))
     if known.factor == 1.0 and known.offset == 0.0 and stored[1] == 1.0:
         return value
     converted = (value * known.factor + known.offset) * stored[1]

@@ -22,7 +22,7 @@ from babel.numbers import format_decimal
 
 from services.i18n import LOCALES, N_, _, babel_locale, current_locale, html_lang, in_language, javascript_messages, \
     use_locale
-from services.telemetry import ENTITY_SPECS
+from services.telemetry import ENTITY_SPECS, REASON_NAMES
 
 # ---------------------------------------------------------------- durations and times
 
@@ -195,7 +195,8 @@ def _term_tables() -> dict[str, tuple[dict[str, str], bool]]:
             "disposition": (DISPOSITIONS, False),
             "unit_reply": (UNIT_REPLY_WORDS, False), "report_status": (REPORT_STATUS_WORDS, False),
             "request_source": (REQUEST_SOURCE_WORDS, False), "severity_code": (SEVERITY_WORDS, False),
-            "clock_phase": (CLOCK_PHASES, False), "satisfaction": (SATISFACTION, True)}
+            "clock_phase": (CLOCK_PHASES, False), "satisfaction": (SATISFACTION, True),
+            "rejection_reason": (REASON_NAMES, True)}
 
 
 # ---------------------------------------------------------------- colours (one table: map, console, legends)

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import yaml
 
+from services.i18n import say
 from services.telemetry import Rejected, decode_json
 from services.units_of_measure import UnitError, convert
 
@@ -76,7 +77,8 @@ def read_sensor_message(payload: bytes) -> dict:
     """A Digitraffic sensor message: ``{"value", "time"}`` (TMS also ``start``, ``end``; Unix seconds)."""
     reading = decode_json(payload)
     if not isinstance(reading, dict) or reading.get("value") is None or "time" not in reading:
-        raise Rejected("invalid_value", "a Digitraffic sensor message is {\"value\": ..., \"time\": <Unix seconds>}")
+        raise Rejected("invalid_value", say("a Digitraffic sensor message is {shape}",
+                                            shape='{"value": ..., "time": <Unix seconds>}'))
     return reading
 
 
@@ -90,10 +92,10 @@ def provisioned(config: FeedConfig, found: tuple[str, str], feed: str, entity_ty
     station_id, sensor_id = found
     station = config.stations.get(station_id)
     if station is None:
-        raise Rejected("unprovisioned", f"Digitraffic {feed} station {station_id} is not in the city's station "
-                                        f"list ({where})")
+        raise Rejected("unprovisioned", say("Digitraffic {feed} station {station} is not in the city's station list "
+                                            "({where})", feed=feed, station=station_id, where=where))
     sensor = config.sensors.get(sensor_id)
     if sensor is None:
-        raise Rejected("unprovisioned", f"Digitraffic {feed} sensor {sensor_id} maps to no {entity_type} "
-                                        f"attribute ({where})")
+        raise Rejected("unprovisioned", say("Digitraffic {feed} sensor {sensor} maps to no {type} attribute ({where})",
+                                            feed=feed, sensor=sensor_id, type=entity_type, where=where))
     return station, sensor, f"{config.device_prefix}{station.id}-{sensor.id}"

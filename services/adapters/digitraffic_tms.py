@@ -31,6 +31,7 @@ from pathlib import Path
 from services.adapters import Adapted, register_topic_adapter
 from services.adapters.digitraffic_common import (LEVEL, FeedConfig, checked_unit, feed_topic_matcher, provisioned,
                                                   read_document, read_sensor_message, read_stations, station_point)
+from services.i18n import say
 from services.telemetry import (ENTITY_SPECS, CaseInsensitiveAttributes, Rejected, from_unix_seconds, read_measures,
                                 to_number)
 
@@ -122,8 +123,8 @@ def _window(reading: dict):
         return None
     start, end = from_unix_seconds(reading["start"], "start"), from_unix_seconds(reading["end"], "end")
     if end <= start:
-        raise Rejected("invalid_timestamp", f"the window ends ({reading['end']!r}) before it starts "
-                                            f"({reading['start']!r})")
+        raise Rejected("invalid_timestamp", say("the window ends ({end}) before it starts ({start})",
+                                                end=repr(reading["end"]), start=repr(reading["start"])))
     return start, end
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.adapters import register_document_adapter
+from services.i18n import say
 from services.telemetry import Rejected
 
 
@@ -28,9 +29,9 @@ from services.telemetry import Rejected
 def notification_entities(document: dict) -> list:
     data = document.get("data")
     if not isinstance(data, list):
-        raise Rejected("invalid_value", "a broker notification needs \"data\": an array of entities")
+        raise Rejected("invalid_value", say("a broker notification needs \"data\": an array of entities"))
     if not data:
-        raise Rejected("invalid_value", "the notification's data holds no entity")
+        raise Rejected("invalid_value", say("the notification's data holds no entity"))
     return data
 
 
@@ -40,7 +41,7 @@ def feature_entities(document: dict) -> list:
     if document.get("type") == "FeatureCollection":
         features = document.get("features")
         if not isinstance(features, list) or not features:
-            raise Rejected("invalid_value", "a FeatureCollection needs a non-empty \"features\" array")
+            raise Rejected("invalid_value", say("a FeatureCollection needs a non-empty \"features\" array"))
         return [feature_entity(feature) for feature in features]
     return [feature_entity(document)]
 
@@ -48,7 +49,7 @@ def feature_entities(document: dict) -> list:
 def feature_entity(feature: Any) -> dict:
     """The entity a GeoJSON Feature represents: its properties, its id, its geometry as location."""
     if not isinstance(feature, dict) or not isinstance(feature.get("properties"), dict):
-        raise Rejected("invalid_value", "a GeoJSON Feature needs \"properties\" holding the entity")
+        raise Rejected("invalid_value", say("a GeoJSON Feature needs \"properties\" holding the entity"))
     entity = dict(feature["properties"])
     if "id" in feature and "id" not in entity:
         entity["id"] = feature["id"]

@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.adapters import Adapted, register_topic_adapter
+from services.i18n import say
 from services.telemetry import Rejected, checked_id, decode_json, from_unix_seconds
 
 LEVEL = "hfp"
@@ -62,20 +63,21 @@ def match_hfp_topic(parts: list[str], root_parts: list[str]) -> HfpTopic | None:
                         subscriptions=("/hfp/v2/+/ongoing/vp/#", "/hfp/v1/+/ongoing/#"), level=LEVEL)
 def read_vehicle_position(topic: HfpTopic, payload: bytes, context, received_at) -> list[Adapted]:
     if topic.event_type != "vp":
-        raise Rejected("wrong_topic", f"the HFP adapter reads vehicle positions (vp), not {topic.event_type!r} "
-                                      "events")
+        raise Rejected("wrong_topic", say("the HFP adapter reads vehicle positions (vp), not {event} events",
+                                          event=repr(topic.event_type)))
     if topic.temporal_type != "ongoing":
-        raise Rejected("wrong_topic", f"the HFP adapter reads the ongoing journey's positions; "
-                                      f"{topic.temporal_type!r} repeats them for the vehicle's next journey")
+        raise Rejected("wrong_topic", say("the HFP adapter reads the ongoing journey's positions; {temporal} repeats "
+                                          "them for the vehicle's next journey", temporal=repr(topic.temporal_type)))
     if topic.journey_type not in SERVICE_STATUS:
-        raise Rejected("wrong_topic", f"HFP journey type {topic.journey_type!r} is not journey or deadrun")
+        raise Rejected("wrong_topic", say("HFP journey type {journey} is not journey or deadrun",
+                                          journey=repr(topic.journey_type)))
     if not topic.operator_id or not topic.vehicle_number:
-        raise Rejected("invalid_value", "the HFP topic names no operator and vehicle number")
-    device_id = checked_id(f"{DEVICE_PREFIX}{topic.operator_id}-{topic.vehicle_number}", "HFP vehicle id")
+        raise Rejected("invalid_value", say("the HFP topic names no operator and vehicle number"))
+    device_id = checked_id(f"{DEVICE_PREFIX}{topic.operator_id}-{topic.vehicle_number}", say("HFP vehicle id"))
     document = decode_json(payload)
     position = document.get("VP") if isinstance(document, dict) else None
     if not isinstance(position, dict):
-        raise Rejected("invalid_value", "an HFP vehicle position is {\"VP\": {...}}")
+        raise Rejected("invalid_value", say("an HFP vehicle position is {shape}", shape='{"VP": {...}}'))
     entity = {"type": "Vehicle", "serviceStatus": SERVICE_STATUS[topic.journey_type]}
     if topic.transport_mode:
         entity["vehicleType"] = VEHICLE_TYPES.get(topic.transport_mode, topic.transport_mode)

@@ -32,6 +32,7 @@ from services.adapters import Adapted
 from services.audit import record
 from services.commands import authorize
 from services.db import session_scope
+from services.i18n import say
 from services.models import IotDevice, IotServiceGroup, utcnow
 from services.telemetry import ENTITY_SPECS, REPORT_TYPES, Rejected, normalize_id
 
@@ -297,12 +298,14 @@ def entities_for(context, apikey: str, device_id: str, measure_groups: list[dict
     """The entities a provisioned device's measure groups stand for (one entity per group)."""
     group, device = provisioning_of(context).lookup(apikey, device_id)
     if group is None and device is None:
-        raise Rejected("unprovisioned", f"no IoT Agent service group has apikey {apikey!r}")
+        raise Rejected("unprovisioned", say("no IoT Agent service group has apikey {apikey}", apikey=repr(apikey)))
     if device is None and not group.autoprovision:
-        raise Rejected("unprovisioned", f"device {device_id!r} is not provisioned in service group {apikey!r}")
+        raise Rejected("unprovisioned", say("device {device} is not provisioned in service group {apikey}",
+                                            device=repr(device_id), apikey=repr(apikey)))
     entity_type = (device and device.entity_type) or (group and group.entity_type)
     if not entity_type:
-        raise Rejected("unprovisioned", f"device {device_id!r} has no entity type and no service group gives one")
+        raise Rejected("unprovisioned", say("device {device} has no entity type and no service group gives one",
+                                            device=repr(device_id)))
     names = dict(group.attributes if group else ())
     names.update(device.attributes if device else ())
     statics = dict(group.static_attributes if group else ())

@@ -18,6 +18,7 @@ from typing import Any
 from services.adapters import Adapted, register_topic_adapter
 from services.adapters.iot_agent import configure, entities_for
 from services.adapters.ultralight import measure_groups as ultralight_groups
+from services.i18n import say
 from services.telemetry import Rejected, decode_json
 
 
@@ -52,7 +53,8 @@ def read_json_measures(found, payload: bytes, context, received_at) -> list[Adap
 def measure_groups(document: Any) -> list[dict]:
     groups = document if isinstance(document, list) else [document]
     if not groups or not all(isinstance(group, dict) and group for group in groups):
-        raise Rejected("invalid_value", "IoT Agent JSON measures must be an object of measures or an array of them")
+        raise Rejected("invalid_value", say("IoT Agent JSON measures must be an object of measures or an array of "
+                                            "them"))
     return groups
 
 
@@ -64,7 +66,7 @@ def single_measure_groups(attribute: str, payload: bytes) -> list[dict]:
         try:
             value = payload.decode("utf-8").strip()
         except UnicodeDecodeError:
-            raise Rejected("not_json", "the measure is neither JSON nor UTF-8 text") from None
+            raise Rejected("not_json", say("the measure is neither JSON nor UTF-8 text")) from None
     if isinstance(value, list) and value and all(isinstance(item, dict) and "value" in item for item in value):
         return [{attribute: item["value"], **({"TimeInstant": item["timestamp"]} if "timestamp" in item else {})}
                 for item in value]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from services.adapters import Adapted, register_topic_adapter
 from services.adapters.iot_agent import entities_for
+from services.i18n import say
 from services.telemetry import Rejected
 
 
@@ -29,8 +30,8 @@ def measure_groups(payload: bytes) -> list[dict]:
     try:
         text = payload.decode("utf-8").strip()
     except UnicodeDecodeError as bad:
-        raise Rejected("not_json",
-                       f"an UltraLight payload must be UTF-8 text: {bad.reason} at byte {bad.start}") from None
+        raise Rejected("not_json", say("an UltraLight payload must be UTF-8 text: {problem} at byte {at:,}",
+                                       problem=bad.reason, at=bad.start)) from None
     groups = []
     for chunk in text.split("#"):
         fields = [part.strip() for part in chunk.split("|")]
@@ -41,10 +42,11 @@ def measure_groups(payload: bytes) -> list[dict]:
             group["TimeInstant"] = fields.pop(0)
         for name, value in zip(fields[::2], fields[1::2]):
             if not name:
-                raise Rejected("invalid_value", f"UltraLight measure group {chunk[:80]!r} has an empty measure name")
+                raise Rejected("invalid_value", say("UltraLight measure group {group} has an empty measure name",
+                                                    group=repr(chunk[:80])))
             group[name] = value
         if group:
             groups.append(group)
     if not groups:
-        raise Rejected("invalid_value", "the UltraLight payload holds no measure (expected name|value pairs)")
+        raise Rejected("invalid_value", say("the UltraLight payload holds no measure (expected name|value pairs)"))
     return groups

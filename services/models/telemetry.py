@@ -83,7 +83,8 @@ class RejectedMessage(SQLModel, table=True):
     payload: bytes = Field(sa_column=Column(LargeBinary))
     payload_size: int
     reason: str = Field(max_length=32, index=True)
-    detail: str
+    detail: str  # in English
+    said: Optional[dict] = Field(default=None, sa_column=Column(JSON))  # the detail as said (services/i18n.py say)
     rejection_count: int = Field(default=1, sa_column=Column(Integer, nullable=False, server_default="1"))
 
 
@@ -96,7 +97,8 @@ class RejectionReason(SQLModel, table=True):
     message_id: int = Field(sa_column=Column(AUTO_ID, ForeignKey("rejected_messages.id", ondelete="CASCADE"),
                                              nullable=False, index=True))
     reason: str = Field(max_length=32, index=True)
-    detail: str
+    detail: str  # in English
+    said: Optional[dict] = Field(default=None, sa_column=Column(JSON))  # the detail as said (services/i18n.py say)
 
 
 class CitizenReport(SQLModel, table=True):

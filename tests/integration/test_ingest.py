@@ -267,7 +267,7 @@ def test_entity_with_a_boolean_precipitation_is_stored_without_it_and_the_attrib
     assert get_device(engine, "weather-1").last_values == {"temperature": 3.5, "windSpeed": 4}
     assert ingest.ingest.stats.rejected == 0 and ingest.ingest.stats.rejected_by_reason == {"partial": 1}
     (kept,) = list_rejections(engine, reason="partial")
-    assert kept.detail.startswith("precipitation dropped (invalid_value): ") and kept.topic.endswith("/weather-1")
+    assert kept.detail.startswith("precipitation dropped (invalid value): ") and kept.topic.endswith("/weather-1")
 
     from app import create_app
 
@@ -448,7 +448,7 @@ def test_message_of_many_unusable_entities_keeps_its_payload_once_with_bounded_r
         assert count_rows(runtime.engine, RejectionReason) == MAX_KEPT_REASONS - 1
         (view,) = list_rejections(runtime.engine)
         assert view.count == 100_000 and view.reason == "unknown_type"
-        assert "(+99999 more in this message: unknown_type ×99)" in view.summary
+        assert "(+99,999 more in this message: Unknown type ×99)" in view.summary
         assert ingest.stats.rejected == 100_000 and ingest.stats.rejected_by_reason == {"unknown_type": 100_000}
         assert list_rejections(runtime.engine, reason="unknown_type")[0].id == view.id
     finally:

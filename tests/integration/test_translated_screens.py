@@ -70,6 +70,7 @@ class Screens:
     app: object
     client: object
     data_words: set
+    runtime: object
 
     def get(self, path: str) -> str:
         return self.client.get(path, headers={"Accept-Language": PSEUDO}).get_data(as_text=True)
@@ -114,7 +115,7 @@ def screens(database_url, tiny_city, tmp_path, broker, pseudo_language):
                for name in (item.name_en, item.name_zh)],
              *[service.code for service in requests.catalogue.services],
              *i18n.LANGUAGE_NAMES.values()}  # a language's name is written in that language
-    yield Screens(app, client, {word.lower() for name in names for word in WORD.findall(name)} | SYMBOLS)
+    yield Screens(app, client, {word.lower() for name in names for word in WORD.findall(name)} | SYMBOLS, runtime)
     runtime.engine.dispose()
 
 
@@ -217,6 +218,42 @@ def test_the_dispatch_callbacks_come_from_the_catalogue(screens):
 def test_the_status_and_sensors_callbacks_come_from_the_catalogue(screens):
     check(screens, screens.call("pages.status:refresh", [1]), "the telemetry status")
     check(screens, screens.call("refresh_devices", [1, None]), "the sensors")
+
+
+def test_the_rejected_messages_on_the_sensors_page_come_from_the_catalogue(screens):
+    """Why the ingest could not use a message is kept as said and told in the reader's language (the rows keep
+    English for the API). A JSON decoder's own words ("unexpected end of data") are the one text kept as it is."""
+    from services.store import Batch, ObservationStore, RejectedIn
+    from services.telemetry import ParseContext, parse_message
+
+    root = screens.runtime.settings.topic_root
+    point = {"type": "Point", "coordinates": [24.95, 60.17]}
+    weather = {"id": "weather-1", "type": "WeatherObserved", "location": point, "temperature": 3.5,
+               "precipitation": True}
+    messages = {
+        f"{root}/telemetry/weather-1": weather,  # partly stored: one attribute dropped
+        f"{root}/telemetry/gateway": [{"type": "Bus"}, {"id": "a"}, {"type": "AirQualityObserved", "location": point,
+                                                                       "pm25": "lots"}],
+        f"{root}/telemetry/air-9": {"type": "AirQualityObserved", "pm25": 3},  # no location, none registered
+        f"{root}/telemetry/air-8": {"type": "AirQualityObserved", "location": point, "pm25": 3,
+                                    "dateObserved": "yesterday"},
+        f"{root}/telemetry/air-7": {"type": "AirQualityObserved", "location": point,
+                                    "pm25": {"value": 3, "unitCode": "XYZ"}},
+        f"{root}/telemetry/air-6": [],
+        f"{root}/somewhere/else": {},
+    }
+    received = utcnow()
+    context = ParseContext(root=root)
+    kept = [RejectedIn.of(topic, payload, received, parse_message(topic, payload, context, received))
+            for topic, payload in ((topic, json.dumps(document).encode()) for topic, document in messages.items())]
+    ObservationStore(screens.runtime.engine).write(Batch(rejected=kept))
+    rows = screens.call("refresh_rejections", [1, None])["response"]["sensors-rejected"]["data"]
+    assert len(rows) == len(messages)
+    shown = [row[column] for row in rows for column in ("Reason", "Detail")]
+    unit_codes = {"gq", "gp", "cel", "kmh", "mtr"}  # UN/CEFACT's codes, as the detail names them
+    problems = untranslated(shown, screens.data_words | unit_codes)
+    assert not problems, f"the rejected messages: text not from the catalogue: {problems[:12]}"
+    assert any("more in this message" in text for text in shown), "a gateway's message counts its further reasons"
 
 
 def test_the_admin_callbacks_come_from_the_catalogue(screens):

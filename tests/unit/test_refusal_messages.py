@@ -1,5 +1,6 @@
 """Refusals speak the reader's language (issue 14): every message given to ``Refused`` (and to the API's own
-``ApiError``) goes through the catalogue. The pseudo-locale walk of the screens cannot see an English reason
+``ApiError``, and every reason the ingest keeps for a message it could not use, ``Rejected`` and ``UnitError``)
+goes through the catalogue (``_()``, or ``say()`` for a text kept and shown later). The pseudo-locale walk of the screens cannot see an English reason
 interpolated into a translated "Refused: {reason}", so this reads the code itself."""
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from services.config import PROJECT_ROOT
 SOURCES = ("services", "api", "web", "pages", "components")
 # where each constructor takes its message: Refused(code, message), Refused.invalid(message),
 # ApiError(status, code, message)
-MESSAGE_AT = {"Refused": 1, "ApiError": 2, "forbidden": 0, "not_found": 0, "invalid": 0, "conflict": 1}
+MESSAGE_AT = {"Refused": 1, "ApiError": 2, "Rejected": 1, "UnitError": 0, "forbidden": 0, "not_found": 0,
+              "invalid": 0, "conflict": 1}
+CONSTRUCTORS = ("Refused", "ApiError", "Rejected", "UnitError")
 
 
 def _message_argument(call: ast.Call) -> ast.expr | None:
     function = call.func
-    if isinstance(function, ast.Name) and function.id in ("Refused", "ApiError"):
+    if isinstance(function, ast.Name) and function.id in CONSTRUCTORS:
         position = MESSAGE_AT[function.id]
     elif (isinstance(function, ast.Attribute) and isinstance(function.value, ast.Name)
           and function.value.id == "Refused" and function.attr in MESSAGE_AT):
@@ -50,7 +53,7 @@ def untranslated_refusals(source: str, filename: str = "<code>") -> list[str]:
             message = _message_argument(node)
             if _written_in_english(message):
                 found.append(f"{filename}:{node.lineno}: {ast.unparse(message)[:80]}")
-            if (isinstance(node.func, ast.Name) and node.func.id == "_" and node.args
+            if (isinstance(node.func, ast.Name) and node.func.id in ("_", "say") and node.args
                     and isinstance(node.args[0], ast.JoinedStr)):
                 found.append(f"{filename}:{node.lineno}: an f-string as a msgid: {ast.unparse(node.args[0])[:80]}")
     return found
@@ -65,8 +68,12 @@ raise ApiError(400, "invalid_value", "{} must be an integer".format(name), name)
 raise Refused.invalid(message=_(f"a note of {n}"))
 raise Refused.not_found(_("no alarm {id}", id=alarm_id), "id")
 raise Refused.conflict("busy", reason)
+raise Rejected("invalid_value", f"{name} must be a number")
+raise Rejected("invalid_value", say(f"{name} must be a number"))
+raise Rejected("invalid_value", say("{name} must be a number", name=name))
+raise UnitError("unit code unknown")
 '''
-    assert len(untranslated_refusals(code)) == 5
+    assert len(untranslated_refusals(code)) == 8
 
 
 def test_every_refusal_message_comes_from_the_catalogue():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.telemetry import MAX_KEPT_REASONS, MAX_PAYLOAD_BYTES, REASONS, ParseContext, parse_message
+from services.telemetry import MAX_KEPT_REASONS, MAX_PAYLOAD_BYTES, REASON_NAMES, REASONS, ParseContext, parse_message
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples" / "sdm"
 RECEIVED = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
@@ -336,7 +336,7 @@ def test_entity_with_one_unusable_attribute_is_stored_without_it_and_the_attribu
     assert name not in observation.values
     assert observation.values["atmosphericPressure"] == pytest.approx(938.9)  # the rest is kept
     assert reasons(result) == ["partial"]
-    assert result.rejections[0].detail.startswith(f"{name} dropped ({original}): ")
+    assert result.rejections[0].detail.startswith(f"{name} dropped ({REASON_NAMES[original].lower()}): ")
 
 
 def test_entity_with_several_unusable_attributes_keeps_one_partial_reason_each():
