@@ -306,8 +306,8 @@ def year_of_rollups(engine, catalogue, districts: list[str], tz: str, history_st
 def page_callbacks(url: str, catalogue, tz: str, repeat: int) -> None:
     """The scorecards page's callbacks, posted as the browser does (/_dash-update-component, a signed-in
     manager) through the Flask test client: the period picker, the cards and matrix of each period for
-    the city and a district (a KPI selected or not), a KPI's detail (its trend and the measure run
-    live for the period: the samples and records behind it). p95 per callback over ``repeat`` rounds."""
+    the city and a district (a KPI selected or not), a KPI's detail (its trend, and the samples and
+    records behind the value as the roll-up stored them). p95 per callback over ``repeat`` rounds."""
     from app import create_app
     from services.access.users import CreateUser
     from services.auth import Principal

@@ -1,8 +1,9 @@
 """What pages and the API read of the scorecards: small value objects, never ORM rows.
 
 ``values`` and ``series`` read the stored roll-ups (services/kpis/rollup.py) with each value's
-target, baseline and standing (services/kpis/targets.py); ``detail`` measures one KPI live, with
-the samples and records behind it. District "city" is the whole city.
+target, baseline and standing (services/kpis/targets.py); ``detail`` reads one stored value with the
+samples and records behind it (``kpi_behind``), measuring live only what is not stored yet. District
+"city" is the whole city.
 
 Comparisons: the previous period is ``shift(period, start, tz, -1)``; "the same period a year
 before" is ``year_before(period, start, tz)`` (services/kpis/periods.py): the same date, ISO week
@@ -19,9 +20,10 @@ from sqlmodel import Session
 
 from services.kpis.catalogue import Catalogue, current_catalogue
 from services.kpis.periods import PERIODS, buckets, check_period, period_bounds, shift, year_before  # noqa: F401
-from services.kpis.registry import MEASURES, MeasureContext, Measured, Scope, measure_scope
+from services.kpis.measures.common import record
+from services.kpis.registry import MEASURES, MeasureContext, Measured, Scope, combination_of, measure_scope
 from services.kpis.targets import CITY, local_year, standing, target_of, targets_for
-from services.models import KpiRollup, utcnow
+from services.models import KpiBehind, KpiRollup, utcnow
 
 
 @dataclass(frozen=True)
@@ -73,13 +75,29 @@ def series(session: Session, *, kpi: str, district: str, period: str, last: int,
 
 def detail(session: Session, city, catalogue: Catalogue, *, kpi: str, district: str, period: str,
            start: datetime, tz: str | None = None) -> Measured:
-    """The KPI measured live for one district and period, with what stands behind it (samples, records)."""
+    """The KPI's value for one district and period, with what stands behind it (samples, records): as the
+    roll-up stored it, the samples and records its measure gave or, for a period added up from its days,
+    theirs. A period not stored yet is measured live."""
     entry = catalogue.get(kpi)
     if entry is None:
         raise KeyError(f"no KPI {kpi!r} in the catalogue")
     start, end = period_bounds(check_period(period), start, tz or city.timezone)
-    scope = Scope(start, end, None if district == CITY else district)
-    return measure_scope(MEASURES[entry.measure], MeasureContext(session, city, entry.params), scope)
+    row = session.execute(select(KpiRollup.id, KpiRollup.value, KpiRollup.count, KpiRollup.share_meeting).where(
+        KpiRollup.kpi == kpi, KpiRollup.district == district, KpiRollup.period == period,
+        KpiRollup.start == start)).first()
+    if row is None:
+        scope = Scope(start, end, None if district == CITY else district)
+        return measure_scope(MEASURES[entry.measure], MeasureContext(session, city, entry.params), scope)
+    behind = session.execute(select(KpiBehind.samples, KpiBehind.records).where(KpiBehind.rollup_id == row.id)).all()
+    if not behind and period != "day" and combination_of(entry.measure, entry.params):
+        behind = session.execute(select(KpiBehind.samples, KpiBehind.records).join(
+            KpiRollup, KpiRollup.id == KpiBehind.rollup_id).where(
+            KpiRollup.kpi == kpi, KpiRollup.district == district, KpiRollup.period == "day",
+            KpiRollup.start >= start, KpiRollup.start < end).order_by(KpiRollup.start)).all()
+    samples = sorted(sample for found in behind for sample in found.samples)
+    records = list(dict.fromkeys((kind, ident) for found in behind for kind, ident in found.records))
+    return Measured(row.value, row.count, row.share_meeting,
+                    {"samples": samples, "records": [record(kind, ident) for kind, ident in records]})
 
 
 def values_of(session: Session, catalogue: Catalogue, rows: Iterable[KpiRollup], tz: str) -> list[KpiValue]:

@@ -23,6 +23,7 @@ measure that raises is logged and its KPI skipped (its stored value stays); the 
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import defaultdict
@@ -36,13 +37,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from services import fastjson
 from services.kpis.catalogue import Catalogue, Kpi
 from services.kpis.periods import PERIODS, buckets, period_bounds, shift
 from services.kpis.registry import (CITY_WIDE, MEASURES, NO_DATA, SUM, MeasureContext, Measured, Period,
                                     combination_of)
 from services.kpis.targets import CITY, district_names
-from services.models import (Alarm, AlarmEvent, Incident, IncidentEvent, KpiDirtyBucket, KpiRollup, KpiWatermark,
-                            Observation, WorkOrder, WorkOrderEvent, utcnow)
+from services.models import (Alarm, AlarmEvent, Incident, IncidentEvent, KpiBehind, KpiDirtyBucket, KpiRollup,
+                            KpiWatermark, Observation, WorkOrder, WorkOrderEvent, utcnow)
 
 log = logging.getLogger("cityops.kpis")
 
@@ -281,7 +283,41 @@ def _store(session: Session, period: str, start: datetime, end: datetime,
             computed_at=now, published=False), changed)
     if unchanged:
         session.execute(update(table).where(table.c.id.in_(unchanged)).values(computed_at=now))
+    if period != "hour":  # the detail view shows a day or longer
+        _store_behind(session, period, start, results)
     return len(fresh) + len(changed)
+
+
+def _store_behind(session: Session, period: str, start: datetime, results: dict[tuple[str, str], Measured]) -> None:
+    """Keeps what stands behind each measured value (``kpi_behind``), rewritten only when it changed; a value
+    without samples or records (or added up from its days) keeps none."""
+    table, behind = KpiRollup.__table__, KpiBehind.__table__
+    ids = {(kpi, district): ident for ident, kpi, district in session.execute(
+        select(table.c.id, table.c.kpi, table.c.district).where(table.c.period == period, table.c.start == start))}
+    wanted = {ids[key]: behind_of(measured) for key, measured in results.items() if key in ids}
+    known = dict(session.execute(select(behind.c.rollup_id, behind.c.digest)
+                                 .where(behind.c.rollup_id.in_(list(wanted)))).all()) if wanted else {}
+    fresh = []
+    for ident, found in wanted.items():
+        if found is not None and known.get(ident) != found["digest"]:
+            fresh.append({"rollup_id": ident, **found})
+    outdated = [row["rollup_id"] for row in fresh if row["rollup_id"] in known] + \
+        [ident for ident, found in wanted.items() if found is None and ident in known]
+    if outdated:
+        session.execute(delete(behind).where(behind.c.rollup_id.in_(outdated)))
+    if fresh:
+        session.execute(insert(behind), fresh)
+
+
+def behind_of(measured: Measured) -> dict | None:
+    """A measured value's samples and records (``[kind, id]`` pairs) with their digest; None when it has neither."""
+    detail = measured.detail or {}
+    samples = [float(sample) for sample in detail.get("samples") or ()]
+    records = [[found["kind"], found["id"]] for found in detail.get("records") or ()]
+    if not samples and not records:
+        return None
+    digest = hashlib.blake2b(fastjson.dumps([samples, records]).encode(), digest_size=16).hexdigest()
+    return {"digest": digest, "samples": samples, "records": records}
 
 
 # ---------------------------------------------------------------- what changed

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from services.models.base import AUTO_ID, utc_field
@@ -35,6 +35,21 @@ class KpiRollup(SQLModel, table=True):
     share_meeting: Optional[float] = None
     computed_at: datetime = utc_field()
     published: bool = False
+
+
+class KpiBehind(SQLModel, table=True):
+    """What stands behind a measured roll-up value of a day or longer, for the KPI's detail view: the samples
+    of its distribution and its records as ``[kind, id]`` pairs. Kept apart from ``kpi_rollups`` so that the
+    cards, trends and combinations never read it; ``digest`` tells whether a new measure changed it. A week,
+    month or quarter added up from its days has none: its days' stand behind it."""
+
+    __tablename__ = "kpi_behind"
+
+    rollup_id: int = Field(sa_column=Column(AUTO_ID, ForeignKey("kpi_rollups.id", ondelete="CASCADE"),
+                                            primary_key=True, autoincrement=False))
+    digest: str = Field(max_length=32)
+    samples: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    records: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
 class KpiTarget(SQLModel, table=True):

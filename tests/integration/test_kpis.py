@@ -36,7 +36,7 @@ from services.kpis.query import detail, series, values
 from services.kpis.registry import SUM, Measured, measure
 from services.kpis.rollup import REFRESH, RollupContext, mark_changes, rollup_range, run_rollup
 from services.kpis.targets import SetKpiTarget
-from services.models import AuditEntry, Device, Incident, IncidentEvent, KpiRollup, Observation
+from services.models import AuditEntry, Device, Incident, IncidentEvent, KpiBehind, KpiRollup, Observation
 from services.runtime import open_runtime
 from tests.integration.support import make_settings, retained_messages
 
@@ -89,6 +89,18 @@ def dispatch_mean(ctx, period):
                         detail={"samples": seconds, "records": [{"kind": "incident", "id": row.id} for row in found]})
 
     return _per_district(ctx, rows, mean)
+
+
+@measure("test.dispatched", combine=SUM)
+def dispatched(ctx, period):
+    """How many incidents were dispatched, with the incidents: a sum, so its longer periods follow from its days."""
+    CALLS.append(("test.dispatched", period.start, period.end, None))
+    rows = ctx.session.execute(select(Incident.id, Incident.district).where(
+        Incident.created_at >= period.start, Incident.created_at < period.end,
+        Incident.dispatched_at.is_not(None))).all()
+    return _per_district(ctx, rows, lambda found: Measured(
+        float(len(found)) if found else None, len(found),
+        detail={"records": [{"kind": "incident", "id": row.id} for row in found]}))
 
 
 @measure("test.readings", combine=SUM)
@@ -368,6 +380,65 @@ def test_detail_measures_live_with_the_records_behind_the_value(rollup):
                           period="day", start=NOW, tz=TZ)
     assert measured.value == 90.0 and sorted(measured.detail["samples"]) == [60.0, 120.0]
     assert {record["kind"] for record in measured.detail["records"]} == {"incident"}
+
+
+def test_the_detail_reads_what_stands_behind_a_stored_value_and_a_summed_period_from_its_days(
+        database_url, tiny_city, tmp_path):
+    engine = make_engine(database_url)
+    migrate(engine)
+    add_fixture(engine)  # incidents today (West 60 s, East 120 s) and last week
+    with session_scope(engine) as session:  # and one on Monday: the week has two days of incidents
+        monday_incident = datetime(2026, 3, 9, 10, tzinfo=UTC)
+        session.add(Incident(category="fire", district="East", lon=24.94, lat=60.17, status="dispatched",
+                             created_at=monday_incident, updated_at=monday_incident, status_since=monday_incident,
+                             dispatched_at=monday_incident + timedelta(seconds=45)))
+    path = tmp_path / "kpis.yaml"
+    path.write_text(yaml.safe_dump({"kpis": [
+        kpi_entry("test.dispatch_mean", "test.dispatch_mean", ["incidents"], "s", 60, "emergency"),
+        kpi_entry("test.dispatched", "test.dispatched", ["incidents"], "count", None, "emergency")]}))
+    catalogue = load_catalogue(path)
+    ctx = RollupContext(engine, load_city(tiny_city), lambda: catalogue, TZ)
+    monday = datetime(2026, 3, 8, 22, tzinfo=UTC)
+
+    def shown(kpi, period, district="city"):
+        with Session(engine) as session:
+            return detail(session, ctx.city, catalogue, kpi=kpi, district=district, period=period, start=NOW, tz=TZ)
+
+    def incidents(measured):
+        return sorted(found["id"] for found in measured.detail["records"] if found["kind"] == "incident")
+
+    try:
+        rollup_range(ctx, monday, NOW, NOW, periods=("day",))
+        rollup_range(ctx, monday, NOW, NOW, periods=("week",))
+        CALLS.clear()
+        today = shown("test.dispatch_mean", "day")
+        assert (today.value, today.count, today.detail["samples"], incidents(today)) == (90.0, 2, [60.0, 120.0], [1, 2])
+        assert shown("test.dispatch_mean", "day", "East").detail["samples"] == [120.0]
+        week = shown("test.dispatch_mean", "week")  # a mean of durations: measured for the week, its own samples
+        assert week.detail["samples"] == [45.0, 60.0, 120.0] and incidents(week) == [1, 2, 4]
+        summed = shown("test.dispatched", "week")  # added up from its days: their incidents
+        assert (summed.value, incidents(summed)) == (3.0, [1, 2, 4])
+        assert CALLS == []  # read, not measured again
+        with Session(engine) as session:
+            weeks = session.execute(select(KpiRollup.kpi).join(KpiBehind, KpiBehind.rollup_id == KpiRollup.id)
+                                    .where(KpiRollup.period == "week", KpiRollup.district == "city")).scalars().all()
+        assert weeks == ["test.dispatch_mean"]  # the summed week keeps none of its own
+        with session_scope(engine) as session:  # what the detail shows is what the roll-up stored
+            session.execute(update(KpiBehind).where(KpiBehind.rollup_id.in_(select(KpiRollup.id).where(
+                KpiRollup.kpi == "test.dispatch_mean", KpiRollup.period == "day", KpiRollup.district == "city")))
+                .values(samples=[1.0, 2.0]))
+        assert shown("test.dispatch_mean", "day").detail["samples"] == [1.0, 2.0]
+        rollup_range(ctx, monday, NOW, NOW, periods=("day",))  # an unchanged value keeps its stored detail
+        assert shown("test.dispatch_mean", "day").detail["samples"] == [1.0, 2.0]
+        with session_scope(engine) as session:  # a changed incident: the day measured again, its detail rewritten
+            session.execute(update(Incident).where(Incident.id == 2).values(
+                dispatched_at=datetime(2026, 3, 11, 10, 3, tzinfo=UTC)))
+        rollup_range(ctx, monday, NOW, NOW, periods=("day",))
+        assert shown("test.dispatch_mean", "day").detail["samples"] == [60.0, 180.0]
+        CALLS.clear()
+        assert shown("test.dispatch_mean", "month").value == 78.75 and CALLS  # not stored yet: measured live
+    finally:
+        engine.dispose()
 
 
 # ---------------------------------------------------------------- the API and MQTT
