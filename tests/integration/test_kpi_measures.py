@@ -22,7 +22,7 @@ from services.auth import Principal
 from services.db import make_engine, migrate, session_scope
 from services.dispatch import CreateIncident, DispatchContext, DispatchUnit, apply_reply
 from services.kpis.registry import MEASURES, MeasureContext, Measured, Scope, measure_scope
-from services.models import (Alarm, AlarmEvent, Device, Incident, IncidentEvent, Observation, WorkOrder,
+from services.models import (Alarm, AlarmEvent, AuditEntry, Device, Incident, IncidentEvent, Observation, WorkOrder,
                              WorkOrderEvent)
 from services.telemetry import CommandReplyIn
 from services.units import seed_units
@@ -491,6 +491,32 @@ def test_sensor_availability_expects_23_hours_of_reports_on_the_spring_dst_day(d
     assert measured.detail["by_sensor"] == {"air-1": 100.0, "flood-1": 50.0, "traffic-w": 100.0}
     assert kpi(db, city, "operations.sensor_availability", local_day(29, district="East")).value == 50.0
     assert kpi(db, city, "operations.sensor_availability", local_day(29, district="Harbour")).value is None
+
+
+def test_sensor_availability_expects_one_report_an_hour_in_the_demos_played_past(db, city):
+    """The demo plays its past with every sensor reporting once an hour (services/simulator/history.py, audited
+    with its window): there, an hourly sensor is not 59 sixtieths absent."""
+    from services.simulator.history import FINISHED, HISTORY_ACTOR
+
+    day = local_day(10)
+    played_until = day.start + timedelta(hours=12)
+    add(db, device("air-1", "AirQualityObserved", "West", interval_s=60),
+        device("flood-1", "FloodMonitoring", "East", interval_s=60),
+        AuditEntry(at=played_until, actor=HISTORY_ACTOR, action=FINISHED, target="city:Tiny", before=None,
+                   after={"from": (day.start - timedelta(days=3)).isoformat(), "to": played_until.isoformat(),
+                          "every": "PT1H"}))
+    hourly = [day.start + timedelta(hours=n) for n in range(12)]
+    minute = [played_until + timedelta(minutes=n) for n in range(720)]
+    add(db, *(observation("air-1", "AirQualityObserved", at, pm25=1.0) for at in hourly + minute),
+        *(observation("flood-1", "FloodMonitoring", at, currentLevel=0.1) for at in hourly[:6] + minute))
+    # expected of each: 12 hourly reports in the played half, 720 in the live half; flood-1 missed 6 hours
+    measured = kpi(db, city, "operations.sensor_availability", day)
+    assert measured.detail["expected"] == 2 * 732
+    assert measured.detail["by_sensor"] == {"air-1": 100.0, "flood-1": pytest.approx(100 * 726 / 732)}
+    # a live-only day keeps the sensor's own interval
+    add(db, *(observation("air-1", "AirQualityObserved", day.end + timedelta(hours=n), pm25=1.0) for n in range(24)))
+    assert kpi(db, city, "operations.sensor_availability", local_day(11)).detail["by_sensor"]["air-1"] == \
+        pytest.approx(100 * 24 / 1440)
 
 
 def test_monitoring_coverage_of_major_roads_and_districts(db, city):

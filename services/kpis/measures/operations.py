@@ -8,7 +8,7 @@ report: availability and coverage count it (the measured values of the other dim
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from sqlalchemy import distinct, exists, func, select
@@ -97,11 +97,16 @@ def sensor_availability(ctx: MeasureContext, period: Period) -> dict[str | None,
     period) divided by each sensor's interval, rounded down; received: its distinct observation times in
     the period, counted up to the expected number (a chatty sensor does not make up for a silent
     one). Registered sensors only; a district without sensors has no value, nor a period in which no
-    sensor of the city reported at all (CityOps recorded nothing, see ``_anything_observed``)."""
+    sensor of the city reported at all (CityOps recorded nothing, see ``_anything_observed``). In the
+    demo's played past (services/simulator/history.py) every sensor reported once an hour by design:
+    there, one report an hour is expected of it (``_expected``)."""
     until = Period(period.start, min(period.end, datetime.now(UTC)))
     seconds = (until.end - until.start).total_seconds()
     if seconds <= 0 or not _anything_observed(ctx, until):
         return no_data(ctx)
+    from services.simulator.history import played_past
+
+    past = once(ctx, ("played past",), lambda: played_past(ctx.session))
     registered = (Device.registered.is_(True), Device.type != VEHICLE, Device.interval_s > 0)
     sensors = ctx.session.execute(select(Device.id, Device.interval_s, Device.district).where(*registered)).all()
     # device_id IN (...): the observations' identity index (device, time, type) answers it alone
@@ -113,13 +118,24 @@ def sensor_availability(ctx: MeasureContext, period: Period) -> dict[str | None,
     def availability(found, _) -> Measured:
         if not found:
             return NO_DATA
-        expected = {d: math.floor(seconds / interval) for d, interval, _ in found}
+        expected = {d: _expected(until, interval, past) for d, interval, _ in found}
         counted = {d: min(received.get(d, 0), expected[d]) for d in expected}
         by_sensor = {d: percent(counted[d], expected[d]) for d in sorted(expected)}
         return Measured(percent(sum(counted.values()), sum(expected.values())), sum(counted.values()), None,
                         {"expected": sum(expected.values()), "by_sensor": by_sensor})
 
     return per_district(ctx, sensors, lambda sensor: sensor.district, availability)
+
+
+def _expected(until: Period, interval_s: float, past: tuple[datetime, datetime, timedelta] | None) -> int:
+    """Reports expected of a sensor reporting every ``interval_s`` over the period; in the demo's played
+    past (``past``: start, end, its interval) one per that interval, when it is the longer."""
+    seconds = (until.end - until.start).total_seconds()
+    if past is None:
+        return math.floor(seconds / interval_s)
+    start, end, every = past
+    played = max(0.0, (min(until.end, end) - max(until.start, start)).total_seconds())
+    return math.floor((seconds - played) / interval_s) + math.floor(played / max(interval_s, every.total_seconds()))
 
 
 def _reporting(ctx: MeasureContext, period: Period, device_type: str) -> list[tuple[str, str | None, dict | None]]:
