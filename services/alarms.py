@@ -309,8 +309,9 @@ class _AlarmCommand(Command):
     def apply(self, session: Session, alarm: Alarm, now: datetime) -> None:
         """The change itself (each command its own)."""
 
-    def run(self) -> AlarmView:
-        now = utcnow()
+    def run(self, at: datetime | None = None) -> AlarmView:
+        """``at``: the moment it happened (the demo's played past, services/simulator/history.py); else now."""
+        now = at or utcnow()
         with session_scope(self.engine) as session:
             alarm = _load_for_update(session, self.alarm_id)
             self.check_state(alarm)
@@ -481,9 +482,10 @@ class RaiseAlarm:
             with session_scope(engine) as session:
                 return self.run_in(session)
 
-    def run_in(self, session: Session) -> RaiseOutcome:
-        """The raise inside the caller's transaction (the rules: with their reaction cursor)."""
-        t, now = self.trigger, utcnow()
+    def run_in(self, session: Session, at: datetime | None = None) -> RaiseOutcome:
+        """The raise inside the caller's transaction (the rules: with their reaction cursor); ``at``: the moment
+        of the reading that raised it, in the demo's played past (services/simulator/history.py), else now."""
+        t, now = self.trigger, at or utcnow()
         alarm = session.exec(orm_select(Alarm).where(Alarm.open_key == t.open_key).with_for_update()).first()
         if alarm is None:
             recent = now - timedelta(seconds=t.min_reraise_s)
@@ -530,9 +532,9 @@ def clear_by_rule(engine: Engine, rule_id: str, device_id: str, value: float | N
 
 
 def clear_by_rule_in(session: Session, rule_id: str, device_id: str, value: float | None, text: Said | str,
-                     actor: str = SYSTEM_ACTOR) -> AlarmView | None:
-    """``clear_by_rule`` inside the caller's transaction."""
-    now = utcnow()
+                     actor: str = SYSTEM_ACTOR, at: datetime | None = None) -> AlarmView | None:
+    """``clear_by_rule`` inside the caller's transaction; ``at`` as ``RaiseAlarm.run_in``'s."""
+    now = at or utcnow()
     alarm = session.exec(orm_select(Alarm).where(Alarm.open_key == f"{rule_id}|{device_id}", Alarm.active.is_(True))
                          .with_for_update()).first()
     if alarm is None:

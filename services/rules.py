@@ -66,6 +66,7 @@ OP_SYMBOLS = {">": ">", ">=": "≥", "<": "<", "<=": "≤"}
 KINDS = ("threshold", "silence")
 INCIDENT_MODES = ("none", "offer", "auto")
 DEFAULT_MIN_RERAISE_S = 600.0
+PLAYED_PAST_S = 10.0  # how long the rule engine trusts what it read of the demo's played past
 RULE_KEYS = {
     "id", "name", "description", "kind", "entity_type", "metric", "per", "op", "threshold", "for",
     "clear_threshold", "clear_for", "severity", "scope", "escalate_after", "min_reraise", "incident",
@@ -750,6 +751,7 @@ class RuleEngine:
         self._applicable: dict[tuple[str, str], tuple[Rule, ...]] = {}
         self._synced = 0.0
         self._ruleset: RuleSet | None = None
+        self._played: tuple[float | None, tuple[datetime, datetime] | None] = (None, None)  # (read at, window)
         self._lock = threading.RLock()
         self._insert_state = (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(RULE_STATES)
         self._upsert_state = self._insert_state.on_conflict_do_update(
@@ -901,15 +903,20 @@ class RuleEngine:
 
     def apply_in(self, session, actions: Iterable[_Action]) -> list[_Raised]:
         raised: list[_Raised] = []
+        actions = list(actions)
+        played = self._played_past(session) if actions else None
         for action in actions:
             rule, device = action.rule, action.device
+            # a reading of the demo's played past raises and clears at its own moment, as it would have then
+            moment = action.observation.observed_at
+            at = moment if played is not None and played[0] <= moment < played[1] else None
             if action.kind == "clear":
                 metric = alarm_metric(rule)
                 text = say("back to {value} (clears past {threshold}) for {duration}",
                            value=Term("alarm_value", [metric, action.value]),
                            threshold=Term("alarm_value", [metric, action.threshold]),
                            duration=Term("duration", rule.clear_for_s))
-                clear_by_rule_in(session, rule.id, device.id, action.value, text)
+                clear_by_rule_in(session, rule.id, device.id, action.value, text, at=at)
                 self._changed = True
                 continue
             description = say("{rule} at {device}: {value}", rule=Term("msgid", rule.name),
@@ -917,7 +924,7 @@ class RuleEngine:
                               value=Term("alarm_value", [alarm_metric(rule), action.value, action.threshold]))
             trigger = _trigger(rule, device, description, alarm_metric(rule), action.value, action.threshold,
                                action.started_at, action.observation.lon, action.observation.lat)
-            outcome = RaiseAlarm(trigger).validate().run_in(session)
+            outcome = RaiseAlarm(trigger).validate().run_in(session, at)
             drill = (action.observation.values or {}).get("drill")
             if drill and outcome.outcome == "new":  # raised from a drill's reading (services/drills.py)
                 from services.drills import mark_alarm
@@ -926,6 +933,18 @@ class RuleEngine:
             log.info("alarm %s (%s) on %s: %s", outcome.alarm.id, rule.id, device.id, outcome.outcome)
             raised.append(_Raised(rule, outcome.alarm.id, outcome.alarm.incident_id))
         return raised
+
+    def _played_past(self, session) -> tuple[datetime, datetime] | None:
+        """The window of the demo's played past (services/simulator/history.py), None without one; read again
+        after ``PLAYED_PAST_S`` (the audit log is long, and a play starts once)."""
+        from services.simulator.history import played_past
+
+        read_at, window = self._played
+        if read_at is None or time.monotonic() - read_at > PLAYED_PAST_S:
+            played = played_past(session)
+            window = None if played is None else played[:2]
+            self._played = (time.monotonic(), window)
+        return window
 
     # ------------------------------------------------------------ the scheduled silence check
 

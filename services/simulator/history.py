@@ -14,6 +14,9 @@ stores it; the people in it act through CityOps's commands. Only coarser and fas
   before the live simulator started) and the acceptance timeout leaves them alone.
 - The hotline: agents, departments and citizens (hotline.py) play each order through the same
   commands, each step at its past moment; the citizens' ratings go out over MQTT.
+- Alarms: the rules raise and clear them on the past's readings at those readings' moments (services/rules.py
+  reads the window from the audit log), and the operator on duty (``HistoryOperator``) acknowledges each a
+  seeded while after it was raised, sooner the more severe, at that past moment, as the play goes on.
 
 What the commands cannot take from the wire is when CityOps received a message: a report, reply or
 rating of the past carries ``recordedAt`` (the moment it was received then), which the ingest
@@ -47,7 +50,7 @@ from sqlalchemy import func, or_, select
 from services.access.principal import Principal
 from services.audit import record
 from services.db import session_scope
-from services.models import AuditEntry, Incident, Observation, WorkOrder, utcnow
+from services.models import Alarm, AuditEntry, Incident, Observation, ReactionCursor, WorkOrder, utcnow
 from services.telemetry import RECORDED_AT
 
 from .common import OutgoingMessage, iso, message, point
@@ -58,6 +61,10 @@ log = logging.getLogger("cityops.simulator.history")
 
 EVERY = timedelta(hours=1)  # the past's telemetry interval
 HISTORY_ACTOR = "simulator: history"
+HISTORY_OPERATOR = "simulator: history operator"
+# raised -> acknowledged by the operator on duty, by the severity the alarm was raised with (seconds)
+ACKNOWLEDGE_S = {"critical": (20, 120), "high": (30, 300), "medium": (60, 600), "low": (120, 1200),
+                 "informational": (120, 1800)}
 STARTED, FINISHED = "simulator.history", "simulator.history.done"  # the audit log's entries of a play
 CALLS_PER_HOUR = 0.3  # 112 calls in the past: about seven a day
 CALLS = (  # (service_code, service_name, description, weight)
@@ -114,11 +121,23 @@ def past_in_play(engine) -> datetime | None:
     return _utc(last[1]["to"]) if last is not None and last[0] == STARTED else None
 
 
+def played_past(session) -> tuple[datetime, datetime, timedelta] | None:
+    """(start, end, interval) of the demo's played past, begun or finished: in it every device reported once
+    per ``EVERY``, by design, and the sensor availability expects no more of them there
+    (services/kpis/measures/operations.py). None where no past was played."""
+    last = _latest_play(session)
+    return None if last is None else (_utc(last[1]["from"]), _utc(last[1]["to"]), EVERY)
+
+
 def _last_play(engine) -> tuple[str, dict] | None:
     """The audit log's latest word on a play of the past: (started or finished, its window)."""
     with engine.connect() as connection:
-        last = connection.execute(select(AuditEntry.action, AuditEntry.after).where(
-            AuditEntry.action.in_((STARTED, FINISHED))).order_by(AuditEntry.id.desc()).limit(1)).first()
+        return _latest_play(connection)
+
+
+def _latest_play(connection) -> tuple[str, dict] | None:
+    last = connection.execute(select(AuditEntry.action, AuditEntry.after).where(
+        AuditEntry.action.in_((STARTED, FINISHED))).order_by(AuditEntry.id.desc()).limit(1)).first()
     if last is None:
         return None
     return last.action, json.loads(last.after) if isinstance(last.after, str) else last.after
@@ -180,6 +199,7 @@ class PlayCounts:
     reports: int = 0
     dispatches: int = 0
     order_steps: int = 0
+    acknowledgements: int = 0
 
 
 class HistoryDispatcher:
@@ -253,6 +273,44 @@ class HistoryDispatcher:
         topic = f"{self.ctx.topic_root}/units/{result.unit_id}/cmdexe"
         return [recorded(message(topic, {"cmdId": result.cmd_id, "result": outcome, "at": iso(moment)}), moment)
                 for outcome, moment in steps]
+
+
+class HistoryOperator:
+    """The operator on duty in the past: acknowledges each alarm the rules raised on the past's readings, a
+    seeded while after it was raised (``ACKNOWLEDGE_S``), at that past moment, through ``AcknowledgeAlarm``."""
+
+    def __init__(self, engine, seed: int, window: HistoryWindow):
+        self.engine, self.seed, self.window = engine, seed, window
+        self.actor = Principal.system(HISTORY_OPERATOR, role="dispatcher")  # who acknowledges alarms
+        self.acknowledged = 0
+
+    def moment(self, alarm_id: int, raised_at: datetime, severity: str) -> datetime:
+        rng = random.Random(f"{self.seed}:history-acknowledge:{alarm_id}")
+        return raised_at + timedelta(seconds=rng.uniform(*ACKNOWLEDGE_S.get(severity, ACKNOWLEDGE_S["medium"])))
+
+    def catch_up(self, until: datetime, deadline: float, stop: threading.Event) -> int:
+        """Once the rules have read every reading stored so far, acknowledges the past's alarms whose moment
+        comes before ``until`` (the rest wait for a later call); returns how many it acknowledged in all."""
+        from services.alarms import AcknowledgeAlarm
+        from services.commands import Refused
+
+        _wait_reacted(self.engine, deadline, stop)
+        with self.engine.connect() as connection:
+            waiting = connection.execute(select(Alarm.id, Alarm.raised_at, Alarm.base_severity).where(
+                Alarm.acknowledged.is_(False), Alarm.raised_at >= self.window.start,
+                Alarm.raised_at < self.window.end).order_by(Alarm.raised_at, Alarm.id)).all()
+        for alarm_id, raised_at, severity in waiting:
+            if not _going(deadline, stop):
+                break
+            at = self.moment(alarm_id, raised_at, severity)
+            if at >= min(until, self.window.end):
+                continue
+            try:
+                AcknowledgeAlarm(self.engine, self.actor, alarm_id).validate().run(at)
+                self.acknowledged += 1
+            except Refused as refusal:  # acknowledged meanwhile by someone on duty now
+                log.info("history: alarm %s not acknowledged (%s)", alarm_id, refusal.message)
+        return self.acknowledged
 
 
 class HistoryHotline:
@@ -366,10 +424,10 @@ def play_history(runtime, stop: threading.Event, *, days: float, live_backfill: 
     with session_scope(runtime.engine) as session:
         record(session, HISTORY_ACTOR, FINISHED, f"city:{runtime.city.name}", None,
                {**played, "messages": counts.messages, "reports": counts.reports, "dispatches": counts.dispatches,
-                "order_steps": counts.order_steps})
-    log.info("history: %s to %s played in %.0f s: %d messages, %d reports, %d dispatches, %d hotline steps",
-             iso(window.start), iso(window.end), time.monotonic() - began, counts.messages, counts.reports,
-             counts.dispatches, counts.order_steps)
+                "order_steps": counts.order_steps, "acknowledgements": counts.acknowledgements})
+    log.info("history: %s to %s played in %.0f s: %d messages, %d reports, %d dispatches, %d hotline steps, "
+             "%d alarms acknowledged", iso(window.start), iso(window.end), time.monotonic() - began, counts.messages,
+             counts.reports, counts.dispatches, counts.order_steps, counts.acknowledgements)
     return counts
 
 
@@ -419,6 +477,7 @@ async def _play(runtime, sim, window, stop, deadline, dispatch_ctx, desk) -> Pla
     try:
         report_ids: set[str] = set()
         days, telemetry = (window.end - window.start) / timedelta(days=1), 0
+        operator = HistoryOperator(runtime.engine, sim.seed, window)
         for played, hour in enumerate(past_messages(sim, window), start=1):
             if stop.is_set():
                 return counts
@@ -428,10 +487,13 @@ async def _play(runtime, sim, window, stop, deadline, dispatch_ctx, desk) -> Pla
             await sender.send(hour)
             if played % CATCH_UP_EVERY == 0:  # a broker queues a slow subscriber's messages only so far
                 await asyncio.to_thread(_catch_up, runtime.engine, window.start, telemetry, deadline, stop)
+                await asyncio.to_thread(operator.catch_up, window.start + played * EVERY, deadline, stop)
             counts.observations = telemetry
             if played % 24 == 0:
                 log.info("history: %d of %.0f days published", played // 24, days)
         counts.reports = len(report_ids)
+        await asyncio.to_thread(_catch_up, runtime.engine, window.start, telemetry, deadline, stop)
+        counts.acknowledgements = await asyncio.to_thread(operator.catch_up, window.end, deadline, stop)
         log.info("history: published the past's telemetry and reports")
         await asyncio.to_thread(_wait_received, runtime.engine, report_ids, deadline, stop)
         log.info("history: the reports are received")
@@ -473,6 +535,25 @@ def _catch_up(engine, start: datetime, published: int, deadline: float, stop: th
             seen, settled_at = now, time.monotonic()
         elif time.monotonic() - settled_at > 5:
             return  # what is missing was refused (a misbehaving sensor's values) or lost: go on
+        time.sleep(0.2)
+
+
+def _wait_reacted(engine, deadline: float, stop: threading.Event) -> None:
+    """Until the reactions (the alarm rules) have read every observation stored when asked, or stop moving."""
+    def position() -> tuple[int, int]:
+        with engine.connect() as connection:
+            return (connection.execute(select(func.max(Observation.id))).scalar() or 0,
+                    connection.execute(select(ReactionCursor.last_id)
+                                       .where(ReactionCursor.name == Observation.__tablename__)).scalar() or 0)
+    target, seen, settled_at = position()[0], -1, time.monotonic()
+    while _going(deadline, stop):
+        read = position()[1]
+        if read >= target:
+            return
+        if read != seen:
+            seen, settled_at = read, time.monotonic()
+        elif time.monotonic() - settled_at > 5:
+            return  # no reactions run here, or they are stuck: the operator acknowledges what is raised
         time.sleep(0.2)
 
 

@@ -9,8 +9,8 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from services.config import PROJECT_ROOT
-from services.models import AuditEntry, Incident, Observation, WorkOrder, utcnow
-from services.simulator.history import play_history
+from services.models import Alarm, AuditEntry, Incident, Observation, WorkOrder, utcnow
+from services.simulator.history import ACKNOWLEDGE_S, HISTORY_OPERATOR, play_history, played_past
 from tests.brokers import wait_until
 from tests.integration.support import make_settings, start_ingest
 
@@ -64,6 +64,20 @@ def test_history_of_two_days_stores_observations_incidents_and_orders_over_those
             audited = connection.execute(select(AuditEntry.action).where(AuditEntry.action.like("simulator.history%"))
                                          .order_by(AuditEntry.id)).scalars().all()
         assert audited == ["simulator.history", "simulator.history.done"]
+
+        # the rules raised the past's alarms at the moments of its readings, and the operator on duty
+        # acknowledged each a while after, then (not thousands raised "now", nobody acknowledging them)
+        with engine.connect() as connection:
+            start, end, _every = played_past(connection)
+            alarms = connection.execute(select(Alarm.id, Alarm.raised_at, Alarm.acknowledged_at, Alarm.acknowledged_by)
+                                        .where(Alarm.raised_at < end)).all()
+        assert alarms and counts.acknowledgements > 0
+        assert all(start <= alarm.raised_at for alarm in alarms)
+        slowest = timedelta(seconds=max(high for _low, high in ACKNOWLEDGE_S.values()))
+        waiting = [alarm.id for alarm in alarms if alarm.acknowledged_at is None and alarm.raised_at < end - slowest]
+        assert not waiting, f"past alarms nobody acknowledged: {waiting[:10]}"
+        assert all(alarm.raised_at < alarm.acknowledged_at < end and alarm.acknowledged_by == HISTORY_OPERATOR
+                   for alarm in alarms if alarm.acknowledged_at is not None)
 
         # a second start finds the past there and plays nothing
         assert play_history(running.runtime, threading.Event(), days=DAYS, live_backfill=LIVE_BACKFILL) is None
