@@ -520,55 +520,49 @@ def _going(deadline: float, stop: threading.Event) -> bool:
     return time.monotonic() < deadline and not stop.is_set()
 
 
+def _until_settled(count: Callable[[], float], enough: float, settle_s: float, every_s: float, deadline: float,
+                   stop: threading.Event) -> None:
+    """Polls ``count()`` until it reaches ``enough``, stops moving for ``settle_s``, or the play must stop."""
+    seen, settled_at = -1.0, time.monotonic()
+    while _going(deadline, stop):
+        now = count()
+        if now >= enough:
+            return
+        if now != seen:
+            seen, settled_at = now, time.monotonic()
+        elif time.monotonic() - settled_at > settle_s:
+            return
+        time.sleep(every_s)
+
+
 def _catch_up(engine, start: datetime, published: int, deadline: float, stop: threading.Event) -> None:
-    """Until the ingest stored (nearly) every past observation published, or stopped storing more."""
+    """Until the ingest stored (nearly) every past observation published, or stopped storing more (what is
+    missing was refused, a misbehaving sensor's values, or lost: go on)."""
     def stored() -> int:
         with engine.connect() as connection:
             return connection.execute(select(func.count()).select_from(Observation)
                                       .where(Observation.observed_at >= start)).scalar_one()
-    seen, settled_at = -1, time.monotonic()
-    while _going(deadline, stop):
-        now = stored()
-        if now >= published * CAUGHT_UP:
-            return
-        if now != seen:
-            seen, settled_at = now, time.monotonic()
-        elif time.monotonic() - settled_at > 5:
-            return  # what is missing was refused (a misbehaving sensor's values) or lost: go on
-        time.sleep(0.2)
+    _until_settled(stored, published * CAUGHT_UP, 5, 0.2, deadline, stop)
 
 
 def _wait_reacted(engine, deadline: float, stop: threading.Event) -> None:
-    """Until the reactions (the alarm rules) have read every observation stored when asked, or stop moving."""
-    def position() -> tuple[int, int]:
+    """Until the reactions (the alarm rules) have read every observation stored when asked, or stop moving (no
+    reactions run here, or they are stuck: the operator acknowledges what is raised)."""
+    def highest() -> int:
         with engine.connect() as connection:
-            return (connection.execute(select(func.max(Observation.id))).scalar() or 0,
-                    connection.execute(select(ReactionCursor.last_id)
-                                       .where(ReactionCursor.name == Observation.__tablename__)).scalar() or 0)
-    target, seen, settled_at = position()[0], -1, time.monotonic()
-    while _going(deadline, stop):
-        read = position()[1]
-        if read >= target:
-            return
-        if read != seen:
-            seen, settled_at = read, time.monotonic()
-        elif time.monotonic() - settled_at > 5:
-            return  # no reactions run here, or they are stuck: the operator acknowledges what is raised
-        time.sleep(0.2)
+            return connection.execute(select(func.max(Observation.id))).scalar() or 0
+
+    def read() -> int:
+        with engine.connect() as connection:
+            return connection.execute(select(ReactionCursor.last_id).where(
+                ReactionCursor.name == Observation.__tablename__)).scalar() or 0
+    _until_settled(read, highest(), 5, 0.2, deadline, stop)
 
 
 def _wait_received(engine, report_ids: set[str], deadline: float, stop: threading.Event) -> None:
-    """Until the ingest turned the past's reports into orders and incidents (the count settles)."""
-    seen, settled_at = -1, time.monotonic()
-    while _going(deadline, stop):
-        now = received_count(engine, report_ids)
-        if now >= len(report_ids):
-            return
-        if now != seen:
-            seen, settled_at = now, time.monotonic()
-        elif time.monotonic() - settled_at > 10:
-            return  # the rest was closed, outside the city or refused: nothing more will come
-        time.sleep(0.5)
+    """Until the ingest turned the past's reports into orders and incidents, or the count settles (the rest
+    was closed, outside the city or refused: nothing more will come)."""
+    _until_settled(lambda: received_count(engine, report_ids), len(report_ids), 10, 0.5, deadline, stop)
 
 
 def start_history_thread(runtime, stop: threading.Event, **kw) -> threading.Thread:
