@@ -23,14 +23,22 @@ def _api(city, method: str, path: str, **kwargs) -> requests.Response:
     return requests.request(method, city.url("/api/v1" + path), headers=headers, timeout=10, **kwargs)
 
 
-def _fresh(action, timeout: float = 30.0):
-    """Runs ``action`` again when the live page re-rendered the element under it (every 2 s)."""
-    def attempt():
-        try:
-            return (action(),)
-        except StaleElementReferenceException:
-            return None
-    return wait_until(attempt, timeout, interval=0.1, message="a stable element")[0]
+def _click(browser, css: str) -> bool:
+    """Clicks the element in one script. Found and then clicked over WebDriver, the queue's row was re-rendered
+    (every 2 s) in between, again and again on a loaded machine (stale for 30 s in a series run)."""
+    return browser.execute_script("var e = document.querySelector(arguments[0]); if (e) { e.click(); } return !!e;",
+                                  css)
+
+
+def _attribute(browser, css: str, name: str) -> str:
+    """An attribute of the element, read in one script ("" without the element or the attribute)."""
+    return browser.execute_script("var e = document.querySelector(arguments[0]);"
+                                  "return (e && e.getAttribute(arguments[1])) || '';", css, name)
+
+
+def _enabled(browser, css: str) -> bool:
+    """Whether the element is there and not disabled, read in one script."""
+    return browser.execute_script("var e = document.querySelector(arguments[0]); return !!e && !e.disabled;", css)
 
 
 def _text(browser, css: str) -> str:
@@ -62,15 +70,15 @@ def test_dispatcher_selects_an_incident_dispatches_with_d_and_sees_the_unit_go(s
     # a re-render reads as empty (_text)
     wait_until(lambda: "Heart attack" in _text(browser, row), PAGE_TIMEOUT_S, interval=0.2,
                message="the incident in the queue")
-    _fresh(lambda: browser.find_element(By.CSS_SELECTOR, row).click())
+    wait_until(lambda: _click(browser, row), PAGE_TIMEOUT_S, interval=0.2, message="the row to click")
     wait_until(lambda: f"#{incident_id}" in _text(browser, ".detail-head")
-               and "selected" in _fresh(lambda: browser.find_element(By.CSS_SELECTOR, row).get_attribute("class"))
-               and browser.find_elements(By.CSS_SELECTOR, ".candidate-row"), PAGE_TIMEOUT_S, interval=0.2,
+               and "selected" in _attribute(browser, row, "class")
+               and _text(browser, ".candidate-row .mono"), PAGE_TIMEOUT_S, interval=0.2,
                message="its detail with recommended units")
-    top_unit = _fresh(lambda: browser.find_element(By.CSS_SELECTOR, ".candidate-row .mono").text)
+    top_unit = _text(browser, ".candidate-row .mono").split()[0]
     assert top_unit.startswith("amb-")
-    wait_until(lambda: _fresh(lambda: browser.find_element(By.ID, "dispatch-top-button").is_enabled()), PAGE_TIMEOUT_S,
-               interval=0.2, message="the dispatch button")
+    wait_until(lambda: _enabled(browser, "#dispatch-top-button"), PAGE_TIMEOUT_S, interval=0.2,
+               message="the dispatch button")
 
     browser.find_element(By.TAG_NAME, "body").send_keys("d")  # the dispatcher's shortcut
     wait_until(lambda: f"dispatched to #{incident_id}" in _text(browser, "#dispatch-message"), PAGE_TIMEOUT_S,
@@ -100,8 +108,7 @@ def test_dispatcher_selects_an_incident_dispatches_with_d_and_sees_the_unit_go(s
     assert [e["kind"] for e in timeline][:3] == ["created", "dispatched", "status"]
     assert timeline[1]["actor"] == PEOPLE["dispatcher"]  # the signed-in person, in the timeline and audit
     # N opens the new-incident form, Escape closes it
-    form_open = lambda: "hidden" not in _fresh(lambda: browser.find_element(By.ID, "dispatch-form")  # noqa: E731
-                                               .get_attribute("class"))
+    form_open = lambda: "hidden" not in _attribute(browser, "#dispatch-form", "class")  # noqa: E731
     browser.find_element(By.TAG_NAME, "body").send_keys("n")
     wait_until(form_open, PAGE_TIMEOUT_S, interval=0.2, message="the new-incident form")
     browser.find_element(By.ID, "dispatch-form-description").send_keys("\ue00c")  # Escape
@@ -152,7 +159,7 @@ def _open_console_on(browser, city, incident_id: int) -> None:
     row = f'tr[data-incident="{incident_id}"]'
     wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, row), PAGE_TIMEOUT_S, interval=0.2,
                message=f"incident #{incident_id} in the queue")
-    _fresh(lambda: browser.find_element(By.CSS_SELECTOR, row).click())
+    wait_until(lambda: _click(browser, row), PAGE_TIMEOUT_S, interval=0.2, message="the row to click")
     wait_until(lambda: _shown(browser) == str(incident_id), PAGE_TIMEOUT_S, interval=0.2,
                message=f"the detail of #{incident_id}")
 
@@ -160,8 +167,7 @@ def _open_console_on(browser, city, incident_id: int) -> None:
 def test_keys_typed_into_the_new_incident_form_right_after_n_are_text_never_shortcuts(served_city, browser):
     incident_id = _create(served_city, description="e2e: typing after N")
     _open_console_on(browser, served_city, incident_id)
-    wait_until(lambda: _fresh(lambda: browser.find_element(By.ID, "dispatch-top-button").is_enabled()
-                              and browser.find_element(By.ID, "dispatch-cancel-button").is_enabled()),
+    wait_until(lambda: _enabled(browser, "#dispatch-top-button") and _enabled(browser, "#dispatch-cancel-button"),
                PAGE_TIMEOUT_S, interval=0.2, message="dispatch and cancel possible for the incident")
     typed = "Man collapsed, cold and dizzy; d c dispatch cancel"
     # a fast typist: N and the words in one burst, no pause for the form to appear
@@ -191,7 +197,7 @@ def test_after_a_dispatch_the_panel_stays_on_the_incident_and_d_acts_only_on_the
     # no row clicked: the panel shows the first of the queue
     wait_until(lambda: _shown(browser) == str(first), PAGE_TIMEOUT_S, interval=0.2,
                message=f"#{first} shown first (shown: {_shown(browser)!r})")
-    wait_until(lambda: _fresh(lambda: browser.find_element(By.ID, "dispatch-top-button").is_enabled()),
+    wait_until(lambda: _enabled(browser, "#dispatch-top-button"),
                PAGE_TIMEOUT_S, interval=0.2, message="the dispatch button")
     browser.find_element(By.TAG_NAME, "body").send_keys("d")
     wait_until(lambda: f"dispatched to #{first}" in _text(browser, "#dispatch-message"), PAGE_TIMEOUT_S,
@@ -200,7 +206,7 @@ def test_after_a_dispatch_the_panel_stays_on_the_incident_and_d_acts_only_on_the
     wait_until(lambda: _shown(browser) == str(first) and "New" not in _text(browser, ".detail-head .badge"),
                PAGE_TIMEOUT_S, interval=0.2,
                message=f"#{first} still shown after its dispatch (shown: {_shown(browser)!r})")
-    assert not _fresh(lambda: browser.find_element(By.ID, "dispatch-top-button").is_enabled())
+    assert not _enabled(browser, "#dispatch-top-button")
     browser.find_element(By.TAG_NAME, "body").send_keys("d")  # D again: the incident shown is not waiting
     _stays(lambda: _incident(served_city, second)["status"] == "new" and _shown(browser) in ("", str(first)), 3,
            "D dispatched an incident the dispatcher was not looking at")
@@ -211,13 +217,13 @@ def test_after_a_dispatch_the_panel_stays_on_the_incident_and_d_acts_only_on_the
 def test_dispatcher_resolves_the_incident_from_the_console_and_its_unit_is_released(served_city, browser):
     incident_id = _create(served_city, category="fire", subCategory="buildingFire", description="e2e: resolve")
     _open_console_on(browser, served_city, incident_id)
-    wait_until(lambda: _fresh(lambda: browser.find_element(By.ID, "dispatch-top-button").is_enabled()),
+    wait_until(lambda: _enabled(browser, "#dispatch-top-button"),
                PAGE_TIMEOUT_S, interval=0.2, message="the dispatch button")
     browser.find_element(By.TAG_NAME, "body").send_keys("d")
     wait_until(lambda: _incident(served_city, incident_id)["unit_id"], PAGE_TIMEOUT_S, interval=0.2,
                message="the dispatch")
     unit_id = _incident(served_city, incident_id)["unit_id"]
-    wait_until(lambda: _fresh(lambda: browser.find_element(By.ID, "dispatch-resolve-button").is_enabled()),
+    wait_until(lambda: _enabled(browser, "#dispatch-resolve-button"),
                PAGE_TIMEOUT_S, interval=0.2, message="the resolve button")
     browser.find_element(By.ID, "dispatch-resolve-button").click()
     outcome = browser.find_element(By.ID, "dispatch-resolve-outcome")
@@ -253,7 +259,7 @@ def test_dispatcher_resolves_the_incident_from_the_console_and_its_unit_is_relea
 
 def test_dispatcher_creates_an_incident_by_typing_an_address_and_picking_the_suggestion(served_city, browser):
     sign_in(browser, served_city, "dispatcher", "/dispatch")
-    wait_until(lambda: _fresh(lambda: any(b.is_enabled() for b in browser.find_elements(By.ID, "dispatch-new-button"))),
+    wait_until(lambda: _enabled(browser, "#dispatch-new-button"),
                PAGE_TIMEOUT_S, interval=0.2, message="the console")
     def form_open() -> bool:
         return "hidden" not in browser.find_element(By.ID, "dispatch-form").get_attribute("class")
