@@ -25,10 +25,12 @@ one ``simulator.history`` entry (window, seed, counts), and every command it run
 anyone's under a ``simulator: ...`` principal, at the real time of writing, with the past times in
 its snapshot.
 
-The window is ``[now - days, now - live back-fill)`` hour-aligned, cut at the oldest observation
-already stored. The audit log says whether a play finished: a second start after a finished one
-plays nothing; after an interrupted one it plays the same window again, whole (observations,
-reports and their orders and incidents are stored once; the players carry on where things stand).
+The window is ``[now - days, now - live back-fill)``, its start on the hour and its end on the minute (the
+live back-fill takes over there, so no hour goes without a reading), cut at the oldest observation already
+stored; the last hour's reports are made at its start, as every hour's. The audit log says whether a play
+finished: a second start after a finished one plays nothing; after an interrupted one it plays the same
+window again, whole (observations, reports and their orders and incidents are stored once; the players
+carry on where things stand).
 Deterministic with the seed, apart from what depends on the order the ingest stores things in.
 """
 from __future__ import annotations
@@ -78,9 +80,9 @@ TURNOUT_S = (20, 90)  # dispatch -> unit accepted
 ON_SCENE_MIN = (10, 45)  # arrived -> cleared
 PROCESSING_S = (25, 150)  # call created -> first dispatch
 ROUNDS = 4  # hotline passes: a dissatisfied citizen reopens an order, which is played again
-SCAN = timedelta(minutes=5)
+SCAN = timedelta(minutes=5)  # how finely the players' next moment is looked for
 CATCH_UP_EVERY = 3  # hours of the past published before waiting for the ingest to store them
-CAUGHT_UP = 0.97  # of the observations published (a misbehaving sensor's are refused)  # how finely the players' next moment is looked for
+CAUGHT_UP = 0.97  # of the observations published (a misbehaving sensor's are refused)
 
 
 @dataclass(frozen=True)
@@ -98,9 +100,9 @@ def history_window(engine, days: float, live_backfill: timedelta, now: datetime)
         return None if action == FINISHED else HistoryWindow(_utc(played["from"]), _utc(played["to"]))
     with engine.connect() as connection:
         oldest = connection.execute(select(func.min(Observation.observed_at))).scalar_one_or_none()
-    end = _floor_hour(now - live_backfill)
+    end = _floor_minute(now - live_backfill)  # where the live simulator's back-fill begins: no hole between
     if oldest is not None:
-        end = min(end, _floor_hour(oldest if oldest.tzinfo else oldest.replace(tzinfo=timezone.utc)))
+        end = min(end, _floor_minute(oldest if oldest.tzinfo else oldest.replace(tzinfo=timezone.utc)))
     start = _floor_hour(now - live_backfill - timedelta(days=days))
     return HistoryWindow(start, end) if end - start >= EVERY else None
 
@@ -145,6 +147,10 @@ def _latest_play(connection) -> tuple[str, dict] | None:
 
 def _floor_hour(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+
+
+def _floor_minute(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc).replace(second=0, microsecond=0)
 
 
 def recorded(outgoing: OutgoingMessage, at: datetime) -> OutgoingMessage:
@@ -200,6 +206,9 @@ class PlayCounts:
     dispatches: int = 0
     order_steps: int = 0
     acknowledgements: int = 0
+    telemetry_s: float = 0.0  # publishing the past's telemetry and reports, the waits below included
+    ingest_wait_s: float = 0.0  # waiting for the ingest to store what was published
+    operator_s: float = 0.0  # waiting for the rules to react, and acknowledging
 
 
 class HistoryDispatcher:
@@ -426,8 +435,10 @@ def play_history(runtime, stop: threading.Event, *, days: float, live_backfill: 
                {**played, "messages": counts.messages, "reports": counts.reports, "dispatches": counts.dispatches,
                 "order_steps": counts.order_steps, "acknowledgements": counts.acknowledgements})
     log.info("history: %s to %s played in %.0f s: %d messages, %d reports, %d dispatches, %d hotline steps, "
-             "%d alarms acknowledged", iso(window.start), iso(window.end), time.monotonic() - began, counts.messages,
-             counts.reports, counts.dispatches, counts.order_steps, counts.acknowledgements)
+             "%d alarms acknowledged; the telemetry took %.0f s, of which %.0f s waiting for the ingest and %.0f s "
+             "for the rules and the operator", iso(window.start), iso(window.end), time.monotonic() - began,
+             counts.messages, counts.reports, counts.dispatches, counts.order_steps, counts.acknowledgements,
+             counts.telemetry_s, counts.ingest_wait_s, counts.operator_s)
     return counts
 
 
@@ -474,6 +485,7 @@ async def _play(runtime, sim, window, stop, deadline, dispatch_ctx, desk) -> Pla
         if messages:
             loop.call_soon_threadsafe(queue.put_nowait, list(messages))
 
+    began = time.monotonic()
     try:
         report_ids: set[str] = set()
         days, telemetry = (window.end - window.start) / timedelta(days=1), 0
@@ -486,14 +498,15 @@ async def _play(runtime, sim, window, stop, deadline, dispatch_ctx, desk) -> Pla
             telemetry += sum(1 for m in hour if "/telemetry/" in m.topic)
             await sender.send(hour)
             if played % CATCH_UP_EVERY == 0:  # a broker queues a slow subscriber's messages only so far
-                await asyncio.to_thread(_catch_up, runtime.engine, window.start, telemetry, deadline, stop)
-                await asyncio.to_thread(operator.catch_up, window.start + played * EVERY, deadline, stop)
+                counts.ingest_wait_s += await _timed(_catch_up, runtime.engine, window.start, telemetry, deadline, stop)
+                counts.operator_s += await _timed(operator.catch_up, window.start + played * EVERY, deadline, stop)
             counts.observations = telemetry
             if played % 24 == 0:
                 log.info("history: %d of %.0f days published", played // 24, days)
         counts.reports = len(report_ids)
-        await asyncio.to_thread(_catch_up, runtime.engine, window.start, telemetry, deadline, stop)
-        counts.acknowledgements = await asyncio.to_thread(operator.catch_up, window.end, deadline, stop)
+        counts.ingest_wait_s += await _timed(_catch_up, runtime.engine, window.start, telemetry, deadline, stop)
+        counts.operator_s += await _timed(operator.catch_up, window.end, deadline, stop)
+        counts.acknowledgements, counts.telemetry_s = operator.acknowledged, time.monotonic() - began
         log.info("history: published the past's telemetry and reports")
         await asyncio.to_thread(_wait_received, runtime.engine, report_ids, deadline, stop)
         log.info("history: the reports are received")
@@ -513,6 +526,13 @@ async def _play(runtime, sim, window, stop, deadline, dispatch_ctx, desk) -> Pla
         await sender.close()
         desk.close()
     return counts
+
+
+async def _timed(run: Callable, *args) -> float:
+    """Seconds ``run(*args)`` took in a worker thread."""
+    began = time.monotonic()
+    await asyncio.to_thread(run, *args)
+    return time.monotonic() - began
 
 
 def _going(deadline: float, stop: threading.Event) -> bool:

@@ -4,13 +4,18 @@ those days, with their past times."""
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from services.city import load_city
 from services.config import PROJECT_ROOT
+from services.db import make_engine, migrate, session_scope
 from services.models import Alarm, AuditEntry, Incident, Observation, WorkOrder, utcnow
-from services.simulator.history import ACKNOWLEDGE_S, HISTORY_OPERATOR, play_history, played_past
+from services.simulator.history import (ACKNOWLEDGE_S, HISTORY_OPERATOR, HistoryWindow, history_window, past_messages,
+                                       play_history, played_past)
+from services.simulator.model import CitySimulator
 from tests.brokers import wait_until
 from tests.integration.support import make_settings, start_ingest
 
@@ -25,6 +30,13 @@ def _days_holding(engine, column, *where) -> set:
     with engine.connect() as connection:
         moments = connection.execute(select(column).where(column.is_not(None), *where)).scalars().all()
     return {int((now - (m if m.tzinfo else m.replace(tzinfo=now.tzinfo))).total_seconds() // 86400) for m in moments}
+
+
+def _observed(messages) -> Counter:
+    """How many of the telemetry entities were observed at each moment (a gateway's arrays included)."""
+    bodies = [m.json() for m in messages if "/telemetry/" in m.topic]
+    entities = [e for body in bodies for e in (body if isinstance(body, list) else [body]) if isinstance(e, dict)]
+    return Counter(str(e.get("dateObserved")).split("/")[-1] for e in entities)  # an interval: its end
 
 
 def _count(engine, model, *where) -> int:
@@ -83,3 +95,26 @@ def test_history_of_two_days_stores_observations_incidents_and_orders_over_those
         assert play_history(running.runtime, threading.Event(), days=DAYS, live_backfill=LIVE_BACKFILL) is None
     finally:
         running.close()
+
+
+def test_the_played_past_ends_on_the_minute_where_the_live_back_fill_begins(database_url):
+    """No hour without a reading between the past and the live back-fill: the window's end is the back-fill's
+    start (on the minute), or the oldest reading already stored, and its last, part hour has its reports."""
+    engine = make_engine(database_url)
+    migrate(engine)
+    try:
+        now = datetime(2026, 12, 2, 16, 52, 31, tzinfo=UTC)
+        window = history_window(engine, 30, LIVE_BACKFILL, now)
+        assert window.start == datetime(2026, 11, 2, 16, 0, tzinfo=UTC)
+        assert window.end == datetime(2026, 12, 2, 16, 37, tzinfo=UTC)
+        sim = CitySimulator(load_city(HELSINKI), seed=42, topic_root="cityops", start=window.start)
+        last = list(past_messages(sim, HistoryWindow(datetime(2026, 12, 2, 15, tzinfo=UTC), window.end)))
+        assert len(last) == 2  # 15:00 ... 16:37: the reports of 15:00 and of the last, part hour at 16:00
+        assert _observed(last[-1]).most_common(1)[0][0] == "2026-12-02T16:00:00Z"
+
+        with session_scope(engine) as session:  # a reading already there: the past ends before it
+            session.add(Observation(device_id="air-1", entity_type="AirQualityObserved", values={"pm25": 1.0},
+                                    observed_at=datetime(2026, 12, 2, 16, 20, 45, tzinfo=UTC), received_at=now))
+        assert history_window(engine, 30, LIVE_BACKFILL, now).end == datetime(2026, 12, 2, 16, 20, tzinfo=UTC)
+    finally:
+        engine.dispose()

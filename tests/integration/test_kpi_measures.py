@@ -519,6 +519,28 @@ def test_sensor_availability_expects_one_report_an_hour_in_the_demos_played_past
         pytest.approx(100 * 24 / 1440)
 
 
+def test_sensor_availability_expects_the_report_of_the_played_pasts_last_part_hour(db, city):
+    """The play ends on the minute where the live back-fill begins (no hour without a reading between the two);
+    its last, part hour has its report, made at the hour, and the live minutes after it their own interval."""
+    from services.simulator.history import FINISHED, HISTORY_ACTOR
+
+    day = local_day(10)
+    played_until = day.start + timedelta(hours=12, minutes=40)
+    add(db, device("air-1", "AirQualityObserved", "West", interval_s=60),
+        device("flood-1", "FloodMonitoring", "East", interval_s=60),
+        AuditEntry(at=played_until, actor=HISTORY_ACTOR, action=FINISHED, target="city:Tiny", before=None,
+                   after={"from": (day.start - timedelta(days=3)).isoformat(), "to": played_until.isoformat(),
+                          "every": "PT1H"}))
+    hourly = [day.start + timedelta(hours=n) for n in range(13)]  # 00:00 ... 12:00
+    live = [played_until + timedelta(minutes=n) for n in range(680)]  # 12:40 ... 23:59
+    add(db, *(observation("air-1", "AirQualityObserved", at, pm25=1.0) for at in hourly + live),
+        *(observation("flood-1", "FloodMonitoring", at, currentLevel=0.1) for at in hourly[:12] + live))
+    # expected of each: 13 hourly reports (12 h 40 min played) and 680 live ones; flood-1 missed 12:00's
+    measured = kpi(db, city, "operations.sensor_availability", day)
+    assert measured.detail["expected"] == 2 * 693
+    assert measured.detail["by_sensor"] == {"air-1": 100.0, "flood-1": pytest.approx(100 * 692 / 693)}
+
+
 def test_monitoring_coverage_of_major_roads_and_districts(db, city):
     add(db,
         device("traffic-w", "TrafficFlowObserved", "West", edge_ids=[1, 2], free_flow_kmh=40),

@@ -129,13 +129,14 @@ def sensor_availability(ctx: MeasureContext, period: Period) -> dict[str | None,
 
 def _expected(until: Period, interval_s: float, past: tuple[datetime, datetime, timedelta] | None) -> int:
     """Reports expected of a sensor reporting every ``interval_s`` over the period; in the demo's played
-    past (``past``: start, end, its interval) one per that interval, when it is the longer."""
+    past (``past``: start, end, its interval) one per that interval, when it is the longer, a part of one
+    included (the play's last hour ends where the live back-fill begins, its report made at its start)."""
     seconds = (until.end - until.start).total_seconds()
     if past is None:
         return math.floor(seconds / interval_s)
     start, end, every = past
     played = max(0.0, (min(until.end, end) - max(until.start, start)).total_seconds())
-    return math.floor((seconds - played) / interval_s) + math.floor(played / max(interval_s, every.total_seconds()))
+    return math.floor((seconds - played) / interval_s) + math.ceil(played / max(interval_s, every.total_seconds()))
 
 
 def _reporting(ctx: MeasureContext, period: Period, device_type: str) -> list[tuple[str, str | None, dict | None]]:
