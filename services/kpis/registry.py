@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from sqlmodel import Session
 
     from services.city import City
+    from services.kpis.scans import DayScans
 
 CITY_WIDE = None  # the key of the city's value in a measure's answer
 
@@ -92,6 +93,8 @@ class MeasureContext:
     # rows that several measures of one period read (the incidents' timelines, the orders, the traffic
     # flows): the roll-up gives every measure of a period the same dict, so they are read once (common.once)
     shared: dict = field(default_factory=dict)
+    # the roll-up's store of day scans (services/kpis/scans.py): a long period's additive scans from its days
+    scans: "DayScans | None" = None
 
     def __post_init__(self):
         if self.districts is None:

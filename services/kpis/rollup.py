@@ -6,8 +6,9 @@ Each run (every ``RUN_S`` seconds, so the current periods are at most a minute o
 1. **What changed** since the last run, per source, read from watermarks (``kpi_watermarks``):
    observations by id (the rows stored since; their ``observed_at`` may be long past: late data),
    incidents, work orders and alarms by ``updated_at`` (a re-opened incident, a rated request, an
-   acknowledged alarm) and by their new facts (timeline events, by id: an "overdue" fact). Every UTC hour one of their times falls in marks the past periods holding
-   that hour as dirty for that source (``kpi_dirty_buckets``). Rows stored in the last ``SETTLE``
+   acknowledged alarm) and by their new facts (timeline events, by id: an "overdue" fact). Every UTC hour
+   one of their times falls in marks the past periods holding that hour as dirty for that source
+   (``kpi_dirty_buckets``). Rows stored in the last ``SETTLE``
    are read again by the next run too, so a transaction that commits late is not missed.
 2. **The current periods** of every kind (and each period just ended, once, after its end): the KPIs
    whose sources changed and those that change with the clock (``TIMELY``) every run, every KPI at
@@ -17,9 +18,12 @@ Each run (every ``RUN_S`` seconds, so the current periods are at most a minute o
 
 Each period is one call of each KPI's measure, for the city and every district at once; a week, month
 or quarter of a KPI whose measure registered a combination (registry.SUM / MEAN) is added up from its
-stored days when they are ready (``_from_days``). Hours are computed for the last ``HOUR_HORIZON`` only
-(late data older than that recomputes its day, week, month and quarter) and kept for ``HOUR_KEEP``. A
-measure that raises is logged and its KPI skipped (its stored value stays); the others go on.
+stored days when they are ready (``_from_days``); a measure that does not combine so but whose scan of raw
+rows adds up over days (the stations' sums, the roads' flows, the sensors' reports) reads a long period's
+complete days from their stored scans (``scans.DayScans``, kept as the days are computed for ``SCAN_KEEP``).
+Hours are computed for the last ``HOUR_HORIZON`` only (late data older than that recomputes its day, week,
+month and quarter) and kept for ``HOUR_KEEP``. A measure that raises is logged and its KPI skipped (its
+stored value stays); the others go on.
 """
 from __future__ import annotations
 
@@ -42,9 +46,10 @@ from services.kpis.catalogue import Catalogue, Kpi
 from services.kpis.periods import PERIODS, buckets, period_bounds, shift
 from services.kpis.registry import (CITY_WIDE, MEASURES, NO_DATA, SUM, MeasureContext, Measured, Period,
                                     combination_of)
+from services.kpis.scans import DayScans
 from services.kpis.targets import CITY, district_names
-from services.models import (Alarm, AlarmEvent, Incident, IncidentEvent, KpiBehind, KpiDirtyBucket, KpiRollup,
-                            KpiWatermark, Observation, WorkOrder, WorkOrderEvent, utcnow)
+from services.models import (Alarm, AlarmEvent, Incident, IncidentEvent, KpiBehind, KpiDayScan, KpiDirtyBucket,
+                            KpiRollup, KpiWatermark, Observation, WorkOrder, WorkOrderEvent, utcnow)
 
 log = logging.getLogger("cityops.kpis")
 
@@ -54,6 +59,7 @@ TIMELY = {"devices"}  # KPIs of these sources change with the clock (expected re
 SETTLE = timedelta(seconds=60)
 HOUR_HORIZON = timedelta(days=2)
 HOUR_KEEP = timedelta(days=35)  # hourly values older than this are deleted (days and longer are kept)
+SCAN_KEEP = timedelta(days=100)  # day scans (scans.py) are kept a quarter and more; a period of older days reads them
 HOUR = timedelta(hours=1)
 # Per source read by updated_at: the record, the times that may put it in a period, and its
 # append-only facts (read by id: a fact such as "overdue" does not always touch the record)
@@ -110,9 +116,10 @@ def run_rollup(ctx: RollupContext, now: datetime | None = None, budget_s: float 
     started = time.monotonic()
     report = RollupReport()
     changed = mark_changes(ctx, now)
+    scans = DayScans(ctx.tz, now)
     refresh = ctx.full_at is None or now - ctx.full_at >= REFRESH
     for period, start, end, closing in _due_now(ctx, now):
-        compute(ctx, period, start, end, None if refresh or closing else changed | TIMELY, now, report)
+        compute(ctx, period, start, end, None if refresh or closing else changed | TIMELY, now, report, scans)
     if refresh:
         ctx.full_at = now
     while time.monotonic() - started < budget_s:
@@ -120,12 +127,13 @@ def run_rollup(ctx: RollupContext, now: datetime | None = None, budget_s: float 
         if not batch:
             break
         for (period, start, end), (sources, marked) in batch.items():
-            compute(ctx, period, start, end, sources, now, report)
+            compute(ctx, period, start, end, sources, now, report, scans)
             _clean(ctx.engine, period, start, marked)
             if time.monotonic() - started >= budget_s:
                 break
     with ctx.engine.begin() as connection:
         connection.execute(delete(KpiRollup).where(KpiRollup.period == "hour", KpiRollup.start < now - HOUR_KEEP))
+        connection.execute(delete(KpiDayScan).where(KpiDayScan.start < now - SCAN_KEEP))
         report.dirty_left = connection.execute(select(func.count()).select_from(KpiDirtyBucket)).scalar_one()
     return report
 
@@ -134,11 +142,11 @@ def rollup_range(ctx: RollupContext, start: datetime, end: datetime, now: dateti
                  periods: Iterable[str] = PERIODS) -> RollupReport:
     """Computes every period of ``periods`` overlapping ``[start, end)`` (a back-fill, the benchmark)."""
     now = now or utcnow()
-    report = RollupReport()
+    report, scans = RollupReport(), DayScans(ctx.tz, now)
     for period in periods:
         for first, last in buckets(period, start, end, ctx.tz):
             if first < now:
-                compute(ctx, period, first, last, None, now, report)
+                compute(ctx, period, first, last, None, now, report, scans)
     return report
 
 
@@ -161,11 +169,13 @@ def _due_now(ctx: RollupContext, now: datetime) -> list[tuple[str, datetime, dat
 # ---------------------------------------------------------------- computing one period
 
 def compute(ctx: RollupContext, period: str, start: datetime, end: datetime, sources: set[str] | None,
-            now: datetime, report: RollupReport | None = None) -> RollupReport:
+            now: datetime, report: RollupReport | None = None, scans: DayScans | None = None) -> RollupReport:
     """Every KPI (of ``sources``; None: all) for the city and each district over one period, stored: one
     call of its measure, or, for a week, month or quarter, its stored day values combined when they
-    are ready (see ``_from_days``)."""
+    are ready (see ``_from_days``). The measures' additive scans go day by day through ``scans`` (the
+    run's; services/kpis/scans.py), which keeps the complete days they read."""
     report = report or RollupReport()
+    scans = scans or DayScans(ctx.tz, now)
     kpis = [kpi for kpi in ctx.catalogue if sources is None or sources & set(kpi.sources)]
     if not kpis:
         return report
@@ -177,13 +187,15 @@ def compute(ctx: RollupContext, period: str, start: datetime, end: datetime, sou
         for kpi in kpis:
             if (kpi.key, CITY) in combined:
                 continue
-            measured = _measure_all(session, ctx, kpi, start, end, ctx.districts if kpi.districts else [], shared)
+            measured = _measure_all(session, ctx, kpi, start, end, ctx.districts if kpi.districts else [], shared,
+                                    scans)
             if measured is None:
                 report.failed[kpi.key] = f"{period} {start.isoformat()}"
                 continue
             results.update({(kpi.key, district): value for district, value in measured.items()})
         session.rollback()  # the measures only read
         report.changed += _store(session, period, start, end, results, now)
+        scans.write(session)
         session.commit()
     report.periods += 1
     report.values += len(results)
@@ -235,14 +247,14 @@ def combine_days(how: str, days: list[KpiRollup]) -> Measured:
 
 
 def _measure_all(session: Session, ctx: RollupContext, kpi: Kpi, start: datetime, end: datetime,
-                 districts: list[str], shared: dict) -> dict[str, Measured] | None:
+                 districts: list[str], shared: dict, scans: DayScans | None = None) -> dict[str, Measured] | None:
     """The KPI for the city and each district, in one call of its measure; None (logged) when the
     measure fails or is missing."""
     function = MEASURES.get(kpi.measure)
     if function is None:
         log.error("KPI %s: no measure registered as %r; skipped", kpi.key, kpi.measure)
         return None
-    context = MeasureContext(session, ctx.city, kpi.params, tuple(districts), shared)
+    context = MeasureContext(session, ctx.city, kpi.params, tuple(districts), shared, scans)
     try:
         answer = function(context, Period(start, end))
     except Exception:

@@ -7,7 +7,7 @@ from services.models.alarms import Alarm, AlarmEvent
 from services.models.base import AUTO_ID, UTCDateTime, utcnow
 from services.models.dispatch import Incident, IncidentEvent, ResponseUnit, UnitCommand
 from services.models.iot_agent import IotDevice, IotServiceGroup
-from services.models.kpis import KpiBehind, KpiDirtyBucket, KpiRollup, KpiTarget, KpiWatermark
+from services.models.kpis import KpiBehind, KpiDayScan, KpiDirtyBucket, KpiRollup, KpiTarget, KpiWatermark
 from services.models.reactions import ReactionCursor, ReactorLease, RuleState
 from services.models.requests import WorkOrder, WorkOrderEvent
 from services.models.telemetry import (
@@ -29,6 +29,7 @@ __all__ = [
     "Alarm", "AlarmEvent",
     "Display", "SignInFailure", "User",
     "Incident", "IncidentEvent", "ResponseUnit", "UnitCommand",
-    "IotDevice", "IotServiceGroup", "KpiBehind", "KpiDirtyBucket", "KpiRollup", "KpiTarget", "KpiWatermark", "ReactionCursor", "ReactorLease", "RuleState",
+    "IotDevice", "IotServiceGroup", "KpiBehind", "KpiDayScan", "KpiDirtyBucket", "KpiRollup", "KpiTarget",
+    "KpiWatermark", "ReactionCursor", "ReactorLease", "RuleState",
     "WorkOrder", "WorkOrderEvent",
 ]

@@ -52,6 +52,21 @@ class KpiBehind(SQLModel, table=True):
     records: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
+class KpiDayScan(SQLModel, table=True):
+    """What one scan of a complete day's raw rows gave a measure (services/kpis/scans.py): per key (a sensor),
+    numbers that add up over days (readings, their sums, congested ones). A week, month or quarter of a KPI
+    that does not follow from its day values adds these up instead of reading its raw rows again; a day
+    marked dirty for its source is read again. ``scan`` names the scan and the parameters it depends on."""
+
+    __tablename__ = "kpi_day_scans"
+
+    scan: str = Field(primary_key=True, max_length=200)
+    start: datetime = utc_field(primary_key=True)
+    end: datetime = utc_field()
+    rows: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    computed_at: datetime = utc_field()
+
+
 class KpiTarget(SQLModel, table=True):
     """A KPI's target and baseline for one district (or "city") and year; absent: the catalogue's
     default target and no baseline."""

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
+from sqlalchemy import func, select
 from sqlmodel import Session
 
 import services.kpis.measures  # noqa: F401  (registers every measure)
@@ -21,9 +22,11 @@ from services.config import PROJECT_ROOT
 from services.auth import Principal
 from services.db import make_engine, migrate, session_scope
 from services.dispatch import CreateIncident, DispatchContext, DispatchUnit, apply_reply
+from services.kpis.catalogue import load_catalogue
 from services.kpis.registry import MEASURES, MeasureContext, Measured, Scope, measure_scope
-from services.models import (Alarm, AlarmEvent, AuditEntry, Device, Incident, IncidentEvent, Observation, WorkOrder,
-                             WorkOrderEvent)
+from services.kpis.rollup import RollupContext, mark_changes, rollup_range
+from services.models import (Alarm, AlarmEvent, AuditEntry, Device, Incident, IncidentEvent, KpiDayScan, KpiRollup,
+                             Observation, WorkOrder, WorkOrderEvent)
 from services.telemetry import CommandReplyIn
 from services.units import seed_units
 
@@ -572,3 +575,52 @@ def test_every_kpi_of_an_empty_period_has_no_value(db, city, response_records, r
     for key in CATALOGUE:
         measured = kpi(db, city, key, empty)
         assert measured.value is None, f"{key}: {measured.value}"
+
+
+# ---------------------------------------------------------------- a long period from its days' scans
+
+NOT_COMBINED = ("mobility.peak_congested_share", "mobility.travel_time_index", "mobility.worst_roads_congested_hours",
+                "environment.pm25_mean", "operations.sensor_availability")
+
+
+def _stored_week(engine, week: Scope) -> dict[str, float | None]:
+    with engine.connect() as connection:
+        return dict(connection.execute(select(KpiRollup.kpi, KpiRollup.value).where(
+            KpiRollup.period == "week", KpiRollup.start == week.start, KpiRollup.district == "city")).all())
+
+
+def test_a_week_of_the_kpis_that_do_not_combine_adds_up_its_days_stored_scans(db, city, traffic_records, air_records,
+                                                                              tmp_path):
+    """The stations' sums, the roads' flows and the sensors' reports are scans of raw rows that add up over days
+    (services/kpis/scans.py): the roll-up keeps each complete day's and reads a week from them, with the values
+    one read of the week gives, until a late reading marks its day dirty."""
+    path = tmp_path / "kpis.yaml"
+    path.write_text(yaml.safe_dump({"kpis": [CATALOGUE[key] for key in NOT_COMBINED]}, allow_unicode=True))
+    catalogue = load_catalogue(path)
+    ctx = RollupContext(db, city, lambda: catalogue, "Europe/Helsinki")
+    week, now = local_day(9, days=7), T(20, 12)  # Monday 9 to Sunday 15 March, long over
+    live = {key: kpi(db, city, key, week).value for key in NOT_COMBINED}  # one read of the week
+    assert all(value is not None for value in live.values()), live
+
+    rollup_range(ctx, week.start, week.end, now, periods=("day",))  # the days, each scan kept
+    with db.connect() as connection:
+        kept = connection.execute(select(KpiDayScan.scan, func.count()).where(
+            KpiDayScan.start >= week.start, KpiDayScan.start < week.end).group_by(KpiDayScan.scan)).all()
+    # (the availability of a day in which nothing was observed is no data, read from no scan: only the 10th's
+    # and the 11th's reports are kept; the week reads the other days' and keeps them)
+    assert dict(kept) == {"air sums pm25": 7, "traffic flows below 0.5 peak 07:00-09:00,16:00-18:00": 7,
+                          "reports received": 2}
+
+    # a late reading the roll-up has not seen yet: the week added up from the stored days does not know it
+    add(db, observation("air-2", "AirQualityObserved", T(10, 13), pm25=310.0),
+        observation("traffic-e", "TrafficFlowObserved", T(10, 14, 40), averageVehicleSpeed=5.0))
+    rollup_range(ctx, week.start, week.end, now, periods=("week",))
+    assert _stored_week(db, week) == pytest.approx(live)
+
+    # once it is seen, its day is dirty: read again, and the week has the values one read of it gives now
+    mark_changes(ctx, now)
+    rollup_range(ctx, week.start, week.end, now, periods=("week",))
+    after = {key: kpi(db, city, key, week).value for key in NOT_COMBINED}
+    assert after["environment.pm25_mean"] != live["environment.pm25_mean"]
+    assert after["mobility.peak_congested_share"] != live["mobility.peak_congested_share"]
+    assert _stored_week(db, week) == pytest.approx(after)

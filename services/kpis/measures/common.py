@@ -56,6 +56,16 @@ def once(ctx: MeasureContext, key: tuple, read: Callable[[], T]) -> T:
     return ctx.shared[key]
 
 
+def additive(ctx: MeasureContext, scan: str, source: str, period: Period,
+             read: Callable[[Period], dict[str, list[float]]]) -> dict[str, list[float]]:
+    """``read(period)``: per key, numbers that add up over the parts of a period; in the roll-up, a long
+    period's complete days from their stored scans (services/kpis/scans.py). ``scan`` names the read and
+    every parameter it depends on; ``source`` is what marks its days dirty (``observations``)."""
+    if ctx.scans is None:
+        return read(period)
+    return ctx.scans.additive(ctx.session, scan, source, period, read)
+
+
 def no_data(ctx: MeasureContext) -> dict[str | None, Measured]:
     """The answer of a period with nothing to measure: "no data" for the city and every district."""
     return {CITY_WIDE: NO_DATA, **{name: NO_DATA for name in ctx.districts}}

@@ -17,8 +17,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from services import aqi
-from services.kpis.measures.common import (VALUES, hour_index, hour_start, not_drill_reading, number, once,
-                                           per_district, site_zone, within)
+from services.kpis.measures.common import (VALUES, additive, hour_index, hour_start, not_drill_reading, number,
+                                           once, per_district, site_zone, within)
 from services.kpis.registry import MEAN, SUM, MeasureContext, Measured, Period, measure
 from services.models import Device, Observation
 
@@ -54,10 +54,17 @@ def pollutant_mean(ctx: MeasureContext, period: Period) -> dict[str | None, Meas
     period, then the mean of the stations (every station weighs the same, however often it reports)."""
     pollutant = ctx.params["pollutant"]
     value = number(VALUES, pollutant)
-    rows = ctx.session.execute(
-        select(Observation.device_id, Device.district, func.avg(value), func.count(value))
-        .join(Device, Device.id == Observation.device_id)
-        .where(*_stations(period), value.is_not(None)).group_by(Observation.device_id, Device.district)).all()
+
+    def sums(part: Period) -> dict[str, list[float]]:  # per station: its readings' sum and number (they add up)
+        return {device_id: [float(total), int(n)] for device_id, total, n in ctx.session.execute(
+            select(Observation.device_id, func.sum(value), func.count(value))
+            .join(Device, Device.id == Observation.device_id)
+            .where(*_stations(part), value.is_not(None)).group_by(Observation.device_id))}
+
+    districts = once(ctx, ("device districts",),
+                     lambda: dict(ctx.session.execute(select(Device.id, Device.district)).all()))
+    rows = [(device_id, districts.get(device_id), total / n, int(n))
+            for device_id, (total, n) in additive(ctx, f"air sums {pollutant}", "observations", period, sums).items()]
 
     def mean_of_stations(found, _) -> Measured:
         by_station = {device_id: float(mean) for device_id, _, mean, _ in sorted(found)}

@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from functools import lru_cache
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 from sqlalchemy import case, func, literal, or_, select
 
-from services.kpis.measures.common import (VALUES, local_days, not_drill_reading, number, once, per_district, site_zone,
-                                           within)
+from services.kpis.measures.common import (VALUES, additive, local_days, not_drill_reading, number, once, per_district,
+                                           site_zone, within)
 from services.kpis.registry import MeasureContext, Measured, Period, measure
 from services.models import Device, Observation
 
@@ -58,10 +58,9 @@ def monitored_roads(ctx: MeasureContext) -> dict[str, Road]:
     return roads
 
 
-def peak_periods(period: Period, ctx: MeasureContext) -> list[tuple[datetime, datetime]]:
-    """The period's peak hours as UTC periods: each ``"HH:MM-HH:MM"`` of ``peak_hours`` on every working
-    day, in the site's time zone; no ``peak_hours``: the whole period."""
-    windows = ctx.params.get("peak_hours")
+def peak_periods(period: Period, ctx: MeasureContext, windows: Sequence[str]) -> list[tuple[datetime, datetime]]:
+    """The period's peak hours as UTC periods: each ``"HH:MM-HH:MM"`` of ``windows`` (the KPI's ``peak_hours``)
+    on every working day, in the site's time zone; none: the whole period."""
     if not windows:
         return [(period.start, period.end)]
     zone = site_zone(ctx)
@@ -116,15 +115,30 @@ def flows(ctx: MeasureContext, period: Period, windows: list[tuple[datetime, dat
 
 def _flows_of(ctx: MeasureContext, period: Period, peak: bool) -> dict[str, Flow]:
     """The period's flows (in its peak hours only if ``peak``). The KPIs of one period share the scan:
-    the all-hours flows come from any scan of the period with the same ``congested_below``."""
+    the all-hours flows come from any scan of the period with the same ``congested_below``. In the
+    roll-up a long period adds up its days' scans (``common.additive``)."""
     below = float(ctx.params.get("congested_below", 0.5))
-    scans = once(ctx, ("traffic flows", period, below), dict)  # peak windows -> (in them, all)
-    windows = tuple(peak_periods(period, ctx)) if peak else None
-    if windows is None and scans:
-        return next(iter(scans.values()))[1]
-    if windows not in scans:
-        scans[windows] = flows(ctx, period, list(windows or ()), below)
-    return scans[windows][0] if peak else scans[windows][1]
+    scans = once(ctx, ("traffic flows", period, below), dict)  # peak windows -> per sensor [in them x 3, all x 3]
+    if not peak and scans:
+        vectors = next(iter(scans.values()))
+    else:
+        windows = tuple(ctx.params.get("peak_hours") or ()) if peak else ()
+        if windows not in scans:
+            scans[windows] = additive(ctx, f"traffic flows below {below} peak {','.join(windows)}", "observations",
+                                      period, lambda part: _flow_vectors(ctx, part, windows, below))
+        vectors = scans[windows]
+    first = 0 if peak else 3
+    return {d: Flow(int(v[first]), int(v[first + 1]), float(v[first + 2])) for d, v in vectors.items() if v[first]}
+
+
+def _flow_vectors(ctx: MeasureContext, part: Period, windows: tuple[str, ...],
+                  below: float) -> dict[str, list[float]]:
+    """Per sensor, its flows in the part of a period (in the peak ``windows``, then all), as numbers that add
+    up over the parts."""
+    inside, every = flows(ctx, part, peak_periods(part, ctx, windows), below)
+    none = Flow(0, 0, 0.0)
+    return {d: [inside.get(d, none).samples, inside.get(d, none).congested, inside.get(d, none).index_sum,
+                flow.samples, flow.congested, flow.index_sum] for d, flow in every.items()}
 
 
 def _length_weighted(roads: Mapping[str, Road], per_road: Mapping[str, float]) -> float | None:

@@ -14,8 +14,8 @@ from functools import lru_cache
 from sqlalchemy import distinct, exists, func, select
 
 from services.drills import not_drill
-from services.kpis.measures.common import (breakdown, mean_statistic, no_data, once, per_district, percent, record,
-                                           summarize, within)
+from services.kpis.measures.common import (additive, breakdown, mean_statistic, no_data, once, per_district, percent,
+                                           record, summarize, within)
 from services.kpis.measures.mobility import TRAFFIC
 from services.kpis.registry import NO_DATA, MeasureContext, Measured, Period, measure
 from services.models import Alarm, AlarmEvent, Device, Observation
@@ -109,11 +109,16 @@ def sensor_availability(ctx: MeasureContext, period: Period) -> dict[str | None,
     past = once(ctx, ("played past",), lambda: played_past(ctx.session))
     registered = (Device.registered.is_(True), Device.type != VEHICLE, Device.interval_s > 0)
     sensors = ctx.session.execute(select(Device.id, Device.interval_s, Device.district).where(*registered)).all()
-    # device_id IN (...): the observations' identity index (device, time, type) answers it alone
-    received = dict(ctx.session.execute(
-        select(Observation.device_id, func.count(distinct(Observation.observed_at)))
-        .where(Observation.device_id.in_(select(Device.id).where(*registered)), within(Observation.observed_at, until))
-        .group_by(Observation.device_id)).all())
+
+    def reports(part: Period) -> dict[str, list[float]]:  # per sensor: its distinct times (they add up over parts)
+        # device_id IN (...): the observations' identity index (device, time, type) answers it alone
+        sensor = Observation.device_id.in_(select(Device.id).where(*registered))
+        return {device_id: [n] for device_id, n in ctx.session.execute(
+            select(Observation.device_id, func.count(distinct(Observation.observed_at)))
+            .where(sensor, within(Observation.observed_at, part)).group_by(Observation.device_id))}
+
+    received = {device_id: int(n) for device_id, (n,) in additive(ctx, "reports received", "observations", until,
+                                                                  reports).items()}
 
     def availability(found, _) -> Measured:
         if not found:
