@@ -221,7 +221,8 @@ def test_dispatcher_resolves_the_incident_from_the_console_and_its_unit_is_relea
                PAGE_TIMEOUT_S, interval=0.2, message="the dispatch button")
     browser.find_element(By.TAG_NAME, "body").send_keys("d")
     wait_until(lambda: _incident(served_city, incident_id)["unit_id"], PAGE_TIMEOUT_S, interval=0.2,
-               message="the dispatch")
+               message=lambda: f"the dispatch; message: {_text(browser, '#dispatch-message')!r}, shown: "
+                               f"{_shown(browser)!r}, status: {_incident(served_city, incident_id)['status']!r}")
     unit_id = _incident(served_city, incident_id)["unit_id"]
     wait_until(lambda: _enabled(browser, "#dispatch-resolve-button"),
                PAGE_TIMEOUT_S, interval=0.2, message="the resolve button")
