@@ -4,7 +4,7 @@ quarter adds the days up instead of reading its rows again.
 Some KPIs do not follow from their day values (a mean of the stations' means, a length-weighted share of
 the roads' shares, received reports counted up to the expected number per sensor), but the scans behind
 them do: per sensor, the readings, their sums, the congested ones add up over days. A measure asks for
-such a scan with ``common.additive(ctx, scan, period, read)``; ``read(part)`` returns ``{key: [numbers]}``
+such a scan with ``common.additive(ctx, scan, source, period, read)``; ``read(part)`` returns ``{key: [numbers]}``
 for a part of the period, numbers that add up element by element over parts. Without a store (the detail
 view measuring live, the tests' own calls) that is one read of the whole period.
 
@@ -13,8 +13,9 @@ In the roll-up (``DayScans``, one per run) the period is read day by day, in the
 - a complete day (ended before the run) is taken as stored (``kpi_day_scans``), when it was stored after
   the day ended and the day is not marked dirty for the scan's source; else it is read and kept (written
   with the period's values, after the measures);
-- the running day is read once a run, whichever period asks for it; the days still to come are read
-  together (nothing should be there, but a reading dated ahead would count);
+- the running day is read once a run, whichever period asks for it (a measure that ends its period at the
+  clock, as sensor availability does, reads its part of the running day each time); the days still to come
+  are read together (nothing should be there, but a reading dated ahead would count);
 - an hour, or a period that is part of one day, is read as it is.
 
 The parts are read with the same query as the whole period would be, so the values are the same, up to
