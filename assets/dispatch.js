@@ -99,8 +99,11 @@
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   dispatch: {
     intent: function () {
-      var triggered = window.dash_clientside.callback_context.triggered;
-      if (!triggered || !triggered.length || !triggered[0].value) { return window.dash_clientside.no_update; }
+      // the click among what triggered: a click landing with a re-render of the buttons may come second,
+      // after a re-rendered button that was never clicked (n_clicks 0)
+      var triggered = (window.dash_clientside.callback_context.triggered || []).filter(function (t) {
+        return t && t.value; });
+      if (!triggered.length) { return window.dash_clientside.no_update; }
       var id = triggered[0].prop_id.slice(0, triggered[0].prop_id.lastIndexOf("."));
       var incident = window.dispatchShownIncident();
       if (id.charAt(0) === "{") {

@@ -48,6 +48,13 @@ def _text(browser, css: str) -> str:
                                   ".map(function (e) { return e.innerText; }).join(' ');", css)
 
 
+def _warnings(city) -> str:
+    """The served city's last warnings and errors (its log), for a timeout's message."""
+    lines = [line for line in city.log_tail(400).splitlines() if any(
+        word in line for word in ("WARNING", "ERROR", "Traceback", "Error:"))]
+    return "\n".join(lines[-15:]) or "none"
+
+
 def _units_reporting(city) -> bool:
     """The simulator subscribes to commands before it publishes: a reported position means it listens."""
     response = _api(city, "GET", "/units")
@@ -222,7 +229,9 @@ def test_dispatcher_resolves_the_incident_from_the_console_and_its_unit_is_relea
     browser.find_element(By.TAG_NAME, "body").send_keys("d")
     wait_until(lambda: _incident(served_city, incident_id)["unit_id"], PAGE_TIMEOUT_S, interval=0.2,
                message=lambda: f"the dispatch; message: {_text(browser, '#dispatch-message')!r}, shown: "
-                               f"{_shown(browser)!r}, status: {_incident(served_city, incident_id)['status']!r}")
+                               f"{_shown(browser)!r}, status: {_incident(served_city, incident_id)['status']!r}, "
+                               f"candidates: {_text(browser, '.candidate-row .mono')!r}; the served city's "
+                               f"warnings: {_warnings(served_city)}")
     unit_id = _incident(served_city, incident_id)["unit_id"]
     wait_until(lambda: _enabled(browser, "#dispatch-resolve-button"),
                PAGE_TIMEOUT_S, interval=0.2, message="the resolve button")
