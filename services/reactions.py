@@ -321,12 +321,23 @@ def _mapping(values) -> dict:
 
 # ---------------------------------------------------------------- one run over every reactor
 
+# The order the ingest's writer writes these tables in one transaction (services/store.py: a batch's
+# observations, then its citizen reports, then its unit replies). The safe point locks them in the same order:
+# taking citizen_reports first, it held it while waiting for a writer's observations, the writer waited for
+# citizen_reports, and PostgreSQL ended one of the two as a deadlock.
+WRITE_ORDER = ("observations", "citizen_reports", "unit_command_replies")
+
+
+def _written_at(table) -> int:
+    return WRITE_ORDER.index(table.name) if table.name in WRITE_ORDER else len(WRITE_ORDER)
+
+
 def safe_points(engine: Engine, tables: Sequence) -> dict[str, int]:
     """The highest id of each table below which every row is committed (or never will be)."""
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             connection.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
-            names = ", ".join(table.name for table in tables)
+            names = ", ".join(table.name for table in sorted(tables, key=_written_at))
             connection.execute(text(f"LOCK TABLE {names} IN SHARE MODE"))  # waits for their writers
         return {table.name: connection.execute(select(func.max(table.c.id))).scalar() or 0 for table in tables}
 

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from services.alarms import AlarmFilter, alarm_history, list_alarms
 from services.auth import Principal
@@ -398,3 +398,50 @@ def test_a_row_committed_after_a_higher_id_is_not_skipped(database_url, monkeypa
     asyncio.run(reactions.run_once())
     assert reactor.seen == ["drawn-first", "committed-first"]
     engine.dispose()
+
+
+def test_the_safe_point_locks_its_tables_in_the_writers_order_so_a_batch_of_readings_and_reports_never_deadlocks(
+        database_url):
+    """The ingest's writer stores a batch's observations, then its citizen reports, in one transaction
+    (services/store.py). The safe point's LOCK TABLE took citizen_reports first: holding it, it waited for the
+    writer's observations while the writer waited for citizen_reports, and PostgreSQL ended one of them
+    ("deadlock detected", seen in a series run)."""
+    from services.db import migrate
+    from services.reactions import safe_points
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time and no table locks to order")
+    engine = make_engine(database_url)
+    migrate(engine)
+    tables = [CitizenReport.__table__, UnitCommandReply.__table__, Observation.__table__]  # the reactors' order
+    reading = {"device_id": "air-1", "entity_type": "AirQualityObserved", "observed_at": T0, "received_at": T0,
+               "values": {}}
+    report = {"external_id": "r-1", "lon": 24.94, "lat": 60.17, "requested_at": T0, "received_at": T0}
+    found: dict = {}
+
+    def take_safe_points() -> None:
+        try:
+            found["points"] = safe_points(engine, tables)
+        except Exception as error:  # noqa: BLE001 (the test reports it)
+            found["error"] = error
+
+    def waiting_for_observations() -> bool:
+        with engine.connect() as connection:
+            return connection.execute(text(
+                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                "WHERE NOT l.granted AND c.relname = 'observations'")).scalar() > 0
+
+    writer = engine.connect()
+    locker = threading.Thread(target=take_safe_points)
+    try:
+        with writer.begin():
+            writer.execute(Observation.__table__.insert().values(reading))  # the batch's readings
+            locker.start()
+            wait_until(waiting_for_observations, 10, interval=0.05, message="the safe point waiting for the writer")
+            writer.execute(CitizenReport.__table__.insert().values(report))  # then its reports: no deadlock
+        locker.join(10)
+    finally:
+        writer.close()
+        engine.dispose()
+    assert "error" not in found, found.get("error")
+    assert found["points"]["observations"] >= 1 and found["points"]["citizen_reports"] >= 1  # it waited, then saw them
