@@ -562,16 +562,24 @@ def active_alarm_keys(engine: Engine) -> dict[tuple[str, str], datetime]:
 
 def escalate_due(engine: Engine, escalate_after_s: dict[str, float], now: datetime | None = None) -> list[AlarmView]:
     """Raises by one step the severity of each active alarm nobody acknowledged within its rule's
-    time (counted from its raise, then from its last escalation); stops at critical."""
+    time (counted from its raise, then from its last escalation); stops at critical. While the demo's past is
+    being played, its alarms are not escalated: the history operator acknowledges each at its past moment, and
+    an alarm raised days ago is overdue by the clock before anyone could (a 10 s check between the rules
+    raising it and the operator catching up escalated it, as if the past's operator had been late)."""
+    from services.simulator.history import past_in_play
+
     now = now or utcnow()
     escalated: list[AlarmView] = []
     if not escalate_after_s:
         return escalated
+    due = and_(Alarm.active.is_(True), Alarm.acknowledged.is_(False), Alarm.severity != "critical",
+               Alarm.rule_id.in_(list(escalate_after_s)))
+    past = past_in_play(engine)
+    if past is not None:
+        due = and_(due, Alarm.raised_at >= past)
     with engine.connect() as connection:
         candidates = connection.execute(
-            select(Alarm.id, Alarm.rule_id, Alarm.raised_at, Alarm.escalated_at, Alarm.severity)
-            .where(Alarm.active.is_(True), Alarm.acknowledged.is_(False), Alarm.severity != "critical",
-                   Alarm.rule_id.in_(list(escalate_after_s)))).all()
+            select(Alarm.id, Alarm.rule_id, Alarm.raised_at, Alarm.escalated_at, Alarm.severity).where(due)).all()
     for row in candidates:
         since = row.escalated_at or row.raised_at
         if (now - since).total_seconds() < escalate_after_s[row.rule_id]:

@@ -311,3 +311,36 @@ def test_api_lists_acknowledges_clears_assigns_and_comments_with_audit(city):
         ("alarm.raise", "system:rules"), ("alarm.acknowledge", "op"), ("alarm.assign", "op"),
         ("alarm.comment", "op"), ("alarm.clear", "op")]
     assert actions[1].before["acknowledged"] is False and actions[1].after["acknowledged"] is True
+
+
+def test_the_pasts_alarms_are_not_escalated_while_the_demo_plays_it_and_the_presents_are(database_url):
+    """The history operator acknowledges the past's alarms at their past moments; the escalation check (every
+    10 s) found them overdue by the clock first whenever it ran between the rules raising one and the operator
+    catching up, and the past's KPI "acknowledged before escalation" counted a lateness nobody had."""
+    from services.audit import record
+    from services.db import make_engine, migrate, session_scope
+    from services.alarms import escalate_due
+    from services.simulator.history import FINISHED, HISTORY_ACTOR, STARTED
+
+    engine = make_engine(database_url)
+    migrate(engine)
+    now = utcnow().replace(microsecond=0)
+    end = now - timedelta(minutes=45)  # the past played ends where the live back-fill begins
+    played = {"from": (end - timedelta(days=30)).isoformat(), "to": end.isoformat()}
+
+    def alarm(ident: int, raised: datetime) -> Alarm:
+        return Alarm(id=ident, rule_id="water-alert", rule_name="water-alert", device_id=f"flood-{ident}",
+                     category="weather", sub_category="flood", severity="high", base_severity="high",
+                     started_at=raised, raised_at=raised, last_raised_at=raised, updated_at=raised)
+    try:
+        with session_scope(engine) as session:
+            session.add_all([alarm(1, end - timedelta(days=3)), alarm(2, now - timedelta(minutes=5))])
+            record(session, HISTORY_ACTOR, STARTED, "city:Helsinki", None, played)
+        escalated = escalate_due(engine, {"water-alert": 60.0}, now)
+        assert [a.id for a in escalated] == [2]  # the present's alarm, overdue for 4 minutes
+        with session_scope(engine) as session:
+            record(session, HISTORY_ACTOR, FINISHED, "city:Helsinki", None, played)
+        # the play is over: what its operator left unacknowledged is overdue now, as any alarm
+        assert [a.id for a in escalate_due(engine, {"water-alert": 60.0}, now)] == [1]
+    finally:
+        engine.dispose()
