@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import random
 import shutil
 import socket
 import subprocess
@@ -30,10 +31,31 @@ from tests.tls import TlsFiles
 CONFIG = PROJECT_ROOT / "deploy" / "mosquitto" / "cityops.conf"
 
 
+def _ephemeral_low() -> int:
+    """The lowest port the kernel gives outgoing connections (32768 on Linux by default)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_PORTS = random.Random()  # each test worker its own sequence (seeded from the OS)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port free now, below the kernel's ephemeral range: a port the kernel hands out (bind to 0) is given
+    again to the next outgoing connection of any process (a browser, a database client), and a server started
+    on it a moment later found it taken ("Address already in use", a served city in a series run)."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = _PORTS.randrange(20000, low) if low > 21000 else 0
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise RuntimeError(f"no free port found between 20000 and {low}")
 
 
 def wait_until(condition, timeout: float, interval: float = 0.05, message="condition"):

@@ -87,9 +87,12 @@ def free_mqtt_port(avoid: int) -> int:
 
 def start_served_city(workdir: Path, *, demo: bool = True, web_port: int | None = None,
                       mqtt_port: int | None = None, admin_token: str | None = None,
-                      database_url: str | None = None, extra_env: dict[str, str] | None = None) -> ServedCity:
+                      database_url: str | None = None, extra_env: dict[str, str] | None = None,
+                      _tries: int = 3) -> ServedCity:
     """Starts ``manage.py serve`` (no broker at its MQTT port, so the embedded one starts) and
-    waits until /api/v1/health answers (ok or degraded). Without ``database_url``, a SQLite file in ``workdir``."""
+    waits until /api/v1/health answers (ok or degraded). Without ``database_url``, a SQLite file in ``workdir``.
+    Ports chosen here that another process took before the server bound them are chosen again."""
+    ours = web_port is None and mqtt_port is None
     web_port = web_port or free_port()
     mqtt_port = mqtt_port or free_mqtt_port(web_port)
     admin_token = admin_token or secrets.token_urlsafe(24)
@@ -117,6 +120,7 @@ def start_served_city(workdir: Path, *, demo: bool = True, web_port: int | None 
                            cwd=PROJECT_ROOT, env=env, input=PASSWORD + "\n", text=True, check=True,
                            capture_output=True, timeout=60)
         people_made.touch()
+    logged_before = log_path.stat().st_size if log_path.exists() else 0
     with log_path.open("ab") as log_file:
         process = subprocess.Popen([sys.executable, "manage.py", "serve"], cwd=PROJECT_ROOT, env=env,
                                    stdout=log_file, stderr=subprocess.STDOUT)
@@ -128,6 +132,15 @@ def start_served_city(workdir: Path, *, demo: bool = True, web_port: int | None 
     except AssertionError as error:
         stop_served_city(city)
         pytest.fail(f"{error}; last 50 lines of {log_path}:\n{city.log_tail()}", pytrace=False)
+    except pytest.fail.Exception:
+        stop_served_city(city)
+        with log_path.open("rb") as log_file:
+            log_file.seek(logged_before)
+            taken = b"Address already in use" in log_file.read()
+        if not (ours and taken and _tries > 1):
+            raise
+        return start_served_city(workdir, demo=demo, admin_token=admin_token, database_url=database_url,
+                                 extra_env=extra_env, _tries=_tries - 1)
     return city
 
 

@@ -177,3 +177,29 @@ def test_status_and_sensors_pages_load_without_console_errors_and_request_nothin
     assert any(url.startswith(served_city.base_url + "/_dash-update-component") for url in urls), urls
     outside = sorted({url for url in urls if not _is_local(url)})
     assert not outside, f"requests outside localhost: {outside}"
+
+
+def test_a_served_city_whose_port_was_taken_before_it_bound_it_starts_on_another(tmp_path, monkeypatch):
+    """Test support: a port chosen free can be taken by another process before the server binds it (a series
+    run: "Address already in use", four map tests errored). The ports are chosen below the kernel's ephemeral
+    range, where outgoing connections never land, and a start that found its port taken chooses again."""
+    import socket
+
+    from tests import brokers
+    from tests.e2e import conftest
+
+    low = brokers._ephemeral_low()
+    assert all(brokers.free_port() < low for _ in range(50))
+    with socket.socket() as taker:
+        taker.bind(("127.0.0.1", 0))
+        taker.listen()
+        taken = taker.getsockname()[1]
+        ports = iter([taken])
+        monkeypatch.setattr(conftest, "free_port", lambda: next(ports, None) or brokers.free_port())
+        city = conftest.start_served_city(tmp_path, demo=False)
+        try:
+            assert not city.base_url.endswith(f":{taken}")
+            assert "Address already in use" in city.log_path.read_text(errors="replace")  # the first start's
+            assert city.get("/api/v1/health/live").status_code == 200
+        finally:
+            conftest.stop_served_city(city)
