@@ -160,6 +160,19 @@ def sign_in_as(browser, base_url: str, name: str, password: str, next_path: str 
                message=f"the sign-in of {name} to finish")
 
 
+def texts_of(browser, css: str) -> list[str]:
+    """The text of each element matching ``css``, read in one script: a page that re-renders (every 2 s, or as
+    its figures arrive) cannot change between finding an element and reading it. Found and read element by
+    element over WebDriver, a loaded machine read across a re-render: "stale element reference"."""
+    return browser.execute_script("return Array.from(document.querySelectorAll(arguments[0]))"
+                                  ".map(function (e) { return e.innerText; });", css)
+
+
+def text_of(browser, css: str) -> str:
+    """The matching elements' text, joined (``texts_of``)."""
+    return " ".join(texts_of(browser, css))
+
+
 def set_viewport(browser, width: int, height: int) -> None:
     """The page's viewport is exactly ``width`` x ``height`` CSS pixels (a window's frame does not count);
     below 800 px wide the browser is a phone (touch, and the page's own viewport meta tag applies)."""

@@ -8,7 +8,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.brokers import wait_until
-from tests.e2e.conftest import PASSWORD, PEOPLE, sign_in, start_served_city, stop_served_city
+from tests.e2e.conftest import PASSWORD, PEOPLE, sign_in, start_served_city, stop_served_city, text_of
 
 PAGE_TIMEOUT_S = 20.0
 SWITCHED_OFF = "This display has been switched off by the operations centre"
@@ -36,7 +36,7 @@ def test_a_page_without_a_session_shows_the_sign_in_form_and_a_wrong_password_sa
     browser.find_element(By.ID, "signin-submit").click()
     wait_until(lambda: browser.current_url.endswith("/alarms"), PAGE_TIMEOUT_S, interval=0.1,
                message="the page asked for, after sign-in")
-    wait_until(lambda: any(PEOPLE["dispatcher"] in e.text for e in browser.find_elements(By.CLASS_NAME, "shell-user")),
+    wait_until(lambda: PEOPLE["dispatcher"] in text_of(browser, ".shell-user"),
                PAGE_TIMEOUT_S, interval=0.2, message="the signed-in person in the header")
     browser.find_element(By.ID, "shell-sign-out").click()
     wait_until(lambda: "/login" in browser.current_url, PAGE_TIMEOUT_S, interval=0.1, message="signed out")

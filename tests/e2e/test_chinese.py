@@ -9,15 +9,10 @@ import requests
 from selenium.webdriver.common.by import By
 
 from tests.brokers import wait_until
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import sign_in, text_of
 
 PAGE_TIMEOUT_S = 20
 CHINESE_TIME = re.compile(r"^\d{4}年\d{1,2}月\d{1,2}日 \d{2}:\d{2}:\d{2}$")
-
-
-def _text(browser, selector: str) -> str:
-    found = browser.find_elements(By.CSS_SELECTOR, selector)
-    return " ".join(element.text for element in found)
 
 
 def _lang(browser) -> str:
@@ -32,20 +27,20 @@ def _switch(browser, locale: str) -> None:
 
 def test_a_person_who_chooses_chinese_reads_every_page_in_chinese_and_keeps_it(served_city, browser):
     sign_in(browser, served_city, "manager", "/alarms")
-    wait_until(lambda: _text(browser, ".shell-nav"), PAGE_TIMEOUT_S, interval=0.2, message="the navigation")
+    wait_until(lambda: text_of(browser, ".shell-nav"), PAGE_TIMEOUT_S, interval=0.2, message="the navigation")
     try:
         _switch(browser, "zh")
         assert browser.current_url.endswith("/alarms")  # back on the page of the switch
-        wait_until(lambda: "告警" in _text(browser, ".shell-nav") and "告警" in _text(browser, ".alarms-title"),
+        wait_until(lambda: "告警" in text_of(browser, ".shell-nav") and "告警" in text_of(browser, ".alarms-title"),
                    PAGE_TIMEOUT_S, interval=0.2, message="the alarms page in Chinese")
-        assert "地图" in _text(browser, ".shell-nav") and "退出登录" in _text(browser, "#shell-sign-out")
-        wait_until(lambda: CHINESE_TIME.match(_text(browser, "#shell-clock")), PAGE_TIMEOUT_S, interval=0.2,
-                   message=f"the clock in Chinese (shows {_text(browser, '#shell-clock')!r})")
+        assert "地图" in text_of(browser, ".shell-nav") and "退出登录" in text_of(browser, "#shell-sign-out")
+        wait_until(lambda: CHINESE_TIME.match(text_of(browser, "#shell-clock")), PAGE_TIMEOUT_S, interval=0.2,
+                   message=f"the clock in Chinese (shows {text_of(browser, '#shell-clock')!r})")
         # saved: a new visit of the map, in a browser asking for English, is Chinese
         browser.get(served_city.url("/"))
-        wait_until(lambda: "交通" in _text(browser, ".map-legends") and "最新" in _text(browser, ".map-freshness"),
+        wait_until(lambda: "交通" in text_of(browser, ".map-legends") and "最新" in text_of(browser, ".map-freshness"),
                    PAGE_TIMEOUT_S, interval=0.2,
-                   message=f"the map's legends in Chinese (shows {_text(browser, '.map-legends')[:200]!r})")
+                   message=f"the map's legends in Chinese (shows {text_of(browser, '.map-legends')[:200]!r})")
         assert _lang(browser) == "zh-Hans"
     finally:
         browser.get(served_city.url("/alarms"))
@@ -54,7 +49,7 @@ def test_a_person_who_chooses_chinese_reads_every_page_in_chinese_and_keeps_it(s
                    message="the language switch")
         if browser.find_elements(By.ID, "shell-language-en"):
             _switch(browser, "en")  # the demo city's people are shared by the other browser tests
-    wait_until(lambda: "Alarms" in _text(browser, ".shell-nav"), PAGE_TIMEOUT_S, interval=0.2,
+    wait_until(lambda: "Alarms" in text_of(browser, ".shell-nav"), PAGE_TIMEOUT_S, interval=0.2,
                message="the page in English again")
 
 
@@ -66,11 +61,11 @@ def test_a_display_link_in_chinese_shows_its_wall_in_chinese_without_signing_in(
     display = created.json()
     try:
         browser.get(display["url"])
-        wait_until(lambda: "处置中事件" in _text(browser, ".wall-figures"), PAGE_TIMEOUT_S, interval=0.2,
-                   message=f"the wall's figures in Chinese (shows {_text(browser, '.wall-figures')[:200]!r})")
+        wait_until(lambda: "处置中事件" in text_of(browser, ".wall-figures"), PAGE_TIMEOUT_S, interval=0.2,
+                   message=f"the wall's figures in Chinese (shows {text_of(browser, '.wall-figures')[:200]!r})")
         assert "/login" not in browser.current_url and _lang(browser) == "zh-Hans"
-        assert "中国 AQI" in _text(browser, ".wall-figures")  # a screen in Chinese reads HJ 633 unless configured
-        wait_until(lambda: "告警" in _text(browser, ".alarm-strip"), PAGE_TIMEOUT_S, interval=0.2,
+        assert "中国 AQI" in text_of(browser, ".wall-figures")  # a screen in Chinese reads HJ 633 unless configured
+        wait_until(lambda: "告警" in text_of(browser, ".alarm-strip"), PAGE_TIMEOUT_S, interval=0.2,
                    message="the alarm strip in Chinese")
     finally:
         requests.delete(served_city.url(f"/api/v1/displays/{display['id']}"), timeout=10,

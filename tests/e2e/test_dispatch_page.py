@@ -13,7 +13,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from tests.brokers import wait_until
-from tests.e2e.conftest import PEOPLE, sign_in
+from tests.e2e.conftest import PEOPLE, sign_in, text_of
 
 PAGE_TIMEOUT_S = 45.0  # three test workers share 2 cores with the served city and its browser
 
@@ -39,13 +39,6 @@ def _attribute(browser, css: str, name: str) -> str:
 def _enabled(browser, css: str) -> bool:
     """Whether the element is there and not disabled, read in one script."""
     return browser.execute_script("var e = document.querySelector(arguments[0]); return !!e && !e.disabled;", css)
-
-
-def _text(browser, css: str) -> str:
-    """The elements' text read in one script: a page that re-renders every 2 s cannot change between finding and
-    reading (read element by element over WebDriver, a loaded machine read across re-renders again and again)."""
-    return browser.execute_script("return Array.from(document.querySelectorAll(arguments[0]))"
-                                  ".map(function (e) { return e.innerText; }).join(' ');", css)
 
 
 def _warnings(city) -> str:
@@ -75,21 +68,21 @@ def test_dispatcher_selects_an_incident_dispatches_with_d_and_sees_the_unit_go(s
     row = f'tr[data-incident="{incident_id}"]'
     # read until a render is caught whole: the queue re-renders every 2 s, and a row read across
     # a re-render reads as empty (_text)
-    wait_until(lambda: "Heart attack" in _text(browser, row), PAGE_TIMEOUT_S, interval=0.2,
+    wait_until(lambda: "Heart attack" in text_of(browser, row), PAGE_TIMEOUT_S, interval=0.2,
                message="the incident in the queue")
     wait_until(lambda: _click(browser, row), PAGE_TIMEOUT_S, interval=0.2, message="the row to click")
-    wait_until(lambda: f"#{incident_id}" in _text(browser, ".detail-head")
+    wait_until(lambda: f"#{incident_id}" in text_of(browser, ".detail-head")
                and "selected" in _attribute(browser, row, "class")
-               and _text(browser, ".candidate-row .mono"), PAGE_TIMEOUT_S, interval=0.2,
+               and text_of(browser, ".candidate-row .mono"), PAGE_TIMEOUT_S, interval=0.2,
                message="its detail with recommended units")
-    top_unit = _text(browser, ".candidate-row .mono").split()[0]
+    top_unit = text_of(browser, ".candidate-row .mono").split()[0]
     assert top_unit.startswith("amb-")
     wait_until(lambda: _enabled(browser, "#dispatch-top-button"), PAGE_TIMEOUT_S, interval=0.2,
                message="the dispatch button")
 
     browser.find_element(By.TAG_NAME, "body").send_keys("d")  # the dispatcher's shortcut
-    wait_until(lambda: f"dispatched to #{incident_id}" in _text(browser, "#dispatch-message"), PAGE_TIMEOUT_S,
-               interval=0.2, message=f"the confirmation; message: {_text(browser, '#dispatch-message')!r}")
+    wait_until(lambda: f"dispatched to #{incident_id}" in text_of(browser, "#dispatch-message"), PAGE_TIMEOUT_S,
+               interval=0.2, message=f"the confirmation; message: {text_of(browser, '#dispatch-message')!r}")
     unit_id = _api(served_city, "GET", f"/incidents/{incident_id}").json()["unit_id"]
     assert unit_id == top_unit
 
@@ -187,7 +180,7 @@ def test_keys_typed_into_the_new_incident_form_right_after_n_are_text_never_shor
            "a key typed into the form dispatched or cancelled the incident")
     timeline = [entry["kind"] for entry in _incident(served_city, incident_id)["timeline"]]
     assert timeline == ["created"]
-    assert "dispatched" not in _text(browser, "#dispatch-message")
+    assert "dispatched" not in text_of(browser, "#dispatch-message")
     ActionChains(browser).send_keys(Keys.ESCAPE).perform()
     wait_until(lambda: "hidden" in browser.find_element(By.ID, "dispatch-form").get_attribute("class"),
                PAGE_TIMEOUT_S, interval=0.1, message="Escape to close the form")
@@ -207,10 +200,10 @@ def test_after_a_dispatch_the_panel_stays_on_the_incident_and_d_acts_only_on_the
     wait_until(lambda: _enabled(browser, "#dispatch-top-button"),
                PAGE_TIMEOUT_S, interval=0.2, message="the dispatch button")
     browser.find_element(By.TAG_NAME, "body").send_keys("d")
-    wait_until(lambda: f"dispatched to #{first}" in _text(browser, "#dispatch-message"), PAGE_TIMEOUT_S,
-               interval=0.2, message=f"the confirmation; message: {_text(browser, '#dispatch-message')!r}")
+    wait_until(lambda: f"dispatched to #{first}" in text_of(browser, "#dispatch-message"), PAGE_TIMEOUT_S,
+               interval=0.2, message=f"the confirmation; message: {text_of(browser, '#dispatch-message')!r}")
     # the panel re-renders the dispatched incident (its status moved on) and stays on it
-    wait_until(lambda: _shown(browser) == str(first) and "New" not in _text(browser, ".detail-head .badge"),
+    wait_until(lambda: _shown(browser) == str(first) and "New" not in text_of(browser, ".detail-head .badge"),
                PAGE_TIMEOUT_S, interval=0.2,
                message=f"#{first} still shown after its dispatch (shown: {_shown(browser)!r})")
     assert not _enabled(browser, "#dispatch-top-button")
@@ -228,9 +221,9 @@ def test_dispatcher_resolves_the_incident_from_the_console_and_its_unit_is_relea
                PAGE_TIMEOUT_S, interval=0.2, message="the dispatch button")
     browser.find_element(By.TAG_NAME, "body").send_keys("d")
     wait_until(lambda: _incident(served_city, incident_id)["unit_id"], PAGE_TIMEOUT_S, interval=0.2,
-               message=lambda: f"the dispatch; message: {_text(browser, '#dispatch-message')!r}, shown: "
+               message=lambda: f"the dispatch; message: {text_of(browser, '#dispatch-message')!r}, shown: "
                                f"{_shown(browser)!r}, status: {_incident(served_city, incident_id)['status']!r}, "
-                               f"candidates: {_text(browser, '.candidate-row .mono')!r}; the served city's "
+                               f"candidates: {text_of(browser, '.candidate-row .mono')!r}; the served city's "
                                f"warnings: {_warnings(served_city)}")
     unit_id = _incident(served_city, incident_id)["unit_id"]
     wait_until(lambda: _enabled(browser, "#dispatch-resolve-button"),
@@ -243,8 +236,8 @@ def test_dispatcher_resolves_the_incident_from_the_console_and_its_unit_is_relea
     browser.find_element(By.XPATH, "//*[@id='dispatch-resolve-disposition']//label[contains(., 'Resolved on scene')]"
                          ).click()
     browser.find_element(By.ID, "dispatch-resolve-submit").click()
-    wait_until(lambda: f"#{incident_id} resolved" in _text(browser, "#dispatch-message"), PAGE_TIMEOUT_S,
-               interval=0.2, message=f"the confirmation; message: {_text(browser, '#dispatch-message')!r}")
+    wait_until(lambda: f"#{incident_id} resolved" in text_of(browser, "#dispatch-message"), PAGE_TIMEOUT_S,
+               interval=0.2, message=f"the confirmation; message: {text_of(browser, '#dispatch-message')!r}")
     detail = _incident(served_city, incident_id)
     assert detail["status"] == "closed" and detail["unit_id"] is None
     resolution = detail["timeline"][-1]
@@ -256,12 +249,12 @@ def test_dispatcher_resolves_the_incident_from_the_console_and_its_unit_is_relea
     unit = next(u for u in _api(served_city, "GET", "/units").json()["units"] if u["id"] == unit_id)
     assert unit["status"] in ("returning", "available") and unit["incident_id"] is None
     # the panel stays on the closed incident and shows who resolved it
-    wait_until(lambda: _shown(browser) == str(incident_id) and "Closed" in _text(browser, ".detail-head")
-               and "Kitchen fire put out" in _text(browser, ".timeline"), PAGE_TIMEOUT_S, interval=0.2,
+    wait_until(lambda: _shown(browser) == str(incident_id) and "Closed" in text_of(browser, ".detail-head")
+               and "Kitchen fire put out" in text_of(browser, ".timeline"), PAGE_TIMEOUT_S, interval=0.2,
                message="the resolution on the incident's timeline")
-    assert PEOPLE["dispatcher"] in _text(browser, ".timeline .tl-resolved")
+    assert PEOPLE["dispatcher"] in text_of(browser, ".timeline .tl-resolved")
     # and how long each step took, in the one duration format
-    steps = _text(browser, ".facts.steps")
+    steps = text_of(browser, ".facts.steps")
     assert "Call to dispatch" in steps and "Call to resolved" in steps, steps
     assert re.search(r"Call to resolved\s+\d+ (s|min)", steps), steps
     assert "hidden" in browser.find_element(By.ID, "dispatch-resolve-form").get_attribute("class")
@@ -279,32 +272,32 @@ def test_dispatcher_creates_an_incident_by_typing_an_address_and_picking_the_sug
     wait_until(form_open, PAGE_TIMEOUT_S, interval=0.1, message="the new-incident form")
     browser.find_element(By.ID, "dispatch-form-description").send_keys("e2e: man collapsed at the shop door")
     browser.find_element(By.ID, "dispatch-form-submit").click()
-    wait_until(lambda: "Choose a location: type an address or click the map" in _text(browser, "#dispatch-message"),
-               PAGE_TIMEOUT_S, interval=0.2, message=f"the advice; message: {_text(browser, '#dispatch-message')!r}")
+    wait_until(lambda: "Choose a location: type an address or click the map" in text_of(browser, "#dispatch-message"),
+               PAGE_TIMEOUT_S, interval=0.2, message=f"the advice; message: {text_of(browser, '#dispatch-message')!r}")
     # typing part of the address offers the city's own places; the dispatcher picks one
     address = browser.find_element(By.ID, "dispatch-form-address")
     address.send_keys("mannerheimintie 5")
-    wait_until(lambda: "Mannerheimintie 5" in _text(browser, "#dispatch-form-places .place-name"), PAGE_TIMEOUT_S,
+    wait_until(lambda: "Mannerheimintie 5" in text_of(browser, "#dispatch-form-places .place-name"), PAGE_TIMEOUT_S,
                interval=0.2, message="the suggestions")
     option = next(o for o in browser.find_elements(By.CSS_SELECTOR, "#dispatch-form-places .place-option")
                   if o.find_element(By.CSS_SELECTOR, ".place-name").text == "Mannerheimintie 5")
     option.click()
-    wait_until(lambda: "Location: Mannerheimintie 5" in _text(browser, "#dispatch-form-where"), PAGE_TIMEOUT_S,
-               interval=0.2, message=f"the location set; hint: {_text(browser, '#dispatch-form-where')!r}")
+    wait_until(lambda: "Location: Mannerheimintie 5" in text_of(browser, "#dispatch-form-where"), PAGE_TIMEOUT_S,
+               interval=0.2, message=f"the location set; hint: {text_of(browser, '#dispatch-form-where')!r}")
     assert not browser.find_elements(By.CSS_SELECTOR, "#dispatch-form-places .place-option")
     browser.find_element(By.ID, "dispatch-form-submit").click()
-    wait_until(lambda: re.search(r"Incident #\d+ created", _text(browser, "#dispatch-message")), PAGE_TIMEOUT_S,
-               interval=0.2, message=f"the creation; message: {_text(browser, '#dispatch-message')!r}")
-    incident_id = int(re.search(r"#(\d+)", _text(browser, "#dispatch-message")).group(1))
+    wait_until(lambda: re.search(r"Incident #\d+ created", text_of(browser, "#dispatch-message")), PAGE_TIMEOUT_S,
+               interval=0.2, message=f"the creation; message: {text_of(browser, '#dispatch-message')!r}")
+    incident_id = int(re.search(r"#(\d+)", text_of(browser, "#dispatch-message")).group(1))
     created = _incident(served_city, incident_id)
     place = _api(served_city, "GET", "/places?q=Mannerheimintie 5&limit=1").json()["places"][0]
     assert created["address"] == "Mannerheimintie 5"
     assert created["location"]["coordinates"] == pytest.approx(place["location"]["coordinates"], abs=1e-6)
     # the timeline names the signed-in person, on screen and in the API
     assert created["timeline"][0]["actor"] == PEOPLE["dispatcher"]
-    wait_until(lambda: _shown(browser) == str(incident_id) and PEOPLE["dispatcher"] in _text(browser, ".timeline"),
+    wait_until(lambda: _shown(browser) == str(incident_id) and PEOPLE["dispatcher"] in text_of(browser, ".timeline"),
                PAGE_TIMEOUT_S, interval=0.2, message="the new incident's timeline naming the dispatcher")
-    assert "Mannerheimintie 5" in _text(browser, f'tr[data-incident="{incident_id}"]')
+    assert "Mannerheimintie 5" in text_of(browser, f'tr[data-incident="{incident_id}"]')
     assert browser.find_element(By.ID, "dispatch-form-address").get_attribute("value") == ""  # the next starts empty
     # the browser formats as the server does (one vocabulary)
     from services.vocabulary import duration, site_time
@@ -324,7 +317,7 @@ def test_the_queue_keeps_updating_when_each_answer_takes_longer_than_the_refresh
     """A slow server (here: 2.5 s of network latency against the console's 2 s refresh) must not freeze
     the page: a tick superseding an unanswered request made the renderer drop every answer."""
     sign_in(browser, served_city, "dispatcher", "/dispatch")
-    wait_until(lambda: _text(browser, "#dispatch-queue").strip(), PAGE_TIMEOUT_S, interval=0.2, message="the queue")
+    wait_until(lambda: text_of(browser, "#dispatch-queue").strip(), PAGE_TIMEOUT_S, interval=0.2, message="the queue")
     browser.set_network_conditions(offline=False, latency=2500, download_throughput=4 * 1024 * 1024,
                                    upload_throughput=4 * 1024 * 1024)
     try:

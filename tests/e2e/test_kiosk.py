@@ -12,7 +12,7 @@ import requests
 from selenium.webdriver.common.by import By
 
 from tests.brokers import wait_until
-from tests.e2e.conftest import fresh_database, set_viewport, start_served_city, stop_served_city
+from tests.e2e.conftest import fresh_database, set_viewport, start_served_city, stop_served_city, texts_of
 
 PAGE_TIMEOUT_S = 30
 LANDSCAPE, PORTRAIT = (1920, 1080), (1080, 1920)
@@ -74,7 +74,7 @@ def test_the_kiosk_link_shows_the_city_now_readable_from_three_metres_in_its_lan
     assert sizes and min(px for px, _text in sizes) >= MIN_BODY_PX, sorted(sizes)[:3]
     scroll = browser.execute_script("var s = document.scrollingElement; return [s.scrollHeight, s.clientHeight];")
     assert scroll[0] == scroll[1] == size[1]  # nothing hidden below the screen, nothing to scroll
-    titles = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".kiosk-panel-title")]
+    titles = texts_of(browser, ".kiosk-panel-title")
     assert len(titles) == 3 and all(bool(CHINESE.search(t)) == (lang == "zh") for t in titles), titles
     assert browser.execute_script("return document.documentElement.lang") == ("zh-Hans" if lang == "zh" else "en")
     controls = browser.find_elements(By.CSS_SELECTOR, "button, input, select, textarea, a[href]")

@@ -8,20 +8,12 @@ import io
 from pathlib import Path
 
 from openpyxl import load_workbook
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
 from tests.brokers import wait_until
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import sign_in, text_of
 
 PAGE_TIMEOUT_S = 30
-
-
-def _text(browser, selector: str) -> str:
-    try:
-        return " ".join(e.text for e in browser.find_elements(By.CSS_SELECTOR, selector))
-    except StaleElementReferenceException:
-        return ""
 
 
 def _downloads_into(browser, folder: Path) -> None:
@@ -43,27 +35,27 @@ def test_a_manager_switches_period_and_district_drills_into_a_kpi_and_exports(se
     sign_in(browser, served_city, "manager", "/scorecards")
     wait_until(lambda: len(browser.find_elements(By.CSS_SELECTOR, ".scorecard-card")) > 10, PAGE_TIMEOUT_S,
                interval=0.2, message="the KPI cards")
-    assert "Total response time (90th percentile)" in _text(browser, ".scorecard-card-label")
+    assert "Total response time (90th percentile)" in text_of(browser, ".scorecard-card-label")
     assert browser.find_elements(By.CSS_SELECTOR, ".scorecard-matrix td.scorecard-cell")
 
     browser.find_element(By.CSS_SELECTOR, "#scorecards-period input[value='week']").click()
-    wait_until(lambda: "Week" in _text(browser, "#scorecards-heading"), PAGE_TIMEOUT_S, interval=0.2,
+    wait_until(lambda: "Week" in text_of(browser, "#scorecards-heading"), PAGE_TIMEOUT_S, interval=0.2,
                message="the week's scorecard")
     # a district's cell in the matrix: that district's scorecard, with that KPI's detail
     row = browser.find_elements(By.CSS_SELECTOR, ".scorecard-matrix tbody tr")[1]
     district = row.find_element(By.TAG_NAME, "th").text
     row.find_element(By.CSS_SELECTOR, "td.scorecard-cell button").click()
-    wait_until(lambda: district in _text(browser, "#scorecards-heading"), PAGE_TIMEOUT_S, interval=0.2,
+    wait_until(lambda: district in text_of(browser, "#scorecards-heading"), PAGE_TIMEOUT_S, interval=0.2,
                message=f"the scorecard of {district}")
     assert district in browser.find_element(By.ID, "scorecards-district").text
-    wait_until(lambda: _text(browser, ".scorecard-detail h3"), PAGE_TIMEOUT_S, interval=0.2,
+    wait_until(lambda: text_of(browser, ".scorecard-detail h3"), PAGE_TIMEOUT_S, interval=0.2,
                message="the cell's KPI detail")
 
     card = next(c for c in browser.find_elements(By.CSS_SELECTOR, ".scorecard-card")
                 if "Sensor availability" in c.text or "PM2.5" in c.text)
     label = card.find_element(By.CSS_SELECTOR, ".scorecard-card-label").text
     card.click()
-    wait_until(lambda: label in _text(browser, ".scorecard-detail h3"), PAGE_TIMEOUT_S, interval=0.2,
+    wait_until(lambda: label in text_of(browser, ".scorecard-detail h3"), PAGE_TIMEOUT_S, interval=0.2,
                message="the KPI's detail")
     assert browser.find_elements(By.CSS_SELECTOR, "#scorecards-trend .main-svg")
     assert browser.find_elements(By.CSS_SELECTOR, ".scorecard-card.selected")
