@@ -175,8 +175,9 @@ class Ingest:
                 delay = reconnect_delay(backoff)
                 log.warning("broker unreachable (%s); retrying in %.1f s", error, delay)
                 try:
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
-                except asyncio.TimeoutError:
+                    async with asyncio.timeout(delay):  # (not wait_for: see Reactions.run)
+                        await stop.wait()
+                except TimeoutError:
                     pass
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
             finally:

@@ -452,8 +452,12 @@ class Reactions:
                 except Exception:
                     log.exception("reacting failed; retrying in %.1f s", self.poll_s)
                 try:
-                    await asyncio.wait_for(self._wake.wait(), wait)
-                except asyncio.TimeoutError:
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the woken wait's result
+                    # when the task is cancelled in the same step as the ingest wakes it, so the cancel was
+                    # lost, the reactions went on and the ingest's stop waited for them forever
+                    async with asyncio.timeout(wait):
+                        await self._wake.wait()
+                except TimeoutError:
                     pass
                 self._wake.clear()
         finally:
