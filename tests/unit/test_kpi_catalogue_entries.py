@@ -80,3 +80,13 @@ def test_share_meeting_counts_samples_at_the_objective_and_no_samples_is_no_valu
     assert (measured.value, measured.count, measured.share_meeting) == (200, 4, 0.5)
     empty = summarize([], {"statistic": "p90", "objective_s": 64}, [])
     assert (empty.value, empty.count, empty.share_meeting) == (None, 0, None)
+
+
+def test_emergency_response_counts_the_emergency_services_calls_and_blocked_drains_are_scored_apart():
+    """NFPA's and ISO 37120's objectives are about emergency calls: a road crew's blocked drain (an incident
+    too) queued for days behind two crews in a storm would be the emergency KPIs' worst, so it has its own."""
+    calls = ["health", "fire", "traffic", "security", "naturalDisaster"]
+    assert all(entry["params"]["incidents"] == calls for entry in ENTRIES if entry["dimension"] == "emergency")
+    drains = next(entry for entry in ENTRIES if entry["key"] == "flood.drain_response_p90")
+    assert (drains["measure"], drains["params"]["incidents"]) == ("emergency.total_response",
+                                                                  ["infrastructure/blockedDrain"])

@@ -1,6 +1,9 @@
 """Emergency response: the four intervals of NFPA 1710 / 1221, from each incident's recorded timeline.
 
-An incident belongs to the period of its call (``created_at``); drills are left out. Its times are
+An incident belongs to the period of its call (``created_at``); drills are left out, and so are the incidents
+whose kind the KPI's ``incidents`` param does not name (a list of categories or category/sub-category, as a
+unit's capabilities are written: the emergency services' calls are scored apart from the crews' jobs, such
+as blocked drains, which NFPA's objectives were never meant for). Its times are
 the facts of its timeline (``incident_timeline``), all on CityOps's clock:
 
 - first dispatch: its first ``dispatched`` event (``incidents.dispatched_at`` is the latest one);
@@ -23,6 +26,7 @@ from typing import Callable
 from sqlalchemy import or_, select
 
 from services.drills import not_drill
+from services.incidents import can_handle
 from services.kpis.measures.common import mean_statistic, once, per_district, record, summarize, within
 from services.kpis.registry import MeasureContext, Measured, Period, measure
 from services.models import Incident, IncidentEvent
@@ -34,6 +38,7 @@ class Timeline:
 
     created_at: datetime
     district: str | None
+    kind: tuple[str, str | None]  # (category, sub-category)
     dispatches: list[tuple[datetime, str | None]]  # (at, unit)
     acceptances: list[tuple[datetime, str | None]]
     on_scene: datetime | None = None
@@ -68,8 +73,10 @@ def timelines(ctx: MeasureContext, period: Period) -> dict[int, Timeline]:
     """The response facts of every incident called in the period (drills excluded), by incident id."""
     in_period = (within(Incident.created_at, period), not_drill(Incident))
     called = select(Incident.id).where(*in_period)
-    found = {incident_id: Timeline(created_at, district, [], []) for incident_id, created_at, district in
-             ctx.session.execute(select(Incident.id, Incident.created_at, Incident.district).where(*in_period))}
+    found = {incident_id: Timeline(created_at, district, (category, sub_category), [], [])
+             for incident_id, created_at, district, category, sub_category in ctx.session.execute(
+                 select(Incident.id, Incident.created_at, Incident.district, Incident.category, Incident.sub_category)
+                 .where(*in_period))}
     if not found:
         return found
     events = ctx.session.execute(
@@ -91,8 +98,11 @@ def timelines(ctx: MeasureContext, period: Period) -> dict[int, Timeline]:
 
 def _interval_measure(interval: Callable[[Timeline], float | None]):
     def measure_interval(ctx: MeasureContext, period: Period) -> dict[str | None, Measured]:
-        called = once(ctx, ("timelines", period), lambda: timelines(ctx, period))  # the same for all eight
-        sampled = [(incident_id, timeline.district, seconds) for incident_id, timeline in sorted(called.items())
+        called = once(ctx, ("timelines", period), lambda: timelines(ctx, period))  # one read for all of them
+        kinds = ctx.params.get("incidents")
+        counted = sorted((incident_id, timeline) for incident_id, timeline in called.items()
+                         if kinds is None or can_handle(kinds, *timeline.kind))
+        sampled = [(incident_id, timeline.district, seconds) for incident_id, timeline in counted
                    if (seconds := interval(timeline)) is not None]
         return per_district(ctx, sampled, lambda sample: sample[1], lambda found, _: summarize(
             [seconds for *_, seconds in found], ctx.params, [record("incident", ident) for ident, *_ in found]))
@@ -101,6 +111,7 @@ def _interval_measure(interval: Callable[[Timeline], float | None]):
     return measure_interval
 
 
-# params: statistic (p90 | mean | median), objective_s (the NFPA objective; share_meeting is measured against it)
+# params: statistic (p90 | mean | median), objective_s (the NFPA objective; share_meeting is measured against it),
+# incidents (the kinds counted, e.g. [health, fire] or [infrastructure/blockedDrain]; none: every incident)
 for _name in ("call_processing", "turnout", "travel", "total_response"):
     measure(f"emergency.{_name}", combine=mean_statistic)(_interval_measure(getattr(Timeline, _name)))
