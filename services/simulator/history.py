@@ -79,6 +79,7 @@ CALLS = (  # (service_code, service_name, description, weight)
 TURNOUT_S = (20, 90)  # dispatch -> unit accepted
 ON_SCENE_MIN = (10, 45)  # arrived -> cleared
 PROCESSING_S = (25, 150)  # call created -> first dispatch
+RETRIES = 50  # tries of an incident the present refuses (0.2 s apart) before the next go first
 ROUNDS = 4  # hotline passes: a dissatisfied citizen reopens an order, which is played again
 SCAN = timedelta(minutes=5)  # how finely the players' next moment is looked for
 CATCH_UP_EVERY = 3  # hours of the past published before waiting for the ingest to store them
@@ -234,12 +235,22 @@ class HistoryDispatcher:
                        if self.window.start <= i.created_at < self.window.end), key=lambda i: i.created_at)
 
     def play(self, deadline: float, stop: threading.Event) -> int:
-        pending = self.waiting()
+        """Oldest first, each in its turn. One the present refuses for a moment (its unit's last replies are still
+        on their way through the ingest, or the unit moved as it was taken) is tried again before the next: tried
+        after the rest, as it was, it found every unit busy until the end of the past and waited for days in it
+        (a traffic accident dispatched 13 days after the call, two more a week after). One refused for longer
+        (``RETRIES``) lets the rest go first and comes back after them."""
+        pending, tries = deque(self.waiting()), 0
         while pending and _going(deadline, stop):
-            pending = [incident for incident in pending if not self.dispatch(incident)]
-            if pending:
-                time.sleep(0.2)  # the units' replies are on their way through the ingest
-                pending = [i for i in self.waiting() if i.id in {p.id for p in pending}]
+            if self.dispatch(pending[0]):  # (one dispatched by someone on duty meanwhile is refused: done too)
+                pending.popleft()
+                tries = 0
+                continue
+            tries += 1
+            if tries >= RETRIES:
+                pending.rotate(-1)
+                tries = 0
+            time.sleep(0.2)  # the units' replies are on their way through the ingest
         if pending:
             log.warning("history: %d past incident(s) left in the queue", len(pending))
         log.info("history: %d incident(s) dispatched", self.dispatched)
