@@ -21,6 +21,9 @@ class WorkOrder(SQLModel, table=True):
     __table_args__ = (
         Index("ix_work_orders_queue", "status", "department"),
         Index("ix_work_orders_updated_at", "updated_at"),  # the KPI roll-ups' watermark: what changed since
+        # a received report's duplicates: the same service within days of it (by the service alone, every
+        # report read all its service's orders, a year's of them in time; 30 days' took 3.5 ms a report)
+        Index("ix_work_orders_service_received", "service_code", "received_at"),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
