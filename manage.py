@@ -145,7 +145,7 @@ def cmd_serve(_args) -> None:
         start_simulator_thread(settings, stop, backfill=live_backfill, speed=settings.sim_speed)
         log.info("demo simulator running for %s", runtime.city.name)
         if settings.sim_history_days > 0:  # the scorecards' trends from the first run
-            start_history_thread(runtime, stop, days=settings.sim_history_days, live_backfill=live_backfill)
+            start_history_thread(runtime, stop, days=settings.sim_history_days, live_backfill=live_backfill, live=True)
     try:
         _serve_web(runtime, stop)
     finally:

@@ -161,8 +161,8 @@ class Ingest:
                 self._client = client
                 async with client:
                     self.stats.connections += 1
-                    self.stats.broker_connected = True
                     await client.subscribe([(topic, 1) for topic in self.subscriptions])
+                    self.stats.broker_connected = True  # and listening: what is published now reaches it
                     log.info("ingest connected to %s:%s, subscribed to %s",
                              self.settings.mqtt.host, self.settings.mqtt.port, ", ".join(self.subscriptions))
                     backoff = BACKOFF_START_S

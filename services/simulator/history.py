@@ -44,6 +44,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime, timedelta, timezone
 
 import aiomqtt
@@ -88,7 +89,10 @@ CATCH_UP_EVERY = 3  # hours of the past published before waiting for the ingest 
 # of 219 s); an alarm cleared and raised again before the operator came back would be the same alarm, which the
 # demo's seeded past never does in 12 hours (the same alarms, each acknowledged at the same moment, as every 3)
 OPERATOR_EVERY = 12
-CAUGHT_UP = 0.97  # of the observations published (a misbehaving sensor's are refused)
+READY_S = 60.0  # how long the play waits for an ingest process to listen and store the present before it publishes
+PRESENT = timedelta(minutes=2)  # an observation this recent: the live simulator's back-fill is stored
+WAIT_POLL_S = 0.05  # how often the waits for the ingest and the rules look (a count on an index)
+CAUGHT_UP = 0.97  # of the observations published since the previous wait (a misbehaving sensor's are refused)
 
 
 @dataclass(frozen=True)
@@ -108,7 +112,7 @@ def history_window(engine, days: float, live_backfill: timedelta, now: datetime)
         oldest = connection.execute(select(func.min(Observation.observed_at))).scalar_one_or_none()
     end = _floor_minute(now - live_backfill)  # where the live simulator's back-fill begins: no hole between
     if oldest is not None:
-        end = min(end, _floor_minute(oldest if oldest.tzinfo else oldest.replace(tzinfo=timezone.utc)))
+        end = min(end, _floor_minute(_aware(oldest)))
     start = _floor_hour(now - live_backfill - timedelta(days=days))
     return HistoryWindow(start, end) if end - start >= EVERY else None
 
@@ -427,8 +431,9 @@ def received_count(engine, request_ids: set[str]) -> int:
 
 
 def play_history(runtime, stop: threading.Event, *, days: float, live_backfill: timedelta, seed: int = 42,
-                 time_limit_s: float = 1800.0) -> PlayCounts | None:
-    """Plays the past once (see the module's docstring); None when there is none left to play."""
+                 time_limit_s: float = 1800.0, live: bool = False) -> PlayCounts | None:
+    """Plays the past once (see the module's docstring); None when there is none left to play. ``live``: the
+    live simulator runs too (its back-fill is stored before the past is published)."""
     from services.dispatch import DispatchContext
 
     window = history_window(runtime.engine, days, live_backfill, utcnow())
@@ -442,7 +447,7 @@ def play_history(runtime, stop: threading.Event, *, days: float, live_backfill: 
         record(session, HISTORY_ACTOR, STARTED, f"city:{runtime.city.name}", None, played)
     sim = CitySimulator(runtime.city, seed=seed, topic_root=runtime.settings.topic_root, start=window.start)
     counts = asyncio.run(_play(runtime, sim, window, stop, deadline, DispatchContext.of(runtime),
-                               HotlineDesk(runtime.settings, runtime.city, seed)))
+                               HotlineDesk(runtime.settings, runtime.city, seed), live))
     if stop.is_set() or time.monotonic() > deadline:
         log.warning("history: stopped before the end; the next start plays it again")
         return counts
@@ -491,7 +496,7 @@ class Sender:
                 pass
 
 
-async def _play(runtime, sim, window, stop, deadline, dispatch_ctx, desk) -> PlayCounts:
+async def _play(runtime, sim, window, stop, deadline, dispatch_ctx, desk, live: bool) -> PlayCounts:
     counts = PlayCounts()
     queue: asyncio.Queue[list[OutgoingMessage]] = asyncio.Queue()
     loop = asyncio.get_running_loop()
@@ -503,25 +508,28 @@ async def _play(runtime, sim, window, stop, deadline, dispatch_ctx, desk) -> Pla
 
     began = time.monotonic()
     try:
+        await asyncio.to_thread(_wait_ingest_ready, runtime.engine, live, deadline, stop)
         report_ids: set[str] = set()
-        days, telemetry = (window.end - window.start) / timedelta(days=1), 0
-        operator = HistoryOperator(runtime.engine, sim.seed, window)
+        days = (window.end - window.start) / timedelta(days=1)
+        operator, pace = HistoryOperator(runtime.engine, sim.seed, window), IngestPace(runtime.engine, window)
         for played, hour in enumerate(past_messages(sim, window), start=1):
             if stop.is_set():
                 return counts
             report_ids.update(m.json()["service_request_id"] for m in hour if m.topic.endswith("/reports"))
             counts.messages += len(hour)
-            telemetry += sum(1 for m in hour if "/telemetry/" in m.topic)
+            pace.published += sum(1 for m in hour if "/telemetry/" in m.topic)
             await sender.send(hour)
-            if played % CATCH_UP_EVERY == 0:  # a broker queues a slow subscriber's messages only so far
-                counts.ingest_wait_s += await _timed(_catch_up, runtime.engine, window.start, telemetry, deadline, stop)
-            if played % OPERATOR_EVERY == 0:
-                counts.operator_s += await _timed(operator.catch_up, window.start + played * EVERY, deadline, stop)
-            counts.observations = telemetry
+            until = window.start + played * EVERY
+            if played % OPERATOR_EVERY == 0:  # every hour published stored, then read by the rules
+                counts.ingest_wait_s += await _timed(partial(pace.wait, whole=True), until, deadline, stop)
+                counts.operator_s += await _timed(operator.catch_up, until, deadline, stop)
+            elif played % CATCH_UP_EVERY == 0:
+                counts.ingest_wait_s += await _timed(pace.wait, until, deadline, stop)
+            counts.observations = pace.published
             if played % 24 == 0:
                 log.info("history: %d of %.0f days published", played // 24, days)
         counts.reports = len(report_ids)
-        counts.ingest_wait_s += await _timed(_catch_up, runtime.engine, window.start, telemetry, deadline, stop)
+        counts.ingest_wait_s += await _timed(partial(pace.wait, whole=True), window.end, deadline, stop)
         counts.operator_s += await _timed(operator.catch_up, window.end, deadline, stop)
         counts.acknowledgements, counts.telemetry_s = operator.acknowledged, time.monotonic() - began
         log.info("history: published the past's telemetry and reports")
@@ -572,14 +580,74 @@ def _until_settled(count: Callable[[], float], enough: float, settle_s: float, e
         time.sleep(every_s)
 
 
-def _catch_up(engine, start: datetime, published: int, deadline: float, stop: threading.Event) -> None:
-    """Until the ingest stored (nearly) every past observation published, or stopped storing more (what is
-    missing was refused, a misbehaving sensor's values, or lost: go on)."""
-    def stored() -> int:
+class IngestPace:
+    """Holds the past's publishing back until the ingest has stored what was published (a broker queues a slow
+    subscriber's messages only so far: mosquitto's default is 1,000, then it drops them; amqtt gives up on each
+    after 5 s, logging it).
+
+    Each wait marks how much was published; it returns once what was published before the previous mark is
+    stored, so the ingest stores one stretch while the next is published (at most two stretches ahead: 600
+    messages), or, ``whole``, once everything published is (the operator on duty reads what the rules made of
+    it). Counts the past's observations only (the live simulator's, stored meanwhile, are of the present), and
+    allows for what the ingest refused (a misbehaving sensor's values) in the stretches before, settled by now:
+    what is missing there is missing for good; of the stretch waited for, all but a few (``CAUGHT_UP``) must be
+    stored. A share of everything published, as it was, let the publisher run further ahead the longer the play
+    went (3 % of 30 days is 21 hours) and the live observations, counted too, let it go from the first minute."""
+
+    def __init__(self, engine, window: HistoryWindow):
+        self.engine, self.window = engine, window
+        self.published = 0  # the past's telemetry messages published so far
+        self._marks = [(window.start, 0)]  # (the hours before this moment, published then), at each wait
+
+    def stored(self, before: datetime) -> int:
+        with self.engine.connect() as connection:
+            return connection.execute(select(func.count()).select_from(Observation).where(
+                Observation.observed_at >= self.window.start, Observation.observed_at < before)).scalar_one()
+
+    def wait(self, published_until: datetime, deadline: float, stop: threading.Event, *, whole: bool = False) -> None:
+        """Until the ingest stored the hours published before the previous wait (``whole``: before
+        ``published_until``), or stopped storing more."""
+        self._marks.append((published_until, self.published))
+        del self._marks[:-3]
+        marks = self._marks if whole else self._marks[:-1]
+        if len(marks) < 2:
+            return
+        (settled, settled_count), (target, target_count) = marks[-2], marks[-1]
+        missing = max(0, settled_count - self.stored(settled))
+        enough = target_count - missing - int((target_count - settled_count) * (1 - CAUGHT_UP))
+        _until_settled(lambda: self.stored(target), enough, 5, WAIT_POLL_S, deadline, stop)
+
+
+def _wait_ingest_ready(engine, live: bool, deadline: float, stop: threading.Event) -> None:
+    """Until an ingest process says (its heartbeat) it is connected and subscribed and, with the ``live``
+    simulator, has stored its back-fill (an observation of the last minutes): on the first start nobody is
+    subscribed yet and a broker drops what nobody listens to (the first two hours of the past were lost so, the
+    ingest subscribing a second after the play began), and the back-fill's burst (3,500 messages) with the past's
+    on top of it passed mosquitto's default queue (1,000), which dropped an hour's. Goes on after ``READY_S``
+    regardless, saying so."""
+    from services.health import ingest_health
+
+    def ready() -> bool:
+        if not ingest_health(engine)["broker"]:  # an ingest process beating lately is connected
+            return False
+        if not live:
+            return True
         with engine.connect() as connection:
-            return connection.execute(select(func.count()).select_from(Observation)
-                                      .where(Observation.observed_at >= start)).scalar_one()
-    _until_settled(stored, published * CAUGHT_UP, 5, 0.2, deadline, stop)
+            latest = connection.execute(select(func.max(Observation.observed_at))).scalar()
+        return latest is not None and _aware(latest) >= utcnow() - PRESENT
+
+    given_up = min(deadline, time.monotonic() + READY_S)
+    while not ready():
+        if not _going(given_up, stop):
+            if not stop.is_set():
+                log.warning("history: the ingest is not listening or not storing the present; playing the past "
+                            "regardless")
+            return
+        time.sleep(WAIT_POLL_S)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _wait_reacted(engine, deadline: float, stop: threading.Event) -> None:
@@ -593,7 +661,7 @@ def _wait_reacted(engine, deadline: float, stop: threading.Event) -> None:
         with engine.connect() as connection:
             return connection.execute(select(ReactionCursor.last_id).where(
                 ReactionCursor.name == Observation.__tablename__)).scalar() or 0
-    _until_settled(read, highest(), 5, 0.2, deadline, stop)
+    _until_settled(read, highest(), 5, WAIT_POLL_S, deadline, stop)
 
 
 def _wait_received(engine, report_ids: set[str], deadline: float, stop: threading.Event) -> None:
