@@ -18,6 +18,10 @@ stores it; the people in it act through CityOps's commands. Only coarser and fas
   reads the window from the audit log), and the operator on duty (``HistoryOperator``) acknowledges each a
   seeded while after it was raised, sooner the more severe, at that past moment, as the play goes on.
 
+The telemetry goes out once an ingest process listens (and, in ``serve``, has stored the live simulator's
+back-fill), at the ingest's pace (``IngestPace``): a broker drops what nobody listens to, and what passes its
+queue for a slow subscriber.
+
 What the commands cannot take from the wire is when CityOps received a message: a report, reply or
 rating of the past carries ``recordedAt`` (the moment it was received then), which the ingest
 honours only in the demo with history (``Settings.accepts_recorded_at``). The play itself is audited:
