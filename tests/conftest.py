@@ -116,6 +116,17 @@ def database_url(request, tmp_path: Path):
         yield url
 
 
+@pytest.fixture
+def migrated_engine(database_url):
+    """An engine on a fresh database with CityOps's schema (SQLite, and PostgreSQL where it runs)."""
+    from services.db import make_engine, migrate
+
+    engine = make_engine(database_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def broker():
     """A broker of the tests' own (Mosquitto with CityOps's config, else amqtt)."""

@@ -20,7 +20,7 @@ import services.kpis.measures  # noqa: F401  (registers every measure)
 from services.city import load_city
 from services.config import PROJECT_ROOT
 from services.auth import Principal
-from services.db import make_engine, migrate, session_scope
+from services.db import session_scope
 from services.dispatch import CreateIncident, DispatchContext, DispatchUnit, apply_reply
 from services.kpis.catalogue import load_catalogue
 from services.kpis.registry import MEASURES, MeasureContext, Measured, Scope, measure_scope
@@ -73,11 +73,8 @@ def city(tiny_city):
 
 
 @pytest.fixture
-def db(database_url):
-    engine = make_engine(database_url)
-    migrate(engine)
-    yield engine
-    engine.dispose()
+def db(migrated_engine):
+    return migrated_engine
 
 
 def add(engine, *rows) -> None:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.db import make_engine, migrate, session_scope
+from services.db import session_scope
 from services.models import IngestStatus, Observation, utcnow
 from services.simulator import history
 from services.simulator.history import HistoryWindow, IngestPace
@@ -21,11 +21,8 @@ WINDOW = HistoryWindow(START, START + timedelta(hours=10))
 
 
 @pytest.fixture
-def engine(database_url):
-    engine = make_engine(database_url)
-    migrate(engine)
-    yield engine
-    engine.dispose()
+def engine(migrated_engine):
+    return migrated_engine
 
 
 def _store(engine, device: str, *moments: datetime) -> None:
