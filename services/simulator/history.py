@@ -48,8 +48,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from datetime import datetime, timedelta, timezone
+from functools import partial
 
 import aiomqtt
 from sqlalchemy import func, or_, select
@@ -590,8 +590,8 @@ class IngestPace:
     after 5 s, logging it).
 
     Each wait marks how much was published; it returns once what was published before the previous mark is
-    stored, so the ingest stores one stretch while the next is published (at most two stretches ahead: 600
-    messages), or, ``whole``, once everything published is (the operator on duty reads what the rules made of
+    stored, so the ingest stores one stretch while the next is published (at most two stretches ahead: about
+    640 messages), or, ``whole``, once everything published is (the operator on duty reads what the rules made of
     it). Counts the past's observations only (the live simulator's, stored meanwhile, are of the present), and
     allows for what the ingest refused (a misbehaving sensor's values) in the stretches before, settled by now:
     what is missing there is missing for good; of the stretch waited for, all but a few (``CAUGHT_UP``) must be
