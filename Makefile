@@ -15,8 +15,10 @@ AXE := $(NPM_DIR)/node_modules/axe-core/axe.min.js
 run: $(STAMP)
 	CITYOPS_DEMO=$${CITYOPS_DEMO:-1} $(PY) manage.py serve
 
+# Four workers on two cores: the tests mostly wait on brokers, servers and browsers (the CPU was busy 46 % of a
+# three-worker run); worksteal hands a worker that is done the tests queued on a busy one (the browser tests are long).
 test: $(STAMP) $(AXE) system-packages
-	$(PY) -m pytest -q -p no:cacheprovider -n $${CITYOPS_TEST_WORKERS:-3}
+	$(PY) -m pytest -q -p no:cacheprovider -n $${CITYOPS_TEST_WORKERS:-4} --dist worksteal
 
 bench: $(STAMP) system-packages
 	$(PY) bench/ingest.py

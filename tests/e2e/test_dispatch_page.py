@@ -15,7 +15,7 @@ from selenium.webdriver.common.keys import Keys
 from tests.brokers import wait_until
 from tests.e2e.conftest import PEOPLE, sign_in, text_of
 
-PAGE_TIMEOUT_S = 45.0  # three test workers share 2 cores with the served city and its browser
+PAGE_TIMEOUT_S = 45.0  # four test workers share 2 cores with the served city and its browser
 
 
 def _api(city, method: str, path: str, **kwargs) -> requests.Response:

@@ -20,6 +20,7 @@ from services.telemetry import ObservationIn
 REDIS_URL = "redis://127.0.0.1:6379/0"
 READERS = 8
 WRITES = 40
+MAX_WRITES = 400  # a reader that took no payload during the writes proves nothing
 SEGMENTS = 300  # at first; every write adds NEW_PER_WRITE more (the features of a layer grow during reads)
 NEW_PER_WRITE = 3
 
@@ -117,9 +118,11 @@ def test_readers_taking_payloads_during_rebuilds_get_every_change_and_versions_n
     sys.setswitchinterval(1e-5)  # threads interleave far more often than usual: races show in a short run
     for thread in readers:
         thread.start()
-    try:
-        for step in range(WRITES):
+    step = 0
+    try:  # WRITES writes, and more (to MAX_WRITES) until every reader took one of them: a loaded machine starves threads
+        while step < WRITES or (step < MAX_WRITES and any(len(browser.versions_seen) < 2 for browser in browsers)):
             write_speeds(store, rng, SEGMENTS + step * NEW_PER_WRITE, step + 1)
+            step += 1
     finally:
         writing_done.set()
         for thread in readers:
@@ -134,7 +137,7 @@ def test_readers_taking_payloads_during_rebuilds_get_every_change_and_versions_n
         assert browser.versions_seen == sorted(browser.versions_seen), "a payload went back in versions"
         browser.apply(service.current().payload(browser.epoch, browser.version))
         assert browser.features == truth.features
-    assert len(truth.features["traffic"]) == SEGMENTS + WRITES * NEW_PER_WRITE
+    assert len(truth.features["traffic"]) == SEGMENTS + step * NEW_PER_WRITE
     # browsers at the same version show the same map: no payload was tagged with a version its content was not
     for version in {version for browser in browsers for version in browser.state_at}:
         shown = {browser.state_at[version] for browser in browsers if version in browser.state_at}
