@@ -173,6 +173,11 @@ class AuditEntry(SQLModel, table=True):
     """Append-only: who did what, when, with the state before and after."""
 
     __tablename__ = "audit_log"
+    __table_args__ = (
+        # an action's latest entry (the demo's play of the past, read by the rules, the escalation and the
+        # roll-ups): without it, SQLite read the log backwards to the entry, all of it where there is none
+        Index("ix_audit_log_action_id", "action", "id"),
+    )
 
     id: Optional[int] = Field(default=None, sa_column=Column(AUTO_ID, primary_key=True, autoincrement=True))
     at: datetime = utc_field(index=True)
