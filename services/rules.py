@@ -752,6 +752,7 @@ class RuleEngine:
         self._synced = 0.0
         self._ruleset: RuleSet | None = None
         self._played: tuple[float | None, tuple[datetime, datetime] | None] = (None, None)  # (read at, window)
+        self._in_play: tuple[float | None, datetime | None] = (None, None)  # (read at, end of the past in play)
         self._lock = threading.RLock()
         self._insert_state = (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(RULE_STATES)
         self._upsert_state = self._insert_state.on_conflict_do_update(
@@ -879,6 +880,8 @@ class RuleEngine:
         at = observation.observed_at
         if state.last_at is not None and at < state.last_at:
             return  # a late, older reading does not move the state back in time
+        if self._present_before_its_turn(state.last_at, at):
+            return
         state.last_at = at
         device = device or DeviceInfo(observation.device_id, observation.entity_type, None, None, None, None,
                                       observation.lon, observation.lat)
@@ -933,6 +936,21 @@ class RuleEngine:
             log.info("alarm %s (%s) on %s: %s", outcome.alarm.id, rule.id, device.id, outcome.outcome)
             raised.append(_Raised(rule, outcome.alarm.id, outcome.alarm.incident_id))
         return raised
+
+    def _present_before_its_turn(self, last_at: datetime | None, at: datetime) -> bool:
+        """Whether a reading of the present comes to a state of the demo's past while the past is still being
+        played: its turn is after the whole past. Taken then, it moved the state's clock to the present and the
+        past's next readings were older, passed over: an alarm raised in the past was never cleared there (two
+        of the first three plays each left one or two active, which the past's later alarms then repeated)."""
+        if last_at is None:
+            return False
+        read_at, end = self._in_play
+        if read_at is None or time.monotonic() - read_at > PLAYED_PAST_S:
+            from services.simulator.history import past_in_play
+
+            end = past_in_play(self.engine)
+            self._in_play = (time.monotonic(), end)
+        return end is not None and last_at < end <= at
 
     def _played_past(self, session) -> tuple[datetime, datetime] | None:
         """The window of the demo's played past (services/simulator/history.py), None without one; read again

@@ -9,6 +9,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 
 from services.access.principal import Principal
+from services.config import Settings
 from services.alarms import AcknowledgeAlarm, ClearAlarm, IncidentRequest, list_alarms, AlarmFilter, alarm_history
 from services.alarms import open_incident_for_alarm
 from services.models import Alarm, AuditEntry, utcnow
@@ -344,3 +345,47 @@ def test_the_pasts_alarms_are_not_escalated_while_the_demo_plays_it_and_the_pres
         assert [a.id for a in escalate_due(engine, {"water-alert": 60.0}, now)] == [1]
     finally:
         engine.dispose()
+
+
+def test_a_reading_of_the_present_does_not_stop_the_pasts_alarm_clearing_while_the_demo_plays_it(
+        database_url, tiny_city, tmp_path):
+    """The live simulator's readings arrive while the demo's past is played: one taken between a past alarm's
+    raise and its clear moved the rule's clock to the present, the past's next readings were older and passed
+    over, and the alarm stayed active (then the past's later alarms repeated it). Its turn is after the past."""
+    from services.audit import record
+    from services.db import session_scope
+    from services.runtime import open_runtime
+    from services.simulator.history import FINISHED, HISTORY_ACTOR, STARTED
+    from services.telemetry import ObservationIn
+
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text(RULES)
+    runtime = open_runtime(Settings.from_env({}, database_url=database_url, city=str(tiny_city), data_dir=tmp_path,
+                                             rules_file=rules_file))
+    engine, now = alarm_service(runtime).engine, utcnow().replace(microsecond=0)
+    end = now - timedelta(minutes=15)
+    played = {"from": (end - timedelta(days=2)).isoformat(), "to": end.isoformat()}
+    past = end - timedelta(days=1)
+
+    def reading(at: datetime, level: float) -> ObservationIn:
+        return ObservationIn("flood-1", "FloodMonitoring", at, at, 24.951, 60.166, {"currentLevel": level})
+
+    def react(*readings: ObservationIn) -> None:
+        with session_scope(runtime.engine) as session:
+            raised = engine.react(session, list(readings))
+        engine.after_commit(raised)
+
+    try:
+        with session_scope(runtime.engine) as session:
+            record(session, HISTORY_ACTOR, STARTED, "city:Tiny", None, played)
+        react(reading(past, 1.5), reading(past + timedelta(hours=1), 1.6))  # raised at the past's second hour
+        react(reading(now, 0.3))  # the present, taken before the past's next hours
+        react(reading(past + timedelta(hours=2), 0.4), reading(past + timedelta(hours=3), 0.3))
+        with session_scope(runtime.engine) as session:
+            alarm = session.execute(select(Alarm).where(Alarm.rule_id == "water-alert")).scalar_one()
+            assert (alarm.active, alarm.raised_at, alarm.cleared_at) == (False, past + timedelta(hours=1),
+                                                                        past + timedelta(hours=3))
+            record(session, HISTORY_ACTOR, FINISHED, "city:Tiny", None, played)
+    finally:
+        alarm_service(runtime).close()
+        runtime.engine.dispose()
