@@ -12,15 +12,18 @@ stores it; the people in it act through CityOps's commands. Only coarser and fas
   ``HISTORY_DISPATCHER``; the unit's replies (accepted, arrived, cleared) follow on
   ``<root>/units/<id>/cmdexe`` with their past times. The live units ignore these commands (issued
   before the live simulator started) and the acceptance timeout leaves them alone.
-- The hotline: agents, departments and citizens (hotline.py) play each order through the same
-  commands, each step at its past moment; the citizens' ratings go out over MQTT.
+- The hotline: agents, departments and citizens (hotline.py) play the orders through the same
+  commands, every step at its past moment and in the order of those moments (an order is read as it stood
+  then); the citizens' ratings go out over MQTT.
 - Alarms: the rules raise and clear them on the past's readings at those readings' moments (services/rules.py
   reads the window from the audit log), and the operator on duty (``HistoryOperator``) acknowledges each a
   seeded while after it was raised, sooner the more severe, at that past moment, as the play goes on.
 
-The telemetry goes out once an ingest process listens (and, in ``serve``, has stored the live simulator's
-back-fill), at the ingest's pace (``IngestPace``): a broker drops what nobody listens to, and what passes its
-queue for a slow subscriber.
+The play begins once an ingest process listens (and, in ``serve``, has stored the live simulator's back-fill) and
+goes at the ingest's pace (``IngestPace``): a broker drops what nobody listens to, and what passes its queue for a
+slow subscriber. The reports go first, all 30 days of them, then the telemetry, while the dispatchers and the hotline
+play the incidents and orders the reports opened (they need none of the telemetry; the incidents the rules open on
+it are dispatched after). One after the other, the play took two and a half minutes; so, under two.
 
 What the commands cannot take from the wire is when CityOps received a message: a report, reply or
 rating of the past carries ``recordedAt`` (the moment it was received then), which the ingest
@@ -40,6 +43,7 @@ Deterministic with the seed, apart from what depends on the order the ingest sto
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
 import logging
 import random
@@ -57,7 +61,8 @@ from sqlalchemy import func, or_, select
 from services.access.principal import Principal
 from services.audit import record
 from services.db import session_scope
-from services.models import Alarm, AuditEntry, Incident, Observation, ReactionCursor, WorkOrder, utcnow
+from services.models import (Alarm, AuditEntry, CitizenReport, Incident, Observation, ReactionCursor, WorkOrder,
+                            utcnow)
 from services.telemetry import RECORDED_AT
 
 from .common import OutgoingMessage, iso, message, point
@@ -88,6 +93,7 @@ RETRIES = 50  # tries of an incident the present refuses (0.2 s apart) before th
 ROUNDS = 4  # hotline passes: a dissatisfied citizen reopens an order, which is played again
 SCAN = timedelta(minutes=5)  # how finely the players' next moment is looked for
 CATCH_UP_EVERY = 3  # hours of the past published before waiting for the ingest to store them
+REPORT_HOURS = 48  # the reports' hours published before waiting for the ingest (about 250 reports)
 # hours of the past before the operator on duty waits for the rules to read them and acknowledges what they raised:
 # each wait lasts at least the reactions' hold-back (half a second), so every 3 hours it was most of the play (159
 # of 219 s); an alarm cleared and raised again before the operator came back would be the same alarm, which the
@@ -198,13 +204,16 @@ class EmergencyCalls:
         return [message(f"{self.sim.topic_root}/reports", body)]
 
 
-def past_messages(sim: CitySimulator, window: HistoryWindow):
-    """Hour by hour, oldest first: what the city published (reports as received when made)."""
+def past_messages(sim: CitySimulator, window: HistoryWindow, *, telemetry: bool = True, reports: bool = True):
+    """Hour by hour, oldest first: what the city published, its telemetry, its reports (as received when made:
+    citizens' and 112 calls) or both."""
     calls = EmergencyCalls(sim)
     hour = window.start
     while hour < window.end:
-        out = sim.past(hour, EVERY) + calls.during(hour)
-        yield [recorded(m, _requested(m)) if m.topic.endswith("/reports") else m for m in out]
+        out = sim.past(hour, EVERY) if telemetry else []
+        if reports:
+            out += [recorded(m, _requested(m)) for m in sim.past_reports(hour) + calls.during(hour)]
+        yield out
         hour += EVERY
 
 
@@ -220,7 +229,8 @@ class PlayCounts:
     dispatches: int = 0
     order_steps: int = 0
     acknowledgements: int = 0
-    telemetry_s: float = 0.0  # publishing the past's telemetry and reports, the waits below included
+    reports_s: float = 0.0  # publishing the past's reports until they are orders and incidents
+    telemetry_s: float = 0.0  # publishing the past's telemetry, the waits below included
     ingest_wait_s: float = 0.0  # waiting for the ingest to store what was published
     operator_s: float = 0.0  # waiting for the rules to react, and acknowledging
 
@@ -235,12 +245,16 @@ class HistoryDispatcher:
         self.actor = Principal.system(HISTORY_DISPATCHER, role="dispatcher")
         self.busy_until: dict[str, datetime] = {}  # in the past's time
         self.dispatched = 0
+        self.done: set[int] = set()  # incidents dispatched or left to the present (a later play passes them by)
 
     def waiting(self) -> list:
+        """The past's new incidents not done yet (a second play takes those opened since the first: the rules open
+        one on an alarm of the past's readings, published meanwhile)."""
         from services.incidents import list_incidents
 
         return sorted((i for i in list_incidents(self.ctx.engine, ("new",), limit=5000)
-                       if self.window.start <= i.created_at < self.window.end), key=lambda i: i.created_at)
+                       if self.window.start <= i.created_at < self.window.end and i.id not in self.done),
+                      key=lambda i: i.created_at)
 
     def play(self, deadline: float, stop: threading.Event) -> int:
         """Oldest first, each in its turn. One the present refuses for a moment (its unit's last replies are still
@@ -251,7 +265,7 @@ class HistoryDispatcher:
         pending, tries = deque(self.waiting()), 0
         while pending and _going(deadline, stop):
             if self.dispatch(pending[0]):  # (one dispatched by someone on duty meanwhile is refused: done too)
-                pending.popleft()
+                self.done.add(pending.popleft().id)
                 tries = 0
                 continue
             tries += 1
@@ -347,7 +361,9 @@ class HistoryOperator:
 
 
 class HistoryHotline:
-    """The hotline's players (hotline.py) over the past: each order step by step, at each step's moment."""
+    """The hotline's players (hotline.py) over the past: every order's steps in the order of their moments, each at
+    its moment, so each order is read as it stood then (an agent merges a report into an order still being worked
+    on at that moment, not into one that was closed days later, nor passes one by that was)."""
 
     def __init__(self, desk: HotlineDesk, window: HistoryWindow, publish: Callable[[list[OutgoingMessage]], None]):
         self.desk, self.window, self.publish = desk, window, publish
@@ -360,30 +376,40 @@ class HistoryHotline:
         self.desk.players = self.desk.players or HotlinePlayers(self.desk.seed,
                                                                 [d.id for d in ctx.catalogue.departments])
         for _ in range(ROUNDS):
+            ahead: list[tuple[datetime, int, object]] = []  # every order's next step: (its moment, order id, as read)
+            for order in self.desk.listed(ctx, 20_000, until=self.window.end):
+                if order.requested_at < self.window.end:
+                    self.plan(ahead, self.desk.seen(ctx, order.id, self.window.end, duplicates=False))
             rated = 0
-            for order in sorted(self.desk.listed(ctx, 20_000, until=self.window.end), key=lambda o: o.requested_at):
+            while ahead:
                 if not _going(deadline, stop):
                     return self.steps
-                if order.requested_at < self.window.end:  # read as played: the orders before it were played meanwhile
-                    rated += self.play_order(ctx, self.desk.seen(ctx, order.id, self.window.end))
+                rated += self.play_next(ctx, ahead)
             log.info("history: hotline round played (%d steps so far)", self.steps)
             if not rated:
                 break
             self.wait_for_ratings(ctx, deadline, stop)
         return self.steps
 
-    def play_order(self, ctx, seen) -> int:
-        """Plays one order up to the window's end or its citizen's rating; 1 if rated (it may reopen)."""
-        while seen is not None:
-            found = self.next_step(seen)
-            if found is None:
-                return 0
-            step, at = found
-            self.publish(self.desk.carry_out(ctx, step, at))
-            self.steps += 1
-            if step.action in ("rate", "merge"):
-                return int(step.action == "rate")
-            seen = self.desk.seen(ctx, seen.id, at)
+    def plan(self, ahead: list, seen) -> None:
+        found = self.next_step(seen) if seen is not None else None
+        if found is not None:
+            heapq.heappush(ahead, (found[1], seen.id, seen))
+
+    def play_next(self, ctx, ahead: list) -> int:
+        """Plays the earliest step of all and plans its order's next; 1 if it was a rating (the order may reopen)."""
+        at, order_id, seen = heapq.heappop(ahead)
+        if seen.status == "received":  # the agent looks for an open order it repeats, as they stand at its moment
+            seen = self.desk.seen(ctx, order_id, at)
+        step = self.desk.players.next_step(seen, at) if seen is not None else None
+        if step is None:  # someone on duty acted on it meanwhile: its next step is another
+            self.plan(ahead, seen)
+            return 0
+        self.publish(self.desk.carry_out(ctx, step, at))
+        self.steps += 1
+        if step.action in ("rate", "merge"):
+            return int(step.action == "rate")
+        self.plan(ahead, self.desk.seen(ctx, order_id, at, duplicates=False))
         return 0
 
     def next_step(self, seen):
@@ -460,10 +486,11 @@ def play_history(runtime, stop: threading.Event, *, days: float, live_backfill: 
                {**played, "messages": counts.messages, "reports": counts.reports, "dispatches": counts.dispatches,
                 "order_steps": counts.order_steps, "acknowledgements": counts.acknowledgements})
     log.info("history: %s to %s played in %.0f s: %d messages, %d reports, %d dispatches, %d hotline steps, "
-             "%d alarms acknowledged; the telemetry took %.0f s, of which %.0f s waiting for the ingest and %.0f s "
-             "for the rules and the operator", iso(window.start), iso(window.end), time.monotonic() - began,
-             counts.messages, counts.reports, counts.dispatches, counts.order_steps, counts.acknowledgements,
-             counts.telemetry_s, counts.ingest_wait_s, counts.operator_s)
+             "%d alarms acknowledged; the reports took %.0f s, then the telemetry %.0f s (the players meanwhile), "
+             "%.0f s of them waiting for the ingest and %.0f s for the rules and the operator", iso(window.start),
+             iso(window.end), time.monotonic() - began, counts.messages, counts.reports, counts.dispatches,
+             counts.order_steps, counts.acknowledgements, counts.reports_s, counts.telemetry_s, counts.ingest_wait_s,
+             counts.operator_s)
     return counts
 
 
@@ -510,19 +537,37 @@ async def _play(runtime, sim, window, stop, deadline, dispatch_ctx, desk, live: 
         if messages:
             loop.call_soon_threadsafe(queue.put_nowait, list(messages))
 
-    began = time.monotonic()
+    halt, hotline_played, dispatched = _Halt(stop), None, None
+
+    async def pass_on() -> None:  # what the players published meanwhile
+        while not queue.empty():
+            batch = queue.get_nowait()
+            counts.messages += len(batch)
+            await sender.send(batch)
+
     try:
         await asyncio.to_thread(_wait_ingest_ready, runtime.engine, live, deadline, stop)
-        report_ids: set[str] = set()
+        began = time.monotonic()
+        report_ids = await _publish_reports(runtime.engine, sim, window, sender, counts, deadline, stop)
+        if stop.is_set():
+            return counts
+        await asyncio.to_thread(_wait_received, runtime.engine, report_ids, deadline, stop)
+        counts.reports, counts.reports_s = len(report_ids), time.monotonic() - began
+        log.info("history: the reports are received")
+        dispatcher = HistoryDispatcher(dispatch_ctx, sim.seed, window, publish)
+        hotline = HistoryHotline(desk, window, publish)
+        hotline_played = asyncio.ensure_future(asyncio.to_thread(hotline.play, deadline, halt))
+        dispatched = asyncio.ensure_future(asyncio.to_thread(dispatcher.play, deadline, halt))
+        began = time.monotonic()
         days = (window.end - window.start) / timedelta(days=1)
         operator, pace = HistoryOperator(runtime.engine, sim.seed, window), IngestPace(runtime.engine, window)
-        for played, hour in enumerate(past_messages(sim, window), start=1):
+        for played, hour in enumerate(past_messages(sim, window, reports=False), start=1):
             if stop.is_set():
-                return counts
-            report_ids.update(m.json()["service_request_id"] for m in hour if m.topic.endswith("/reports"))
+                break
             counts.messages += len(hour)
-            pace.published += sum(1 for m in hour if "/telemetry/" in m.topic)
+            pace.published += len(hour)
             await sender.send(hour)
+            await pass_on()
             until = window.start + played * EVERY
             if played % OPERATOR_EVERY == 0:  # every hour published stored, then read by the rules
                 counts.ingest_wait_s += await _timed(partial(pace.wait, whole=True), until, deadline, stop)
@@ -532,17 +577,13 @@ async def _play(runtime, sim, window, stop, deadline, dispatch_ctx, desk, live: 
             counts.observations = pace.published
             if played % 24 == 0:
                 log.info("history: %d of %.0f days published", played // 24, days)
-        counts.reports = len(report_ids)
-        counts.ingest_wait_s += await _timed(partial(pace.wait, whole=True), window.end, deadline, stop)
-        counts.operator_s += await _timed(operator.catch_up, window.end, deadline, stop)
+        if not stop.is_set():
+            counts.ingest_wait_s += await _timed(partial(pace.wait, whole=True), window.end, deadline, stop)
+            counts.operator_s += await _timed(operator.catch_up, window.end, deadline, stop)
         counts.acknowledgements, counts.telemetry_s = operator.acknowledged, time.monotonic() - began
-        log.info("history: published the past's telemetry and reports")
-        await asyncio.to_thread(_wait_received, runtime.engine, report_ids, deadline, stop)
-        log.info("history: the reports are received")
-        dispatcher = HistoryDispatcher(dispatch_ctx, sim.seed, window, publish)
-        hotline = HistoryHotline(desk, window, publish)
-        players = asyncio.gather(asyncio.to_thread(dispatcher.play, deadline, stop),
-                                 asyncio.to_thread(hotline.play, deadline, stop))
+        log.info("history: published the past's telemetry")
+        # the incidents the rules opened on the past's readings (an alarm asking for one) are dispatched too
+        players = asyncio.gather(hotline_played, _after(dispatched, asyncio.to_thread, dispatcher.play, deadline, halt))
         while not players.done() or not queue.empty():
             try:
                 batch = await asyncio.wait_for(queue.get(), 0.2)
@@ -550,11 +591,49 @@ async def _play(runtime, sim, window, stop, deadline, dispatch_ctx, desk, live: 
                 continue
             counts.messages += len(batch)
             await sender.send(batch)
-        counts.dispatches, counts.order_steps = players.result()
+        counts.order_steps, counts.dispatches = players.result()
     finally:
+        halt.set()  # (a failure above: the players end too, before what they use is closed)
+        await asyncio.gather(*(p for p in (hotline_played, dispatched) if p is not None), return_exceptions=True)
         await sender.close()
         desk.close()
     return counts
+
+
+class _Halt:
+    """What the players stop on: the server's stop, or the play's own end (it failed)."""
+
+    def __init__(self, stop: threading.Event):
+        self.stop, self.own = stop, threading.Event()
+
+    def is_set(self) -> bool:
+        return self.stop.is_set() or self.own.is_set()
+
+    def set(self) -> None:
+        self.own.set()
+
+
+async def _publish_reports(engine, sim, window, sender: "Sender", counts: PlayCounts, deadline: float,
+                           stop: threading.Event) -> set[str]:
+    """The past's reports first, hour by hour, at the ingest's pace: the hotline and the dispatchers play their
+    orders and incidents while the telemetry is published (they need none of it). Returns their ids."""
+    pace, report_ids = IngestPace(engine, window, CitizenReport.requested_at), set()
+    for played, hour in enumerate(past_messages(sim, window, telemetry=False), start=1):
+        if stop.is_set():
+            break
+        report_ids.update(m.json()["service_request_id"] for m in hour)
+        counts.messages += len(hour)
+        pace.published += len(hour)
+        await sender.send(hour)
+        if played % REPORT_HOURS == 0:
+            counts.ingest_wait_s += await _timed(pace.wait, window.start + played * EVERY, deadline, stop)
+    return report_ids
+
+
+async def _after(first: asyncio.Future, run: Callable, *args):
+    """``run(*args)``'s result, once ``first`` is done."""
+    await first
+    return await run(*args)
 
 
 async def _timed(run: Callable, *args) -> float:
@@ -598,15 +677,17 @@ class IngestPace:
     stored. A share of everything published, as it was, let the publisher run further ahead the longer the play
     went (3 % of 30 days is 21 hours) and the live observations, counted too, let it go from the first minute."""
 
-    def __init__(self, engine, window: HistoryWindow):
-        self.engine, self.window = engine, window
-        self.published = 0  # the past's telemetry messages published so far
+    def __init__(self, engine, window: HistoryWindow, moment=Observation.observed_at):
+        """``moment``: the stored rows' column that says which hour of the past they are of (the reports':
+        ``CitizenReport.requested_at``)."""
+        self.engine, self.window, self.moment = engine, window, moment
+        self.published = 0  # the past's messages published so far (the telemetry's, or the reports')
         self._marks = [(window.start, 0)]  # (the hours before this moment, published then), at each wait
 
     def stored(self, before: datetime) -> int:
         with self.engine.connect() as connection:
-            return connection.execute(select(func.count()).select_from(Observation).where(
-                Observation.observed_at >= self.window.start, Observation.observed_at < before)).scalar_one()
+            return connection.execute(select(func.count()).where(
+                self.moment >= self.window.start, self.moment < before)).scalar_one()
 
     def wait(self, published_until: datetime, deadline: float, stop: threading.Event, *, whole: bool = False) -> None:
         """Until the ingest stored the hours published before the previous wait (``whole``: before

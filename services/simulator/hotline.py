@@ -235,23 +235,31 @@ class HotlineDesk:
         return list_orders(ctx.engine, ctx.catalogue, utcnow(),
                            OrderFilter(statuses=ACTIVE_STATUSES, since=since, until=until, limit=limit))
 
-    def seen(self, ctx, order_id: int, now: datetime) -> OrderSeen | None:
-        """One order as the players read it (history.py plays one order at a time); None once inactive."""
+    def seen(self, ctx, order_id: int, now: datetime, duplicates: bool = True) -> OrderSeen | None:
+        """One order as the players read it at ``now``, a moment of the past (history.py); None once inactive.
+        ``duplicates``: a received one's older open order it repeats is looked for (the agent's step needs it)."""
         from services.models import utcnow
         from services.requests.orders import ACTIVE_STATUSES, get_order
 
         order = get_order(ctx.engine, ctx.catalogue, utcnow(), order_id)
-        return self._seen(ctx, order) if order is not None and order.status in ACTIVE_STATUSES else None
+        if order is None or order.status not in ACTIVE_STATUSES:
+            return None
+        return self._seen(ctx, order, past=True, duplicates=duplicates)
 
-    def _seen(self, ctx, order) -> OrderSeen | None:
+    def _seen(self, ctx, order, past: bool = False, duplicates: bool = True) -> OrderSeen | None:
+        """``past``: read at a past moment (history.py), where the older orders resolved before this one was received
+        were no longer being worked on: still resolved now only until the ingest stores their citizen's rating
+        (then closed), they were merged into or not by the ingest's lag (a third more merges while it stored the
+        past's telemetry)."""
         from services.requests.orders import duplicate_candidates
 
         service = ctx.catalogue.service(order.service_code)
         if service is None or not order.request_id.startswith(f"S{self.seed}-"):
             return None
         repeats = None
-        if order.status == "received":
-            older = [o.id for o in duplicate_candidates(ctx.engine, ctx.catalogue, order) if o.id < order.id]
+        if order.status == "received" and duplicates:
+            older = [o.id for o in duplicate_candidates(ctx.engine, ctx.catalogue, order) if o.id < order.id
+                     and not (past and o.resolved_at is not None and o.resolved_at <= order.received_at)]
             repeats = min(older) if older else None
         return OrderSeen(order.id, order.request_id, order.status, service.department, order.department,
                          order.requested_at, order.updated_at, order.resolved_at, order.reopen_count,

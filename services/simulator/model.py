@@ -131,17 +131,20 @@ class CitySimulator:
         self.drills.stop()
 
     def past(self, to: datetime, every: timedelta, settle_s: int = 60) -> list[OutgoingMessage]:
-        """The coarse past (history.py): the weather and the water move on to ``to`` in ``settle_s``
-        steps, then every device reports once, at ``to``, and the citizens' reports up to ``to`` are
-        made. Units and drills stay out of it. Call with ``to`` one ``every`` after the other."""
+        """The coarse past's telemetry (history.py): the weather and the water move on to ``to`` in ``settle_s``
+        steps, then every device reports once, at ``to``. Units and drills stay out of it. Call with ``to`` one
+        ``every`` after the other."""
         moment = to - every
         while moment < to:
             moment += timedelta(seconds=settle_s)
             self.atmosphere.step(moment, settle_s)
             self.water.step(moment, settle_s)
-        out = [m for r in self._reporters if r.kind != "unit" for m in self._report(r, to)]
-        out.extend(message(f"{self.topic_root}/reports", r) for r in self.reports.due(to))
-        return out
+        return [m for r in self._reporters if r.kind != "unit" for m in self._report(r, to)]
+
+    def past_reports(self, to: datetime) -> list[OutgoingMessage]:
+        """The citizens' reports up to ``to`` (history.py): they follow the storms' schedule, not the weather's
+        steps, so they can be made ahead of the telemetry. Call with ``to`` one after the other."""
+        return [message(f"{self.topic_root}/reports", r) for r in self.reports.due(to)]
 
     def misbehaving_devices(self) -> dict[str, str]:
         """Which device misbehaves how: {behaviour: device_id}."""
