@@ -119,7 +119,7 @@ def test_readers_taking_payloads_during_rebuilds_get_every_change_and_versions_n
     for thread in readers:
         thread.start()
     step = 0
-    try:  # WRITES writes, and more (to MAX_WRITES) until every reader took one of them: a loaded machine starves threads
+    try:  # WRITES writes, then more (to MAX_WRITES) until every reader took one: a loaded machine starves threads
         while step < WRITES or (step < MAX_WRITES and any(len(browser.versions_seen) < 2 for browser in browsers)):
             write_speeds(store, rng, SEGMENTS + step * NEW_PER_WRITE, step + 1)
             step += 1
