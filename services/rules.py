@@ -751,8 +751,7 @@ class RuleEngine:
         self._applicable: dict[tuple[str, str], tuple[Rule, ...]] = {}
         self._synced = 0.0
         self._ruleset: RuleSet | None = None
-        self._played: tuple[float | None, tuple[datetime, datetime] | None] = (None, None)  # (read at, window)
-        self._in_play: tuple[float | None, datetime | None] = (None, None)  # (read at, end of the past in play)
+        self._played: tuple[float | None, tuple[datetime, datetime, bool] | None] = (None, None)  # (read at, play)
         self._lock = threading.RLock()
         self._insert_state = (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(RULE_STATES)
         self._upsert_state = self._insert_state.on_conflict_do_update(
@@ -942,27 +941,28 @@ class RuleEngine:
         played: its turn is after the whole past. Taken then, it moved the state's clock to the present and the
         past's next readings were older, passed over: an alarm raised in the past was never cleared there (two
         of the first three plays each left one or two active, which the past's later alarms then repeated)."""
-        if last_at is None:
-            return False
-        read_at, end = self._in_play
-        if read_at is None or time.monotonic() - read_at > PLAYED_PAST_S:
-            from services.simulator.history import past_in_play
-
-            end = past_in_play(self.engine)
-            self._in_play = (time.monotonic(), end)
-        return end is not None and last_at < end <= at
+        play = self._play() if last_at is not None else None
+        return play is not None and not play[2] and last_at < play[1] <= at
 
     def _played_past(self, session) -> tuple[datetime, datetime] | None:
-        """The window of the demo's played past (services/simulator/history.py), None without one; read again
-        after ``PLAYED_PAST_S`` (the audit log is long, and a play starts once)."""
-        from services.simulator.history import played_past
+        """The window of the demo's played past (begun or finished), None without one."""
+        play = self._play(session)
+        return None if play is None else play[:2]
 
-        read_at, window = self._played
+    def _play(self, session=None) -> tuple[datetime, datetime, bool] | None:
+        """The demo's play of the past (services/simulator/history.py ``play_state``), read again after
+        ``PLAYED_PAST_S`` (a play starts once)."""
+        from services.simulator.history import play_state
+
+        read_at, play = self._played
         if read_at is None or time.monotonic() - read_at > PLAYED_PAST_S:
-            played = played_past(session)
-            window = None if played is None else played[:2]
-            self._played = (time.monotonic(), window)
-        return window
+            if session is None:
+                with self.engine.connect() as connection:
+                    play = play_state(connection)
+            else:
+                play = play_state(session)
+            self._played = (time.monotonic(), play)
+        return play
 
     # ------------------------------------------------------------ the scheduled silence check
 

@@ -147,8 +147,14 @@ def played_past(session) -> tuple[datetime, datetime, timedelta] | None:
     """(start, end, interval) of the demo's played past, begun or finished: in it every device reported once
     per ``EVERY``, by design, and the sensor availability expects no more of them there
     (services/kpis/measures/operations.py). None where no past was played."""
-    last = _latest_play(session)
-    return None if last is None else (_utc(last[1]["from"]), _utc(last[1]["to"]), EVERY)
+    play = play_state(session)
+    return None if play is None else (play[0], play[1], EVERY)
+
+
+def play_state(connection) -> tuple[datetime, datetime, bool] | None:
+    """The demo's latest play of the past: its window and whether it finished; None where none was played."""
+    last = _latest_play(connection)
+    return None if last is None else (_utc(last[1]["from"]), _utc(last[1]["to"]), last[0] == FINISHED)
 
 
 def _last_play(engine) -> tuple[str, dict] | None:
