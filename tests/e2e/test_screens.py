@@ -186,7 +186,7 @@ PHONE_PAGES = {  # each page, and what shows that its data arrived
     "/": ".map-freshness[data-state]", "/dispatch": ".queue-row, .panel-queue .empty",
     "/alarms": ".alarm-table, .alarms-list .empty", "/sensors": "#sensors-table td", "/rules": ".rules-table",
     "/status": ".data-table", "/wall": ".wall-figure", "/admin/users": ".admin-table",
-    "/admin/displays": ".admin-table, .empty"}
+    "/admin/displays": ".admin-table, .empty", "/scorecards": ".scorecard-card"}
 
 
 def test_every_page_fits_a_phone_and_its_menu_reaches_every_page(served_city, browser):
